@@ -1,0 +1,45 @@
+# sarcube: `make demo` runs the main job on embedded defaults, `make test` runs the tests.
+# Both bootstrap everything from the package index: uv into .tools/, then the locked .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen --no-sync
+DEMO_DIR ?= demo-output
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test test-slow bench lint clean
+
+help:
+	@echo "make demo   simulate a small stack, ingest it into a local cube, print how to open it"
+	@echo "make test   run the test suite (fast tests; make test-slow adds full-size ones)"
+	@echo "make bench  run the benchmarks, write benchmarks/results/ and docs/performance.md"
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen
+	touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(RUN) sarcube demo --out $(DEMO_DIR)
+
+test: setup
+	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(RUN) pytest -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(RUN) python benchmarks/run.py
+
+lint: setup
+	$(RUN) ruff check cube tests benchmarks
+
+clean:
+	rm -rf .tools $(VENV) $(DEMO_DIR)

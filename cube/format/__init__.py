@@ -1,0 +1,35 @@
+"""Cube layout, format version and metadata models (no I/O)."""
+
+from cube.format._layout import (
+    FORMAT_VERSION,
+    burst_group_path,
+    catalog_item_path,
+    date_metadata_path,
+)
+from cube.format._models import (
+    SPEED_OF_LIGHT,
+    BurstMetadata,
+    CalibrationVector,
+    GeolocationPoint,
+    NoiseAzimuthVector,
+    NoiseRangeVector,
+    Orbit,
+    Polynomial,
+    StateVector,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SPEED_OF_LIGHT",
+    "BurstMetadata",
+    "CalibrationVector",
+    "GeolocationPoint",
+    "NoiseAzimuthVector",
+    "NoiseRangeVector",
+    "Orbit",
+    "Polynomial",
+    "StateVector",
+    "burst_group_path",
+    "catalog_item_path",
+    "date_metadata_path",
+]

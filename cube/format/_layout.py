@@ -1,0 +1,24 @@
+"""Where things live inside a cube (see docs/cube-format.md). Paths are relative to the cube root."""
+
+from __future__ import annotations
+
+FORMAT_VERSION = "1.0"
+CUBE_DOC = "cube.json"
+SLC_STORE = "slc.zarr"
+METADATA_DIR = "metadata"
+CATALOG_DIR = "catalog"
+
+
+def burst_group_path(burst_id: str, polarization: str) -> str:
+    """Zarr group of one burst ID and polarization, relative to the SLC store."""
+    return f"{burst_id}/{polarization.lower()}"
+
+
+def date_metadata_path(burst_id: str, polarization: str, date_key: str) -> str:
+    """JSON document with the full metadata of one burst date."""
+    return f"{METADATA_DIR}/{burst_id}/{polarization.lower()}/{date_key}.json"
+
+
+def catalog_item_path(burst_id: str, polarization: str, date_key: str) -> str:
+    """STAC item of one burst date."""
+    return f"{CATALOG_DIR}/{burst_id}/{polarization.lower()}/{date_key}.json"
