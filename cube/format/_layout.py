@@ -19,6 +19,6 @@ def date_metadata_path(burst_id: str, polarization: str, date_key: str) -> str:
     return f"{METADATA_DIR}/{burst_id}/{polarization.lower()}/{date_key}.json"
 
 
-def catalog_item_path(burst_id: str, polarization: str, date_key: str) -> str:
-    """STAC item of one burst date."""
-    return f"{CATALOG_DIR}/{burst_id}/{polarization.lower()}/{date_key}.json"
+def catalog_item_path(burst_id: str, date_key: str) -> str:
+    """STAC item of one burst date (all its polarizations)."""
+    return f"{CATALOG_DIR}/{burst_id}/{date_key}.json"

@@ -92,6 +92,15 @@ class SafeProduct:
         path = posixpath.join(self.root, burst.measurement_file)
         return read_tiff_lines(self.fs, path, burst.line_offset, burst.lines, burst.samples)
 
+    def check_measurement(self, burst: BurstMetadata) -> None:
+        """Raise MeasurementError if the burst's pixels cannot be read (empty, truncated file)."""
+        if burst.measurement_file is None:
+            raise MeasurementError(
+                f"{self.source}: no measurement TIFF for {burst.swath} {burst.polarization}"
+            )
+        path = posixpath.join(self.root, burst.measurement_file)
+        read_tiff_lines(self.fs, path, burst.line_offset, burst.lines, burst.samples, check_only=True)
+
     @cached_property
     def date(self) -> datetime:
         """Start of the product (first line of the first annotation)."""
@@ -476,12 +485,17 @@ def _clip_noise_azimuth(
 
 
 def read_tiff_lines(
-    fs: fsspec.AbstractFileSystem, path: str, first_line: int, lines: int, samples: int
+    fs: fsspec.AbstractFileSystem,
+    path: str,
+    first_line: int,
+    lines: int,
+    samples: int,
+    check_only: bool = False,
 ) -> np.ndarray:
     """Read lines [first_line, first_line + lines) of a CInt16 TIFF as int16 (lines, samples, 2).
 
     Reads only the strips it needs. An empty, truncated or mis-sized file raises
-    MeasurementError naming the file.
+    MeasurementError naming the file. ``check_only`` stops after those checks (empty result).
     """
     try:
         size = fs.size(path)
@@ -511,6 +525,8 @@ def read_tiff_lines(
                     f"{path}: TIFF is truncated ({size} bytes, strips reach "
                     f"{int((offsets + counts).max())}); download the product again"
                 )
+            if check_only:
+                return np.empty((0, samples, 2), np.int16)
             dtype = np.dtype(tif.byteorder + "i2")
             if page.compression == 1 and np.all(offsets[1:] == offsets[:-1] + counts[:-1]):
                 fh.seek(int(offsets[0]))

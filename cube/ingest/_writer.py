@@ -1,0 +1,285 @@
+"""Append burst dates to the SLC cube, atomically per burst date.
+
+Order of writes for a new date at time index n of a burst group:
+1. pixel chunks at index n (invisible: every array's shape still says n dates);
+2. the date's full metadata JSON (outside the zarr hierarchy);
+3. each array's own ``zarr.json`` with the new shape;
+4. the group's ``zarr.json`` with consolidated metadata and the ``dates`` attribute:
+   one atomic write that makes the date visible.
+A process killed before step 4 leaves the cube as it was; a rerun writes the date again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import numpy as np
+import zarr
+from zarr.codecs import BytesCodec, ZstdCodec
+from zarr.core.array import Array, AsyncArray
+
+from cube import __version__
+from cube.errors import ConflictError, CubeFormatError
+from cube.format import FORMAT_VERSION, BurstMetadata, burst_group_path, date_metadata_path
+from cube.format._layout import CUBE_DOC, SLC_STORE
+from cube.storage import CubeStore
+
+SLC_CHUNKS = (1, 512, 4096, 2)  # time, line, sample, part: 16 MiB raw int16 per full chunk
+TIME_CHUNK = 4096  # dates per chunk of the per-date 1-D arrays: all of them in one chunk
+_PER_DATE = {
+    # name: (dtype, units, description)
+    "slant_range_first_sample": ("float64", "m", "one-way slant range of sample 0"),
+    "azimuth_time_interval": ("float64", "s", "time between lines"),
+    "lines": ("int32", "1", "lines of this date's burst"),
+    "samples": ("int32", "1", "samples of this date's burst"),
+    "first_valid_line": ("int32", "1", "0-based, within the burst"),
+    "last_valid_line": ("int32", "1", "0-based, inclusive"),
+    "first_valid_sample": ("int32", "1", "0-based, within the burst"),
+    "last_valid_sample": ("int32", "1", "0-based, inclusive"),
+    "absolute_orbit": ("int32", "1", "absolute orbit number"),
+}
+_NS = np.timedelta64(1, "ns")
+
+
+def ensure_cube(store: CubeStore) -> None:
+    """Create the cube's root document if absent; check its format version if present."""
+    if store.exists(CUBE_DOC):
+        doc = store.read_json(CUBE_DOC)
+        major = str(doc.get("format_version", "0")).split(".")[0]
+        if doc.get("format") != "sarcube-cube" or major != FORMAT_VERSION.split(".")[0]:
+            raise CubeFormatError(
+                f"{store.child_url(CUBE_DOC)}: format {doc.get('format')} "
+                f"{doc.get('format_version')} is not sarcube-cube {FORMAT_VERSION}"
+            )
+        return
+    store.write_json(
+        CUBE_DOC,
+        {
+            "format": "sarcube-cube",
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(UTC).isoformat(),
+            "software": f"sarcube {__version__}",
+        },
+    )
+    zarr.open_group(store.zarr_store(SLC_STORE), mode="a", zarr_format=3)
+
+
+def open_burst_group(store: CubeStore, burst_id: str, polarization: str) -> zarr.Group | None:
+    """The committed burst group (consolidated view), or None if it does not exist yet."""
+    root = store.zarr_store(SLC_STORE)
+    try:
+        return zarr.open_consolidated(root, path=burst_group_path(burst_id, polarization), mode="r")
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return None
+
+
+def committed_dates(group: zarr.Group | None) -> list[dict]:
+    """The ``dates`` attribute of a burst group: one record per visible time index."""
+    return [] if group is None else list(group.attrs.get("dates", []))
+
+
+def append_date(
+    store: CubeStore, burst: BurstMetadata, pixels: np.ndarray, chunks: tuple = SLC_CHUNKS
+) -> bool:
+    """Append one burst date; return False if the cube already holds that date.
+
+    ``pixels``: int16 (lines, samples, 2), the burst as read from the SAFE.
+    """
+    if pixels.shape != (burst.lines, burst.samples, 2) or pixels.dtype != np.int16:
+        raise ValueError(
+            f"pixels for {burst.burst_id} must be int16 ({burst.lines}, {burst.samples}, 2), "
+            f"got {pixels.dtype} {pixels.shape}"
+        )
+    path = burst_group_path(burst.burst_id, burst.polarization)
+    committed = open_burst_group(store, burst.burst_id, burst.polarization)
+    dates = committed_dates(committed)
+    if any(d["date_key"] == burst.date_key for d in dates):
+        return False
+    n = len(dates)
+    root = zarr.open_group(store.zarr_store(SLC_STORE), mode="a", zarr_format=3)
+    if committed is None:
+        # a group never committed (first ingest killed early) holds nothing visible: recreate
+        group = root.require_group(path)
+        _create_arrays(group, burst, chunks)
+    else:
+        group = root[path]
+        if group.attrs.get("swath") != burst.swath:
+            raise ConflictError(f"{path}: holds swath {group.attrs.get('swath')}, not {burst.swath}")
+    arrays = {name: group[name] for name in ["slc", "time", "slant_range", *_PER_DATE]}
+    lines = max(arrays["slc"].shape[1], burst.lines)
+    samples = max(arrays["slc"].shape[2], burst.samples)
+
+    # 1. chunks of index n, written through a view whose shape already includes it
+    slc_view = _view(arrays["slc"], (n + 1, lines, samples, 2))
+    slc_view[n, : burst.lines, : burst.samples] = pixels
+    if burst.lines < lines or burst.samples < samples:  # a smaller date: pad with fill value
+        slc_view[n, burst.lines :, :] = 0
+        slc_view[n, :, burst.samples :] = 0
+    time_values = np.append(
+        arrays["time"][:n] if n else np.array([], "int64"),
+        (np.datetime64(burst.sensing_start, "ns") - np.datetime64(0, "ns")) // _NS,
+    )
+    _view(arrays["time"], (n + 1,))[:] = time_values
+    values = _per_date_values(burst)
+    for name in _PER_DATE:
+        _view(arrays[name], (n + 1,))[n] = values[name]
+    first = group.attrs.get("reference", {})
+    slant_range = first.get("slant_range_first_sample", burst.slant_range_first_sample_m) + (
+        np.arange(samples) * first.get("range_pixel_spacing", burst.range_pixel_spacing_m)
+    )
+    _view(arrays["slant_range"], (samples,))[:] = slant_range
+
+    # 2. the date's full metadata
+    store.write_bytes(
+        date_metadata_path(burst.burst_id, burst.polarization, burst.date_key),
+        burst.model_dump_json().encode(),
+    )
+
+    # 3. each array's own metadata, then 4. the group's consolidated metadata (the commit)
+    arrays["slc"].resize((n + 1, lines, samples, 2))
+    arrays["slant_range"].resize((samples,))
+    for name in ["time", *_PER_DATE]:
+        arrays[name].resize((n + 1,))
+    attrs = dict(group.attrs)
+    attrs["dates"] = [*dates, {"index": n, "date_key": burst.date_key, "product_id": burst.product_id}]
+    attrs.setdefault(
+        "reference",
+        {
+            "slant_range_first_sample": burst.slant_range_first_sample_m,
+            "range_pixel_spacing": burst.range_pixel_spacing_m,
+        },
+    )
+    _commit(store, path, attrs, arrays)
+    return True
+
+
+def _view(array: zarr.Array, shape: tuple[int, ...]) -> zarr.Array:
+    """The same array with another shape, in memory only: writing chunks, not metadata."""
+    meta = dataclasses.replace(array.metadata, shape=shape)
+    inner = array._async_array
+    return Array(AsyncArray(metadata=meta, store_path=inner.store_path, config=inner.config))
+
+
+def _commit(store: CubeStore, path: str, attrs: dict, names: Iterable[str]) -> None:
+    """Write the group's zarr.json with its attributes and consolidated metadata, atomically.
+
+    This single object write is what makes a new date visible.
+    """
+    prefix = f"{SLC_STORE}/{path}"
+    members = {name: store.read_json(f"{prefix}/{name}/zarr.json") for name in names}
+    store.write_json(
+        f"{prefix}/zarr.json",
+        {
+            "attributes": attrs,
+            "zarr_format": 3,
+            "node_type": "group",
+            "consolidated_metadata": {
+                "kind": "inline",
+                "must_understand": False,
+                "metadata": members,
+            },
+        },
+    )
+
+
+def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> None:
+    """Create the empty arrays of a new burst group (shape 0 along time)."""
+    group.attrs.put(
+        {
+            "sarcube_format_version": FORMAT_VERSION,
+            "burst_id": burst.burst_id,
+            "swath": burst.swath,
+            "polarization": burst.polarization,
+            "relative_orbit": burst.relative_orbit,
+            "orbit_direction": burst.orbit_direction,
+            "wavelength_m": burst.wavelength_m,
+            "dates": [],
+        }
+    )
+    compressors = [ZstdCodec(level=1)]
+    slc_chunks = (1, min(chunks[1], burst.lines), min(chunks[2], burst.samples), 2)
+    slc = group.create_array(
+        "slc",
+        shape=(0, burst.lines, burst.samples, 2),
+        chunks=slc_chunks,
+        dtype="int16",
+        fill_value=0,
+        compressors=compressors,
+        serializer=BytesCodec(),
+        dimension_names=["time", "line", "sample", "part"],
+        overwrite=True,
+        attributes={
+            "long_name": "single look complex burst, as in the SAFE",
+            "units": "1",
+            "description": "complex int16 samples: part 0 is the real, part 1 the imaginary "
+            "component; pixels outside the valid window are 0",
+            "coordinates": " ".join(["slant_range", *_PER_DATE]),
+        },
+    )
+    del slc
+    group.create_array(
+        "time",
+        shape=(0,),
+        chunks=(TIME_CHUNK,),
+        dtype="int64",
+        fill_value=0,
+        dimension_names=["time"],
+        overwrite=True,
+        attributes={
+            "standard_name": "time",
+            "long_name": "zero-Doppler azimuth time of the burst's first line (UTC)",
+            "units": "nanoseconds since 1970-01-01",
+            "calendar": "proleptic_gregorian",
+        },
+    )
+    group.create_array(
+        "slant_range",
+        shape=(0,),
+        chunks=(1 << 16,),
+        dtype="float64",
+        fill_value=0.0,
+        dimension_names=["sample"],
+        overwrite=True,
+        attributes={
+            "long_name": "one-way slant range of each sample, for the group's first date",
+            "units": "m",
+            "description": "per-date offsets: slant_range_first_sample",
+        },
+    )
+    for name, (dtype, units, description) in _PER_DATE.items():
+        group.create_array(
+            name,
+            shape=(0,),
+            chunks=(TIME_CHUNK,),
+            dtype=dtype,
+            fill_value=0,
+            dimension_names=["time"],
+            overwrite=True,
+            attributes={"units": units, "long_name": description},
+        )
+
+
+def _per_date_values(burst: BurstMetadata) -> dict[str, float | int]:
+    return {
+        "slant_range_first_sample": burst.slant_range_first_sample_m,
+        "azimuth_time_interval": burst.azimuth_time_interval,
+        "lines": burst.lines,
+        "samples": burst.samples,
+        "first_valid_line": burst.first_valid_line,
+        "last_valid_line": burst.last_valid_line,
+        "first_valid_sample": burst.first_valid_sample,
+        "last_valid_sample": burst.last_valid_sample,
+        "absolute_orbit": burst.absolute_orbit,
+    }
+
+
+def iter_new(store: CubeStore, bursts: Iterable[BurstMetadata]) -> list[BurstMetadata]:
+    """The bursts whose dates the cube does not hold yet."""
+    out = []
+    for b in bursts:
+        keys = {d["date_key"] for d in committed_dates(open_burst_group(store, b.burst_id, b.polarization))}
+        if b.date_key not in keys:
+            out.append(b)
+    return out
