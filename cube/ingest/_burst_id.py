@@ -31,7 +31,7 @@ def relative_orbit(mission: str, absolute_orbit: int) -> int:
     try:
         offset = _ORBIT_OFFSET[mission.upper()]
     except KeyError:
-        raise ValueError(f"unknown mission {mission!r}: expected one of {sorted(_ORBIT_OFFSET)}")
+        raise ValueError(f"unknown mission {mission!r}: expected one of {sorted(_ORBIT_OFFSET)}") from None
     return (absolute_orbit - offset) % 175 + 1
 
 

@@ -1,0 +1,45 @@
+"""``make demo``: simulate a small stack, ingest it into a local cube, show what was built."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from cube.ingest import ingest
+from cube.storage import list_burst_groups, open_slc, open_store
+
+
+def run_demo(out: Path, dates: int = 3, bursts: int = 2, seed: int = 0) -> Path:
+    """Simulate ``dates`` × ``bursts`` into ``out/safe``, ingest into ``out/cube``; return the cube."""
+    from cube.simulate import simulate_stack
+
+    out = out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    t0 = time.perf_counter()
+    print(f"1/2 simulating {dates} dates x {bursts} bursts (tiny) into {out / 'safe'}")
+    stack = simulate_stack(out / "safe", dates=dates, bursts=bursts, size="tiny", seed=seed,
+                           progress=True)
+    print(f"2/2 ingesting {len(stack.safe_paths)} products into {out / 'cube'}")
+    store = open_store(str(out / "cube"))
+    report = ingest([str(p) for p in stack.safe_paths], store, progress=True)
+    print(f"    {report.summary()} in {time.perf_counter() - t0:.1f} s\n")
+
+    print("burst group                 dates  lines x samples   first date")
+    for burst_id, pol in list_burst_groups(store):
+        ds = open_slc(store, burst_id, pol)
+        print(f"{burst_id:<22} {pol}  {ds.sizes['time']:>5}  {ds.sizes['line']:>5} x "
+              f"{ds.sizes['sample']:<7}   {str(ds.time.values.min())[:19]}")
+    burst_id, pol = list_burst_groups(store)[0]
+    group = out / "cube" / "slc.zarr" / burst_id / pol.lower()
+    print(f"""
+Open it in Python:
+
+    import xarray as xr
+    ds = xr.open_zarr("{group}")
+    slc = ds.slc[..., 0] + 1j * ds.slc[..., 1]   # complex SLC (time, line, sample)
+
+STAC items: {out / 'cube' / 'catalog'}
+Ground truth of the simulation: {stack.truth_dir}""")
+    return out / "cube"
