@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_path
 from lxml import etree
 
-from conftest import shared_path
 from cube.errors import InvalidSourceError, OrbitCoverageError
 from cube.ingest import open_safe
 
