@@ -1,0 +1,86 @@
+"""Physical constants, Sentinel-1 IW instrument parameters and the seed orbit of the simulator.
+
+Everything here is defined inside ``cube.simulate`` on purpose: the simulator shares no code
+with the processing chain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+
+import numpy as np
+
+SPEED_OF_LIGHT = 299_792_458.0  # m/s
+WGS84_A = 6_378_137.0  # m
+WGS84_F = 1.0 / 298.257223563
+WGS84_B = WGS84_A * (1.0 - WGS84_F)  # 6356752.314245 m
+WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
+
+RADAR_FREQUENCY = 5.405000454334350e9  # Hz (Sentinel-1 C band)
+WAVELENGTH = SPEED_OF_LIGHT / RADAR_FREQUENCY  # m, ~0.05546576
+RANGE_SAMPLING_RATE = 6.434523812571428e7  # Hz
+RANGE_PIXEL_SPACING = SPEED_OF_LIGHT / (2.0 * RANGE_SAMPLING_RATE)  # m, ~2.329562
+AZIMUTH_TIME_INTERVAL = 2.055556299999998e-3  # s (IW SLC line spacing)
+PRF_RAW = 1.451627112193990e3  # Hz, IW2 raw-data PRF (annotation only)
+
+REPEAT_DAYS = 12
+ORBITS_PER_CYCLE = 175
+ORBIT_PERIOD = REPEAT_DAYS * 86400.0 / ORBITS_PER_CYCLE  # s
+# ESA burst-ID definition (S1 burst ID note): mean burst cycle and preamble, seconds
+BURST_ID_T_BEAM = 2.758273
+BURST_ID_T_PRE = 2.299849
+
+CALIBRATION_BETA = 237.0  # betaNought LUT value (constant, as ESA IPF >= 2.x)
+WINDOW_COEFFICIENT = 0.75  # Hamming coefficient of range and azimuth processing windows
+
+
+@dataclasses.dataclass(frozen=True)
+class SwathParams:
+    """Sentinel-1 IW sub-swath parameters as in real IPF 3.x annotations."""
+
+    name: str
+    steering_rate_deg: float  # azimuthSteeringRate, deg/s
+    range_bandwidth: float  # Hz, processed range bandwidth
+    azimuth_bandwidth: float  # Hz, processed azimuth bandwidth
+    slant_range_time: float  # s, two-way slant range time of the first sample (full swath)
+    full_samples: int  # samples of the real full swath
+    swath_number: int  # downlink swathNumber
+
+
+SWATHS = {
+    "IW1": SwathParams("IW1", 1.590368784, 56.5e6, 327.0, 5.354305379666438e-3, 21_000, 10),
+    "IW2": SwathParams("IW2", 0.9798633249999998, 48.3e6, 313.0, 5.649388426530416e-3, 26_395, 11),
+    "IW3": SwathParams("IW3", 1.397440818, 42.78991840322842e6, 314.0, 6.031573834479795e-3, 25_000, 12),
+}
+
+# Seed orbit: the restituted state vectors (Earth-fixed) that ESA wrote in the IW2 VV annotation of
+# S1A_IW_SLC__1SDV_20250406T022008_20250406T022035_058630_07421F_93A7 (relative orbit 108,
+# ascending, Haida Gwaii). Columns: seconds of day (UTC), x, y, z [m], vx, vy, vz [m/s].
+# The simulator moves that acquisition by a whole number of 12-day cycles: thanks to the exact
+# repeat, Earth-fixed positions at the same time of day stay on the same ground track.
+SEED_ORBIT_DATE = dt.date(2025, 4, 6)
+SEED_ABSOLUTE_ORBIT = 58630
+SEED_DATATAKE_ID = 0x07421F
+SEED_ANX_SECONDS_OF_DAY = 2 * 3600 + 6 * 60 + 13.325994
+SEED_FIRST_BURST_SECONDS_OF_DAY = 2 * 3600 + 20 * 60 + 10.390804  # IW2 first burst, zero Doppler
+SEED_ORBIT = np.loadtxt(io.StringIO("""
+8343.324203 -3339803.610018 -3573219.324351 5103830.197791 2238.675067 5179.394761 5078.243049
+8353.324203 -3317192.283754 -3521242.560769 5154323.581086 2283.556614 5215.849778 5020.338858
+8363.324203 -3294133.158492 -3468904.498499 5204235.091629 2328.233870 5251.653874 4961.869600
+8373.324203 -3270628.306899 -3416211.665235 5253559.111894 2372.700887 5286.803367 4902.841917
+8383.324203 -3246679.861054 -3363170.625081 5302290.091071 2416.951732 5321.294659 4843.262510
+8393.324203 -3222290.012244 -3309787.977709 5350422.545690 2460.980497 5355.124233 4783.138142
+8403.324203 -3197461.010757 -3256070.357530 5397951.060210 2504.781291 5388.288658 4722.475633
+8413.324203 -3172195.165656 -3202024.432847 5444870.287600 2548.348246 5420.784586 4661.281866
+8423.324203 -3146494.844565 -3147656.905015 5491174.949931 2591.675518 5452.608752 4599.563780
+8433.324203 -3120362.473442 -3092974.507611 5536859.838949 2634.757284 5483.757976 4537.328372
+8443.324203 -3093800.536351 -3037984.005592 5581919.816649 2677.587746 5514.229165 4474.582696
+8453.324203 -3066811.575214 -2982692.194442 5626349.815838 2720.161131 5544.019307 4411.333861
+8463.324203 -3039398.189562 -2927105.899319 5670144.840714 2762.471692 5573.125479 4347.589033
+8473.324203 -3011563.036273 -2871231.974201 5713299.967399 2804.513707 5601.544840 4283.355431
+8483.324203 -2983308.829301 -2815077.301025 5755810.344487 2846.281482 5629.274639 4218.640330
+8493.324203 -2954638.339403 -2758648.788824 5797671.193567 2887.769351 5656.312208 4153.451055
+8503.324203 -2925554.393858 -2701953.372869 5838877.809750 2928.971674 5682.654967 4087.794985
+"""))
