@@ -1,0 +1,186 @@
+"""The fixed map grid of a burst ID: UTM, 5 m (x) × 10 m (y) by default, snapped to the posting.
+
+The grid is defined once, from the first acquisition of a burst ID that is ingested, and
+never changes: every later date is geocoded onto it. It covers the burst's valid footprint
+(first..last valid line × first..last valid sample) at the lowest and highest terrain
+heights the annotation's geolocation grid knows, plus a margin for the orbit tube.
+
+Conventions: ``x0`` / ``y0`` are the west / north **edges** of the grid (outer corner of
+pixel (0, 0)), whole multiples of the posting; row 0 is the northernmost row; pixel centres
+are at ``x0 + (col + 0.5) dx`` and ``y0 - (row + 0.5) dy``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from cube.format import SPEED_OF_LIGHT, BurstMetadata
+from cube.geometry._orbit import burst_orbit
+from cube.geometry._radar import rdr2geo
+
+Window = tuple[slice, slice]
+
+
+class BurstGrid(BaseModel):
+    """The fixed UTM map grid of one burst ID (JSON: ``model_dump_json`` / ``model_validate_json``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    burst_id: str = Field(description="ESA burst ID the grid belongs to")
+    epsg: int = Field(description="UTM EPSG code: 326zz (north) or 327zz (south)")
+    x0: float = Field(description="west edge of the grid (easting), m, multiple of dx")
+    y0: float = Field(description="north edge of the grid (northing), m, multiple of dy")
+    dx: float = Field(5.0, gt=0, description="posting in x (easting), m")
+    dy: float = Field(10.0, gt=0, description="posting in y (northing), m")
+    width: int = Field(gt=0, description="number of columns (x)")
+    height: int = Field(gt=0, description="number of rows (y)")
+    source: str = Field("", description="the acquisition the grid was defined from")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) = (height, width)."""
+        return self.height, self.width
+
+    @property
+    def transform(self) -> tuple[float, float, float, float, float, float]:
+        """GDAL geotransform ``(x0, dx, 0, y0, 0, -dy)`` (pixel-corner convention)."""
+        return (self.x0, self.dx, 0.0, self.y0, 0.0, -self.dy)
+
+    @property
+    def affine(self) -> tuple[float, float, float, float, float, float]:
+        """The same as an ``affine.Affine`` / rasterio tuple ``(dx, 0, x0, 0, -dy, y0)``."""
+        return (self.dx, 0.0, self.x0, 0.0, -self.dy, self.y0)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the outer edges, m."""
+        return (self.x0, self.y0 - self.height * self.dy, self.x0 + self.width * self.dx, self.y0)
+
+    @property
+    def crs(self) -> str:
+        """``"EPSG:<code>"``."""
+        return f"EPSG:{self.epsg}"
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the standard UTM zone holding (lon, lat): 326zz north, 327zz south.
+
+    Plain 6° zones (no Norway/Svalbard exceptions), as OPERA's burst grids.
+    """
+    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+@functools.lru_cache(maxsize=64)
+def _transformer(src: int, dst: int):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def burst_footprint(
+    burst: BurstMetadata, heights: tuple[float, ...] = (0.0,), points_per_edge: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes (degrees) of the valid window's outline at each height.
+
+    Returns two arrays of shape (len(heights), 4 * points_per_edge): the edges of
+    first..last valid line × first..last valid sample, walked around.
+    """
+    orbit = burst_orbit(burst)
+    l0, l1 = burst.first_valid_line, burst.last_valid_line
+    s0, s1 = burst.first_valid_sample, burst.last_valid_sample
+    f = np.linspace(0.0, 1.0, points_per_edge, endpoint=False)
+    lines = np.concatenate([np.full_like(f, l0), l0 + f * (l1 - l0), np.full_like(f, l1),
+                            l1 - f * (l1 - l0)])
+    samples = np.concatenate([s0 + f * (s1 - s0), np.full_like(f, s1), s1 - f * (s1 - s0),
+                              np.full_like(f, s0)])
+    t = lines * burst.azimuth_time_interval
+    rng = (burst.slant_range_time + samples / burst.range_sampling_rate) * SPEED_OF_LIGHT / 2
+    lons, lats = [], []
+    for h in heights:
+        lat, lon, _ = rdr2geo(orbit, t, rng, np.full_like(t, h))
+        lons.append(lon)
+        lats.append(lat)
+    return np.array(lons), np.array(lats)
+
+
+def _grid_heights(burst: BurstMetadata) -> tuple[float, float]:
+    hs = [p.height for p in burst.geolocation_grid]
+    if not hs:
+        return -100.0, 1000.0
+    return min(hs) - 100.0, max(hs) + 500.0
+
+
+def make_burst_grid(
+    burst: BurstMetadata,
+    posting: tuple[float, float] = (5.0, 10.0),
+    heights: tuple[float, float] | None = None,
+    margin_m: float = 200.0,
+) -> BurstGrid:
+    """Define the fixed UTM grid of ``burst``'s burst ID (see the module docstring).
+
+    Parameters
+    ----------
+    burst : BurstMetadata
+    posting : (dx, dy), m
+    heights : (low, high), m above WGS84, optional
+        Terrain heights the footprint must cover; default the geolocation grid's
+        ``(min - 100, max + 500)``, or (-100, 1000) without a grid.
+    margin_m : float
+        Extra margin on every side (orbit-tube differences between dates), m.
+    """
+    dx, dy = float(posting[0]), float(posting[1])
+    if dx <= 0 or dy <= 0:
+        raise ValueError(f"posting must be positive, got {posting}")
+    lo, hi = heights if heights is not None else _grid_heights(burst)
+    lons, lats = burst_footprint(burst, heights=(lo, hi))
+    if not np.all(np.isfinite(lons)):
+        raise ValueError(f"{burst.burst_id}: rdr2geo failed on the burst outline")
+    # centre of the valid window at the middle height
+    orbit = burst_orbit(burst)
+    t_mid = 0.5 * (burst.first_valid_line + burst.last_valid_line) * burst.azimuth_time_interval
+    s_mid = 0.5 * (burst.first_valid_sample + burst.last_valid_sample)
+    r_mid = (burst.slant_range_time + s_mid / burst.range_sampling_rate) * SPEED_OF_LIGHT / 2
+    clat, clon, _ = rdr2geo(orbit, t_mid, r_mid, 0.5 * (lo + hi))
+    epsg = utm_epsg(float(clon), float(clat))
+    x, y = _transformer(4326, epsg).transform(lons.ravel(), lats.ravel())
+    xmin, xmax = np.min(x) - margin_m, np.max(x) + margin_m
+    ymin, ymax = np.min(y) - margin_m, np.max(y) + margin_m
+    x0 = math.floor(xmin / dx) * dx
+    x1 = math.ceil(xmax / dx) * dx
+    y1 = math.ceil(ymax / dy) * dy
+    y0 = math.floor(ymin / dy) * dy
+    return BurstGrid(
+        burst_id=burst.burst_id, epsg=epsg, x0=x0, y0=y1, dx=dx, dy=dy,
+        width=int(round((x1 - x0) / dx)), height=int(round((y1 - y0) / dy)),
+        source=f"{burst.product_id}:{burst.swath}:{burst.burst_index}",
+    )
+
+
+def _resolve_window(grid: BurstGrid, window: Window | None) -> tuple[int, int, int, int]:
+    if window is None:
+        return 0, grid.height, 0, grid.width
+    rows, cols = window
+    r0, r1, rs = rows.indices(grid.height)
+    c0, c1, cs = cols.indices(grid.width)
+    if rs != 1 or cs != 1:
+        raise ValueError("window slices must have step 1")
+    if r1 <= r0 or c1 <= c0:
+        raise ValueError(f"empty window {window} of a {grid.height} x {grid.width} grid")
+    return r0, r1, c0, c1
+
+
+def grid_coordinates(grid: BurstGrid, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates of a window (row slice, col slice) of the grid.
+
+    Returns ``(x, y)``: x (cols,) eastings and y (rows,) northings in m, float64; y
+    decreases with the row.
+    """
+    r0, r1, c0, c1 = _resolve_window(grid, window)
+    x = grid.x0 + (np.arange(c0, c1) + 0.5) * grid.dx
+    y = grid.y0 - (np.arange(r0, r1) + 0.5) * grid.dy
+    return x, y
