@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cube import __version__
-from cube.errors import CubeError
+from cube.errors import CubeError, InputError, NotFoundError
 
 
 def _csv(value: str) -> list[str]:
@@ -56,6 +56,55 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_geolocate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cube.geometry import geolocate
+    from cube.ingest import open_safe
+
+    bursts = open_safe(args.source, orbit_file=args.orbit).bursts([args.swath], [args.pol])
+    if not bursts:
+        raise NotFoundError(f"{args.source}: no {args.swath} {args.pol} bursts")
+    rows = [line.split() for line in sys.stdin if line.strip() and not line.startswith("#")]
+    bad = [i + 1 for i, r in enumerate(rows) if len(r) != 3]
+    if bad:
+        raise InputError(f"stdin line {bad[0]}: expected 3 columns, got {len(rows[bad[0] - 1])}")
+    if args.times and not args.inverse:
+        points = [(r[0], float(r[1]), float(r[2])) for r in rows]
+    else:
+        try:
+            points = np.array(rows, dtype=np.float64).reshape(-1, 3)
+        except ValueError as exc:
+            raise InputError(f"stdin: {exc}: expected numbers") from exc
+    out = geolocate(bursts, points, mode="times" if args.times else "lines", inverse=args.inverse,
+                    bistatic=args.bistatic)
+    if not args.inverse:
+        cols = [out["latitude"], out["longitude"], out["height"]]
+        for lat, lon, h in zip(*cols, strict=True):
+            print(f"{lat:.9f} {lon:.9f} {h:.4f}")
+    elif args.times:
+        for t, tau in zip(out["azimuth_time"], out["slant_range_time"], strict=True):
+            print(f"{np.datetime_as_string(t, unit='us')} {tau:.12e}")
+    else:
+        for line, sample in zip(out["line"], out["sample"], strict=True):
+            print(f"{line:.4f} {sample:.4f}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from cube.geometry import compute_baseline, select_common_burst
+    from cube.ingest import open_safe
+
+    which = int(args.burst) if args.burst.lstrip("-").isdigit() else args.burst
+    if which not in ("first", "last") and not isinstance(which, int):
+        raise InputError(f"--burst must be first, last or a burst index, not {args.burst!r}")
+    ref = open_safe(args.reference).bursts([args.swath], [args.pol])
+    sec = open_safe(args.secondary).bursts([args.swath], [args.pol])
+    result = compute_baseline(*select_common_burst(ref, sec, which))
+    print(json.dumps({"bpar_m": result["bpar_m"], "bperp_m": result["bperp_m"]}))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cube.demo import run_demo
 
@@ -94,6 +143,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", choices=["tiny", "full"], default="tiny")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("geolocate", help="stdin 'line sample height' -> stdout 'lat lon height'")
+    p.add_argument("source")
+    p.add_argument("--swath", type=str.upper, required=True)
+    p.add_argument("--pol", type=str.upper, default="VV")
+    p.add_argument("--orbit", help="POEORB/RESORB .EOF to use instead of the annotation orbit")
+    p.add_argument("--times", action="store_true",
+                   help="rows are 'azimuth_time(ISO UTC) slant_range_time(two-way s) height'")
+    p.add_argument("--inverse", action="store_true", help="rows are 'lat lon height'")
+    p.add_argument("--bistatic", action="store_true",
+                   help="apply the IPF bistatic residual in line mode (matches ESA's grid to cm)")
+    p.set_defaults(func=cmd_geolocate)
+
+    p = sub.add_parser("baseline", help="ISCE2-convention Bpar/Bperp of a common burst, as JSON")
+    p.add_argument("reference")
+    p.add_argument("secondary")
+    p.add_argument("--swath", type=str.upper, required=True)
+    p.add_argument("--pol", type=str.upper, default="VV")
+    p.add_argument("--burst", default="first", help="first, last or the reference burst index N")
+    p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("demo", help="simulate, ingest and show a small cube (embedded defaults)")
     p.add_argument("--out", default="demo-output")

@@ -23,6 +23,10 @@ class OrbitCoverageError(CubeError, ValueError):
     """An orbit file does not cover the acquisition it is asked to describe."""
 
 
+class InputError(CubeError, ValueError):
+    """A command-line or request input is malformed (wrong columns, not a number)."""
+
+
 class NotFoundError(CubeError, FileNotFoundError):
     """A burst, date, product or file that was asked for does not exist."""
 
