@@ -1,0 +1,92 @@
+"""Argument checks shared by the public kernel wrappers (plain numpy, no numba)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def array(
+    x: object,
+    name: str,
+    dtypes: Sequence[type[np.generic]],
+    ndim: int | None = None,
+) -> np.ndarray:
+    """Return ``x`` as a C-contiguous ndarray after checking its dtype and dimensions.
+
+    The dtype is never converted: a wrong dtype raises ``ValueError`` naming ``name``.
+    A non-contiguous array is copied once (the numba loops are compiled for C order only).
+    """
+    a = np.asarray(x)
+    allowed = tuple(np.dtype(d) for d in dtypes)
+    if a.dtype not in allowed:
+        names = " or ".join(d.name for d in allowed)
+        raise ValueError(f"{name} must have dtype {names}, got {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def vector(x: object, name: str, size: int | None = None) -> np.ndarray:
+    """Return ``x`` as a contiguous 1-D float64 array of finite values (small parameter arrays)."""
+    a = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if size is not None and a.size != size:
+        raise ValueError(f"{name} must have {size} values, got {a.size}")
+    if a.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must contain only finite values")
+    return a
+
+
+def increasing(a: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` unless the 1-D array ``a`` is strictly increasing."""
+    if a.size > 1 and not np.all(np.diff(a) > 0):
+        raise ValueError(f"{name} must be strictly increasing")
+
+
+def pair(x: object, name: str, odd: bool = False) -> tuple[int, int]:
+    """Return ``x`` as two positive ints (azimuth, range); ``odd`` also requires odd values."""
+    try:
+        a, b = x  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (azimuth, range) of positive ints, got {x!r}") from None
+    out = []
+    for v in (a, b):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a pair (azimuth, range) of positive ints, got {x!r}")
+        if odd and v % 2 == 0:
+            raise ValueError(f"{name} must hold odd sizes so the window is centred, got {x!r}")
+        out.append(int(v))
+    return out[0], out[1]
+
+
+def scalar(x: object, name: str, positive: bool = False) -> float:
+    """Return ``x`` as a finite float (``positive``: also > 0)."""
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {x!r}") from None
+    if not np.isfinite(v) or (positive and v <= 0):
+        kind = "a positive finite number" if positive else "a finite number"
+        raise ValueError(f"{name} must be {kind}, got {x!r}")
+    return v
+
+
+def output(out: np.ndarray | None, name: str, shape: tuple[int, ...], dtype: type[np.generic]) -> np.ndarray:
+    """Return ``out`` checked against ``shape``/``dtype`` (C-contiguous), or a new empty array."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.dtype != np.dtype(dtype) or out.shape != tuple(shape):
+        raise ValueError(
+            f"{name} must be a {np.dtype(dtype).name} array of shape {tuple(shape)}, "
+            f"got {out.dtype} {out.shape}"
+        )
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be a writeable C-contiguous array")
+    return out
