@@ -25,7 +25,8 @@ POISSON_RATIO = 0.25
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """Logistic function, float32 (land-cover weights are evaluated on full bursts)."""
+    return np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * np.asarray(x, np.float32)))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from . import _constants as C
 from ._annotation import AnnotationData, BurstRecord, DcEstimate, build_annotation
 from ._calnoise import build_calibration, build_noise, make_luts, q6
-from ._geometry import enu_basis, look_geometry, rdr2geo
+from ._geometry import ecef_to_llh, enu_basis, look_geometry, rdr2geo
 from ._layout import Acquisition, Layout, make_acquisitions, quantize, round_us, seed_orbit, time_str
 from ._manifest import ManifestInfo, build_manifest
 from ._physics import fm_rate, map_radar
@@ -293,7 +293,7 @@ def _annotation_data(layout: Layout, acq: Acquisition, scene: Scene, pairs: np.n
     centre = len(grid["lat"]) // 2, grid["lat"].shape[1] // 2
     mid_t = grid["azimuth_sod"][centre]
     v = acq.orbit.velocity_at(mid_t)
-    east, north, _ = enu_basis(grid["lat"][centre], grid["lon"][centre])
+    east, north, _ = enu_basis(*ecef_to_llh(acq.orbit.position_at(mid_t))[:2])  # at nadir
     r_mid = layout.slant_range((layout.samples - 1) / 2)
     ground = rdr2geo(np.array([mid_t, mid_t + 1.0]), np.array([r_mid, r_mid]), acq.orbit, scene.dem)
     valid = pairs[pairs.any(axis=-1)].astype(np.float64)
