@@ -49,7 +49,7 @@ def _pair(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def numpy_interferogram(ref: np.ndarray, sec: np.ndarray, looks: tuple[int, int]):
-    """Same output as K.interferogram with vectorised numpy (NaN-aware)."""
+    """Compute what K.interferogram computes, with vectorised numpy (NaN-aware)."""
     az, rg = looks
     ny, nx = ref.shape[0] // az, ref.shape[1] // rg
     r = ref[:ny * az, :nx * rg]
@@ -72,7 +72,7 @@ def numpy_interferogram(ref: np.ndarray, sec: np.ndarray, looks: tuple[int, int]
 
 
 def numpy_interferogram_plain(ref, sec, looks):
-    """What design.md timed: no NaN handling (NaNs poison their windows)."""
+    """Compute the interferogram as design.md timed it: no NaN handling."""
     az, rg = looks
     ny, nx = ref.shape[0] // az, ref.shape[1] // rg
     r = ref[:ny * az, :nx * rg]
@@ -111,7 +111,7 @@ def bench_interferogram(ctx: Context) -> Result:
 
 
 def _positions(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth shifted position field, as a geocoded grid maps into a burst."""
+    """Return a smooth shifted position field, as a geocoded grid maps into a burst."""
     ny, nx = shape
     i = np.arange(ny, dtype=np.float64)[:, None]
     j = np.arange(nx, dtype=np.float64)[None, :]
@@ -122,9 +122,11 @@ def _positions(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 @benchmark("sinc_resample", goal="≤ 1.5 s per burst (one core)", max_seconds=1.5)
 def bench_resample(ctx: Context) -> Result:
-    """8-tap sinc interpolation (2048× oversampled table) of a burst at a smooth shifted
-    position field, output as large as the input; reference: scipy.ndimage.map_coordinates
-    (cubic spline, real and imaginary parts)."""
+    """8-tap sinc interpolation of a burst at a smooth shifted position field.
+
+    Table oversampled 2048×, output as large as the input; the reference is
+    scipy.ndimage.map_coordinates (cubic spline) on the real and imaginary parts.
+    """
     from scipy import ndimage
 
     shape = _shape(ctx)
@@ -143,7 +145,7 @@ def bench_resample(ctx: Context) -> Result:
     ref_t = ctx.time(scipy_ref, repeat=1 if not ctx.quick else 3, warmup=0)
     valid = np.isfinite(out).mean()
     return Result(cand, ref_t, "scipy map_coordinates, order 3", _size(shape),
-                  {"valid_output_fraction": float(valid), "outputs_per_s": out.size / cand.best})
+                  {"valid_output_fraction": float(valid), "outputs_per_second": out.size / cand.best})
 
 
 def _burst_doppler(nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,6 +157,7 @@ def _burst_doppler(nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def numpy_carrier(eta, fdc, ka):
+    """Compute the TOPS carrier phase on the burst grid with numpy."""
     ks = 2.0 * TOPS["velocity"] * TOPS["steering_rate"] / TOPS["wavelength"]
     kt = ka * ks / (ka - ks)
     eta_ref = -fdc / ka + fdc[0] / ka[0]
@@ -191,8 +194,7 @@ def bench_deramp(ctx: Context) -> Result:
 
 @benchmark("reramp", goal="≈ 0.26 s per burst (design.md, one core)", max_seconds=0.5)
 def bench_reramp(ctx: Context) -> Result:
-    """Reramp one burst of interpolated values at fractional positions: carrier phase at
-    scattered (η, τ) (tops_carrier_phase_at) + reramp()."""
+    """Reramp one burst of values at fractional positions: tops_carrier_phase_at + reramp()."""
     shape = _shape(ctx)
     values = _speckle(shape, 5)
     az, rg = _positions(shape)
@@ -262,9 +264,11 @@ _FIRST_CALL = textwrap.dedent(
 @benchmark("first_call", goal="≤ 1 s: import + first call, numba cache warm", max_seconds=1.0,
            threads=None)
 def bench_first_call(ctx: Context) -> Result:
-    """A fresh Python process: `import cube.kernels` and the first interferogram() call with
-    the numba cache (and Python's bytecode cache) warm, as in a deployed container; the
-    reference is the same process with both caches cold (numba compiling)."""
+    """Time `import cube.kernels` + the first interferogram() call in a fresh process.
+
+    The numba cache and Python's bytecode cache are warm, as in a deployed container; the
+    reference is the same process with both caches cold (numba compiling).
+    """
 
     def run(env: dict[str, str]) -> dict[str, float]:
         proc = subprocess.run([sys.executable, "-c", _FIRST_CALL], cwd=ROOT, env=env,
@@ -299,3 +303,63 @@ def bench_first_call(ctx: Context) -> Result:
         "cold_all_kernels_first_call_s": cold["all_kernels_first_call_s"],
         "warm_numba_cache_no_bytecode_cache_s": plain["import_and_first_call_s"],
     })
+
+
+def scipy_coherence(ref: np.ndarray, sec: np.ndarray, window: tuple[int, int]) -> np.ndarray:
+    """Sliding-window coherence with scipy.ndimage.uniform_filter (zero padding, NaN-aware)."""
+    from scipy import ndimage
+
+    valid = ~(np.isnan(ref) | np.isnan(sec))
+    r = np.where(valid, ref, 0)
+    s = np.where(valid, sec, 0)
+    p = r * np.conj(s)
+
+    def box(x):
+        return ndimage.uniform_filter(x, size=window, mode="constant", cval=0.0)
+
+    num = np.abs(box(p.real) + 1j * box(p.imag))
+    den = np.sqrt(box(r.real**2 + r.imag**2) * box(s.real**2 + s.imag**2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coh = num / den
+    coh[box(valid.astype(np.float32)) <= 0] = np.nan
+    return coh.astype(np.float32)
+
+
+@benchmark("coherence", goal="–")
+def bench_coherence(ctx: Context) -> Result:
+    """Sliding-window coherence, window (5, 15), vs scipy.ndimage.uniform_filter."""
+    shape = _shape(ctx)
+    window = (5, 15)
+    ref, sec = _pair(shape)
+    got = K.coherence(ref, sec, window)
+    want = scipy_coherence(ref, sec, window)
+    sl = (slice(None, None, 7), slice(None, None, 13))
+    np.testing.assert_allclose(got[sl], want[sl], rtol=1e-3, atol=1e-4, equal_nan=True)
+    cand = ctx.time(lambda: K.coherence(ref, sec, window), repeat=min(ctx.repeat, 3))
+    ref_t = ctx.time(lambda: scipy_coherence(ref, sec, window), repeat=2, warmup=0)
+    return Result(cand, ref_t, "scipy uniform_filter", _size(shape), {"window": list(window)})
+
+
+def numpy_calibrate(dn, lines, pixels, values):
+    """Compute |DN|² / A², A bilinear in (line, pixel) and clamped, with np.interp."""
+    ny, nx = dn.shape
+    rows = np.stack([np.interp(np.arange(ny), lines, values[:, k]) for k in range(len(pixels))],
+                    axis=1)
+    a = np.stack([np.interp(np.arange(nx), pixels, rows[i]) for i in range(ny)])
+    return ((dn.real.astype(np.float64) ** 2 + dn.imag.astype(np.float64) ** 2) / a**2).astype(
+        np.float32)
+
+
+@benchmark("calibrate", goal="–")
+def bench_calibrate(ctx: Context) -> Result:
+    """σ0 of one burst from a sparse 10 × 500 LUT, no noise, vs np.interp both ways."""
+    shape = _shape(ctx)
+    dn = _speckle(shape, 6)
+    lines = np.linspace(-200, shape[0] + 200, 10)
+    pixels = np.linspace(0, shape[1] - 1, 500)
+    values = 500 + 100 * np.sin(pixels / 3000)[None, :] + lines[:, None] * 0.01
+    got = K.calibrate(dn, lines, pixels, values)
+    np.testing.assert_allclose(got, numpy_calibrate(dn, lines, pixels, values), rtol=1e-5)
+    cand = ctx.time(lambda: K.calibrate(dn, lines, pixels, values), repeat=min(ctx.repeat, 5))
+    ref_t = ctx.time(lambda: numpy_calibrate(dn, lines, pixels, values), repeat=2)
+    return Result(cand, ref_t, "numpy interp", _size(shape), {"lut_shape": [10, 500]})

@@ -45,13 +45,16 @@ class Timing:
 
     @property
     def best(self) -> float:
+        """Shortest time, s."""
         return min(self.times)
 
     @property
     def median(self) -> float:
+        """Median time, s."""
         return statistics.median(self.times)
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
         return {"best_s": self.best, "median_s": self.median, "repeats": len(self.times),
                 "all_s": self.times}
 
@@ -72,6 +75,7 @@ class Result:
 
     @property
     def ratio(self) -> float | None:
+        """Reference best time ÷ candidate best time (None without a reference)."""
         if self.reference is None:
             return None
         return self.reference.best / self.candidate.best
@@ -79,6 +83,8 @@ class Result:
 
 @dataclasses.dataclass
 class Benchmark:
+    """A registered benchmark (see :func:`benchmark`)."""
+
     name: str
     func: Callable[[Context], Result]
     goal: str
@@ -134,8 +140,11 @@ class Context:
     repeat: int = 5
 
     def time(self, func: Callable[[], object], repeat: int | None = None, warmup: int = 1) -> Timing:
-        """Run ``func`` ``warmup`` times untimed (numba compile, page faults), then time it
-        ``repeat`` times (default: the run's ``--repeat``)."""
+        """Time ``func``: ``warmup`` untimed runs, then ``repeat`` timed ones.
+
+        The warm-up absorbs numba compilation and page faults; ``repeat`` defaults to the
+        run's ``--repeat``.
+        """
         for _ in range(warmup):
             func()
         n = repeat if repeat is not None else self.repeat
@@ -153,7 +162,6 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "hostname": platform.node(),
     }
     try:
         with open("/proc/cpuinfo") as f:
@@ -238,6 +246,7 @@ def run_one(bench: Benchmark, ctx: Context, machine: dict[str, Any]) -> dict[str
 
 
 def write_result(record: dict[str, Any], directory: Path) -> Path:
+    """Write ``record`` to ``<directory>/<name>.json`` and return the path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{record['name']}.json"
     path.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
@@ -335,4 +344,5 @@ def render_doc(directory: Path = RESULTS, doc: Path = DOC) -> Path:
 
 
 def log(msg: str) -> None:
+    """Print a progress message on stderr."""
     print(msg, file=sys.stderr, flush=True)

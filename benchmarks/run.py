@@ -32,6 +32,7 @@ def _configure_numba() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks named on the command line (all by default); 1 if any failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only these")
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
             continue
         path = harness.write_result(record, out_dir)
+        if args.quick:  # smoke-test figures are not meant to be committed
+            (out_dir / ".gitignore").write_text("*\n")
         t = record["timings"]
         ratio = record["ratio_reference_over_candidate"]
         ref = t["reference"]

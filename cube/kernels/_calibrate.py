@@ -18,8 +18,10 @@ from . import _checks
 
 
 def _bracket(grid: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices (i0, i1) of the grid points around each ``q`` and the weight of i1; ``q`` is
-    clamped to the grid first, so values beyond the ends take the end values."""
+    """Return the indices (i0, i1) of the grid points around each ``q`` and the weight of i1.
+
+    ``q`` is clamped to the grid first, so values beyond the ends take the end values.
+    """
     qc = np.clip(q, grid[0], grid[-1])
     n = grid.size
     if n == 1:
@@ -31,40 +33,45 @@ def _bracket(grid: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return i0, i1, w
 
 
+@numba.njit(cache=True)
+def _calibrate_line(d, lut, a0, a1, wa, pi0, pi1, pw, noise, b0, b1, wb, npi0, npi1, npw, naz,
+                    is_power, zero_negative, db, out):  # pragma: no cover - numba
+    """Calibrate one line ``d`` into ``out``; the LUT rows are blended with weight ``wa``."""
+    n = lut.shape[1]
+    row = np.empty(n, dtype=np.float64)
+    for k in range(n):
+        row[k] = (1.0 - wa) * lut[a0, k] + wa * lut[a1, k]
+    m = noise.shape[1]
+    nrow = np.empty(m, dtype=np.float64)
+    for k in range(m):
+        nrow[k] = ((1.0 - wb) * noise[b0, k] + wb * noise[b1, k]) * naz
+    for j in range(d.shape[0]):
+        v = d[j]
+        if is_power:
+            p = np.float64(v.real)
+        else:
+            p = np.float64(v.real) * np.float64(v.real) + np.float64(v.imag) * np.float64(v.imag)
+        w = pw[j]
+        A = (1.0 - w) * row[pi0[j]] + w * row[pi1[j]]
+        u = npw[j]
+        p -= (1.0 - u) * nrow[npi0[j]] + u * nrow[npi1[j]]
+        s = p / (A * A)
+        if s < 0.0:
+            s = 0.0 if zero_negative else np.nan
+        if db:
+            s = 10.0 * math.log10(s) if s > 0.0 else (-np.inf if s == 0.0 else np.nan)
+        out[j] = s
+
+
 @numba.njit(cache=True, parallel=True)
 def _calibrate(data, lut, li0, li1, lw, pi0, pi1, pw,
                noise, ni0, ni1, nw, npi0, npi1, npw, naz,
                is_power, zero_negative, db, out):  # pragma: no cover - numba
-    ny, nx = data.shape
-    for i in numba.prange(ny):
-        a0 = li0[i]
-        a1 = li1[i]
-        wa = lw[i]
-        row = (1.0 - wa) * lut[a0] + wa * lut[a1]
-        b0 = ni0[i]
-        b1 = ni1[i]
-        wb = nw[i]
-        nrow = ((1.0 - wb) * noise[b0] + wb * noise[b1]) * naz[i]
-        for j in range(nx):
-            v = data[i, j]
-            if is_power:
-                p = np.float64(v.real)
-            else:
-                p = np.float64(v.real) * np.float64(v.real) + np.float64(v.imag) * np.float64(v.imag)
-            k0 = pi0[j]
-            k1 = pi1[j]
-            w = pw[j]
-            A = (1.0 - w) * row[k0] + w * row[k1]
-            m0 = npi0[j]
-            m1 = npi1[j]
-            u = npw[j]
-            p -= (1.0 - u) * nrow[m0] + u * nrow[m1]
-            s = p / (A * A)
-            if s < 0.0:
-                s = 0.0 if zero_negative else np.nan
-            if db:
-                s = 10.0 * math.log10(s) if s > 0.0 else (-np.inf if s == 0.0 else np.nan)
-            out[i, j] = s
+    """Calibrate every line (in parallel); see :func:`calibrate`."""
+    for i in numba.prange(data.shape[0]):
+        _calibrate_line(data[i], lut, li0[i], li1[i], lw[i], pi0, pi1, pw,
+                        noise, ni0[i], ni1[i], nw[i], npi0, npi1, npw, naz[i],
+                        is_power, zero_negative, db, out[i])
 
 
 def calibrate(

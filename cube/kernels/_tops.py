@@ -13,10 +13,12 @@ the burst centre and τ the two-way slant-range time:
 Sign convention: a focused TOPS SLC behaves like ``baseband · exp(−jφ)``, i.e. its local
 Doppler centroid is ``f_ηc(τ) + k_t(τ) (η − η_ref(τ))``. **Deramping multiplies by
 exp(+jφ)** (brings the spectrum to 0 Hz at every η: deramp and demodulation in one);
-**reramping multiplies by exp(−jφ)**. This matches the quadratic term of the ESA note, SNAP's
-``derampDemodPhase`` and ISCE2/s1-reader (which reramp with ``exp(+j π k_t (η − η_ref)²)``);
-the linear Doppler-centroid term additionally removes f_ηc so the deramped burst is centred
-on 0 Hz before the sinc interpolation.
+**reramping multiplies by exp(−jφ)**. The quadratic term is the ESA note's, with the sign
+of s1-reader/ISCE2 (carrier ``π k_t (η − η_ref)²``, steering Doppler ``k_t (η − η_ref)``)
+and of SNAP's ``derampDemodPhase`` (applied as exp(+j·phase)). The linear term also removes
+f_ηc so that the deramped burst is centred on 0 Hz for the sinc interpolation; SNAP writes it
+with η instead of η − η_ref, which differs by a phase constant along each range sample and
+cancels between deramp and reramp. ``cube.simulate`` builds bursts as baseband · exp(−jφ).
 
 S-1 annotations give ``azimuthFmRate`` (k_a, negative) and ``dcPolynomial`` (f_ηc) as
 polynomials in τ, and ``azimuthSteeringRate`` in **degrees**/s: convert it to rad/s.
@@ -31,7 +33,6 @@ import numpy as np
 
 from . import _checks
 
-_CHUNK = 4096
 _TWO_PI = 2.0 * np.pi
 _INV_TWO_PI = 1.0 / (2.0 * np.pi)
 
@@ -86,10 +87,11 @@ def tops_carrier_terms(
     return kt, eta_c - c0
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _phase_grid(eta, kt, eta_ref, fdc, out):  # pragma: no cover - numba
+    """Compute φ on the burst grid (serial: memory-bound, ~40 ms per burst)."""
     ny, nx = out.shape
-    for i in numba.prange(ny):
+    for i in range(ny):
         e = eta[i]
         for j in range(nx):
             d = e - eta_ref[j]
@@ -142,9 +144,11 @@ def tops_carrier_phase(
 
 @numba.njit(cache=True, parallel=True)
 def _phase_points_uniform(eta, tau, g0, inv_step, kt, eta_ref, fdc, out):  # pragma: no cover
-    """φ at scattered (η, τ) for a uniform τ grid ``g0 + j / inv_step``: k_t, η_ref and f_ηc
-    interpolated linearly in τ (extrapolated linearly from the end intervals). Branch-free
-    so that it vectorises; NaN in η or τ propagates to the result."""
+    """Compute φ at scattered (η, τ) for a uniform τ grid ``g0 + j / inv_step``.
+
+    k_t, η_ref and f_ηc are interpolated linearly in τ (extrapolated linearly from the end
+    intervals). Branch-free so that it vectorises; NaN in η or τ propagates to the result.
+    """
     m = kt.shape[0]
     for k in numba.prange(eta.shape[0]):
         g = (tau[k] - g0) * inv_step
@@ -159,39 +163,40 @@ def _phase_points_uniform(eta, tau, g0, inv_step, kt, eta_ref, fdc, out):  # pra
         out[k] = -np.pi * kt_ * d * d - 2.0 * np.pi * fd * d
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _phase_points(eta, tau, grid, kt, eta_ref, fdc, out):  # pragma: no cover - numba
-    """Same as :func:`_phase_points_uniform` for any strictly increasing grid (m >= 2)."""
+    """Compute φ as :func:`_phase_points_uniform` does, for any increasing grid (m >= 2).
+
+    Serial: non-uniform range grids are the exception (S-1 samples are uniform).
+    """
     n = eta.shape[0]
     m = grid.shape[0]
     g0 = grid[0]
     step = (grid[m - 1] - g0) / (m - 1)
-    nchunks = (n + _CHUNK - 1) // _CHUNK
-    for c in numba.prange(nchunks):
-        for k in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            e = eta[k]
-            t = tau[k]
-            if math.isnan(e) or math.isnan(t):
-                out[k] = np.nan
-                continue
-            # guess assuming a uniform grid, then walk to the bracketing interval
-            g = (t - g0) / step
-            if g < 0.0:
-                j = 0
-            elif g > m - 2:
-                j = m - 2
-            else:
-                j = int(g)
-            while j < m - 2 and grid[j + 1] <= t:
-                j += 1
-            while j > 0 and grid[j] > t:
-                j -= 1
-            w = (t - grid[j]) / (grid[j + 1] - grid[j])
-            kt_ = kt[j] + w * (kt[j + 1] - kt[j])
-            er = eta_ref[j] + w * (eta_ref[j + 1] - eta_ref[j])
-            fd = fdc[j] + w * (fdc[j + 1] - fdc[j])
-            d = e - er
-            out[k] = -np.pi * kt_ * d * d - 2.0 * np.pi * fd * d
+    for k in range(n):
+        e = eta[k]
+        t = tau[k]
+        if math.isnan(e) or math.isnan(t):
+            out[k] = np.nan
+            continue
+        # guess assuming a uniform grid, then walk to the bracketing interval
+        g = (t - g0) / step
+        if g < 0.0:
+            j = 0
+        elif g > m - 2:
+            j = m - 2
+        else:
+            j = int(g)
+        while j < m - 2 and grid[j + 1] <= t:
+            j += 1
+        while j > 0 and grid[j] > t:
+            j -= 1
+        w = (t - grid[j]) / (grid[j + 1] - grid[j])
+        kt_ = kt[j] + w * (kt[j + 1] - kt[j])
+        er = eta_ref[j] + w * (eta_ref[j + 1] - eta_ref[j])
+        fd = fdc[j] + w * (fdc[j + 1] - fdc[j])
+        d = e - er
+        out[k] = -np.pi * kt_ * d * d - 2.0 * np.pi * fd * d
 
 
 def tops_carrier_phase_at(
@@ -206,8 +211,10 @@ def tops_carrier_phase_at(
     wavelength: float,
     eta_c0: float | None = None,
 ) -> np.ndarray:
-    """TOPS carrier phase φ at scattered (η, τ) points, e.g. the fractional positions of a
-    geocoded grid, for reramping after interpolation.
+    """TOPS carrier phase φ at scattered (η, τ) points.
+
+    For instance at the fractional positions of a geocoded grid, to reramp after the sinc
+    interpolation.
 
     Parameters
     ----------
@@ -263,8 +270,10 @@ def tops_carrier_phase_at(
 
 @numba.njit(cache=True, inline="always")
 def _cis(p):  # pragma: no cover - numba
-    """(cos p, sin p) by range reduction to [−π, π) and Taylor series of the half angle
-    (|error| < 1e-9 rad-equivalent); branch-free, so loops over it vectorise."""
+    """Return (cos p, sin p), branch-free so that loops over it vectorise.
+
+    Range reduction to [−π, π), then Taylor series of the half angle (error < 1e-9).
+    """
     t = p * _INV_TWO_PI
     x = (t - math.floor(t + 0.5)) * _TWO_PI
     h = 0.5 * x
@@ -278,8 +287,10 @@ def _cis(p):  # pragma: no cover - numba
 
 @numba.njit(cache=True, parallel=True, fastmath={"contract"})
 def _rotate(x, phase, sign, out):  # pragma: no cover - numba
-    """out = x · exp(j·sign·phase), elementwise over flat arrays (a plain prange loop: the
-    body vectorises)."""
+    """Compute ``out = x · exp(j·sign·phase)`` elementwise over flat arrays.
+
+    A plain prange loop, so that the body vectorises.
+    """
     for k in numba.prange(x.shape[0]):
         co, si = _cis(phase[k])
         si = sign * si
