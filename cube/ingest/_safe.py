@@ -34,8 +34,6 @@ from cube.ingest._xml import Node, parse_time, parse_xml
 
 # s1a-iw2-slc-vv-20250406t022010-20250406t022035-058630-07421f-005.xml
 _ANNOTATION_RE = re.compile(r"^(s1[abcd])-(iw[123])-slc-(vv|vh|hh|hv)-.*\.xml$", re.IGNORECASE)
-# noise and calibration vectors this far (in lines) outside a burst are kept with it
-_LUT_MARGIN_LINES = 0
 
 
 @dataclass(frozen=True)
@@ -311,7 +309,7 @@ def _read_swath(product: SafeProduct, rel_path: str) -> list[BurstMetadata]:
         burst_elem = b.maybe("burstId")
         sensing = b.time("sensingTime")
         burst_id, number = make_burst_id(sensing, anx_time, rel_start, swath, rel_stop)
-        orbit = product.orbit and orbit_for_interval(orbit_all, start, stop) or orbit_all
+        orbit = orbit_for_interval(orbit_all, start, stop) if product.orbit else orbit_all
 
         def in_burst(line: int, lo=offset, hi=offset + lines_per_burst) -> bool:
             return lo <= line <= hi

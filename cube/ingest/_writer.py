@@ -200,7 +200,7 @@ def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> No
     )
     compressors = [ZstdCodec(level=1)]
     slc_chunks = (1, min(chunks[1], burst.lines), min(chunks[2], burst.samples), 2)
-    slc = group.create_array(
+    group.create_array(
         "slc",
         shape=(0, burst.lines, burst.samples, 2),
         chunks=slc_chunks,
@@ -218,7 +218,6 @@ def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> No
             "coordinates": " ".join(["slant_range", *_PER_DATE]),
         },
     )
-    del slc
     group.create_array(
         "time",
         shape=(0,),
