@@ -77,7 +77,7 @@ def _assemble(field, lref, sref, amp, phase, noise, eta, kt, eta_ref, fdc, first
                     row_im += wx[b] * field[yy, x0 - half + b, 1]
                 acc_re += wy[a] * row_re
                 acc_im += wy[a] * row_im
-            d = eta[i] - eta_ref[j]
+            d = eta[i, j] - eta_ref[j]
             psi = np.pi * kt[j] * d * d + 2.0 * np.pi * fdc[j] * d
             sig = amp[i, j] * complex(acc_re, acc_im) * np.exp(1j * phase[i, j])
             val = (sig + noise[i, j]) * np.exp(1j * psi)
@@ -94,7 +94,7 @@ def assemble_burst(field: np.ndarray, lref: np.ndarray, sref: np.ndarray, amp: n
     pixel = (amp · field(lref, sref) · e^{j·phase} + noise) · e^{j·ψ(η, τ)},
     ψ = π kt (η − η_ref)² + 2π f_ηc (η − η_ref), with ``field`` (complex64, reference strip)
     interpolated by the windowed-sinc ``table`` at fractional positions ``lref``/``sref``
-    (lines, samples); ``eta`` (lines,) s, ``kt``/``eta_ref``/``fdc`` (samples,); zero outside
+    (lines, samples); ``eta`` (lines, samples) s, ``kt``/``eta_ref``/``fdc`` (samples,); zero outside
     [first_valid, last_valid] of each line (−1: whole line invalid).
     """
     half = table.shape[1] // 2

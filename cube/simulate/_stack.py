@@ -145,6 +145,34 @@ def _dc_estimates(layout: Layout, acq: Acquisition, seed: int) -> list[DcEstimat
     return out
 
 
+def _reference_carriers(layout: Layout, acq: Acquisition, scene: Scene,
+                        strip_t0: float) -> list[tuple[np.ndarray | float, ...]]:
+    """The TOPS carrier terms (kt, η_ref, f_ηc per sample) of each burst, the same for every date.
+
+    Physics: a focused target's response is carrier-free at its peak; the carrier only shapes
+    the phase around it. The deramped fields of two dates therefore differ by the smooth phase
+    ψ_k − ψ_ref (timing offsets δ give 2π f_inst δ, Doppler differences 2π Δf_ηc η), while
+    the SLCs agree at a ground point. With the reflectivity field u defined as the deramped
+    field of a reference carrier ψ_ref, every date's SLC is u · exp(jψ_ref), ψ_ref tied to the
+    ground: η is the zero-Doppler time of the pixel's ground point on the reference orbit
+    (reference-strip line, relative to the nominal burst mid time), the mean Doppler centroid of
+    ``_dc_estimates`` (whose per-date offsets then play the part of estimation errors) and
+    the first date's FM rate and speed. Processing with the annotated (per-date) polynomials
+    sees a residual Doppler offset of a few to ~20 Hz, as with real data.
+    """
+    samples = np.arange(layout.samples)
+    tau = layout.slant_range_time + samples / C.RANGE_SAMPLING_RATE
+    dc_t0 = quantize(layout.slant_range_time - 2.94e-4)
+    mids = layout.first_burst_sod + np.arange(layout.bursts) * layout.burst_cycle \
+        + layout.lines_per_burst / 2 * ATI
+    fm_poly = _fm_polynomials(layout, acq, scene, mids)
+    return [(*tops_carrier_terms(tau, np.array([0.0, 1.5e4, -2.0e7]), dc_t0, fm_poly[b],
+                                 layout.slant_range_time, float(np.linalg.norm(acq.orbit.velocity_at(mid))),
+                                 np.radians(layout.swath.steering_rate_deg), C.WAVELENGTH),
+             mid - strip_t0)
+            for b, mid in enumerate(mids)]
+
+
 def _nearest(times: np.ndarray, t: float) -> int:
     return int(np.argmin(np.abs(np.asarray(times) - t)))
 
@@ -205,8 +233,8 @@ def _fm_polynomials(layout: Layout, acq: Acquisition, scene: Scene, times: np.nd
 
 
 def _simulate_burst(layout: Layout, acq: Acquisition, b: int, coarse: dict[str, np.ndarray],
-                    scene: Scene, field: np.ndarray, luts, dcs: list[DcEstimate],
-                    fm_poly: np.ndarray, seed: int, out: np.ndarray) -> None:
+                    scene: Scene, field: np.ndarray, luts, carrier: tuple[np.ndarray, ...],
+                    seed: int, out: np.ndarray) -> None:
     """Fill ``out`` (lines per burst, samples, 2) int16 with burst ``b`` of one date."""
     lines_c = _coarse_axis(layout.lines_per_burst, 8, 65)
     samples_c = _coarse_axis(layout.samples, 16, 257)
@@ -222,13 +250,11 @@ def _simulate_burst(layout: Layout, acq: Acquisition, b: int, coarse: dict[str, 
     noise = bandlimited_field((layout.lines_per_burst, layout.samples), ratios,
                               np.random.default_rng([seed, 3, acq.index, b]))
     noise *= np.sqrt(luts.noise_power(b * layout.lines_per_burst + lines, samples)).astype(np.float32)
-    mid = acq.burst_sod[b] + layout.lines_per_burst / 2 * ATI
-    i = _nearest(np.array([d.sod for d in dcs]), mid)
-    kt, eta_ref, fdc = tops_carrier_terms(
-        layout.slant_range_time + samples / C.RANGE_SAMPLING_RATE, dcs[i].data_poly, dcs[i].t0,
-        fm_poly[i], layout.slant_range_time, float(np.linalg.norm(acq.orbit.velocity_at(mid))),
-        np.radians(layout.swath.steering_rate_deg), C.WAVELENGTH)
-    eta = (lines - layout.lines_per_burst / 2) * ATI
+    # The carrier is one ground-locked function for every date: a focused target is
+    # carrier-free at its peak, so the reramped SLCs of two dates agree at a ground point
+    # whatever each date's burst timing and Doppler centroid (see _reference_carriers).
+    kt, eta_ref, fdc, eta_origin = carrier
+    eta = full["ref_line"] * ATI - eta_origin  # zero-Doppler time of the ground point, reference orbit
     first_valid, last_valid = layout.valid_window()
     assemble_burst(field, full["ref_line"], full["ref_sample"], amp, full["phase"], noise, eta, kt,
                    eta_ref, fdc,
@@ -261,6 +287,7 @@ def simulate(out_dir: Path, dates: int, bursts: int, size: str, seed: int, swath
     truth = TruthWriter(out_dir / "truth", layout, scene, acqs, ref, strip, chol, days)
     out_dir.mkdir(parents=True, exist_ok=True)
     safe_paths = []
+    carriers = _reference_carriers(layout, acqs[0], scene, strip.t0)
     for acq in tqdm(acqs, desc="simulate", unit="date", disable=not progress):
         field = _date_field(acq.index, fields, mix, chol)
         grid = _geolocation_grid(layout, acq, scene)
@@ -270,7 +297,7 @@ def simulate(out_dir: Path, dates: int, bursts: int, size: str, seed: int, swath
         pairs = np.zeros((bursts * layout.lines_per_burst, layout.samples, 2), np.int16)
         for b in range(bursts):
             rows = slice(b * layout.lines_per_burst, (b + 1) * layout.lines_per_burst)
-            _simulate_burst(layout, acq, b, maps[acq.index][b], scene, field, luts, dcs, fm_poly,
+            _simulate_burst(layout, acq, b, maps[acq.index][b], scene, field, luts, carriers[b],
                             seed, pairs[rows])
         truth.add_date(acq, luts)
         safe_paths.append(_write_product(out_dir, layout, acq, scene, pairs, grid, luts, dcs, fm_poly))

@@ -24,6 +24,7 @@ from ._scene import (
     coherence_matrices,
     mixed_coherence,
 )
+from ._tiff import write_dem_geotiff
 
 FORMAT_VERSION = 1
 
@@ -54,6 +55,8 @@ DESCRIPTION = {
                          "(P_k - P_0) . unit(V x look)",
         "dem_lat, dem_lon": "(ny,), (nx,) deg, axes of the DEM grid (lat increasing)",
         "dem_height": "(ny, nx) float64 m, ellipsoidal DEM (the simulator's terrain)",
+        "dem.tif": "the same DEM as a float32 GeoTIFF (EPSG:4326, heights above WGS84, "
+                   "VerticalCSTypeGeoKey 4979)",
         "region_weights": "(3, ny, nx) land-cover weights (stable, grassland, forest), sum 1",
         "sigma0": "(ny, nx) linear true sigma0 (reference geometry local incidence)",
         "sigma0_db": "(ny, nx) dB",
@@ -174,6 +177,7 @@ class TruthWriter:
             orbit_time=self.ref.time, orbit_position=self.ref.position, orbit_velocity=self.ref.velocity,
             **stacked,
         )
+        write_dem_geotiff(self.path / "dem.tif", self.lat, self.lon, self.height)
         readme = dict(DESCRIPTION)
         readme.update({
             "format_version": FORMAT_VERSION,
