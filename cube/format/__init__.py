@@ -5,6 +5,7 @@ from cube.format._layout import (
     burst_group_path,
     catalog_item_path,
     date_metadata_path,
+    grid_path,
 )
 from cube.format._models import (
     SPEED_OF_LIGHT,
@@ -32,4 +33,5 @@ __all__ = [
     "burst_group_path",
     "catalog_item_path",
     "date_metadata_path",
+    "grid_path",
 ]

@@ -22,3 +22,11 @@ def date_metadata_path(burst_id: str, polarization: str, date_key: str) -> str:
 def catalog_item_path(burst_id: str, date_key: str) -> str:
     """STAC item of one burst date (all its polarizations)."""
     return f"{CATALOG_DIR}/{burst_id}/{date_key}.json"
+
+
+GRID_DIR = "grids"
+
+
+def grid_path(burst_id: str) -> str:
+    """The fixed UTM grid of a burst ID (``BurstGrid`` JSON), written once, never changed."""
+    return f"{GRID_DIR}/{burst_id}.json"

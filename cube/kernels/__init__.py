@@ -8,9 +8,11 @@ data everywhere: kernels skip it in sums and return NaN where nothing valid is l
 - :func:`make_sinc_table`, :func:`resample`: sinc interpolation at fractional positions.
 - :func:`tops_carrier_terms`, :func:`tops_carrier_phase`, :func:`tops_carrier_phase_at`,
   :func:`deramp`, :func:`reramp`: the TOPS azimuth carrier (deramp = × exp(+jφ)).
-- :func:`calibrate`: σ0/β0/γ0 from calibration and noise LUTs.
+- :func:`calibrate`: σ0/β0/γ0 from calibration and noise LUTs; :func:`interpolate_bilinear`
+  samples such smooth LUTs at fractional positions.
 """
 
+from ._bilinear import interpolate_bilinear
 from ._calibrate import calibrate
 from ._interferogram import coherence, interferogram
 from ._multilook import multilook
@@ -21,6 +23,7 @@ __all__ = [
     "calibrate",
     "coherence",
     "deramp",
+    "interpolate_bilinear",
     "interferogram",
     "make_sinc_table",
     "multilook",

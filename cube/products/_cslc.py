@@ -1,0 +1,158 @@
+"""Geocoded coregistered SLC (CSLC) of one window of a burst ID's fixed grid.
+
+For each map pixel: zero-Doppler geo2rdr with the date's orbit at the DEM height gives a
+fractional (line, sample) of the burst; the burst window around those positions is read,
+deramped (TOPS carrier from the annotation's Doppler-centroid and FM-rate polynomials),
+interpolated with an n-tap sinc, reramped at the same positions, and the geometric range
+phase 4πR/λ is removed (the SLC carries exp(−j4πR/λ)). Pixels outside the burst's valid
+window are NaN. Every date is put on the same grid, so ``cslc[t1] * conj(cslc[t2])`` is an
+interferogram with no reference date.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import Field
+
+from cube.format import SPEED_OF_LIGHT, BurstMetadata
+from cube.geometry import BurstGrid, Dem, burst_orbit, radar_positions
+from cube.geometry._grid import Window
+from cube.kernels import deramp, make_sinc_table, reramp, resample, tops_carrier_phase, tops_carrier_phase_at
+from cube.products._options import ProductOptions
+
+SlcReader = Callable[[int, int, int, int], np.ndarray]
+"""``read(line0, line1, sample0, sample1) -> complex64 (line1 - line0, sample1 - sample0)``."""
+
+
+class CslcOptions(ProductOptions):
+    """Options of the geocoded coregistered SLC."""
+
+    taps: int = Field(8, ge=8, le=32, multiple_of=2, description="sinc interpolator length, samples")
+    flatten: bool = Field(True, description="remove the geometric range phase 4πR/λ")
+    bistatic: bool = Field(
+        True, description="apply the IPF's bistatic azimuth term, as ESA's geolocation grid does"
+    )
+
+
+@dataclass(frozen=True)
+class CslcWindow:
+    """A CSLC window and where its pixels came from in the burst.
+
+    ``data`` complex64 (rows, cols), NaN+NaNj outside the valid burst window;
+    ``line``/``sample`` float64 (rows, cols), the burst-relative radar positions (NaN there too).
+    """
+
+    data: np.ndarray
+    line: np.ndarray
+    sample: np.ndarray
+
+
+@functools.lru_cache(maxsize=4)
+def _sinc_table(taps: int) -> np.ndarray:
+    return make_sinc_table(taps)
+
+
+def _nearest(polys, when):
+    return min(polys, key=lambda p: abs((p.azimuth_time - when).total_seconds()))
+
+
+def carrier_model(burst: BurstMetadata) -> dict:
+    """The TOPS carrier parameters of a burst (kwargs of ``tops_carrier_phase``, minus η/f/k).
+
+    The Doppler-centroid and FM-rate polynomials are those nearest the burst centre
+    (``sensing_start + N/2·Δt``); the speed is |V| there.
+    """
+    half = 0.5 * burst.lines * burst.azimuth_time_interval
+    centre = burst.sensing_start + _timedelta(half)
+    _, vel, _ = burst_orbit(burst).interpolate(np.array([half]))
+    tau0 = burst.slant_range_time
+    dc = _nearest(burst.doppler_centroid, centre)
+    fm = _nearest(burst.azimuth_fm_rate, centre)
+    return {
+        "dc": dc, "fm": fm,
+        "velocity": float(np.linalg.norm(vel[0])),
+        "steering_rate": burst.azimuth_steering_rate,
+        "wavelength": burst.wavelength_m,
+        "eta_c0": float(-dc(tau0) / fm(tau0)),
+    }
+
+
+def _timedelta(seconds: float):
+    from datetime import timedelta
+
+    return timedelta(seconds=seconds)
+
+
+def _carrier_kwargs(model: dict) -> dict:
+    return {k: model[k] for k in ("velocity", "steering_rate", "wavelength", "eta_c0")}
+
+
+def geocode_slc(
+    burst: BurstMetadata,
+    grid: BurstGrid,
+    window: Window | None,
+    dem: Dem,
+    read: SlcReader,
+    options: CslcOptions | None = None,
+) -> CslcWindow:
+    """CSLC of a window of the grid for one burst date.
+
+    Parameters
+    ----------
+    burst : the date's metadata (orbit, timing, polynomials, valid window).
+    grid : the burst ID's fixed grid; window : (row slice, col slice) of it, or None for all.
+    dem : heights above WGS84 covering the window.
+    read : returns the burst's complex64 pixels of a (line, sample) window inside the burst.
+    options : CslcOptions.
+
+    Returns
+    -------
+    CslcWindow with complex64 data (rows, cols), amplitude in DN, phase the scatterers' own.
+    """
+    opts = options or CslcOptions()
+    line, sample = radar_positions(burst, grid, window, dem, bistatic=opts.bistatic, mask="valid")
+    out = np.full(line.shape, np.nan + 1j * np.nan, np.complex64)
+    ok = np.isfinite(line)
+    if not ok.any():
+        return CslcWindow(out, line, sample)
+    half = opts.taps // 2
+    l0 = int(math.floor(np.min(line[ok]))) - half + 1
+    l1 = int(math.floor(np.max(line[ok]))) + half + 1
+    s0 = int(math.floor(np.min(sample[ok]))) - half + 1
+    s1 = int(math.floor(np.max(sample[ok]))) + half + 1
+    slc = _read_padded(read, burst, l0, l1, s0, s1)
+
+    model = carrier_model(burst)
+    dt, fs = burst.azimuth_time_interval, burst.range_sampling_rate
+    tau = burst.slant_range_time + np.arange(s0, s1) / fs
+    eta = (np.arange(l0, l1) - 0.5 * burst.lines) * dt
+    fdc, ka = model["dc"](tau), model["fm"](tau)
+    phi = tops_carrier_phase(eta, fdc, ka, **_carrier_kwargs(model))
+    base = deramp(slc, phi)
+    values = resample(base, line - l0, sample - s0, _sinc_table(opts.taps))
+    tau_px = burst.slant_range_time + sample / fs
+    phi_px = tops_carrier_phase_at((line - 0.5 * burst.lines) * dt, tau_px, tau_grid=tau, fdc=fdc,
+                                   ka=ka, **_carrier_kwargs(model))
+    values = reramp(values, phi_px)
+    if opts.flatten:
+        slant_range = tau_px * (SPEED_OF_LIGHT / 2)
+        values *= np.exp(1j * np.mod(4 * np.pi / burst.wavelength_m * slant_range, 2 * np.pi)).astype(
+            np.complex64
+        )
+    out[ok] = values[ok]
+    return CslcWindow(out, line, sample)
+
+
+def _read_padded(read: SlcReader, burst: BurstMetadata, l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
+    """The burst window [l0, l1) × [s0, s1) as complex64, zeros where it leaves the burst."""
+    out = np.zeros((l1 - l0, s1 - s0), np.complex64)
+    a0, a1 = max(l0, 0), min(l1, burst.lines)
+    b0, b1 = max(s0, 0), min(s1, burst.samples)
+    if a1 > a0 and b1 > b0:
+        out[a0 - l0:a1 - l0, b0 - s0:b1 - s0] = read(a0, a1, b0, b1)
+    return out

@@ -1,0 +1,203 @@
+"""The driver: one burst ID of a cube, its dates, fixed grid and DEM; products per window.
+
+This is the only module of ``cube.products`` that does I/O: it reads SLC windows and
+metadata from the cube and hands arrays to the pure product functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import zarr
+
+from cube.errors import InputError, NotFoundError
+from cube.format import BurstMetadata, burst_group_path, date_metadata_path, grid_path
+from cube.format._layout import CUBE_DOC, SLC_STORE
+from cube.geometry import BurstGrid, Dem, make_burst_grid, read_dem
+from cube.geometry._grid import Window, _transformer
+from cube.products._cslc import CslcOptions, CslcWindow, geocode_slc
+from cube.products._options import ProductOptions
+from cube.products._pairs import coherence, interferogram
+from cube.products._radiometry import amplitude, backscatter
+from cube.products._registry import PRODUCTS, ProductSpec
+from cube.storage import CubeStore
+
+DEM_MARGIN_DEG = 0.01
+
+
+def ensure_burst_grid(store: CubeStore, burst: BurstMetadata) -> BurstGrid:
+    """The burst ID's fixed grid: read it, or define it from ``burst`` and store it (once)."""
+    rel = grid_path(burst.burst_id)
+    if store.exists(rel):
+        return BurstGrid.model_validate_json(store.read_bytes(rel))
+    grid = make_burst_grid(burst)
+    store.write_bytes(rel, grid.model_dump_json(indent=1).encode())
+    return grid
+
+
+def set_cube_dem(store: CubeStore, url: str, vertical_datum: str = "auto") -> None:
+    """Record the DEM (GeoTIFF/COG path or URL) the cube's products are geocoded with."""
+    doc = store.read_json(CUBE_DOC)
+    doc["dem"] = {"url": url, "vertical_datum": vertical_datum}
+    store.write_json(CUBE_DOC, doc)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_dem_cached(url: str, bbox: tuple[float, float, float, float], datum: str,
+                     options: tuple) -> Dem:
+    return read_dem(url, bbox, vertical_datum=datum, storage_options=dict(options))  # type: ignore[arg-type]
+
+
+class BurstStack:
+    """One burst ID × polarization of a cube: dates, metadata, grid, DEM and product windows.
+
+    Parameters
+    ----------
+    store : the cube.
+    burst_id : ESA burst ID, e.g. ``t071_151200_iw3``.
+    polarization : "VV", "VH", "HH" or "HV".
+    """
+
+    def __init__(self, store: CubeStore, burst_id: str, polarization: str = "VV"):
+        self.store = store
+        self.burst_id = burst_id
+        self.polarization = polarization.upper()
+        path = f"{SLC_STORE}/{burst_group_path(burst_id, polarization)}"
+        try:
+            self.group = zarr.open_group(store.zarr_store(path, read_only=True), mode="r",
+                                         use_consolidated=True)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise NotFoundError(
+                f"{store.url}: no burst {burst_id} {self.polarization} in the cube; "
+                "list the cube's bursts with `sarcube info`"
+            ) from exc
+        self.dates: list[str] = [d["date_key"] for d in self.group.attrs.get("dates", [])]
+        self._index = {d["date_key"]: d["index"] for d in self.group.attrs.get("dates", [])}
+        self._slc = self.group["slc"]
+        self._meta: dict[str, BurstMetadata] = {}
+        self._grid: BurstGrid | None = None
+        self._dem: Dem | None = None
+
+    # -- metadata ---------------------------------------------------------------------------
+    def burst(self, date_key: str) -> BurstMetadata:
+        """The full metadata of one date (cached)."""
+        if date_key not in self._index:
+            raise NotFoundError(
+                f"{self.burst_id}: no date {date_key} (have {', '.join(self.dates) or 'none'})"
+            )
+        if date_key not in self._meta:
+            raw = self.store.read_bytes(date_metadata_path(self.burst_id, self.polarization, date_key))
+            self._meta[date_key] = BurstMetadata.model_validate_json(raw)
+        return self._meta[date_key]
+
+    @property
+    def grid(self) -> BurstGrid:
+        """The burst ID's fixed grid (defined from the earliest date if not stored yet)."""
+        if self._grid is None:
+            if not self.dates:
+                raise NotFoundError(f"{self.burst_id}: the burst group has no dates yet")
+            self._grid = ensure_burst_grid(self.store, self.burst(min(self.dates)))
+        return self._grid
+
+    @property
+    def dem(self) -> Dem:
+        """The cube's DEM over the grid (plus a margin), read once."""
+        if self._dem is None:
+            doc = self.store.read_json(CUBE_DOC)
+            dem = doc.get("dem")
+            if not dem:
+                raise InputError(
+                    f"{self.store.url}: the cube has no DEM; record one with "
+                    "`sarcube dem CUBE DEM_URL` (a GeoTIFF/COG of heights)"
+                )
+            g = self.grid
+            xmin, ymin, xmax, ymax = g.bounds
+            xs = np.array([xmin, xmax, xmin, xmax])
+            ys = np.array([ymin, ymin, ymax, ymax])
+            lon, lat = _transformer(g.epsg, 4326).transform(xs, ys)
+            bbox = (float(lon.min()) - DEM_MARGIN_DEG, float(lat.min()) - DEM_MARGIN_DEG,
+                    float(lon.max()) + DEM_MARGIN_DEG, float(lat.max()) + DEM_MARGIN_DEG)
+            url = dem["url"]
+            options = tuple(sorted(self.store.storage_options.items())) if "://" in url else ()
+            self._dem = _read_dem_cached(url, bbox, dem.get("vertical_datum", "auto"), options)
+        return self._dem
+
+    # -- pixels -----------------------------------------------------------------------------
+    def read_slc(self, date_key: str, l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
+        """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window."""
+        raw = self._slc[self._index[date_key], l0:l1, s0:s1, :]
+        return (raw[..., 0].astype(np.float32) + 1j * raw[..., 1].astype(np.float32)).astype(np.complex64)
+
+    def cslc(self, date_key: str, window: Window | None = None,
+             options: CslcOptions | None = None) -> CslcWindow:
+        """The CSLC of one date over a grid window (None = the whole grid)."""
+        burst = self.burst(date_key)
+        return geocode_slc(burst, self.grid, window, self.dem,
+                           lambda a, b, c, d: self.read_slc(date_key, a, b, c, d), options)
+
+    # -- products ---------------------------------------------------------------------------
+    def shape(self, product: str, options: ProductOptions | None = None) -> tuple[int, int]:
+        """(rows, cols) of a product's grid: the fixed grid divided by its looks."""
+        spec = get_product(product)
+        opts = options or spec.options()
+        ly, lx = opts.looks
+        return self.grid.height // ly, self.grid.width // lx
+
+    def compute(self, product: str, date_keys: Sequence[str], window: Window | None = None,
+                options: ProductOptions | None = None) -> np.ndarray:
+        """One window of a product (in the product's own grid, i.e. after looks).
+
+        ``date_keys`` holds one date (cslc, backscatter, amplitude) or two (reference,
+        secondary) for pair products. Returns the product's dtype, shape of the window.
+        """
+        spec = get_product(product)
+        opts = options if options is not None else spec.options()
+        if not isinstance(opts, spec.options):
+            raise InputError(f"{product}: options must be {spec.options.__name__}, got {type(opts).__name__}")
+        need = 2 if spec.pair else 1
+        if len(date_keys) != need:
+            raise InputError(f"{product} needs {need} date(s), got {len(date_keys)}")
+        rows, cols = self.shape(product, opts)
+        r0, r1, c0, c1 = _window_bounds(window, rows, cols)
+        ly, lx = opts.looks
+        grid_window = (slice(r0 * ly, r1 * ly), slice(c0 * lx, c1 * lx))
+        if spec.name == "cslc":
+            return self.cslc(date_keys[0], grid_window, opts).data
+        first = self.cslc(date_keys[0], grid_window)
+        if spec.name == "backscatter":
+            return backscatter(first, self.burst(date_keys[0]), opts)  # type: ignore[arg-type]
+        if spec.name == "amplitude":
+            return amplitude(first, opts)  # type: ignore[arg-type]
+        second = self.cslc(date_keys[1], grid_window).data
+        if spec.name == "interferogram":
+            return interferogram(first.data, second, opts)  # type: ignore[arg-type]
+        return coherence(first.data, second, opts)  # type: ignore[arg-type]
+
+
+def get_product(name: str) -> ProductSpec:
+    """The registered product ``name``; ``NotFoundError`` listing the others if unknown."""
+    try:
+        return PRODUCTS[name]
+    except KeyError:
+        raise NotFoundError(f"unknown product {name!r}; products: {', '.join(PRODUCTS)}") from None
+
+
+def _window_bounds(window: Window | None, rows: int, cols: int) -> tuple[int, int, int, int]:
+    if window is None:
+        return 0, rows, 0, cols
+    r0, r1, rs = window[0].indices(rows)
+    c0, c1, cs = window[1].indices(cols)
+    if rs != 1 or cs != 1 or r1 <= r0 or c1 <= c0:
+        raise InputError(f"window {window} is empty or strided in a {rows} x {cols} grid")
+    return r0, r1, c0, c1
+
+
+def chunk_windows(shape: tuple[int, int], chunks: tuple[int, int]) -> list[Window]:
+    """Every chunk window (row slice, col slice) of a grid of ``shape`` in ``chunks``."""
+    ny, nx = (math.ceil(s / c) for s, c in zip(shape, chunks, strict=True))
+    return [(slice(i * chunks[0], min((i + 1) * chunks[0], shape[0])),
+             slice(j * chunks[1], min((j + 1) * chunks[1], shape[1])))
+            for i in range(ny) for j in range(nx)]
