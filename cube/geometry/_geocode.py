@@ -136,6 +136,7 @@ def radar_positions(
     height_levels: int | None = None,
     method: Literal["interpolated", "exact"] = "interpolated",
     mask: Literal["burst", "valid", "none"] = "burst",
+    height_range: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fractional (line, sample) in ``burst`` of every map pixel of a grid window.
 
@@ -164,6 +165,10 @@ def radar_positions(
         0..samples-1), or outside its valid window, are NaN; whole node cells outside it
         are skipped, which halves the work on a full grid (the burst is a rotated strip).
         "none" returns every position.
+    height_range : (low, high), m, optional
+        Heights the nodes are solved at, instead of the DEM range under the window. Pass
+        the same range for every window of a grid (and windows aligned on ``node_spacing``)
+        to get exactly the positions of the whole-grid computation.
 
     Returns
     -------
@@ -221,7 +226,7 @@ def radar_positions(
         dem_row, dem_col = dem.fractional_index(*to_dem.transform(nx, ny))
     # heights to solve the nodes at: the range of the DEM pixels under the window (every
     # bilinear height of the window lies within it)
-    hmin, hmax = _dem_range(heights, dem_row, dem_col)
+    hmin, hmax = height_range if height_range is not None else _dem_range(heights, dem_row, dem_col)
     if not np.isfinite(hmin):
         out_line.fill(np.nan)
         out_sample.fill(np.nan)
