@@ -105,6 +105,57 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dem(args: argparse.Namespace) -> int:
+    from cube.products import set_cube_dem
+    from cube.storage import open_store
+
+    store = open_store(args.cube)
+    if not store.exists("cube.json"):
+        raise NotFoundError(f"{args.cube}: not a sarcube cube (no cube.json); ingest into it first")
+    set_cube_dem(store, args.dem, args.vertical_datum)
+    print(f"{args.cube}: products will be geocoded with {args.dem}")
+    return 0
+
+
+def cmd_product(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from cube.products import BurstStack, get_product, parse_segment, product_dataset
+    from cube.storage import open_store
+
+    spec = get_product(args.product)
+    try:
+        options = parse_segment(spec.options, ",".join(args.option or []))
+    except (ValidationError, ValueError) as exc:
+        raise InputError(f"{args.product} options: {exc}".replace("\n", "; ")) from None
+    stack = BurstStack(open_store(args.cube), args.burst, args.pol)
+    dates = [_date_key(stack, d) for d in args.dates.split(",")]
+    window = None
+    if args.window:
+        try:
+            rows, cols = (tuple(int(v) for v in part.split(":")) for part in args.window.split(","))
+            window = (slice(*rows), slice(*cols))
+        except ValueError:
+            raise InputError(f"--window {args.window!r}: expected ROW0:ROW1,COL0:COL1") from None
+    ds = product_dataset(stack, args.product, dates, window, options)
+    out = Path(args.out)
+    if out.suffix == ".zarr":
+        ds.to_zarr(out, mode="w", zarr_format=3, consolidated=True)
+    else:
+        ds.to_netcdf(out, engine="h5netcdf")
+    print(f"{args.product} {stack.burst_id} {','.join(dates)} {dict(ds.sizes)} -> {out}")
+    return 0
+
+
+def _date_key(stack, text: str) -> str:
+    """A cube date key from a full key, or a unique prefix of one (``20240106``)."""
+    matches = [d for d in stack.dates if d.startswith(text.strip())]
+    if len(matches) != 1:
+        raise InputError(f"date {text!r} matches {len(matches)} dates of {stack.burst_id}: "
+                         f"{', '.join(stack.dates)}")
+    return matches[0]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cube.demo import run_demo
 
@@ -163,6 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pol", type=str.upper, default="VV")
     p.add_argument("--burst", default="first", help="first, last or the reference burst index N")
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("dem", help="record the DEM (GeoTIFF/COG path or URL) a cube is geocoded with")
+    p.add_argument("cube")
+    p.add_argument("dem")
+    p.add_argument("--vertical-datum", default="auto", choices=["auto", "ellipsoid", "egm96", "egm2008"])
+    p.set_defaults(func=cmd_dem)
+
+    p = sub.add_parser("product", help="compute a product window of one burst to NetCDF or zarr")
+    p.add_argument("cube")
+    p.add_argument("product", help="cslc, backscatter, amplitude, interferogram or coherence")
+    p.add_argument("--burst", required=True, help="burst ID, e.g. t108_230133_iw2")
+    p.add_argument("--pol", default="VV")
+    p.add_argument("--dates", required=True, help="a date (or reference,secondary); unique prefixes work")
+    p.add_argument("--window", help="ROW0:ROW1,COL0:COL1 of the product grid (default: all)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="product option, repeatable: multilook=2x4, db=true, window=5x10 ...")
+    p.add_argument("--out", required=True, help="output .nc (NetCDF) or .zarr")
+    p.set_defaults(func=cmd_product)
 
     p = sub.add_parser("demo", help="simulate, ingest and show a small cube (embedded defaults)")
     p.add_argument("--out", default="demo-output")

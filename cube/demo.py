@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from cube.ingest import ingest
+from cube.products import BurstStack, get_product, product_dataset, set_cube_dem
 from cube.storage import list_burst_groups, open_slc, open_store
 
 
@@ -18,13 +19,27 @@ def run_demo(out: Path, dates: int = 3, bursts: int = 2, seed: int = 0) -> Path:
     if out.exists():
         shutil.rmtree(out)
     t0 = time.perf_counter()
-    print(f"1/2 simulating {dates} dates x {bursts} bursts (tiny) into {out / 'safe'}")
+    print(f"1/3 simulating {dates} dates x {bursts} bursts (tiny) into {out / 'safe'}")
     stack = simulate_stack(out / "safe", dates=dates, bursts=bursts, size="tiny", seed=seed,
                            progress=True)
-    print(f"2/2 ingesting {len(stack.safe_paths)} products into {out / 'cube'}")
+    print(f"2/3 ingesting {len(stack.safe_paths)} products into {out / 'cube'}")
     store = open_store(str(out / "cube"))
     report = ingest([str(p) for p in stack.safe_paths], store, progress=True)
-    print(f"    {report.summary()} in {time.perf_counter() - t0:.1f} s\n")
+    print(f"    {report.summary()} in {time.perf_counter() - t0:.1f} s")
+    set_cube_dem(store, str(stack.truth_dir / "dem.tif"))
+    products = out / "products"
+    products.mkdir()
+    print(f"3/3 computing ARD of the first pair into {products}")
+    first_id, first_pol = list_burst_groups(store)[0]
+    burst_stack = BurstStack(store, first_id, first_pol)
+    pair = burst_stack.dates[:2]
+    for name in ("backscatter", "interferogram", "coherence"):
+        dates = pair if get_product(name).pair else pair[:1]
+        ds = product_dataset(burst_stack, name, dates)
+        path = products / f"{first_id}_{name}.nc"
+        ds.to_netcdf(path, engine="h5netcdf")
+        print(f"    {name:<13} {dict(ds.sizes)}  -> {path.name}")
+    print()
 
     print("burst group                 dates  lines x samples   first date")
     for burst_id, pol in list_burst_groups(store):
@@ -40,6 +55,9 @@ Open it in Python:
     ds = xr.open_zarr("{group}")
     slc = ds.slc[..., 0] + 1j * ds.slc[..., 1]   # complex SLC (time, line, sample)
 
+ARD of the first pair (NetCDF, CRS in spatial_ref): {products}
+More with: sarcube product {out / 'cube'} coherence --burst {first_id} --dates {pair[0][:8]},{pair[1][:8]} \\
+               --option window=7x7 --out coherence.nc
 STAC items: {out / 'cube' / 'catalog'}
 Ground truth of the simulation: {stack.truth_dir}""")
     return out / "cube"

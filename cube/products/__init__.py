@@ -10,6 +10,7 @@ product; :data:`PRODUCTS` maps each name to its :class:`ProductSpec`.
 """
 
 from cube.products._cslc import CslcOptions, CslcWindow, carrier_model, geocode_slc
+from cube.products._dataset import product_dataset
 from cube.products._options import ProductOptions, parse_segment
 from cube.products._pairs import CoherenceOptions, InterferogramOptions, coherence, interferogram
 from cube.products._radiometry import (
@@ -50,5 +51,6 @@ __all__ = [
     "get_product",
     "interferogram",
     "parse_segment",
+    "product_dataset",
     "set_cube_dem",
 ]
