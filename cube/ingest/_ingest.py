@@ -12,6 +12,7 @@ from cube.format import BurstMetadata, catalog_item_path
 from cube.format._layout import CUBE_DOC
 from cube.ingest._safe import SafeProduct, open_safe
 from cube.ingest._writer import append_date, ensure_cube, iter_new
+from cube.products import ensure_burst_grid
 from cube.storage import CubeStore
 
 
@@ -63,6 +64,7 @@ def ingest(
         for product, burst in plan:
             label = f"{burst.burst_id} {burst.polarization} {burst.date_key}"
             bar.set_postfix_str(label)
+            ensure_burst_grid(store, burst)  # the burst ID's fixed grid, defined once
             if _key(burst) in new_keys and append_date(store, burst, product.read_burst(burst)):
                 report.added.append(label)
                 write_slc_item(store, burst)
