@@ -37,3 +37,7 @@ class CubeFormatError(CubeError):
 
 class ConflictError(CubeError):
     """A new date does not fit the burst group it would join (swath, polarization, shape)."""
+
+
+class BusyError(CubeError, TimeoutError):
+    """Another worker holds the lease on a chunk or job and it did not finish in time; retry later."""
