@@ -1,0 +1,102 @@
+"""Compile every numba kernel of ``cube.kernels`` once, so the image ships its cache.
+
+Run at image build time with ``NUMBA_CACHE_DIR`` set (``/opt/numba-cache``). Each kernel is
+compiled for the dtypes the products pass (complex64 SLCs, float64 positions, float32 and
+float64 images), which is what a later process looks up in the cache. Lambda's code directory is
+read-only and numba silently ignores a read-only cache, so the Lambda image copies this cache to
+``/tmp`` on cold start (``containers/lambda-entrypoint.sh``); the worker image uses it in place.
+
+If ``cube.kernels`` offers ``warm()`` it is called instead, so the kernels' owner can take this
+over. Prints one line per kernel and the cache size; exits 1 if any call failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def _calls() -> list[tuple[str, Callable[[], object]]]:
+    """(name, call) for every kernel specialisation the products use, on tiny inputs."""
+    from cube import kernels as k
+
+    rng = np.random.default_rng(0)
+    c64 = (rng.standard_normal((16, 24)) + 1j * rng.standard_normal((16, 24))).astype(np.complex64)
+    c64b = (c64 * np.complex64(0.9 + 0.1j)).astype(np.complex64)
+    az = np.linspace(4.0, 11.0, 35).reshape(5, 7)
+    rg = np.linspace(4.0, 19.0, 35).reshape(5, 7)
+    lines = np.array([0.0, 8.0, 15.0])
+    pixels = np.array([0.0, 12.0, 23.0])
+    lut = np.full((3, 3), 500.0)
+    noise = (lines, pixels, np.full((3, 3), 10.0))
+    noise_az = (lines, np.ones(3))
+    eta = np.linspace(-1.0, 1.0, 16)
+    tau_grid = 5.3e-3 + np.arange(24) * 1.7e-8
+    fdc = np.linspace(-50.0, 50.0, 24)
+    ka = np.full(24, -2300.0)
+    tops = {"velocity": 7600.0, "steering_rate": 0.0275, "wavelength": 0.0555}
+    phase = k.tops_carrier_phase(eta, fdc, ka, **tops)
+    t8 = k.make_sinc_table(8, 256)
+    t16 = k.make_sinc_table(16, 256)
+    eta_pts = np.linspace(-0.5, 0.5, 35).reshape(5, 7)
+    tau_pts = np.linspace(tau_grid[2], tau_grid[-3], 35).reshape(5, 7)
+    return [
+        ("interferogram", lambda: k.interferogram(c64, c64b, (2, 3))),
+        ("coherence", lambda: k.coherence(c64, c64b, (3, 5))),
+        ("multilook complex64", lambda: k.multilook(c64, (2, 2))),
+        ("multilook float32", lambda: k.multilook(np.abs(c64), (2, 2))),
+        ("multilook float64", lambda: k.multilook(np.abs(c64).astype(np.float64), (2, 2))),
+        ("resample 8 taps", lambda: k.resample(c64, az, rg, t8)),
+        ("resample 16 taps", lambda: k.resample(c64, az, rg, t16)),
+        ("interpolate_bilinear float32", lambda: k.interpolate_bilinear(np.abs(c64), az, rg)),
+        ("interpolate_bilinear float64",
+         lambda: k.interpolate_bilinear(np.abs(c64).astype(np.float64), az, rg)),
+        ("calibrate complex64", lambda: k.calibrate(c64, lines, pixels, lut)),
+        ("calibrate complex64 + noise",
+         lambda: k.calibrate(c64, lines, pixels, lut, noise=noise, noise_azimuth=noise_az)),
+        ("calibrate float32", lambda: k.calibrate(np.abs(c64) ** 2, lines, pixels, lut, noise=noise)),
+        ("tops_carrier_phase_at uniform", lambda: k.tops_carrier_phase_at(
+            eta_pts, tau_pts, tau_grid=tau_grid, fdc=fdc, ka=ka, **tops)),
+        ("tops_carrier_phase_at scattered", lambda: k.tops_carrier_phase_at(
+            eta_pts, tau_pts, tau_grid=tau_grid + np.arange(24) ** 2 * 1e-10, fdc=fdc, ka=ka, **tops)),
+        ("deramp", lambda: k.deramp(c64, phase)),
+        ("reramp", lambda: k.reramp(c64, phase)),
+    ]
+
+
+def warm(echo: Callable[[str], None] = print) -> int:
+    """Compile the kernels into ``NUMBA_CACHE_DIR``; return the number of failed calls."""
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    if not cache:
+        echo("warm_numba: NUMBA_CACHE_DIR is not set; the cache would land beside the sources")
+        return 1
+    from cube import kernels
+
+    if callable(getattr(kernels, "warm", None)):
+        kernels.warm()
+        calls: list[tuple[str, Callable[[], object]]] = []
+    else:
+        calls = _calls()
+    failed = 0
+    for name, call in calls:
+        t0 = time.perf_counter()
+        try:
+            call()
+        except Exception as exc:  # report every kernel, then fail the build
+            failed += 1
+            echo(f"warm_numba: {name}: FAILED {type(exc).__name__}: {exc}")
+            continue
+        echo(f"warm_numba: {name}: {time.perf_counter() - t0:.2f} s")
+    files = [p for p in Path(cache).rglob("*") if p.is_file()]
+    size_mb = sum(p.stat().st_size for p in files) / 1e6
+    echo(f"warm_numba: {len(files)} cache files, {size_mb:.1f} MB in {cache}")
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(1 if warm() else 0)

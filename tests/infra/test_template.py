@@ -1,0 +1,364 @@
+"""template.yaml: the offline chain (cfn-lint → SAM transform → cfn-lint → state machine checks)
+passes on it, fails on every injected error, and the translated stack is what the design asks for.
+
+The expectations below (routes, environment, prefixes, key schema) are written from the design,
+not read back from the template.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra import _chain
+from tests.infra._mutations import MUTATIONS, Mutation, stage_matrix
+
+# The design: which function serves which route (route key → logical ID of the function).
+EXPECTED_ROUTES = {
+    "ANY /stac": "ApiFunction",
+    "ANY /stac/{proxy+}": "ApiFunction",
+    "ANY /jobs": "ApiFunction",
+    "ANY /jobs/{proxy+}": "ApiFunction",
+    "ANY /point": "ApiFunction",
+    "ANY /zonal": "ApiFunction",
+    "GET /": "ApiFunction",
+    "GET /static/{proxy+}": "ApiFunction",
+    "ANY /tiles/{proxy+}": "TilesFunction",
+    "ANY /zarr/{proxy+}": "ZarrFunction",
+    "ANY /ard/{proxy+}": "ArdFunction",
+}
+OPEN_ROUTES = {"GET /", "GET /static/{proxy+}"}  # the viewer's static files
+IMAGE_HANDLERS = {
+    "TilesFunction": "functions.tiles.handler.handler",
+    "ZarrFunction": "functions.zarr.handler.handler",
+    "ArdFunction": "functions.ard.handler.handler",
+    "KeepUpFunction": "functions.keepup.handler.handler",
+}
+ENV_NAMES = {
+    "SARCUBE_CUBE_URL", "SARCUBE_ARD_URL", "SARCUBE_LOCK_TABLE", "SARCUBE_JOBS_TABLE",
+    "SARCUBE_STATE_MACHINE_ARN", "NUMBA_CACHE_DIR", "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL",
+}
+# Actions AWS only grants on "*" (log delivery for Step Functions' vended logs).
+STAR_RESOURCE_ACTIONS = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> _chain.ChainResult:
+    """Every stage of the chain on the real template, once per module (cfn-lint takes ~1.5 s a pass)."""
+    return _chain.run_chain(_chain.TEMPLATE, workdir=tmp_path_factory.mktemp("chain"))
+
+
+@pytest.fixture(scope="module")
+def sam() -> dict[str, Any]:
+    return _chain.load_template()
+
+
+@pytest.fixture(scope="module")
+def cfn(base: _chain.ChainResult) -> dict[str, Any]:
+    assert base.translated is not None, "the SAM transform failed: " + "; ".join(map(str, base.errors))
+    return base.translated
+
+
+def _resources(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == kind}
+
+
+# ---------------------------------------------------------------------------------------- the chain
+
+
+def test_chain_passes_on_the_template(base: _chain.ChainResult) -> None:
+    assert base.stages_run == list(_chain.STAGES)
+    assert not base.errors, "\n".join(map(str, base.errors))
+    assert not base.warnings, "\n".join(map(str, base.warnings))
+
+
+@pytest.mark.parametrize("mutation", [pytest.param(m, id=m.id, marks=[pytest.mark.slow] if m.slow else [])
+                                      for m in MUTATIONS])
+def test_injected_error_fails_the_chain(mutation: Mutation, sam: dict[str, Any], base: _chain.ChainResult,
+                                        tmp_path: Path) -> None:
+    template = copy.deepcopy(sam)
+    mutation.apply(template)
+    path = _chain.write_template(template, tmp_path / "template.json")
+    # Findings the unmodified template already has do not count as catching the mutation.
+    result = _chain.run_chain(path, fail_fast=True, workdir=tmp_path, ignore=base.findings)
+    assert result.errors, f"not caught: {mutation.description} (stages run: {result.stages_run})"
+
+
+@pytest.mark.slow
+def test_every_stage_on_every_mutation(base: _chain.ChainResult, tmp_path: Path) -> None:
+    """The full matrix (1.5-2.5 min): which stages catch which injected error.
+
+    Measured: cfn-lint on the SAM template alone catches 6 of the 21, the chain all 21. Caught by
+    one stage only: 7 by the state-machine checks, 3 by cfn-lint on the translation, 1 by the
+    translator, 1 by the build-input checks.
+    """
+    rows = stage_matrix(tmp_path, base.findings)
+    print("\n".join(f"{mid:30s} {', '.join(stages)}" for mid, stages in rows))
+    assert all(stages for _, stages in rows), [mid for mid, stages in rows if not stages]
+    assert len({mid for mid, _ in rows}) == len(rows) >= 10
+
+
+def test_translation_needs_no_aws(monkeypatch: pytest.MonkeyPatch, sam: dict[str, Any]) -> None:
+    """The translator runs with no credentials and an unroutable endpoint: nothing calls AWS."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    out, findings = _chain.translate(_chain.package_locally(sam))
+    assert not findings and out is not None
+    assert "Transform" not in out and not any(r["Type"].startswith("AWS::Serverless::") for r in out["Resources"].values())
+
+
+# ---------------------------------------------------------------------------------------- the stack
+
+
+def test_routes_go_to_the_functions_of_the_design(cfn: dict[str, Any]) -> None:
+    integrations = _resources(cfn, "AWS::ApiGatewayV2::Integration")
+    served = {}
+    for route in _resources(cfn, "AWS::ApiGatewayV2::Route").values():
+        p = route["Properties"]
+        assert p["ApiId"] == {"Ref": "HttpApi"}
+        target = re.fullmatch(r"integrations/\$\{(\w+)\}", p["Target"]["Fn::Sub"])
+        assert target, p["Target"]
+        integration = integrations[target.group(1)]["Properties"]
+        assert integration["IntegrationType"] == "AWS_PROXY" and integration["PayloadFormatVersion"] == "2.0"
+        served[p["RouteKey"]] = integration["IntegrationUri"]["Fn::GetAtt"][0]
+    assert served == EXPECTED_ROUTES
+    # API Gateway may invoke each function that serves a route.
+    permitted = {p["Properties"]["FunctionName"]["Ref"] for p in _resources(cfn, "AWS::Lambda::Permission").values()
+                 if p["Properties"]["Principal"] == "apigateway.amazonaws.com"}
+    assert permitted == set(EXPECTED_ROUTES.values())
+
+
+def _condition(cfn: dict[str, Any], name: str, params: dict[str, str]) -> bool:
+    """Evaluate a condition of the template (Fn::Equals/Not/And/Or on parameters)."""
+
+    def ev(x: Any) -> Any:
+        if isinstance(x, dict) and len(x) == 1:
+            (fn, arg), = x.items()
+            if fn == "Ref":
+                return params.get(arg, cfn["Parameters"].get(arg, {}).get("Default"))
+            if fn == "Fn::Equals":
+                return ev(arg[0]) == ev(arg[1])
+            if fn == "Fn::Not":
+                return not ev(arg[0])
+            if fn == "Fn::And":
+                return all(ev(a) for a in arg)
+            if fn == "Fn::Or":
+                return any(ev(a) for a in arg)
+            if fn == "Condition":
+                return _condition(cfn, arg, params)
+        return x
+
+    return bool(ev(cfn["Conditions"][name]))
+
+
+def _value(cfn: dict[str, Any], x: Any, params: dict[str, str]) -> Any:
+    """Resolve Fn::If on conditions; AWS::NoValue becomes None."""
+    if isinstance(x, dict) and "Fn::If" in x:
+        cond, yes, no = x["Fn::If"]
+        return _value(cfn, yes if _condition(cfn, cond, params) else no, params)
+    if x == {"Ref": "AWS::NoValue"}:
+        return None
+    return x
+
+
+@pytest.mark.parametrize(("mode", "auth_type"), [("NONE", "NONE"), ("JWT", "JWT"), ("IAM", "AWS_IAM")])
+def test_auth_mode_protects_every_data_route(cfn: dict[str, Any], mode: str, auth_type: str) -> None:
+    params = {"AuthMode": mode}
+    authorizer = cfn["Resources"]["JwtAuthorizer"]
+    assert _condition(cfn, authorizer["Condition"], params) == (mode == "JWT")
+    assert authorizer["Properties"]["JwtConfiguration"] == {"Issuer": {"Ref": "JwtIssuer"},
+                                                            "Audience": {"Ref": "JwtAudience"}}
+    for route in _resources(cfn, "AWS::ApiGatewayV2::Route").values():
+        p = route["Properties"]
+        kind = _value(cfn, p["AuthorizationType"], params)
+        authorizer_id = _value(cfn, p.get("AuthorizerId"), params)
+        if p["RouteKey"] in OPEN_ROUTES:
+            assert (kind, authorizer_id) == ("NONE", None)
+        else:
+            assert kind == auth_type, p["RouteKey"]
+            assert authorizer_id == ({"Ref": "JwtAuthorizer"} if mode == "JWT" else None), p["RouteKey"]
+    # JWT mode refuses to deploy without an issuer and an audience.
+    rule = cfn["Rules"]["JwtNeedsIssuerAndAudience"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "JWT"]}
+    asserted = json.dumps(rule["Assertions"])
+    assert "JwtIssuer" in asserted and "JwtAudience" in asserted
+
+
+def test_functions_are_packaged_as_designed(cfn: dict[str, Any]) -> None:
+    functions = _resources(cfn, "AWS::Lambda::Function")
+    api = functions["ApiFunction"]["Properties"]
+    assert (api["Runtime"], api["Handler"], api.get("PackageType", "Zip")) == ("python3.11", "handler.handler", "Zip")
+    layers = _resources(cfn, "AWS::Lambda::LayerVersion")
+    assert len(api["Layers"]) == 1 and api["Layers"][0]["Ref"] in layers
+    assert next(iter(layers.values()))["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    for name, handler in IMAGE_HANDLERS.items():
+        p = functions[name]["Properties"]
+        assert p["PackageType"] == "Image" and "Runtime" not in p and "Handler" not in p
+        assert p["ImageConfig"]["Command"] == [handler]
+    assert set(functions) == {"ApiFunction", *IMAGE_HANDLERS}
+
+
+def test_image_functions_build_from_the_lambda_dockerfile(sam: dict[str, Any]) -> None:
+    for name in IMAGE_HANDLERS:
+        meta = sam["Resources"][name]["Metadata"]
+        assert (meta["Dockerfile"], meta["DockerContext"]) == ("functions/Dockerfile.image", ".")
+        assert meta["DockerTag"]
+
+
+def test_every_function_gets_the_environment(cfn: dict[str, Any]) -> None:
+    bucket_urls = {"SARCUBE_CUBE_URL": "s3://${DataBucket}/cube", "SARCUBE_ARD_URL": "s3://${DataBucket}/ard"}
+    services = set()
+    for name, fn in _resources(cfn, "AWS::Lambda::Function").items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert ENV_NAMES <= set(env), f"{name} lacks {sorted(ENV_NAMES - set(env))}"
+        for var, url in bucket_urls.items():
+            assert env[var] == {"Fn::Sub": url}, (name, var)
+        assert env["SARCUBE_LOCK_TABLE"] == env["SARCUBE_JOBS_TABLE"] == {"Ref": "StateTable"}
+        assert env["SARCUBE_STATE_MACHINE_ARN"] == {"Ref": "FanoutStateMachine"}
+        assert env["NUMBA_CACHE_DIR"].startswith("/tmp/")  # Lambda's only writable place
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "sarcube"
+        assert env["LOG_LEVEL"] == {"Ref": "LogLevel"}
+        services.add(env["POWERTOOLS_SERVICE_NAME"])
+    assert len(services) == len(IMAGE_HANDLERS) + 1  # one service name per function
+
+
+def test_every_log_group_has_the_retention_and_every_log_goes_to_one(cfn: dict[str, Any]) -> None:
+    groups = _resources(cfn, "AWS::Logs::LogGroup")
+    assert groups
+    for name, g in groups.items():
+        assert g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    assert cfn["Parameters"]["LogRetentionDays"]["Default"] == 30
+    # Nothing logs to a group the stack does not own (Lambda would create one with no retention).
+    for name, fn in _resources(cfn, "AWS::Lambda::Function").items():
+        assert fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups, name
+    (task,) = _resources(cfn, "AWS::ECS::TaskDefinition").values()
+    for c in task["Properties"]["ContainerDefinitions"]:
+        assert c["LogConfiguration"]["Options"]["awslogs-group"]["Ref"] in groups
+    for sm in _resources(cfn, "AWS::StepFunctions::StateMachine").values():
+        for d in sm["Properties"]["LoggingConfiguration"]["Destinations"]:
+            assert d["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0] in groups
+    (stage,) = _resources(cfn, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0] in groups
+
+
+def _statements(cfn: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name, role in _resources(cfn, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            out += [(name, s) for s in policy["PolicyDocument"]["Statement"]]
+    return out
+
+
+def test_policies_are_scoped_to_the_stack(cfn: dict[str, Any]) -> None:
+    statements = _statements(cfn)
+    assert statements
+    for role, s in statements:
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        assert s["Effect"] == "Allow"
+        assert not any(a == "*" or a.endswith(":*") for a in actions), (role, actions)
+        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        if "*" in resources:
+            assert set(actions) <= STAR_RESOURCE_ACTIONS, (role, actions)
+            continue
+        text = json.dumps(resources)
+        for service, owner in (("s3:", "DataBucket"), ("dynamodb:", "StateTable"),
+                               ("states:", "FanoutStateMachine")):
+            if any(a.startswith(service) for a in actions):
+                assert owner in text, (role, actions, resources)
+    roles = _resources(cfn, "AWS::IAM::Role")
+    for fn in ("ApiFunction", "TilesFunction", "ZarrFunction", "ArdFunction", "KeepUpFunction"):
+        actions = {a for r, s in statements if r == f"{fn}Role" for a in s["Action"]}
+        assert {"s3:GetObject", "dynamodb:UpdateItem", "states:StartExecution"} <= actions, fn
+        assert f"{fn}Role" in roles
+
+
+def test_bucket_table_and_keep_up_rule(cfn: dict[str, Any]) -> None:
+    bucket = cfn["Resources"]["DataBucket"]["Properties"]
+    sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+
+    table = cfn["Resources"]["StateTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {("pk", "S"),
+                                                                                                  ("sk", "S")}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+
+    (rule,) = _resources(cfn, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "DataBucket"}]
+    (key_filter,) = pattern["detail"]["object"]["key"]
+    assert key_filter == {"wildcard": "incoming/*.zip"}
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": ["KeepUpFunction", "Arn"]}]
+
+
+def test_outputs(cfn: dict[str, Any]) -> None:
+    outputs = cfn["Outputs"]
+    assert outputs["ApiUrl"]["Value"] == {"Fn::GetAtt": ["HttpApi", "ApiEndpoint"]}
+    assert outputs["DataBucketName"]["Value"] == {"Ref": "DataBucket"}
+    assert outputs["StateMachineArn"]["Value"] == {"Ref": "FanoutStateMachine"}
+    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+
+
+# ---------------------------------------------------------------------------------------- state machine
+
+
+def _definition(cfn: dict[str, Any], **params: Any) -> dict[str, Any]:
+    props = cfn["Resources"]["FanoutStateMachine"]["Properties"]
+    return json.loads(_chain.definition_text(props, cfn, {**_chain.OFFLINE_PARAMETERS, **params}))
+
+
+def test_state_machine_fans_out_one_worker_task_per_burst(cfn: dict[str, Any]) -> None:
+    d = _definition(cfn)
+    fan_out = d["States"]["FanOut"]
+    assert fan_out["Type"] == "Map" and fan_out["ItemsPath"] == "$.bursts"
+    assert fan_out["ItemSelector"]["burst_index.$"] == "States.Format('{}', $$.Map.Item.Index)"
+    task = fan_out["ItemProcessor"]["States"]["RunBurst"]
+    assert task["Resource"] == "arn:aws:states:::ecs:runTask.sync"
+    p = task["Parameters"]
+    assert p["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"] == _chain.OFFLINE_PARAMETERS["SubnetIds"]
+    assert p["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"] == \
+        _chain.OFFLINE_PARAMETERS["SecurityGroupIds"]
+    (override,) = p["Overrides"]["ContainerOverrides"]
+    # The image's entrypoint is sarcube-worker; these are its arguments (see test_containers.py).
+    assert override["Command.$"] == "States.Array('--job', $.job_url, '--burst-index', $.burst_index)"
+    # The failure path: Catch → mark the job failed in DynamoDB → Fail.
+    failed = d["States"][fan_out["Catch"][0]["Next"]]
+    assert failed["Resource"] == "arn:aws:states:::dynamodb:updateItem"
+    assert failed["Parameters"]["Key"]["pk"] == {"S.$": "States.Format('job#{}', $.job_id)"}
+    assert failed["Parameters"]["ExpressionAttributeValues"][":failed"] == {"S": "failed"}
+    assert d["States"][failed["Next"]]["Type"] == "Fail"
+
+
+@pytest.mark.parametrize("concurrency", [1, 7, 40])
+def test_max_concurrency_parameter_reaches_the_map(cfn: dict[str, Any], concurrency: int) -> None:
+    d = _definition(cfn, MaxConcurrency=concurrency, BurstTimeoutSeconds=900)
+    prepared = d["States"][d["StartAt"]]["Parameters"]
+    assert prepared["max_concurrency.$"] == f"States.StringToJson('{concurrency}')"
+    assert prepared["burst_timeout.$"] == "States.StringToJson('900')"
+    assert d["States"]["FanOut"]["MaxConcurrencyPath"] == "$.max_concurrency"
+    assert not _chain.check_state_machine("FanoutStateMachine", cfn["Resources"]["FanoutStateMachine"]["Properties"],
+                                          cfn, {**_chain.OFFLINE_PARAMETERS, "MaxConcurrency": concurrency})
+
+
+def test_state_machine_check_rejects_concurrency_out_of_range(cfn: dict[str, Any]) -> None:
+    props = cfn["Resources"]["FanoutStateMachine"]["Properties"]
+    found = _chain.check_state_machine("FanoutStateMachine", props, cfn,
+                                       {**_chain.OFFLINE_PARAMETERS, "MaxConcurrency": 41})
+    assert [f.rule for f in found] == ["map-concurrency"]
