@@ -2,17 +2,20 @@
 
 The ``check_*`` functions take a backend spec ``(url, kwargs)`` that every process rebuilds
 with `make_lease_backend` / `make_job_store` (worker processes are spawned once per module,
-``workers``, and meet the test's threads at a file gate); ``tests/integration/test_locks_cloud.py`` runs
-them on S3 (SeaweedFS) and DynamoDB (moto). The evidence is independent of the code under
+``workers``, and meet the test's threads at a file gate); ``test_locks_cloud.py`` runs them
+on S3 (SeaweedFS) and DynamoDB (moto). The evidence is independent of the code under
 test: every start of a computation appends a line (pid, thread, time) to a log file with
 ``O_APPEND``, and the result is a file published by rename.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -76,12 +79,6 @@ class Chunk:
         time.sleep(self.work_s)
         tmp.write_text(f"done by {os.getpid()} {threading.get_ident()}")
         os.replace(tmp, self.result)
-
-    def compute_and_hang(self) -> None:
-        """Start, leave a partial file, say so, then hang until killed."""
-        self._start()
-        (self.directory / f"{self.result.name}.holding").write_text(str(os.getpid()))
-        time.sleep(600)
 
     def starts(self) -> list[tuple[int, int, float]]:
         if not self.log.exists():
@@ -152,11 +149,26 @@ def workers() -> Iterator[ProcessPoolExecutor]:
         yield pool
 
 
-def _hold_and_hang(spec: Spec, directory: str, key: str, ttl_s: float) -> None:
-    """Child process: take the lease and hang mid-compute (the test SIGKILLs it)."""
-    backend = make_lease_backend(spec[0], **spec[1])
-    chunk = Chunk(directory, "chunk")
-    single_flight(backend, key, is_done=chunk.is_done, compute=chunk.compute_and_hang, ttl_s=ttl_s)
+# A holder process that takes the lease and hangs mid-compute until the test SIGKILLs it.
+# It runs as a plain ``python -c`` script (no pytest import: it starts faster than a spawned
+# worker) and leaves the same evidence as `Chunk.compute`.
+_HOLDER = """
+import json, os, sys, threading, time
+from pathlib import Path
+from cube.materialize._locks import make_lease_backend, single_flight
+
+url, kw, directory, key, ttl_s = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+backend = make_lease_backend(url, **kw)
+
+def compute_and_hang():
+    with open(directory / "chunk.starts", "a") as f:
+        f.write(f"{os.getpid()} {threading.get_ident()} {time.time():.6f}\\n")
+    (directory / f".chunk.{os.getpid()}.tmp").write_text("partial")
+    (directory / "chunk.holding").write_text(str(os.getpid()))
+    time.sleep(600)
+
+single_flight(backend, key, is_done=(directory / "chunk").exists, compute=compute_and_hang, ttl_s=ttl_s)
+"""
 
 
 def _unique_key() -> str:
@@ -222,17 +234,18 @@ def check_crash_takeover(spec: Spec, directory: Path, *, ttl_s: float = 1.0) -> 
     """A holder SIGKILLed mid-compute: after its TTL another caller takes over and computes."""
     key = _unique_key()
     chunk = Chunk(directory, "chunk", work_s=0.05)
-    holder = SPAWN.Process(target=_hold_and_hang, args=(spec, str(directory), key, ttl_s))
-    holder.start()
-    marker = directory / "chunk.holding"
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert holder.is_alive() and time.monotonic() < deadline, "the holder never started computing"
-        time.sleep(0.02)
-    backend = make_lease_backend(spec[0], **spec[1])
-    os.kill(holder.pid, signal.SIGKILL)
-    holder.join(timeout=30)
-    assert holder.exitcode == -signal.SIGKILL
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, spec[0], json.dumps(spec[1]), str(directory),
+                               key, str(ttl_s)])
+    try:
+        marker = directory / "chunk.holding"
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the holder never started computing"
+            time.sleep(0.02)
+        backend = make_lease_backend(spec[0], **spec[1])
+    finally:
+        holder.send_signal(signal.SIGKILL)
+    assert holder.wait(timeout=30) == -signal.SIGKILL
     dead = backend.peek(key)
     assert dead is not None, "the killed holder's lease vanished before its TTL"
     assert not chunk.is_done(), "a half-done chunk is visible"
