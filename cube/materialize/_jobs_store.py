@@ -16,6 +16,7 @@ parallel never lose each other's updates.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import uuid
@@ -28,6 +29,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from cube.errors import ConflictError, InputError, NotFoundError
 from cube.materialize._locks import JOBS_INDEX, _boto3_client, _error_code, _SQLite
+
+log = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 
@@ -272,7 +275,8 @@ class DynamoDBJobStore:
     ``result`` JSON strings. ``update`` is one ``UpdateItem`` (atomic for its set of fields),
     ``record_burst`` one ``UpdateItem`` with ``SET metrics.#burst`` and ``ADD progress_done``.
     ``list`` queries the sparse index `JOBS_INDEX` (eventually consistent: a job created a
-    moment ago may be missing; ``get`` is strongly consistent).
+    moment ago may be missing; ``get`` is strongly consistent), or scans if the table lacks it.
+    IAM: GetItem, PutItem, UpdateItem on the table; Query on ``<table>/index/*`` for ``list``.
 
     Parameters
     ----------
@@ -366,7 +370,24 @@ class DynamoDBJobStore:
                             {"progress_done": {"N": str(int(done))}})
 
     def list(self, limit: int = 100) -> list[JobRecord]:
-        """Up to ``limit`` records, newest first (a query on the sparse index `JOBS_INDEX`)."""
+        """Up to ``limit`` records, newest first.
+
+        A query on the sparse index `JOBS_INDEX`; on a table without that index (a table made
+        with only ``pk``/``sk``), a scan of the job items, logged as a warning, since it reads
+        every lease item too.
+        """
+        try:
+            return self._query(limit)
+        except Exception as exc:
+            # DynamoDB says ValidationException, moto ResourceNotFoundException
+            missing = _error_code(exc)[0] in ("ValidationException", "ResourceNotFoundException")
+            if not missing or "index" not in str(exc).lower():
+                raise
+        log.warning("table %s has no index %r: listing jobs by a full scan; add the index "
+                    "(see dynamodb_table_spec)", self.table_name, JOBS_INDEX)
+        return self._scan(limit)
+
+    def _query(self, limit: int) -> list[JobRecord]:
         records: list[JobRecord] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "IndexName": JOBS_INDEX, "KeyConditionExpression": "sk = :job",
@@ -378,6 +399,21 @@ class DynamoDBJobStore:
             if "LastEvaluatedKey" not in out:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return records[:limit]
+
+    def _scan(self, limit: int) -> list[JobRecord]:
+        records: list[JobRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name, "FilterExpression": "sk = :job",
+            "ExpressionAttributeValues": {":job": {"S": "job"}},
+        }
+        while True:
+            out = self.client.scan(**kwargs)
+            records.extend(_from_item(item) for item in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        records.sort(key=lambda r: (r.created, r.id), reverse=True)
         return records[:limit]
 
 

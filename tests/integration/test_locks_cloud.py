@@ -218,3 +218,18 @@ def test_leases_and_jobs_share_one_table(ddb) -> None:
     assert spec["GlobalSecondaryIndexes"][0]["IndexName"] == "by_created"
     leases.release(lease)
     assert [i["pk"]["S"] for i in client.scan(TableName=name)["Items"]] == ["job#job-42"]
+
+
+def test_job_store_on_a_table_without_the_index(moto: MotoEndpoint) -> None:
+    """A table with only pk/sk (no jobs index): everything works, list falls back to a scan."""
+    import boto3
+
+    client = boto3.client("dynamodb", **moto.boto3_kwargs)
+    spec = dynamodb_table_spec(f"sarcube-plain-{uuid.uuid4().hex[:8]}")
+    del spec["GlobalSecondaryIndexes"]
+    spec["AttributeDefinitions"] = [a for a in spec["AttributeDefinitions"] if a["AttributeName"] != "created"]
+    client.create_table(**spec)
+    jobs = DynamoDBJobStore(spec["TableName"], client)
+    lease = DynamoDBLeaseBackend(spec["TableName"], client).try_acquire("t001_000001_iw2/gamma0/c/0/0", 30)
+    assert lease is not None
+    check_job_store(jobs)
