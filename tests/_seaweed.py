@@ -52,6 +52,7 @@ def seaweed_s3(workdir: Path):
         "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={grpc['filer']}",
         "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={grpc['s3']}", f"-s3.config={config}",
         "-volume.max=8", "-master.volumeSizeLimitMB=64",
+        "-s3.port.iceberg=0", "-s3.port.lance=0",  # no fixed ports: parallel runs must not clash
     ]
     log = open(workdir / "weed.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
