@@ -46,6 +46,7 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
     eta_pts = np.linspace(-0.5, 0.5, 35).reshape(5, 7)
     tau_pts = np.linspace(tau_grid[2], tau_grid[-3], 35).reshape(5, 7)
     return [
+        ("tops_carrier_terms", lambda: k.tops_carrier_terms(fdc, ka, **tops)),
         ("interferogram", lambda: k.interferogram(c64, c64b, (2, 3))),
         ("coherence", lambda: k.coherence(c64, c64b, (3, 5))),
         ("multilook complex64", lambda: k.multilook(c64, (2, 2))),

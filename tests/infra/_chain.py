@@ -53,7 +53,7 @@ STAGES = ("build-inputs", "cfn-lint-sam", "sam-translate", "cfn-lint-cfn", "stat
 
 #: Parameter values for the offline translation (the required ones have no default).
 OFFLINE_PARAMETERS: dict[str, Any] = {
-    "WorkerImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/sarcube-worker:offline",
+    "WorkerImageUri": "registry.invalid/sarcube-worker:offline",
     "SubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
     "SecurityGroupIds": ["sg-0123456789abcdef0"],
 }
@@ -223,7 +223,7 @@ def package_locally(template: Mapping[str, Any]) -> dict[str, Any]:
         if res.get("Type") == "AWS::Serverless::Function":
             if props.get("PackageType") == "Image":
                 if "ImageUri" not in props and "Dockerfile" in (res.get("Metadata") or {}):
-                    props["ImageUri"] = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/sarcube:{name.lower()}"
+                    props["ImageUri"] = f"registry.invalid/sarcube-lambda:{name.lower()}"
             elif isinstance(props.get("CodeUri"), str) and not props["CodeUri"].startswith("s3://"):
                 props["CodeUri"] = f"s3://sarcube-offline-artifacts/{name}.zip"
         elif res.get("Type") == "AWS::Serverless::LayerVersion":

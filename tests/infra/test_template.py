@@ -295,9 +295,13 @@ def test_bucket_table_and_keep_up_rule(cfn: dict[str, Any]) -> None:
     table = cfn["Resources"]["StateTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
-    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {("pk", "S"),
-                                                                                                  ("sk", "S")}
-    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
+        ("pk", "S"), ("sk", "S"), ("created", "S")}
+    # cube.materialize: leases carry "ttl" (epoch s) for deletion; jobs are listed by the index.
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by_created"
+    assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == [("sk", "HASH"), ("created", "RANGE")]
 
     (rule,) = _resources(cfn, "AWS::Events::Rule").values()
     pattern = rule["Properties"]["EventPattern"]
@@ -306,6 +310,16 @@ def test_bucket_table_and_keep_up_rule(cfn: dict[str, Any]) -> None:
     (key_filter,) = pattern["detail"]["object"]["key"]
     assert key_filter == {"wildcard": "incoming/*.zip"}
     assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": ["KeepUpFunction", "Arn"]}]
+
+
+def test_table_matches_what_the_job_and_lease_stores_create() -> None:
+    """cube.materialize creates this table in its tests: the deployed one must have the same keys."""
+    locks = pytest.importorskip("cube.materialize._locks")
+    spec = locks.dynamodb_table_spec("sarcube-state")
+    table = _chain.load_template()["Resources"]["StateTable"]["Properties"]
+    for key in ("BillingMode", "KeySchema", "GlobalSecondaryIndexes"):
+        assert table[key] == spec[key], key
+    assert sorted(map(json.dumps, table["AttributeDefinitions"])) == sorted(map(json.dumps, spec["AttributeDefinitions"]))
 
 
 def test_outputs(cfn: dict[str, Any]) -> None:
