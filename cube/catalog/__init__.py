@@ -1,5 +1,58 @@
-"""STAC items and collections of the cube."""
+"""STAC items and collections of the cube, and the embedded STAC index (SQLite + R*Tree)."""
 
-from cube.catalog._items import make_slc_item, merge_items, write_slc_item
+from cube.catalog._cql2 import QUERYABLES, bbox_geometry, cql2_to_json
+from cube.catalog._index import (
+    MAX_PAIR_DAYS,
+    SORTABLES,
+    DateRecord,
+    ItemRow,
+    ProductInfo,
+    SearchPage,
+    SearchQuery,
+    StacIndex,
+    pair_in_rule,
+)
+from cube.catalog._index_store import (
+    INDEX_PATH,
+    IndexReader,
+    open_index_for_update,
+    rebuild_index,
+    update_index,
+)
+from cube.catalog._items import SLC_COLLECTION, make_slc_item, merge_items, write_slc_item
+from cube.catalog._stac_items import (
+    make_collection,
+    make_indexed_slc_item,
+    make_item,
+    make_product_item,
+    queryables_schema,
+)
 
-__all__ = ["make_slc_item", "merge_items", "write_slc_item"]
+__all__ = [
+    "INDEX_PATH",
+    "MAX_PAIR_DAYS",
+    "QUERYABLES",
+    "SLC_COLLECTION",
+    "SORTABLES",
+    "DateRecord",
+    "IndexReader",
+    "ItemRow",
+    "ProductInfo",
+    "SearchPage",
+    "SearchQuery",
+    "StacIndex",
+    "bbox_geometry",
+    "cql2_to_json",
+    "make_collection",
+    "make_indexed_slc_item",
+    "make_item",
+    "make_product_item",
+    "make_slc_item",
+    "merge_items",
+    "open_index_for_update",
+    "pair_in_rule",
+    "queryables_schema",
+    "rebuild_index",
+    "update_index",
+    "write_slc_item",
+]
