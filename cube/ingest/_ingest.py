@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from cube.catalog import write_slc_item
+from cube.catalog import update_index, write_slc_item
 from cube.format import BurstMetadata, catalog_item_path
 from cube.format._layout import CUBE_DOC
 from cube.ingest._safe import SafeProduct, open_safe
@@ -41,7 +41,9 @@ def ingest(
 
     Every source is opened and checked (metadata, measurement headers) before the first
     write, so a bad input leaves the cube unchanged. Dates may come in any order; a date
-    already in the cube is skipped (its STAC item is rewritten if missing).
+    already in the cube is skipped (its STAC item is rewritten if missing). Once every date
+    is committed, the STAC index (``catalog/index.sqlite``) is updated with them: idempotent,
+    so a rerun after an interruption indexes the dates committed before it.
     """
     plan: list[tuple[SafeProduct, BurstMetadata]] = []
     for source in sources:
@@ -60,6 +62,7 @@ def ingest(
     ensure_cube(store)
 
     report = IngestReport()
+    committed: list[BurstMetadata] = []
     with tqdm(total=len(plan), desc="ingest", unit="burst", disable=not progress) as bar:
         for product, burst in plan:
             label = f"{burst.burst_id} {burst.polarization} {burst.date_key}"
@@ -72,7 +75,9 @@ def ingest(
                 report.skipped.append(label)
                 if not store.exists(catalog_item_path(burst.burst_id, burst.date_key)):
                     write_slc_item(store, burst)  # a rerun after a kill between commit and item
+            committed.append(burst)
             bar.update()
+    update_index(store, committed)  # after every commit; dates already indexed are left alone
     return report
 
 
