@@ -1,0 +1,1 @@
+"""FastAPI routers of sarcube (stac, tiles, point, zarr, ard, jobs, viewer) and the app factory."""
