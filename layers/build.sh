@@ -6,7 +6,7 @@
 #
 #   layers/build.sh [--arch x86_64|arm64] [--out DIR] [--dry-run]
 #
-# --arch     Lambda architecture (default x86_64; must match Architectures in template.yaml)
+# --arch     Lambda architecture (default $ARCH or x86_64; must match Architectures in template.yaml)
 # --out      output directory (default layers/build); sam build passes $ARTIFACTS_DIR here
 # --dry-run  print the commands without running them (no network, no files written)
 #
@@ -17,7 +17,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="${REPO_ROOT:-$(cd "$HERE/.." && pwd)}"
-ARCH=x86_64
+ARCH="${ARCH:-x86_64}"
 OUT="$HERE/build"
 DRY_RUN=0
 PYTHON_VERSION=3.11

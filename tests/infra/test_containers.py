@@ -157,7 +157,7 @@ def test_container_apps_job_runs_a_burst_per_execution() -> None:
 
 
 def test_singularity_definition_runs_the_worker() -> None:
-    text = (CONTAINERS / "worker.def").read_text()
+    text = (CONTAINERS / "worker" / "worker.def").read_text()
     header = dict(re.findall(r"^(Bootstrap|From):\s*(\S+)", text, re.M))
     assert header["Bootstrap"] in ("docker-daemon", "docker")
     assert header["From"].split(":")[0].endswith("sarcube-worker")

@@ -220,6 +220,12 @@ def test_dry_run_targets_the_lambda_platform(arch: str, platform: str, tmp_path:
     assert not out.exists()  # a dry run writes nothing
 
 
+def test_arch_from_the_environment() -> None:
+    run = subprocess.run([BASH, str(BUILD), "--dry-run"], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "UV": "uv", "ARCH": "arm64"})
+    assert "--python-platform aarch64-manylinux2014 " in run.stdout
+
+
 def test_bad_arguments_are_refused() -> None:
     for args in (["--arch", "ppc64le"], ["--bogus"]):
         run = subprocess.run([BASH, str(BUILD), "--dry-run", *args], capture_output=True, text=True)
