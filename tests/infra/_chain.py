@@ -58,6 +58,23 @@ OFFLINE_PARAMETERS: dict[str, Any] = {
     "SecurityGroupIds": ["sg-0123456789abcdef0"],
 }
 
+#: Files the template needs that other parts of the project provide (the handlers). While one is
+#: missing, the tests report it as expected-to-fail instead of failing the whole suite.
+PENDING_ELSEWHERE = ("functions/api", "functions/tiles/handler.py", "functions/zarr/handler.py",
+                     "functions/ard/handler.py", "functions/keepup/handler.py")
+
+
+def pending(findings: Iterable[Finding], root: Path = REPO) -> list[str]:
+    """The missing files among ``findings`` that are in :data:`PENDING_ELSEWHERE` and still absent."""
+    out = []
+    for f in findings:
+        m = re.search(r" (\S+) does not exist$", f.message)
+        if f.rule == "missing-file" and m and m.group(1).rstrip("/") in PENDING_ELSEWHERE \
+                and not (root / m.group(1)).exists():
+            out.append(m.group(1))
+    return out
+
+
 #: cfn-lint rules not enforced, with the reason. Empty: every E and W rule applies.
 IGNORED_RULES: dict[str, str] = {}
 
