@@ -70,7 +70,8 @@ SORTABLES: dict[str, str] = {
     "sarcube:temporal_baseline_days": "i.temporal_baseline_days",
     "sarcube:bperp_m": "i.bperp_m",
 }
-"""Sort keys: ``datetime`` sorts pair items (which have no datetime) by their start."""
+"""Sort keys: ``datetime`` sorts by the start time (the same as ``datetime`` for bursts; pair
+items have no datetime)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -244,24 +245,46 @@ def _intersects(item_wkb: bytes | None, query_wkb: bytes) -> int:
     return int(_prepared(query_wkb).intersects(shapely.from_wkb(item_wkb)))
 
 
-def _spatial_sql(geom: shapely.Geometry, wkb_expr: str) -> tuple[str, list[Any]]:
-    """R*Tree pre-filter over each part's bounds, then the exact test on the footprint."""
+def _spatial_sql(geom: shapely.Geometry, wkb_expr: str,
+                 extent: tuple[float, float, float, float] | None = None) -> tuple[str, list[Any]]:
+    """Bounding-box pre-filter over each part's bounds, then the exact test on the footprint.
+
+    The pre-filter goes through the R*Tree when the query covers less than a fifth of the
+    index's ``extent`` (lon/lat area); a larger one selects most items anyway, and plain
+    column comparisons let SQLite walk the time index instead (a whole-area query with a
+    date range: 90 ms through the R*Tree, a few ms without, at 100 000 items).
+    """
     parts = list(geom.geoms) if hasattr(geom, "geoms") else [geom]
     boxes, params = [], []
     for part in parts:
         minx, miny, maxx, maxy = part.bounds
         boxes.append("(minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)")
         params += [maxx, minx, maxy, miny]
-    rtree = f"i.id IN (SELECT id FROM items_rtree WHERE {' OR '.join(boxes)})"
+    if extent is not None and _area_fraction(geom, extent) > 0.2:
+        pre = "(" + " OR ".join(b.replace("minx", "i.minx").replace("maxx", "i.maxx")
+                                 .replace("miny", "i.miny").replace("maxy", "i.maxy")
+                                 for b in boxes) + ")"
+    else:
+        pre = f"i.id IN (SELECT id FROM items_rtree WHERE {' OR '.join(boxes)})"
     exact = f"sc_intersects({wkb_expr}, ?)"
     params.append(shapely.to_wkb(geom))
     if len(parts) == 1 and shapely.equals(geom, shapely.box(*geom.bounds)):
         # a box: an item whose bbox lies inside it needs no exact test
         minx, miny, maxx, maxy = geom.bounds
         inside = "(i.minx >= ? AND i.maxx <= ? AND i.miny >= ? AND i.maxy <= ?)"
-        return f"({rtree} AND ({inside} OR {exact}))", params[:-1] + [minx, maxx, miny, maxy,
-                                                                     params[-1]]
-    return f"({rtree} AND {exact})", params
+        return f"({pre} AND ({inside} OR {exact}))", params[:-1] + [minx, maxx, miny, maxy,
+                                                                   params[-1]]
+    return f"({pre} AND {exact})", params
+
+
+def _area_fraction(geom: shapely.Geometry, extent: tuple[float, float, float, float]) -> float:
+    """Fraction of the extent's bbox (lon/lat degrees²) that the query's bbox(es) cover."""
+    ext = shapely.box(*extent)
+    if ext.area <= 0:
+        return 1.0
+    parts = list(geom.geoms) if hasattr(geom, "geoms") else [geom]
+    covered = shapely.union_all([shapely.box(*p.bounds) for p in parts]).intersection(ext)
+    return float(covered.area / ext.area)
 
 
 # -- the index ----------------------------------------------------------------------------------
@@ -456,14 +479,14 @@ class StacIndex:
             INSERT INTO items (item_id, collection, kind, date_id, datetime_us, start_us, end_us,
                                sort_us, absolute_orbit, pol_mask, {common})
             SELECT d.item_id, '{SLC_COLLECTION}', {KIND_SLC}, d.id, d.datetime_us, d.start_us,
-                   d.end_us, d.datetime_us, d.absolute_orbit, d.pol_mask, {_prefixed('d', common)}
+                   d.end_us, d.start_us, d.absolute_orbit, d.pol_mask, {_prefixed('d', common)}
             FROM dates d
             WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.date_id = d.id AND i.kind = {KIND_SLC})""")
         conn.execute(f"""
             INSERT INTO items (item_id, collection, kind, date_id, datetime_us, start_us, end_us,
                                sort_us, absolute_orbit, pol_mask, {common})
             SELECT d.item_id || '_' || p.name, p.name, {KIND_DATE}, d.id, d.datetime_us,
-                   d.start_us, d.end_us, d.datetime_us, d.absolute_orbit, d.pol_mask,
+                   d.start_us, d.end_us, d.start_us, d.absolute_orbit, d.pol_mask,
                    {_prefixed('d', common)}
             FROM dates d JOIN temp.products p ON p.pair = 0
             WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.date_id = d.id AND i.collection = p.name)""")
@@ -518,7 +541,7 @@ class StacIndex:
 
     # -- reading ----------------------------------------------------------------------------
     _SELECT = """
-        SELECT i.kind, i.collection, i.item_id, i.burst_id, d.item AS slc, s.item AS secondary,
+        SELECT i.id, i.kind, i.collection, i.item_id, i.burst_id, d.item AS slc, s.item AS secondary,
                q.days, q.bperp_m, q.bpar_m, q.wkb AS pair_wkb, b.epsg, b.grid
         FROM items i
         JOIN dates d ON d.id = i.date_id
@@ -533,10 +556,17 @@ class StacIndex:
         order = self._order(query.sortby)
         limit = max(1, int(query.limit))
         offset = max(0, int(query.offset))
-        sql = (f"{self._SELECT} WHERE {' AND '.join(where) or '1'} ORDER BY {order} "
-               "LIMIT ? OFFSET ?")
-        rows = self._conn().execute(sql, (*params, limit + 1, offset)).fetchall()
-        return SearchPage([_row(r) for r in rows[:limit]], more=len(rows) > limit, offset=offset,
+        # ids first (the sorter carries only the keys), then the page's documents
+        cond = " AND ".join(where) or "1"
+        joins = (" JOIN dates d ON d.id = i.date_id LEFT JOIN pairs q ON q.id = i.pair_id"
+                 if "d.wkb" in cond else "")  # footprints are needed by the exact spatial test only
+        sql = f"SELECT i.id FROM items i{joins} WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?"
+        conn = self._conn()
+        ids = [r[0] for r in conn.execute(sql, (*params, limit + 1, offset))]
+        page = ids[:limit]
+        rows = {r["id"]: r for r in conn.execute(
+            f"{self._SELECT} WHERE i.id IN ({', '.join('?' * len(page))})", page)} if page else {}
+        return SearchPage([_row(rows[i]) for i in page], more=len(ids) > limit, offset=offset,
                           limit=limit)
 
     def count(self, query: SearchQuery) -> int:
@@ -557,20 +587,33 @@ class StacIndex:
             where.append(f"i.item_id IN ({', '.join('?' * len(query.ids))})")
             params += list(query.ids)
         if query.geometry is not None:
-            sql, p = _spatial_sql(query.geometry, wkb_expr)
+            sql, p = _spatial_sql(query.geometry, wkb_expr, self._extent())
             where.append(sql)
             params += p
         if query.end_us is not None:
-            where.append("i.start_us <= ?")
+            where.append("i.sort_us <= ?")  # = start_us, and indexed with the default order
             params.append(int(query.end_us))
         if query.start_us is not None:
             where.append("i.end_us >= ?")
             params.append(int(query.start_us))
         if query.filter is not None:
-            flt = translate(query.filter, lambda g: _spatial_sql(g, wkb_expr))
+            extent = self._extent()
+            flt = translate(query.filter, lambda g: _spatial_sql(g, wkb_expr, extent))
             where.append(flt.sql)
             params += flt.params
         return where, params
+
+    def _extent(self) -> tuple[float, float, float, float] | None:
+        """Bounding box of every item (cached until another connection writes)."""
+        conn = self._conn()
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        cached = getattr(self._local, "extent", None)
+        if cached is not None and cached[0] == version and self.readonly:
+            return cached[1]
+        row = conn.execute("SELECT min(minx), min(miny), max(maxx), max(maxy) FROM dates").fetchone()
+        extent = None if row[0] is None else (row[0], row[1], row[2], row[3])
+        self._local.extent = (version, extent)
+        return extent
 
     @staticmethod
     def _order(sortby: list[tuple[str, bool]] | None) -> str:

@@ -182,7 +182,8 @@ def test_bbox_and_intersects_match_shapely_near_the_antimeridian(index, items):
     geoms = {i["id"]: shapely.geometry.shape(i["geometry"]) for i in items}
     first = next(i for i in items if i["bbox"][0] > 179)
     boxes = [[179.6, -90, -179.9, 90], [170, -80, -170, 80], [179.7, first["bbox"][1] + 0.01, 179.8,
-                                                                first["bbox"][1] + 0.1]]
+                                                                first["bbox"][1] + 0.1],
+             [-180, -90, 180, 90], [-100, -60, 100, 60], [0, -90, -100, 90]]  # large: no R*Tree
     for _ in range(40):
         x, y = rng.uniform(-180, 179), rng.uniform(-80, 79)
         w, h = rng.choice([0.05, 1, 30, 200]), rng.choice([0.05, 1, 40])
