@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import attr
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.errors import DEFAULT_STATUS_CODES
@@ -553,14 +553,12 @@ def make_stac_app(cube_url: str, *, storage_options: dict | None = None,
         max_bperp_m: Annotated[float | None, Query(ge=0, description="max |Bperp|, m")] = None,
         datetime: Annotated[str | None, Query(description="both dates within this interval")] = None,
     ) -> JSONResponse:
-        """Interferometric pairs (reference, secondary, temporal and perpendicular baselines)."""
-        try:
-            body = client.pairs(request, burst_id, max_days, min_days, max_bperp_m, datetime)
-        except NotFoundError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from exc
-        except InputError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from exc
-        return JSONResponse(body)
+        """Interferometric pairs (reference, secondary, temporal and perpendicular baselines).
+
+        Errors (unknown burst ID: 404, bad datetime: 400) go through the app's error table.
+        """
+        return JSONResponse(client.pairs(request, burst_id, max_days, min_days, max_bperp_m,
+                                         datetime))
 
     app.add_middleware(_MountRoot)
     app.state.stac_index_reader = reader

@@ -533,7 +533,10 @@ def test_pair_search_matches_compute_baseline(server, cube, truth):
     for p in got:
         for link in p["links"]:
             assert httpx.get(link["href"]).status_code == 200
-    assert httpx.get(f"{server}/pairs", params={"burst_id": "t999_999999_iw9"}).status_code == 404
+    missing = httpx.get(f"{server}/pairs", params={"burst_id": "t999_999999_iw9"})
+    assert missing.status_code == 404 and "t999_999999_iw9" in missing.json()["description"]
+    bad = httpx.get(f"{server}/pairs", params={"burst_id": burst, "datetime": "yesterday"})
+    assert bad.status_code == 400
 
 
 def test_mounted_under_stac_links_carry_the_prefix(cube, truth, validate):
