@@ -606,7 +606,7 @@ def test_calibrate_rejects_bad_input():
 
 def test_public_api_is_exported():
     assert sorted(K.__all__) == sorted(
-        ["calibrate", "coherence", "deramp", "interferogram", "make_sinc_table", "multilook",
+        ["calibrate", "coherence", "deramp", "interferogram", "interpolate_bilinear", "make_sinc_table", "multilook",
          "resample", "reramp", "tops_carrier_phase", "tops_carrier_phase_at",
          "tops_carrier_terms"]
     )
