@@ -106,11 +106,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_dem(args: argparse.Namespace) -> int:
+    from cube.format._layout import CUBE_DOC
     from cube.products import set_cube_dem
     from cube.storage import open_store
 
     store = open_store(args.cube)
-    if not store.exists("cube.json"):
+    if not store.exists(CUBE_DOC):
         raise NotFoundError(f"{args.cube}: not a sarcube cube (no cube.json); ingest into it first")
     set_cube_dem(store, args.dem, args.vertical_datum)
     print(f"{args.cube}: products will be geocoded with {args.dem}")

@@ -23,7 +23,6 @@ from cube.products._radiometry import (
 from cube.products._registry import PRODUCTS, ProductSpec
 from cube.products._stack import (
     BurstStack,
-    chunk_windows,
     ensure_burst_grid,
     get_product,
     set_cube_dem,
@@ -44,7 +43,6 @@ __all__ = [
     "backscatter",
     "calibration_factors",
     "carrier_model",
-    "chunk_windows",
     "coherence",
     "ensure_burst_grid",
     "geocode_slc",

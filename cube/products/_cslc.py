@@ -22,7 +22,7 @@ from pydantic import Field
 
 from cube.format import SPEED_OF_LIGHT, BurstMetadata
 from cube.geometry import BurstGrid, Dem, burst_orbit, radar_positions
-from cube.geometry._grid import Window
+from cube.geometry._grid import Window, _resolve_window, _transformer
 from cube.kernels import deramp, make_sinc_table, reramp, resample, tops_carrier_phase, tops_carrier_phase_at
 from cube.products._options import ProductOptions
 
@@ -155,9 +155,7 @@ def _positions(burst: BurstMetadata, grid: BurstGrid, window: Window | None, dem
     agrees with its neighbours and with a whole-burst run (the node interpolation error,
     ≤ 3e-4 sample, would otherwise differ between windows: 0.16 rad of flattening phase).
     """
-    rows = window[0].indices(grid.height)[:2] if window else (0, grid.height)
-    cols = window[1].indices(grid.width)[:2] if window else (0, grid.width)
-    (r0, r1), (c0, c1) = rows, cols
+    r0, r1, c0, c1 = _resolve_window(grid, window)
     er0, ec0 = r0 - r0 % NODE_SPACING, c0 - c0 % NODE_SPACING
     er1 = min(grid.height, -(-(r1 - 1) // NODE_SPACING) * NODE_SPACING + 1)
     ec1 = min(grid.width, -(-(c1 - 1) // NODE_SPACING) * NODE_SPACING + 1)
@@ -173,8 +171,6 @@ def _grid_height_range(dem: Dem, grid: BurstGrid) -> tuple[float, float]:
     """(min, max) DEM height over the grid's footprint (cached per DEM and grid)."""
     key = (dem.source, dem.transform, dem.shape, grid.burst_id, grid.x0, grid.y0, grid.width, grid.height)
     if key not in _HEIGHT_RANGES:
-        from cube.geometry._grid import _transformer
-
         x0, y0, x1, y1 = grid.bounds
         xs, ys = np.meshgrid(np.linspace(x0, x1, 64), np.linspace(y0, y1, 64))
         if dem.crs != grid.epsg:

@@ -7,7 +7,6 @@ metadata from the cube and hands arrays to the pure product functions.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -194,10 +193,3 @@ def _window_bounds(window: Window | None, rows: int, cols: int) -> tuple[int, in
         raise InputError(f"window {window} is empty or strided in a {rows} x {cols} grid")
     return r0, r1, c0, c1
 
-
-def chunk_windows(shape: tuple[int, int], chunks: tuple[int, int]) -> list[Window]:
-    """Every chunk window (row slice, col slice) of a grid of ``shape`` in ``chunks``."""
-    ny, nx = (math.ceil(s / c) for s, c in zip(shape, chunks, strict=True))
-    return [(slice(i * chunks[0], min((i + 1) * chunks[0], shape[0])),
-             slice(j * chunks[1], min((j + 1) * chunks[1], shape[1])))
-            for i in range(ny) for j in range(nx)]
