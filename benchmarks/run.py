@@ -9,6 +9,7 @@ Writes benchmarks/results/<name>.json and regenerates docs/performance.md. Optio
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import os
 import sys
@@ -22,13 +23,16 @@ def _configure_numba() -> None:
     """Before numba is imported: production code paths and a cache of our own.
 
     numba's cache key ignores NUMBA_BOUNDSCHECK, so a cache filled by the test suite (which
-    CI runs with bounds checks) would be loaded here and slow every kernel down.
+    CI runs with bounds checks) would be loaded here and slow every kernel down. The directory
+    is keyed on a hash of the package's sources: numba does not invalidate a cached caller
+    when a jitted callee in another module changes, and a stale entry can crash the process.
     """
     os.environ["NUMBA_BOUNDSCHECK"] = "0"
-    os.environ.setdefault(
-        "NUMBA_CACHE_DIR",
-        str(Path(tempfile.gettempdir()) / f"sarcube-bench-numba-cache-{os.getuid()}"),
-    )
+    sources = hashlib.sha256()
+    for path in sorted((HERE.parent / "cube").rglob("*.py")):
+        sources.update(path.read_bytes())
+    name = f"sarcube-bench-numba-cache-{os.getuid()}-{sources.hexdigest()[:12]}"
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / name))
 
 
 def main(argv: list[str] | None = None) -> int:
