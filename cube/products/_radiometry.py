@@ -112,9 +112,9 @@ def backscatter(window: CslcWindow, burst: BurstMetadata, options: BackscatterOp
     return out
 
 
-def amplitude(window: CslcWindow, options: AmplitudeOptions) -> np.ndarray:
-    """Amplitude √(mean |CSLC|²) of a CSLC window (DN), multilooked; float32, NaN where empty."""
-    power = multilook((np.abs(window.data) ** 2).astype(np.float32), options.looks)
+def amplitude(cslc: np.ndarray, options: AmplitudeOptions) -> np.ndarray:
+    """Amplitude √(mean |CSLC|²) of complex64 CSLC pixels (DN), multilooked; float32, NaN where empty."""
+    power = multilook((np.abs(cslc) ** 2).astype(np.float32), options.looks)
     if options.db:
         with np.errstate(divide="ignore"):
             return (10 * np.log10(power)).astype(np.float32)

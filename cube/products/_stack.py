@@ -7,7 +7,7 @@ metadata from the cube and hands arrays to the pure product functions.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import zarr
@@ -17,7 +17,7 @@ from cube.format import BurstMetadata, burst_group_path, date_metadata_path, gri
 from cube.format._layout import CUBE_DOC, SLC_STORE
 from cube.geometry import BurstGrid, Dem, make_burst_grid, read_dem
 from cube.geometry._grid import Window, _transformer
-from cube.products._cslc import CslcOptions, CslcWindow, geocode_slc
+from cube.products._cslc import CslcOptions, CslcWindow, _positions, geocode_slc
 from cube.products._options import ProductOptions
 from cube.products._pairs import coherence, interferogram
 from cube.products._radiometry import amplitude, backscatter
@@ -25,6 +25,10 @@ from cube.products._registry import PRODUCTS, ProductSpec
 from cube.storage import CubeStore
 
 DEM_MARGIN_DEG = 0.01
+
+CslcSource = Callable[[str, Window], np.ndarray]
+"""``source(date_key, grid_window) -> complex64 (rows, cols)``: default-options CSLC pixels of a
+window of the fixed grid (computed, or read from the ARD store by the lazy engine)."""
 
 
 def ensure_burst_grid(store: CubeStore, burst: BurstMetadata) -> BurstGrid:
@@ -79,6 +83,8 @@ class BurstStack:
         self._meta: dict[str, BurstMetadata] = {}
         self._grid: BurstGrid | None = None
         self._dem: Dem | None = None
+        self.bytes_read = 0
+        """SLC bytes read so far (job metrics)."""
 
     # -- metadata ---------------------------------------------------------------------------
     def burst(self, date_key: str) -> BurstMetadata:
@@ -128,6 +134,7 @@ class BurstStack:
     def read_slc(self, date_key: str, l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
         """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window."""
         raw = self._slc[self._index[date_key], l0:l1, s0:s1, :]
+        self.bytes_read += raw.nbytes
         return (raw[..., 0].astype(np.float32) + 1j * raw[..., 1].astype(np.float32)).astype(np.complex64)
 
     def cslc(self, date_key: str, window: Window | None = None,
@@ -136,6 +143,10 @@ class BurstStack:
         burst = self.burst(date_key)
         return geocode_slc(burst, self.grid, window, self.dem,
                            lambda a, b, c, d: self.read_slc(date_key, a, b, c, d), options)
+
+    def positions(self, date_key: str, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """float64 (rows, cols) burst line and sample of each pixel of a grid window (NaN outside)."""
+        return _positions(self.burst(date_key), self.grid, window, self.dem, CslcOptions().bistatic)
 
     # -- products ---------------------------------------------------------------------------
     def shape(self, product: str, options: ProductOptions | None = None) -> tuple[int, int]:
@@ -146,11 +157,13 @@ class BurstStack:
         return self.grid.height // ly, self.grid.width // lx
 
     def compute(self, product: str, date_keys: Sequence[str], window: Window | None = None,
-                options: ProductOptions | None = None) -> np.ndarray:
+                options: ProductOptions | None = None, cslc: CslcSource | None = None) -> np.ndarray:
         """One window of a product (in the product's own grid, i.e. after looks).
 
         ``date_keys`` holds one date (cslc, backscatter, amplitude) or two (reference,
-        secondary) for pair products. Returns the product's dtype, shape of the window.
+        secondary) for pair products. Products other than ``cslc`` take their CSLC pixels
+        from ``cslc`` (default: computed here with default options). Returns the product's
+        dtype, shape of the window.
         """
         spec = get_product(product)
         opts = options if options is not None else spec.options()
@@ -165,15 +178,17 @@ class BurstStack:
         grid_window = (slice(r0 * ly, r1 * ly), slice(c0 * lx, c1 * lx))
         if spec.name == "cslc":
             return self.cslc(date_keys[0], grid_window, opts).data
-        first = self.cslc(date_keys[0], grid_window)
+        source = cslc or (lambda date, win: self.cslc(date, win).data)
+        first = source(date_keys[0], grid_window)
         if spec.name == "backscatter":
-            return backscatter(first, self.burst(date_keys[0]), opts)  # type: ignore[arg-type]
+            line, sample = self.positions(date_keys[0], grid_window)
+            return backscatter(CslcWindow(first, line, sample), self.burst(date_keys[0]), opts)  # type: ignore[arg-type]
         if spec.name == "amplitude":
             return amplitude(first, opts)  # type: ignore[arg-type]
-        second = self.cslc(date_keys[1], grid_window).data
+        second = source(date_keys[1], grid_window)
         if spec.name == "interferogram":
-            return interferogram(first.data, second, opts)  # type: ignore[arg-type]
-        return coherence(first.data, second, opts)  # type: ignore[arg-type]
+            return interferogram(first, second, opts)  # type: ignore[arg-type]
+        return coherence(first, second, opts)  # type: ignore[arg-type]
 
 
 def get_product(name: str) -> ProductSpec:

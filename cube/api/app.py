@@ -1,0 +1,107 @@
+"""The app factory: every router over one cube, its ARD store, job records and executor."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from cube import __version__
+from cube.api._common import install_error_handlers
+from cube.api._settings import Settings
+from cube.materialize import ArdEngine, make_job_store, make_lease_backend
+from cube.storage import open_store
+
+log = logging.getLogger(__name__)
+
+ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")
+
+
+def make_engine(settings: Settings) -> ArdEngine:
+    """The lazy engine the settings describe (DynamoDB leases if ``lock_table`` is set)."""
+    cube = open_store(settings.cube_url, settings.storage_options)
+    ard = open_store(settings.ard_url, settings.storage_options) if settings.ard_url else None
+    leases = make_lease_backend(f"dynamodb://{settings.lock_table}") if settings.lock_table else None
+    return ArdEngine(cube, ard, leases, lease_ttl_s=settings.lease_ttl_s, wait_s=settings.wait_s)
+
+
+def make_executor(settings: Settings):
+    """The executor /jobs submits to."""
+    if settings.executor == "local":
+        from cube.jobs import LocalExecutor
+
+        return LocalExecutor(settings.resolved_jobs_url())
+    from cube.jobs import make_executor as make_remote
+
+    return make_remote(settings)
+
+
+def get_executor(app: FastAPI):
+    """The app's executor, started on first use."""
+    if app.state._executor is None:
+        app.state._executor = make_executor(app.state.settings)
+    return app.state._executor
+
+
+def create_app(
+    settings: Settings | None = None, *, routers: tuple[str, ...] = ROUTERS, **overrides
+) -> FastAPI:
+    """The sarcube API. ``settings`` default to ``SARCUBE_*`` environment variables; keyword
+    ``overrides`` (``cube_url=...``) replace single settings. ``routers`` picks what to serve
+    (a Lambda serves one)."""
+    settings = settings or Settings(**overrides)
+    if overrides and settings is not None:
+        settings = settings.model_copy(update=overrides)
+    engine = make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        executor = getattr(app.state, "_executor", None)
+        if executor is not None and hasattr(executor, "shutdown"):
+            executor.shutdown()
+
+    app = FastAPI(
+        title="sarcube",
+        version=__version__,
+        lifespan=lifespan,
+        description="Sentinel-1 analysis-ready data on request: each chunk is computed on first "
+        "request, stored, and served from then on. Errors are `{code, detail}`.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.product_stores = {}
+    app.state.jobs = make_job_store(settings.resolved_jobs_url())
+    install_error_handlers(app)
+
+    app.state._executor = None  # started by the first job (get_executor)
+    from cube.api import ard, jobs, point, zarr
+
+    for name, module in (("zarr", zarr), ("ard", ard), ("analysis", point), ("jobs", jobs)):
+        if name in routers:
+            app.include_router(module.router)
+    if "tiles" in routers:
+        try:
+            from cube.api.tiles import make_tiles_router
+        except ImportError:
+            log.info("tiles router not available")
+        else:
+            app.include_router(make_tiles_router(), prefix="/tiles")
+    if "viewer" in routers:
+        try:
+            from cube.api.viewer import make_viewer_router
+        except ImportError:
+            log.info("viewer not available")
+        else:
+            app.include_router(make_viewer_router())
+    if "stac" in routers:
+        from cube.api.stac import make_stac_app
+
+        app.mount(
+            "/stac",
+            make_stac_app(
+                settings.cube_url, storage_options=settings.storage_options, materialized=engine.materialized
+            ),
+        )
+    return app

@@ -1,0 +1,189 @@
+"""``/point`` (a pixel's time series) and ``/zonal`` (statistics per parcel and date)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any, Literal
+
+import numpy as np
+import shapely
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from shapely.ops import transform as shp_transform
+
+from cube.api._common import engine_of, option_params, variant_from
+from cube.api._plan import Plan, bbox_window, check_size, date_sets, find_burst, job_if_too_many
+from cube.errors import InputError
+from cube.geometry._grid import _transformer
+
+router = APIRouter(tags=["analysis"])
+
+
+def _value(x: complex | float) -> Any:
+    if isinstance(x, complex | np.complexfloating):
+        if not np.isfinite(x):
+            return None
+        return {"re": float(x.real), "im": float(x.imag), "abs": float(abs(x)), "phase": float(np.angle(x))}
+    return None if not math.isfinite(float(x)) else float(x)
+
+
+@router.get("/point", summary="Time series of a product at a point, for every date (or pair)")
+def point(
+    request: Request,
+    lon: float = Query(..., ge=-180, le=180),
+    lat: float = Query(..., ge=-90, le=90),
+    product: str = Query("backscatter"),
+    burst_id: str | None = Query(None, description="default: the first covering burst"),
+    datetime: str | None = Query(None, description="restrict to dates (instant, day, a/b)"),
+    pol: str = Query("VV", pattern="^(?i)(vv|vh|hh|hv)$"),
+    format: Literal["json", "csv"] = Query("json"),
+) -> Response:
+    """The value of the product's pixel that holds (lon, lat), per date; pair products give every
+    pair of the pair rule (consecutive dates, or ≤ 48 days apart). Other query parameters are the
+    product's options. Complex values come as ``{re, im, abs, phase}``."""
+    engine = engine_of(request)
+    variant = variant_from(product, option_params(product, dict(request.query_params)))
+    pol = pol.upper()
+    burst_id = burst_id or find_burst(engine, lon, lat)
+    g = engine.stack(burst_id, pol).grid
+    ly, lx = variant.options.looks
+    x, y = _transformer(4326, g.epsg).transform(lon, lat)
+    rows, cols = engine.shape(burst_id, pol, variant)
+    row, col = math.floor((g.y0 - y) / (g.dy * ly)), math.floor((x - g.x0) / (g.dx * lx))
+    if not (0 <= row < rows and 0 <= col < cols):
+        raise InputError(
+            f"lon={lon}, lat={lat} is outside burst {burst_id}; omit burst_id to find the covering burst"
+        )
+    plan = Plan(
+        burst_id,
+        pol,
+        variant,
+        date_sets(engine, burst_id, pol, variant, datetime=datetime, all_pairs=True),
+        (slice(row, row + 1), slice(col, col + 1)),
+    )
+    started = job_if_too_many(request, [plan])
+    if started is not None:
+        return started
+    series = [
+        {**label, "value": _value(engine.read(burst_id, pol, variant, dates, plan.window)[0, 0])}
+        for label, dates in zip(plan.labels(), plan.date_sets, strict=True)
+    ]
+    if format == "csv":
+        out = io.StringIO()
+        keys = list(series[0]) if series else ["datetime", "value"]
+        writer = csv.DictWriter(out, fieldnames=keys)
+        writer.writeheader()
+        for s in series:
+            writer.writerow(
+                {**s, "value": s["value"]["phase"] if isinstance(s["value"], dict) else s["value"]}
+            )
+        return Response(out.getvalue(), media_type="text/csv")
+    return JSONResponse(
+        {
+            "product": product,
+            "variant": variant.key,
+            "options": variant.options.model_dump(mode="json"),
+            "burst_id": burst_id,
+            "polarization": pol,
+            "units": variant.spec.units,
+            "lon": lon,
+            "lat": lat,
+            "x": x,
+            "y": y,
+            "row": row,
+            "col": col,
+            "series": series,
+        }
+    )
+
+
+class ZonalRequest(BaseModel):
+    """Parcels (a GeoJSON FeatureCollection in lon/lat) and the product to summarise over them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product: str = "backscatter"
+    options: dict[str, Any] = Field(default_factory=dict, description="the product's options")
+    burst_id: str | None = Field(None, description="default: the burst covering the first parcel's centroid")
+    polarization: Literal["VV", "VH", "HH", "HV"] = "VV"
+    datetime: str | None = Field(
+        None, description="restrict to dates (instant, day, a/b); pairs: their reference"
+    )
+    features: dict[str, Any] = Field(description="GeoJSON FeatureCollection of (Multi)Polygons, lon/lat")
+
+
+@router.post("/zonal", summary="Mean, median and count of a product per parcel and date")
+def zonal(body: ZonalRequest, request: Request) -> Response:
+    """Per parcel and date (or pair): the mean, median and count of valid pixels whose centres
+    fall inside the parcel. Parcels are identified by their ``id`` (or their index)."""
+    engine = engine_of(request)
+    variant = variant_from(body.product, {k: _option_text(v) for k, v in body.options.items()})
+    feats = body.features.get("features") if body.features.get("type") == "FeatureCollection" else None
+    if not feats:
+        raise InputError("features must be a GeoJSON FeatureCollection with at least one feature")
+    try:
+        geoms = [shapely.geometry.shape(f["geometry"]) for f in feats]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"features: a feature has no valid geometry ({exc})") from None
+    if any(g.geom_type not in ("Polygon", "MultiPolygon") or g.is_empty for g in geoms):
+        raise InputError("features: every geometry must be a non-empty Polygon or MultiPolygon (lon/lat)")
+    ids = [f.get("id", i) for i, f in enumerate(feats)]
+    union = shapely.union_all(geoms)
+    burst_id = body.burst_id or find_burst(engine, union.centroid.x, union.centroid.y)
+    pol = body.polarization
+    window = bbox_window(engine, burst_id, pol, variant, union.bounds)
+    plan = Plan(
+        burst_id,
+        pol,
+        variant,
+        date_sets(engine, burst_id, pol, variant, datetime=body.datetime, all_pairs=True),
+        window,
+    )
+    check_size(request, plan)
+    started = job_if_too_many(request, [plan])
+    if started is not None:
+        return started
+    g = engine.stack(burst_id, pol).grid
+    ly, lx = variant.options.looks
+    to_grid = _transformer(4326, g.epsg)
+    (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
+    xs = g.x0 + (np.arange(c0, c1) + 0.5) * g.dx * lx
+    ys = g.y0 - (np.arange(r0, r1) + 0.5) * g.dy * ly
+    xx, yy = np.meshgrid(xs, ys)
+    masks = [shapely.contains_xy(shp_transform(to_grid.transform, geom), xx, yy) for geom in geoms]
+    results = []
+    for label, dates in zip(plan.labels(), plan.date_sets, strict=True):
+        values = engine.read(burst_id, pol, variant, dates, window)
+        if np.iscomplexobj(values):
+            values = np.angle(values)  # complex products: statistics of the phase
+        for fid, mask in zip(ids, masks, strict=True):
+            v = values[mask]
+            v = v[np.isfinite(v)]
+            results.append(
+                {
+                    "id": fid,
+                    **label,
+                    "count": int(v.size),
+                    "mean": float(v.mean()) if v.size else None,
+                    "median": float(np.median(v)) if v.size else None,
+                }
+            )
+    return JSONResponse(
+        {
+            "product": body.product,
+            "variant": variant.key,
+            "burst_id": burst_id,
+            "polarization": pol,
+            "units": variant.spec.units,
+            "results": results,
+        }
+    )
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "x".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,149 @@
+"""The ARD store: a zarr v3 hierarchy beside the SLC cube that holds computed product chunks.
+
+Layout (``ard.zarr`` under the cube root by default, or any URL)::
+
+    ard.zarr/<burst_id>/<pol>/<product>/<variant>/<dates>/zarr.json   one 2-D array per date
+    ard.zarr/<burst_id>/<pol>/<product>/<variant>/<dates>/c/<i>/<j>    (or date pair)
+
+- ``variant`` is ``v<algorithm version>-<options digest>``: two option sets, or two algorithm
+  versions, never share chunks;
+- ``dates`` is a date key (``20240106T022010.390959``) or a pair ``<reference>_<secondary>``;
+- every chunk is written, all-fill chunks included, so a chunk object that exists is
+  *present*; one that does not is *absent* (a lease says *computing*);
+- a chunk is written whole, in one atomic put (local: temporary file + rename), so a crash
+  never leaves a part of one.
+
+Chunks are encoded as zarr v3 does it with codecs ``bytes`` (little endian) + ``zstd``: the
+same bytes are valid chunks of the 2-D array here and of the (time, y, x) or
+(reference_time, secondary_time, y, x) arrays the API presents, so they are served untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+
+import numcodecs
+import numpy as np
+
+from cube.products import PRODUCTS, ProductOptions, ProductSpec, get_product
+
+ARD_STORE = "ard.zarr"
+CSLC_CHUNK = 512
+"""Rows and columns of the fixed grid per chunk; a product chunk covers about that much ground."""
+ZSTD_LEVEL = 3
+_ZSTD = numcodecs.Zstd(level=ZSTD_LEVEL)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A product with one set of options at one algorithm version: what a chunk belongs to."""
+
+    product: str
+    options: ProductOptions
+
+    @classmethod
+    def of(cls, product: str, options: ProductOptions | dict | None = None) -> Variant:
+        """The variant of ``product`` with ``options`` (a model, a dict, or None = defaults)."""
+        spec = get_product(product)
+        if options is None:
+            options = spec.options()
+        elif isinstance(options, dict):
+            options = spec.options.model_validate(options)
+        elif not isinstance(options, spec.options):
+            raise TypeError(f"{product}: options must be {spec.options.__name__}")
+        return cls(product, options)
+
+    @property
+    def spec(self) -> ProductSpec:
+        return PRODUCTS[self.product]
+
+    @property
+    def key(self) -> str:
+        """``<product>/v<version>-<digest>``: the variant's folder under a burst group."""
+        return f"{self.product}/v{self.spec.version}-{self.options.digest()}"
+
+    @cached_property
+    def chunks(self) -> tuple[int, int]:
+        """(rows, cols) of the product grid per chunk: about CSLC_CHUNK grid pixels each way."""
+        ly, lx = self.options.looks
+        return max(1, CSLC_CHUNK // ly), max(1, CSLC_CHUNK // lx)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.spec.dtype)
+
+    @property
+    def fill_value(self) -> complex | float:
+        return complex(np.nan, np.nan) if self.dtype.kind == "c" else float("nan")
+
+
+def dates_name(date_keys: tuple[str, ...]) -> str:
+    """The array name of one date or one (reference, secondary) pair."""
+    return "_".join(date_keys)
+
+
+def array_path(burst_id: str, polarization: str, variant: Variant, date_keys: tuple[str, ...]) -> str:
+    """Path of a (variant, dates) array relative to the ARD store root."""
+    return f"{burst_id}/{polarization.lower()}/{variant.key}/{dates_name(date_keys)}"
+
+
+def chunk_path(
+    burst_id: str, polarization: str, variant: Variant, date_keys: tuple[str, ...], i: int, j: int
+) -> str:
+    """Path of chunk (i, j) relative to the ARD store root."""
+    return f"{array_path(burst_id, polarization, variant, date_keys)}/c/{i}/{j}"
+
+
+def encode_chunk(data: np.ndarray, variant: Variant) -> bytes:
+    """A full chunk (padded with the fill value) as zarr v3 ``bytes`` + ``zstd`` bytes."""
+    cy, cx = variant.chunks
+    block = np.full((cy, cx), variant.fill_value, variant.dtype)
+    block[: data.shape[0], : data.shape[1]] = data
+    return _ZSTD.encode(np.ascontiguousarray(block, dtype=variant.dtype.newbyteorder("<")))
+
+
+def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
+    """The (rows, cols) array of a stored chunk."""
+    flat = np.frombuffer(_ZSTD.decode(raw), dtype=variant.dtype.newbyteorder("<"))
+    return flat.reshape(variant.chunks).astype(variant.dtype, copy=False)
+
+
+def fill_json(variant: Variant) -> object:
+    """The fill value as zarr v3 metadata writes it."""
+    return ["NaN", "NaN"] if variant.dtype.kind == "c" else "NaN"
+
+
+def array_metadata(
+    variant: Variant,
+    shape: tuple[int, ...],
+    chunks: tuple[int, ...],
+    dimension_names: list[str],
+    attributes: dict | None = None,
+) -> bytes:
+    """zarr.json of an array of ``variant``'s chunks (any number of leading length-1 chunk dims)."""
+    doc = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": list(shape),
+        "data_type": variant.dtype.name,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": fill_json(variant),
+        "codecs": [
+            {"name": "bytes", "configuration": {"endian": "little"}},
+            {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}},
+        ],
+        "attributes": attributes or {},
+        "dimension_names": dimension_names,
+        "storage_transformers": [],
+    }
+    return json.dumps(doc, indent=1).encode()
+
+
+def group_metadata(attributes: dict | None = None) -> bytes:
+    """zarr.json of a group."""
+    return json.dumps(
+        {"zarr_format": 3, "node_type": "group", "attributes": attributes or {}}, indent=1
+    ).encode()

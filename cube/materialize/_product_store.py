@@ -1,0 +1,318 @@
+"""One burst's product as a read-only zarr v3 store whose chunks are computed on first read.
+
+Layout of the store (what ``xr.open_zarr`` sees)::
+
+    zarr.json                       group, with consolidated metadata of every array
+    <product>/zarr.json             (time, y, x) or (reference_time, secondary_time, y, x)
+    <product>/c/<t>/<i>/<j>         chunk (1, cy, cx): the ARD store's bytes, computed if absent
+    x, y                            pixel-centre map coordinates, m
+    time | reference_time, secondary_time   int64 µs since 1970-01-01 (CF), every date of the burst
+    spatial_ref                     CF grid mapping (scalar)
+
+Every pair of dates is addressable (the whole matrix); only the chunks that are read are ever
+computed. The same store backs ``GET /zarr/...`` and the in-process readers (/ard, /point,
+/zonal, tiles).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+
+import numpy as np
+import xarray as xr
+from pyproj import CRS
+from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
+from zarr.core.buffer import Buffer, BufferPrototype
+
+from cube import __version__
+from cube.errors import InputError
+from cube.materialize._ard import Variant, array_metadata
+from cube.materialize._engine import ArdEngine, Tally
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHUNK_KEY = re.compile(r"^c(?:/\d+)+$")
+
+
+def date_key_time(date_key: str) -> datetime:
+    """The UTC datetime of a date key ``YYYYMMDDTHHMMSS[.ffffff]``."""
+    fmt = "%Y%m%dT%H%M%S.%f" if "." in date_key else "%Y%m%dT%H%M%S"
+    return datetime.strptime(date_key, fmt).replace(tzinfo=UTC)
+
+
+def _micros(date_key: str) -> int:
+    delta = date_key_time(date_key) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _coord_meta(n: int, dtype: str, dim: str, attrs: dict) -> dict:
+    return {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": [n],
+        "data_type": dtype,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [max(n, 1)]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": 0,
+        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+        "attributes": attrs,
+        "dimension_names": [dim],
+        "storage_transformers": [],
+    }
+
+
+class ProductStore(Store):
+    """Read-only zarr v3 view of one burst × polarization × product variant.
+
+    ``fetch(key)`` is the synchronous core (used by the HTTP router); ``get`` runs it in a
+    thread for zarr's async API.
+    """
+
+    supports_writes = False
+    supports_deletes = False
+    supports_partial_writes = False
+    supports_listing = True
+
+    def __init__(self, engine: ArdEngine, burst_id: str, polarization: str, variant: Variant):
+        super().__init__(read_only=True)
+        self.engine = engine
+        self.burst_id = burst_id
+        self.polarization = polarization.upper()
+        self.variant = variant
+        self.stack = engine.stack(burst_id, polarization)  # NotFoundError for an unknown burst
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ProductStore)
+            and other.engine is self.engine
+            and (other.burst_id, other.polarization, other.variant)
+            == (self.burst_id, self.polarization, self.variant)
+        )
+
+    def __repr__(self) -> str:
+        return f"ProductStore({self.burst_id} {self.polarization} {self.variant.key})"
+
+    # -- layout -----------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.variant.product
+
+    @property
+    def dates(self) -> list[str]:
+        """Date keys along the time axis (sorted), re-read as the engine refreshes the burst."""
+        return sorted(self.engine.stack(self.burst_id, self.polarization).dates)
+
+    @property
+    def time_dims(self) -> list[str]:
+        return ["reference_time", "secondary_time"] if self.variant.spec.pair else ["time"]
+
+    def _coords(self) -> dict[str, np.ndarray]:
+        g = self.stack.grid
+        ly, lx = self.variant.options.looks
+        rows, cols = self.engine.shape(self.burst_id, self.polarization, self.variant)
+        times = np.array([_micros(d) for d in self.dates], "<i8")
+        coords = {
+            "x": (g.x0 + (np.arange(cols) + 0.5) * g.dx * lx).astype("<f8"),
+            "y": (g.y0 - (np.arange(rows) + 0.5) * g.dy * ly).astype("<f8"),
+        }
+        for dim in self.time_dims:
+            coords[dim] = times
+        return coords
+
+    def metadata(self) -> dict[str, dict]:
+        """zarr.json documents by node path ('' = the root group)."""
+        v, g = self.variant, self.stack.grid
+        coords = self._coords()
+        rows, cols = coords["y"].size, coords["x"].size
+        nt = coords[self.time_dims[0]].size
+        crs = CRS.from_epsg(g.epsg)
+        ly, lx = v.options.looks
+        options = json.dumps(v.options.model_dump(mode="json"), sort_keys=True)
+        provenance = {
+            "product": v.product,
+            "options": options,
+            "algorithm_version": v.spec.version,
+            "variant": v.key,
+            "software": f"sarcube {__version__}",
+            "burst_id": self.burst_id,
+            "polarization": self.polarization,
+        }
+        data_attrs = {
+            **provenance,
+            "long_name": v.spec.title,
+            "units": v.spec.units,
+            "grid_mapping": "spatial_ref",
+            "coordinates": "spatial_ref",
+        }
+        docs: dict[str, dict] = {
+            v.product: json.loads(
+                array_metadata(
+                    v,
+                    (nt,) * len(self.time_dims) + (rows, cols),
+                    (1,) * len(self.time_dims) + v.chunks,
+                    [*self.time_dims, "y", "x"],
+                    data_attrs,
+                )
+            ),
+            "x": _coord_meta(
+                cols,
+                "float64",
+                "x",
+                {
+                    "units": "m",
+                    "standard_name": "projection_x_coordinate",
+                    "long_name": "x of the pixel centre",
+                },
+            ),
+            "y": _coord_meta(
+                rows,
+                "float64",
+                "y",
+                {
+                    "units": "m",
+                    "standard_name": "projection_y_coordinate",
+                    "long_name": "y of the pixel centre",
+                },
+            ),
+            "spatial_ref": {
+                "zarr_format": 3,
+                "node_type": "array",
+                "shape": [],
+                "data_type": "int64",
+                "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": []}},
+                "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+                "fill_value": 0,
+                "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+                "attributes": {
+                    **crs.to_cf(),
+                    "spatial_ref": crs.to_wkt(),
+                    "GeoTransform": " ".join(str(t) for t in (g.x0, g.dx * lx, 0, g.y0, 0, -g.dy * ly)),
+                },
+                "dimension_names": [],
+                "storage_transformers": [],
+            },
+        }
+        for dim in self.time_dims:
+            docs[dim] = _coord_meta(
+                nt,
+                "int64",
+                dim,
+                {
+                    "units": "microseconds since 1970-01-01T00:00:00",
+                    "calendar": "proleptic_gregorian",
+                    "standard_name": "time",
+                    "long_name": f"{dim.replace('_', ' ')} (burst sensing start)",
+                },
+            )
+        root = {
+            "zarr_format": 3,
+            "node_type": "group",
+            "attributes": {**provenance, "Conventions": "CF-1.8"},
+            "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": docs},
+        }
+        return {"": root, **docs}
+
+    # -- reads ------------------------------------------------------------------------------------
+    def fetch(self, key: str, tally: Tally | None = None) -> bytes | None:
+        """The bytes of ``key``, or None if it is not in the store. Product chunks are computed
+        if absent; NotFoundError/InputError for chunk keys outside the grid or date list."""
+        if key == "zarr.json" or key.endswith("/zarr.json"):
+            node = key[: -len("zarr.json")].rstrip("/")
+            doc = self.metadata().get(node)
+            return None if doc is None else json.dumps(doc, indent=1).encode()
+        node, _, rest = key.partition("/")
+        if not _CHUNK_KEY.match(rest):
+            return None
+        index = [int(p) for p in rest.split("/")[1:]]
+        if node == self.variant.product:
+            return self._data_chunk(index, tally)
+        coords = self._coords()
+        if node in coords and index == [0]:
+            return coords[node].tobytes()
+        return None
+
+    def _data_chunk(self, index: list[int], tally: Tally | None) -> bytes | None:
+        nd = len(self.time_dims)
+        if len(index) != nd + 2:
+            return None
+        dates = self.dates
+        if any(t >= len(dates) for t in index[:nd]):
+            return None
+        date_keys = tuple(dates[t] for t in index[:nd])
+        return self.engine.chunk_bytes(
+            self.burst_id, self.polarization, self.variant, date_keys, index[nd], index[nd + 1], tally
+        )
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        data = await asyncio.to_thread(self.fetch, key)
+        if data is None:
+            return None
+        return prototype.buffer.from_bytes(_slice(data, byte_range))
+
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
+        return [await self.get(k, prototype, r) for k, r in key_ranges]
+
+    async def exists(self, key: str) -> bool:
+        if key.endswith("zarr.json"):
+            return key[: -len("zarr.json")].rstrip("/") in self.metadata()
+        return await self.get(key, _default_prototype()) is not None
+
+    async def set(self, key: str, value: Buffer) -> None:
+        raise InputError(f"{self!r} is read-only")
+
+    async def delete(self, key: str) -> None:
+        raise InputError(f"{self!r} is read-only")
+
+    async def list(self) -> AsyncIterator[str]:
+        for node in self.metadata():
+            yield f"{node}/zarr.json" if node else "zarr.json"
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        async for key in self.list():
+            if key.startswith(prefix):
+                yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        prefix = prefix.rstrip("/")
+        seen = set()
+        async for key in self.list():
+            if prefix and not key.startswith(prefix + "/"):
+                continue
+            head = key[len(prefix) + 1 :] if prefix else key
+            name = head.split("/")[0]
+            if name not in seen:
+                seen.add(name)
+                yield name
+
+
+def _slice(data: bytes, byte_range: ByteRequest | None) -> bytes:
+    if byte_range is None:
+        return data
+    if isinstance(byte_range, RangeByteRequest):
+        return data[byte_range.start : byte_range.end]
+    if isinstance(byte_range, OffsetByteRequest):
+        return data[byte_range.offset :]
+    if isinstance(byte_range, SuffixByteRequest):
+        return data[-byte_range.suffix :]
+    raise InputError(f"unsupported byte range {byte_range!r}")
+
+
+def _default_prototype() -> BufferPrototype:
+    from zarr.core.buffer import default_buffer_prototype
+
+    return default_buffer_prototype()
+
+
+def open_product(
+    engine: ArdEngine, burst_id: str, product: str, options=None, polarization: str = "VV", **kwargs
+) -> xr.Dataset:
+    """The product of one burst as a lazy xarray Dataset (dask; chunks computed when read)."""
+    store = ProductStore(engine, burst_id, polarization, Variant.of(product, options))
+    return xr.open_zarr(store, consolidated=True, zarr_format=3, **kwargs)
