@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup demo test test-slow bench lint clean
 
 help:
-	@echo "make demo   simulate a small stack, ingest it into a local cube, print how to open it"
+	@echo "make demo   simulate a small stack, ingest it, compute ARD, serve it on 127.0.0.1:8000"
 	@echo "make test   run the test suite (fast tests; make test-slow adds full-size ones)"
 	@echo "make bench  run the benchmarks, write benchmarks/results/ and docs/performance.md"
 

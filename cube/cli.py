@@ -158,9 +158,25 @@ def _date_key(stack, text: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from cube.demo import run_demo
+    from cube.demo import run_demo, serve_demo
 
-    run_demo(Path(args.out), dates=args.dates, bursts=args.bursts)
+    cube = run_demo(Path(args.out), dates=args.dates, bursts=args.bursts)
+    if args.serve_s != 0:
+        serve_demo(cube, port=args.port, seconds=args.serve_s)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cube.api import create_app
+
+    overrides = {"cube_url": args.cube}
+    if args.ard:
+        overrides["ard_url"] = args.ard
+    app = create_app(**overrides)
+    print(f"sarcube API on http://{args.host}:{args.port} (OpenAPI docs at /docs); Ctrl-C stops it")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
@@ -234,11 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .nc (NetCDF) or .zarr")
     p.set_defaults(func=cmd_product)
 
-    p = sub.add_parser("demo", help="simulate, ingest and show a small cube (embedded defaults)")
+    p = sub.add_parser("demo", help="simulate, ingest, compute ARD and serve a small cube (embedded defaults)")
     p.add_argument("--out", default="demo-output")
     p.add_argument("--dates", type=int, default=3)
     p.add_argument("--bursts", type=int, default=2)
+    p.add_argument("--port", type=int, default=8000, help="port of the API on 127.0.0.1")
+    p.add_argument("--serve-s", type=float, default=-1,
+                   help="serve this many seconds (0: do not serve; default: until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the API (STAC, zarr, ARD, tiles, viewer, jobs) over a cube")
+    p.add_argument("--cube", required=True, help="the cube (path or s3://); SARCUBE_* env for the rest")
+    p.add_argument("--ard", help="the ARD store (default <cube>/ard.zarr)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

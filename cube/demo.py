@@ -61,3 +61,53 @@ More with: sarcube product {out / 'cube'} coherence --burst {first_id} --dates {
 STAC items: {out / 'cube' / 'catalog'}
 Ground truth of the simulation: {stack.truth_dir}""")
     return out / "cube"
+
+
+def serve_demo(cube: Path, port: int = 8000, seconds: float = -1) -> None:
+    """Serve the demo cube on 127.0.0.1, check the printed ``xr.open_zarr`` line works, and keep
+    serving ``seconds`` (< 0: until Ctrl-C)."""
+    import threading
+
+    import uvicorn
+    import xarray as xr
+
+    from cube.api import create_app
+
+    app = create_app(cube_url=str(cube))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise SystemExit(f"sarcube: could not serve on 127.0.0.1:{port}; try --port")
+        time.sleep(0.05)
+    store = open_store(str(cube))
+    burst_id, _ = list_burst_groups(store)[0]
+    base = f"http://127.0.0.1:{port}"
+    url = f"{base}/zarr/{burst_id}/coherence"
+    t0 = time.perf_counter()
+    ds = xr.open_zarr(url)
+    first = ds.coherence.isel(reference_time=0, secondary_time=1).mean().compute()
+    print(f"""
+Serving on {base} (viewer at {base}/ , OpenAPI at {base}/docs, STAC at {base}/stac).
+Checked: the coherence of the first pair over HTTP, mean {float(first):.3f}, computed on request in
+{time.perf_counter() - t0:.1f} s. Try, while this runs:
+
+    import xarray as xr
+    ds = xr.open_zarr("{url}")
+    ds.coherence.isel(reference_time=0, secondary_time=1).plot()
+
+    curl "{base}/stac/search?limit=2"
+""")
+    try:
+        if seconds < 0:
+            print("Ctrl-C stops the server.")
+            thread.join()
+        else:
+            print(f"Serving for {seconds:g} s.")
+            thread.join(seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.should_exit = True
+        thread.join(10)
