@@ -12,7 +12,6 @@ import shapely
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from shapely.ops import transform as shp_transform
 
 from cube.api._common import engine_of, option_params, variant_from
 from cube.api._plan import Plan, bbox_window, check_size, date_sets, find_burst, job_if_too_many
@@ -153,7 +152,10 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
     xs = g.x0 + (np.arange(c0, c1) + 0.5) * g.dx * lx
     ys = g.y0 - (np.arange(r0, r1) + 0.5) * g.dy * ly
     xx, yy = np.meshgrid(xs, ys)
-    masks = [shapely.contains_xy(shp_transform(to_grid.transform, geom), xx, yy) for geom in geoms]
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1]))
+
+    masks = [shapely.contains_xy(shapely.transform(geom, project), xx, yy) for geom in geoms]
     results = []
     for label, dates in zip(plan.labels(), plan.date_sets, strict=True):
         values = engine.read(burst_id, pol, variant, dates, window)
