@@ -841,7 +841,6 @@ def topsstack_environment(base: Mapping[str, str] | None = None, prefix: str | N
         paths.append(str(Path(isce_home) / "applications"))
     env["PATH"] = os.pathsep.join(paths + [env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join([str(stack)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
@@ -967,6 +966,12 @@ def run_topsstack(task: TopsStackTask, workdir: str | os.PathLike, *, skip: Sequ
     if not isce2_available():
         raise InputError(NO_ISCE2)
     work = Path(workdir).absolute()
+    # stackSentinel makes its paths absolute from its own working directory, which is ``work``
+    task = task.model_copy(update={
+        "safe_paths": [str(Path(p).absolute()) for p in task.safe_paths],
+        "orbit_dir": str(Path(task.orbit_dir).absolute()), "aux_dir": str(Path(task.aux_dir).absolute()),
+        "dem": str(Path(task.dem).absolute()),
+    })
     if (work / "run_files").exists():
         raise InputError(f"{work}: holds an earlier topsStack run (run_files/); use an empty directory")
     if not Path(f"{task.dem}.xml").is_file():
