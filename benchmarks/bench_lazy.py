@@ -1,0 +1,178 @@
+"""The lazy engine over HTTP on the full-size simulated burst: a cold chunk (computed on
+request, CSLC included), a warm chunk, and zarr-over-HTTP read throughput. The API runs in
+uvicorn on loopback in this process; requests go through httpx / xarray's HTTP store."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_cslc import _cube
+from harness import Context, Result, Timing, benchmark
+
+PRODUCT = "backscatter"  # needs one date's CSLC chunks: the common first request
+
+
+class _Server:
+    def __init__(self, cube: str, ard: str):
+        import uvicorn
+
+        from cube.api import create_app
+
+        self.app = create_app(cube_url=cube, ard_url=ard, routers=("zarr",))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _setup(ctx: Context):
+    from cube.materialize import Variant
+
+    cube, burst_id, date = _cube(ctx)
+    ard = tempfile.mkdtemp(prefix="sarcube-bench-ard-")
+    server = _Server(cube, ard)
+    engine = server.app.state.engine
+    variant = Variant.of(PRODUCT)
+    ny, nx = engine.chunk_counts(burst_id, "VV", variant)
+    # chunks in the middle of the burst (all valid pixels), distinct for every timed request
+    middle = [(ny // 2, j) for j in range(nx // 4, nx - nx // 4)] if not ctx.quick else \
+        [(i, j) for i in range(ny) for j in range(nx)]
+    return cube, burst_id, date, ard, server, engine, variant, middle
+
+
+@benchmark("lazy_chunk_cold", goal="≤ 1 s for a first request (CSLC computed too)", max_seconds=1.0)
+def bench_lazy_chunk_cold(ctx: Context) -> Result:
+    """First request of a backscatter chunk (256 × 128 px at 20 m: 512 × 512 CSLC pixels) over
+    HTTP: the CSLC chunk is computed and stored, then the backscatter chunk, then served.
+
+    The reference is the same computation in process (``ArdEngine.chunk_bytes``, no HTTP) on
+    other chunks of the same row, so the ratio is the cost of the request path.
+    """
+    import httpx
+
+    cube, burst_id, date, ard, server, engine, variant, middle = _setup(ctx)
+    try:
+        index = engine.stack(burst_id).dates.index(date)
+        client = httpx.Client(base_url=server.url, timeout=300)
+        n = max(1, min(ctx.repeat, (len(middle) - 1) // 2))
+        cand_chunks, ref_chunks = middle[1:1 + n], middle[1 + n:1 + 2 * n]
+        engine.chunk_bytes(burst_id, "VV", variant, (date,), *middle[0])  # warm numba, DEM, grid
+        times = []
+        for i, j in cand_chunks:
+            t0 = time.perf_counter()
+            r = client.get(f"/zarr/{burst_id}/{PRODUCT}/{PRODUCT}/c/{index}/{i}/{j}")
+            times.append(time.perf_counter() - t0)
+            assert r.status_code == 200 and r.headers["X-Sarcube-Chunks-Computed"] == "2", r.headers
+        ref = []
+        for i, j in ref_chunks:
+            t0 = time.perf_counter()
+            engine.chunk_bytes(burst_id, "VV", variant, (date,), i, j)
+            ref.append(time.perf_counter() - t0)
+        client.close()
+        return Result(candidate=Timing(times), reference=Timing(ref) if ref else None,
+                      reference_name="in process, no HTTP",
+                      size=f"{PRODUCT} chunk {variant.chunks} (+ its 512 × 512 CSLC chunk)")
+    finally:
+        server.close()
+        shutil.rmtree(ard, ignore_errors=True)
+
+
+@benchmark("lazy_chunk_warm", goal="≤ 20 ms (p50) for a stored chunk", max_seconds=0.020)
+def bench_lazy_chunk_warm(ctx: Context) -> Result:
+    """A stored backscatter chunk over HTTP (p50 of 50 requests, keep-alive).
+
+    The reference reads the same chunk's bytes from the ARD store directly.
+    """
+    import httpx
+
+    cube, burst_id, date, ard, server, engine, variant, middle = _setup(ctx)
+    try:
+        index = engine.stack(burst_id).dates.index(date)
+        i, j = middle[0]
+        url = f"/zarr/{burst_id}/{PRODUCT}/{PRODUCT}/c/{index}/{i}/{j}"
+        from cube.materialize import chunk_path
+
+        with httpx.Client(base_url=server.url, timeout=300) as client:
+            assert client.get(url).status_code == 200
+            cand = _p50_timing(lambda: client.get(url).content, 50)
+        path = chunk_path(burst_id, "VV", variant, (date,), i, j)
+        ref = _p50_timing(lambda: engine.ard.read_bytes(path), 50)
+        return Result(candidate=cand, reference=ref, reference_name="ARD store read",
+                      size=f"{PRODUCT} chunk {variant.chunks}",
+                      extra={"p50_ms": 1e3 * statistics.median(cand.times)})
+    finally:
+        server.close()
+        shutil.rmtree(ard, ignore_errors=True)
+
+
+def _p50_timing(func, n: int) -> Timing:
+    """``n`` timed calls, no warm-up beyond the caller's: ``Timing.median`` is the p50."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return Timing(times)
+
+
+@benchmark("zarr_http_throughput", goal="≥ 0.5 of reading the ARD store directly", min_ratio=0.5,
+           threads=None)
+def bench_zarr_http_throughput(ctx: Context) -> Result:
+    """Reading stored CSLC chunks with ``xr.open_zarr`` over HTTP versus zarr-python reading the
+    same chunks from the ARD store on disk (both decode; dask's threaded scheduler for both).
+
+    The ratio is direct time / HTTP time (1 = as fast as the disk).
+    """
+    import xarray as xr
+    import zarr
+
+    from cube.materialize import Variant, array_path
+
+    cube, burst_id, date, ard, server, engine, _, middle = _setup(ctx)
+    cslc = Variant.of("cslc")
+    try:
+        ny, nx = engine.chunk_counts(burst_id, "VV", cslc)
+        i = ny // 2
+        cols = range(nx // 4, min(nx, nx // 4 + (2 if ctx.quick else 8)))
+        for j in cols:
+            engine.chunk_bytes(burst_id, "VV", cslc, (date,), i, j)
+        cy, cx = cslc.chunks
+        rows, cols_ = slice(i * cy, (i + 1) * cy), slice(cols[0] * cx, (cols[-1] + 1) * cx)
+        index = engine.stack(burst_id).dates.index(date)
+        ds = xr.open_zarr(f"{server.url}/zarr/{burst_id}/cslc")
+
+        def over_http():
+            return ds.cslc.isel(time=index, y=rows, x=cols_).values
+
+        direct_array = zarr.open_array(str(Path(ard) / array_path(burst_id, "VV", cslc, (date,))), mode="r")
+
+        def direct():
+            return direct_array[rows, cols_]
+
+        np.testing.assert_array_equal(over_http(), direct())
+        cand = ctx.time(over_http)
+        ref = ctx.time(direct)
+        mb = direct().nbytes / 1e6
+        return Result(candidate=cand, reference=ref, reference_name="zarr-python on the ARD store",
+                      size=f"{len(cols)} CSLC chunks of 512 × 512 ({mb:.0f} MB complex64)",
+                      extra={"http_MB_per_s": mb / cand.best, "direct_MB_per_s": mb / ref.best})
+    finally:
+        server.close()
+        shutil.rmtree(ard, ignore_errors=True)
