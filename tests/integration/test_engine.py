@@ -1,0 +1,125 @@
+"""The lazy engine in process: chunk states, all-fill chunks, versions, S3 (SeaweedFS) stores."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import zarr
+
+from cube.ingest import ingest
+from cube.materialize import ArdEngine, Tally, Variant, chunk_path
+from cube.materialize._ard import decode_chunk
+from cube.products import PRODUCTS, BurstStack, set_cube_dem
+from cube.storage import list_burst_groups, open_store
+
+
+@pytest.fixture(scope="module")
+def cube(tiny_stack, tmp_path_factory):
+    store = open_store(str(tmp_path_factory.mktemp("engine") / "cube"))
+    ingest([str(p) for p in tiny_stack.safe_paths], store, progress=False)
+    set_cube_dem(store, str(tiny_stack.truth_dir / "dem.tif"))
+    return store
+
+
+@pytest.fixture
+def engine(cube, tmp_path):
+    return ArdEngine(cube, open_store(str(tmp_path / "ard.zarr")))
+
+
+def _burst(cube):
+    burst_id, pol = list_burst_groups(cube)[0]
+    return burst_id, sorted(BurstStack(cube, burst_id, pol).dates)
+
+
+def test_states_absent_computing_present(engine, cube):
+    burst_id, dates = _burst(cube)
+    v = Variant.of("cslc")
+    assert engine.state(burst_id, "VV", v, (dates[0],), 0, 0) == "absent"
+    lease = engine.leases.try_acquire(chunk_path(burst_id, "VV", v, (dates[0],), 0, 0), 30)
+    assert engine.state(burst_id, "VV", v, (dates[0],), 0, 0) == "computing"
+    engine.leases.release(lease)
+    assert engine.state(burst_id, "VV", v, (dates[0],), 0, 0) == "absent"
+    engine.chunk_bytes(burst_id, "VV", v, (dates[0],), 0, 0)
+    assert engine.state(burst_id, "VV", v, (dates[0],), 0, 0) == "present"
+
+
+def test_an_all_fill_chunk_is_stored_and_told_apart_from_absent(engine, cube):
+    burst_id, dates = _burst(cube)
+    v = Variant.of("coherence")
+    # the grid is wider than the burst: the last column of chunks lies outside the valid window
+    ny, nx = engine.chunk_counts(burst_id, "VV", v)
+    i, j = 0, nx - 1
+    window = engine._chunk_window(burst_id, "VV", v, i, j)
+    expected = BurstStack(cube, burst_id).compute("coherence", dates[:2], window)
+    assert np.isnan(expected).all()
+    assert engine.state(burst_id, "VV", v, tuple(dates[:2]), i, j) == "absent"
+    tally = Tally()
+    block = engine.chunk(burst_id, "VV", v, tuple(dates[:2]), i, j, tally)
+    assert np.isnan(block).all() and tally.computed["coherence"] == 1
+    assert engine.state(burst_id, "VV", v, tuple(dates[:2]), i, j) == "present"
+    again = Tally()
+    engine.chunk(burst_id, "VV", v, tuple(dates[:2]), i, j, again)
+    assert again.chunks_computed == 0 and again.hits == 1
+    # zarr-python reads the stored array: NaN there, and the absent chunk (0, 0) reads as fill too
+    arr = zarr.open_array(engine.ard.path(f"{burst_id}/vv/{v.key}/{dates[0]}_{dates[1]}"), mode="r")
+    assert arr.shape == engine.shape(burst_id, "VV", v) and np.isnan(arr[:, -1]).all()
+
+
+def test_a_new_algorithm_version_never_serves_old_chunks(engine, cube, monkeypatch):
+    burst_id, dates = _burst(cube)
+    old = Variant.of("amplitude")
+    engine.chunk_bytes(burst_id, "VV", old, (dates[0],), 0, 0)
+    old_key = old.key
+    monkeypatch.setitem(PRODUCTS, "amplitude", dataclasses.replace(PRODUCTS["amplitude"], version="2"))
+    new = Variant.of("amplitude")
+    assert new.key != old_key and new.key.startswith("amplitude/v2-")
+    assert engine.state(burst_id, "VV", new, (dates[0],), 0, 0) == "absent"
+    tally = Tally()
+    engine.chunk_bytes(burst_id, "VV", new, (dates[0],), 0, 0, tally)
+    assert tally.computed["amplitude"] == 1
+
+
+def test_a_failed_computation_leaves_nothing_and_is_retried(engine, cube):
+    burst_id, dates = _burst(cube)
+    v = Variant.of("backscatter")
+    doc = engine.cube.read_json("cube.json")
+    dem = doc.pop("dem")
+    engine.cube.write_json("cube.json", doc)  # the DEM record is gone: computing must fail
+    try:
+        fresh = ArdEngine(engine.cube, engine.ard)
+        with pytest.raises(Exception, match="no DEM"):
+            fresh.chunk_bytes(burst_id, "VV", v, (dates[0],), 0, 0)
+    finally:
+        engine.cube.write_json("cube.json", {**doc, "dem": dem})
+    rel = chunk_path(burst_id, "VV", v, (dates[0],), 0, 0)
+    assert not engine.ard.exists(rel) and engine.leases.peek(rel) is None  # no chunk, lease released
+    tally = Tally()
+    ArdEngine(engine.cube, engine.ard).chunk_bytes(burst_id, "VV", v, (dates[0],), 0, 0, tally)
+    assert tally.computed["backscatter"] == 1 and engine.ard.exists(rel)
+
+
+def test_on_s3_with_s3_leases_one_computation_and_same_bytes_as_local(cube, s3_server, tmp_path):
+    burst_id, dates = _burst(cube)
+    options = s3_server["storage_options"]
+    s3 = ArdEngine(cube, open_store("s3://cubes/engine-test/ard.zarr", options))
+    assert type(s3.leases).__name__ == "S3LeaseBackend"
+    v = Variant.of("coherence")
+    tallies = [Tally() for _ in range(8)]
+    barrier = threading.Barrier(8)
+
+    def get(k: int) -> bytes:
+        barrier.wait()
+        return s3.chunk_bytes(burst_id, "VV", v, tuple(dates[1:3]), 0, 0, tallies[k])
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(get, range(8)))
+    assert len(set(results)) == 1
+    assert sum(t.computed["coherence"] for t in tallies) == 1
+    local = ArdEngine(cube, open_store(str(tmp_path / "ard.zarr")))
+    a = decode_chunk(results[0], v)
+    b = decode_chunk(local.chunk_bytes(burst_id, "VV", v, tuple(dates[1:3]), 0, 0), v)
+    np.testing.assert_array_equal(a, b)
