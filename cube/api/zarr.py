@@ -35,9 +35,9 @@ def product_store(request: Request, burst_id: str, product: str, segment: str) -
     return store
 
 
-@router.api_route(
+@router.get(
     "/zarr/{burst_id}/{product}/{path:path}",
-    methods=["GET", "HEAD"],
+    operation_id="zarr_key",
     summary="A key of a product's zarr v3 store (metadata or a chunk)",
     responses={
         200: {"content": {"application/octet-stream": {}}},
@@ -69,3 +69,8 @@ def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Respon
     }
     body = b"" if request.method == "HEAD" else data
     return Response(body, media_type=media, headers={**headers, "Content-Length": str(len(data))})
+
+
+router.add_api_route(
+    "/zarr/{burst_id}/{product}/{path:path}", zarr_key, methods=["HEAD"], include_in_schema=False
+)

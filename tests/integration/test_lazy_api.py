@@ -208,6 +208,13 @@ BAD = [
 ]
 
 
+def test_openapi_docs_are_served(server):
+    with httpx.Client(base_url=server.url) as c:
+        spec = c.get("/openapi.json").json()
+        assert {"/ard/{product}", "/point", "/zonal", "/jobs", "/jobs/{job_id}"} <= set(spec["paths"])
+        assert c.get("/docs").status_code == 200
+
+
 @pytest.mark.parametrize(("path", "status", "code"), BAD)
 def test_bad_requests_get_clear_4xx(server, burst, path, status, code):
     got, body = _raw_get(server.url, path.format(b=burst[0]))
@@ -337,16 +344,18 @@ def test_killed_worker_leaves_no_chunk_and_next_request_recomputes(cube_dir, tmp
 
     def serve() -> tuple[subprocess.Popen, int]:
         port = _free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "cube.cli", "serve", "--cube", str(cube_dir), "--ard",
-                                 str(ard), "--port", str(port), "--log-level", "warning"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log = tmp_path / f"server-{port}.log"
+        with open(log, "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "cube.cli", "serve", "--cube", str(cube_dir), "--ard",
+                                     str(ard), "--port", str(port), "--log-level", "warning"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + 60
         while True:
             try:
                 httpx.get(f"http://127.0.0.1:{port}/zarr/{burst_id}/coherence/zarr.json", timeout=5)
                 return proc, port
             except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.2)
 
     proc, port = serve()
