@@ -1,0 +1,379 @@
+"""The web viewer in a real browser: Debian's chromium driven by Playwright, against uvicorn.
+
+A tiny simulated cube (3 dates of one burst ID) is ingested and served on a free loopback
+port. What the page must show is taken from what ingest wrote (``catalog/*.json``), not from
+the page or the API:
+
+- ``test_viewer_end_to_end`` (the whole app, ``cube.api.create_app``): the page loads with no
+  console error; a search lists the burst dates of the chosen period; picking one shows the
+  product as tiles (the map changes where the burst is, and the opacity slider hides it
+  again); a click inside the burst draws the time series (``#timeseries circle``); a pair
+  product (coherence, interferogram) asks for its tiles by reference and secondary date and
+  draws its series. Screenshots go to ``tests/artifacts/``.
+- ``test_viewer_search_and_errors_on_stac_alone`` (the STAC app and the viewer router only,
+  no ``/tiles``): search works, and the 404 of the missing tile endpoint shows in the status
+  line, with no script error.
+- the router alone: 503 ``viewer_not_built`` without MapLibre's files, static files, no path
+  escapes.
+
+The browser tests skip when /usr/bin/chromium is absent (``apt-get install chromium``), when
+the viewer's vendor files are not built (``cube/api/viewer/build.sh``), and the first one while
+``cube.api.create_app`` does not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely.geometry
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from cube.api.viewer import STATIC_DIR, VENDOR_FILES, make_viewer_router, viewer_built
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--enable-unsafe-swiftshader", "--disable-component-update", "--disable-sync",
+                 "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+VIEWPORT = {"width": 1400, "height": 900}
+PAGE_S = 30          # page load, search
+COMPUTE_S = 240      # tiles and points computed on request from the cube (numba compiles first)
+
+
+# -- the router alone (no browser) --------------------------------------------------------------
+def _router_app(static_dir: Path) -> TestClient:
+    app = FastAPI()
+    app.include_router(make_viewer_router(static_dir))
+    return TestClient(app)
+
+
+def test_router_answers_503_until_the_viewer_is_built(tmp_path):
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "index.html").write_text("<!doctype html><title>x</title>")
+    with _router_app(static) as client:
+        r = client.get("/")
+        assert r.status_code == 503
+        assert r.json() == {"code": "viewer_not_built",
+                            "detail": "run cube/api/viewer/build.sh (make setup does it)"}
+        (static / "vendor").mkdir()
+        for f in VENDOR_FILES:
+            (static / f).write_text("/* built */")
+        r = client.get("/")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/html")
+        assert r.text == "<!doctype html><title>x</title>"
+
+
+def test_router_serves_the_static_folder_and_nothing_outside(tmp_path):
+    static = tmp_path / "static"
+    (static / "vendor").mkdir(parents=True)
+    (static / "app.js").write_text("export const a = 1;\n")
+    (static / "vendor" / "maplibre-gl.css").write_text("a{}")
+    (tmp_path / "secret.txt").write_text("no")
+    with _router_app(static) as client:
+        r = client.get("/viewer/static/app.js")
+        assert r.status_code == 200 and r.text == "export const a = 1;\n"
+        assert "javascript" in r.headers["content-type"]  # an ES module needs a JS media type
+        again = client.get("/viewer/static/app.js", headers={"If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304
+        assert client.get("/viewer/static/vendor/maplibre-gl.css").headers["content-type"].startswith("text/css")
+        missing = client.get("/viewer/static/nope.js")
+        assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+        for escape in ("/viewer/static/../secret.txt", "/viewer/static/%2e%2e/secret.txt",
+                       "/viewer/static/vendor/%2e%2e/%2e%2e/secret.txt"):
+            r = client.get(escape)
+            assert r.status_code == 404 and "no" != r.text, escape
+
+
+def test_the_page_uses_relative_urls_only():
+    """The page is served at the API's root, wherever that is mounted: no absolute paths."""
+    html = (STATIC_DIR / "index.html").read_text()
+    js = (STATIC_DIR / "app.js").read_text()
+    for attr in ('href="/', 'src="/', "http://", "https://"):
+        assert attr not in html, attr
+    for call in ('fetch("/', "api(\"/", "api(`/", "`/tiles", "\"/stac", "`/point"):
+        assert call not in js, call
+
+
+# -- a cube and a live server --------------------------------------------------------------------
+@contextlib.contextmanager
+def serve(app):
+    """Run ``app`` on a real uvicorn in a thread on a free loopback port; yield its URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium under Playwright (skips when it or the viewer's files are missing)."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found: the browser tests need Debian's chromium "
+                    "(apt-get install -y chromium)")
+    if not viewer_built():
+        pytest.skip("the viewer's vendor files (MapLibre GL) are not built: "
+                    "run cube/api/viewer/build.sh (make setup does it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def cube_dir(tmp_path_factory) -> Path:
+    """A cube of 3 dates × 1 burst ID (tiny simulated SAFEs), with its DEM set."""
+    from cube.ingest import ingest
+    from cube.products import set_cube_dem
+    from cube.simulate import simulate_stack
+    from cube.storage import open_store
+
+    root = tmp_path_factory.mktemp("viewer")
+    stack = simulate_stack(root / "sim", dates=3, bursts=1, size="tiny", seed=5)
+    store = open_store(str(root / "cube"))
+    ingest([str(p) for p in stack.safe_paths], store, progress=False)
+    set_cube_dem(store, str(stack.truth_dir / "dem.tif"))
+    return root / "cube"
+
+
+@pytest.fixture(scope="module")
+def slc_items(cube_dir) -> list[dict]:
+    """The SLC items ingest wrote, by date: the independent expectation of the search."""
+    items = [json.loads(p.read_text()) for p in (cube_dir / "catalog").rglob("*.json")]
+    items.sort(key=lambda it: it["properties"]["datetime"])
+    assert len(items) == 3
+    return items
+
+
+class PageLog:
+    """Console errors, script errors, failed responses and the API requests of one page."""
+
+    def __init__(self, page):
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.failed: list[tuple[int, str]] = []
+        self.requests: list[tuple[str, str, str | None]] = []
+        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append((r.method, r.url, r.post_data)))
+        page.on("response", lambda r: self.failed.append((r.status, r.url)) if r.status >= 400 else None)
+
+    def script_errors(self) -> list[str]:
+        """Errors other than the browser's own line for each failed HTTP response."""
+        return self.page_errors + [m for m in self.console_errors
+                                   if not m.startswith("Failed to load resource")]
+
+    def urls(self, part: str) -> list[str]:
+        return [u for _, u, _ in self.requests if part in u]
+
+
+def _open(browser, url: str):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    log = PageLog(page)
+    page.goto(url)
+    page.wait_for_function("window.sarcube && window.sarcube.ready", timeout=PAGE_S * 1000)
+    return context, page, log
+
+
+def _search(page, log, items: list[dict]) -> list[dict]:
+    """Search the first two dates in the page's date inputs; return the items expected."""
+    first, second = (it["properties"]["datetime"][:10] for it in items[:2])
+    page.fill("#date-start", first)
+    page.fill("#date-end", second)
+    n_before = len(log.urls("/stac/search"))
+    page.click("#search-button")
+    page.wait_for_function("document.querySelectorAll('#results li').length === 2"
+                           " && !document.getElementById('search-button').disabled",
+                           timeout=PAGE_S * 1000)
+    searches = [(m, u, b) for m, u, b in log.requests if "/stac/search" in u][n_before:]
+    assert searches, "the search button sent no search"
+    method, _, body = searches[-1]
+    assert method == "POST"
+    sent = json.loads(body)
+    assert sent["collections"] == ["sentinel-1-slc-bursts"]
+    assert sent["limit"] == 50
+    assert sent["datetime"].startswith(f"{first}T00:00:00") and f"/{second}T23:59:59" in sent["datetime"]
+    west, south, east, north = sent["bbox"]
+    for it in items:  # the view (the cube's extent at start) holds every burst
+        bx = it["bbox"]
+        assert west <= bx[0] and bx[2] <= east and south <= bx[1] and bx[3] <= north, (sent["bbox"], bx)
+    expected = [it for it in items if first <= it["properties"]["datetime"][:10] <= second]
+    texts = page.locator("#results li").all_inner_texts()
+    assert len(texts) == len(expected) == 2
+    for it, text in zip(expected, texts, strict=True):
+        assert it["properties"]["sarcube:burst_id"] in text
+        assert it["properties"]["datetime"][:10] in text
+    return expected
+
+
+def _map_png(page) -> np.ndarray:
+    import imagecodecs
+
+    return np.asarray(imagecodecs.png_decode(page.locator("#map").screenshot()))[..., :3].astype(int)
+
+
+def _settle(page, timeout_s: float) -> None:
+    """Wait until the product's tiles are loaded and the map has stopped moving and painting."""
+    page.wait_for_function("window.sarcube.productLoaded() && !window.sarcube.map.isMoving()",
+                           timeout=timeout_s * 1000)
+    page.evaluate("""() => new Promise((done) => {
+        const map = window.sarcube.map;
+        map.once('idle', done);
+        map.triggerRepaint();
+    })""")
+
+
+def _click_inside(page, item: dict) -> None:
+    """Click the map at a point inside the burst's footprint."""
+    inner = shapely.geometry.shape(item["geometry"]).representative_point()
+    x, y = page.evaluate("""([lon, lat]) => {
+        const map = window.sarcube.map;
+        const p = map.project([lon, lat]);
+        const r = map.getCanvas().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y];
+    }""", [inner.x, inner.y])
+    page.mouse.click(x, y)
+
+
+# -- the browser tests ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def app_url(browser, cube_dir, tmp_path_factory):
+    """The whole app (STAC, tiles, point, viewer) on uvicorn."""
+    try:
+        from cube.api import create_app
+    except ImportError:
+        pytest.skip("cube.api.create_app (the app factory with /tiles and /point) is not written yet")
+    ard = tmp_path_factory.mktemp("ard")
+    app = create_app(cube_url=str(cube_dir), ard_url=str(ard))
+    with serve(app) as url:
+        yield url
+
+
+def test_viewer_end_to_end(browser, app_url, slc_items):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context, page, log = _open(browser, f"{app_url}/")
+    try:
+        # 1. the page loads: no console error at all, the product picker is filled
+        assert log.console_errors == [] and log.page_errors == [], (log.console_errors, log.page_errors)
+        products = page.locator("#product option").evaluate_all("os => os.map(o => o.value)")
+        assert "backscatter" in products and "coherence" in products, products
+        assert "sentinel-1-slc-bursts" not in products
+
+        # 2. a search lists the burst dates of the period
+        expected = _search(page, log, slc_items)
+
+        # 3. picking a result shows the product as tiles
+        item = expected[1]
+        page.locator("#results button").nth(1).click()
+        _settle(page, COMPUTE_S)
+        tilejson = log.urls("/tiles/backscatter/WebMercatorQuad/tilejson.json")[-1]
+        assert f"burst_id={item['properties']['sarcube:burst_id']}" in tilejson
+        assert "datetime=" + item["properties"]["datetime"].replace(":", "%3A") in tilejson
+        assert page.locator("#date").input_value() == item["properties"]["datetime"]
+        tiles = [u for u in log.urls("/tiles/backscatter/WebMercatorQuad/") if "tilejson.json" not in u]
+        assert tiles, "no tile was requested"
+        assert not [f for f in log.failed if "/tiles/" in f[1]], log.failed
+        shown = _map_png(page)
+        page.locator("#opacity").fill("0")
+        _settle(page, PAGE_S)
+        hidden = _map_png(page)
+        page.locator("#opacity").fill("1")
+        _settle(page, PAGE_S)
+        changed = np.abs(shown - hidden).sum(axis=-1) > 24
+        assert changed.mean() > 0.005, f"the tiles changed {changed.mean():.2%} of the map: blank?"
+        levels = np.unique(shown[changed] // 8, axis=0)
+        assert len(levels) >= 4, f"the product shows as {len(levels)} flat colours"
+        assert not page.locator("#legend").is_hidden()
+        assert "dB" in page.locator("#legend-title").inner_text()
+
+        # 4. a click inside the burst draws its time series
+        _click_inside(page, item)
+        page.wait_for_selector("#timeseries circle", timeout=COMPUTE_S * 1000)
+        n_points = page.locator("#timeseries circle").count()
+        assert 1 <= n_points <= len(slc_items)
+        point = log.urls("/point?")[-1]
+        assert "product=backscatter" in point and f"burst_id={item['properties']['sarcube:burst_id']}" in point
+        assert page.locator("#timeseries .axis-label").count() == 2
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "viewer.png"))
+
+        # 5. the pair products: tiles by reference and secondary date, their time series
+        # (the date picked was the last one searched: the pair is the date before → that date)
+        ref, sec = (it["properties"]["datetime"].replace(":", "%3A") for it in expected)
+        for product, title in (("coherence", "Coherence"), ("interferogram", "Interferogram")):
+            page.select_option("#product", product)
+            assert page.locator("#secondary-field").is_visible()
+            _settle(page, COMPUTE_S)
+            tilejson = log.urls(f"/tiles/{product}/WebMercatorQuad/tilejson.json")[-1]
+            assert f"reference={ref}" in tilejson and f"secondary={sec}" in tilejson, tilejson
+            assert "datetime=" not in tilejson
+            page.wait_for_function(
+                f"document.getElementById('timeseries-title').textContent.startsWith('{title}')"
+                " && document.querySelectorAll('#timeseries circle').length >= 1",
+                timeout=COMPUTE_S * 1000)
+            assert f"product={product}" in log.urls("/point?")[-1]
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(ARTIFACTS / f"viewer-{product}.png"))
+
+        assert log.script_errors() == [], log.script_errors()
+        assert not [f for f in log.failed if "/tiles/" in f[1] or "/point" in f[1]], log.failed
+        assert "error" not in (page.locator("#status").get_attribute("class") or ""), \
+            page.locator("#status").inner_text()
+    finally:
+        context.close()
+
+
+def test_viewer_search_and_errors_on_stac_alone(browser, cube_dir, slc_items):
+    """Only the STAC API and the viewer: search works; the missing /tiles is a status line."""
+    from cube.api.stac import make_stac_app
+
+    app = FastAPI()
+    app.mount("/stac", make_stac_app(str(cube_dir)))
+    app.include_router(make_viewer_router())
+    with serve(app) as url:
+        context, page, log = _open(browser, f"{url}/")
+        try:
+            assert log.console_errors == [] and log.page_errors == [], (log.console_errors, log.page_errors)
+            _search(page, log, slc_items)
+            # the footprints are on the map: one burst ID
+            n = page.evaluate("async () => (await window.sarcube.map.getSource('footprints').getData()).features.length")
+            assert n == 1
+            page.locator("#results button").first.click()
+            page.wait_for_function("document.getElementById('status').classList.contains('error')",
+                                   timeout=PAGE_S * 1000)
+            status = page.locator("#status").inner_text()
+            assert "404" in status and "Not Found" in status, status
+            assert [s for s, u in log.failed if "/tiles/backscatter/WebMercatorQuad/tilejson.json" in u] == [404]
+            assert log.script_errors() == [], log.script_errors()
+        finally:
+            context.close()
