@@ -7,6 +7,7 @@ UV := .tools/bin/uv
 VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 DEMO_DIR ?= demo-output
+DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: help setup demo test test-slow bench lint clean
@@ -24,10 +25,15 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen
 	touch $@
 
-setup: $(VENV)/.synced
+# The web viewer's MapLibre GL files, from the locked npm packages (needs node and npm).
+VIEWER_VENDOR := cube/api/viewer/static/vendor/maplibre-gl.js
+$(VIEWER_VENDOR): cube/api/viewer/package-lock.json
+	bash cube/api/viewer/build.sh
+
+setup: $(VENV)/.synced $(VIEWER_VENDOR)
 
 demo: setup
-	$(RUN) sarcube demo --out $(DEMO_DIR)
+	$(RUN) sarcube demo --out $(DEMO_DIR) $(DEMO_ARGS)
 
 test: setup
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
