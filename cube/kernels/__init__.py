@@ -7,7 +7,9 @@ data everywhere: kernels skip it in sums and return NaN where nothing valid is l
 - :func:`interferogram`, :func:`coherence`, :func:`multilook`: interferometry and averaging.
 - :func:`make_sinc_table`, :func:`resample`: sinc interpolation at fractional positions.
 - :func:`tops_carrier_terms`, :func:`tops_carrier_phase`, :func:`tops_carrier_phase_at`,
-  :func:`deramp`, :func:`reramp`: the TOPS azimuth carrier (deramp = × exp(+jφ)).
+  :func:`deramp`, :func:`reramp`: the TOPS azimuth carrier (deramp = × exp(+jφ));
+  :func:`tops_deramp` (carrier and deramp in one pass) and :func:`tops_reramp_at` (carrier,
+  reramp and range flattening at fractional positions in one pass) for whole bursts.
 - :func:`calibrate`: σ0/β0/γ0 from calibration and noise LUTs; :func:`interpolate_bilinear`
   samples such smooth LUTs at fractional positions.
 """
@@ -17,7 +19,15 @@ from ._calibrate import calibrate
 from ._interferogram import coherence, interferogram
 from ._multilook import multilook
 from ._resample import make_sinc_table, resample
-from ._tops import deramp, reramp, tops_carrier_phase, tops_carrier_phase_at, tops_carrier_terms
+from ._tops import (
+    deramp,
+    reramp,
+    tops_carrier_phase,
+    tops_carrier_phase_at,
+    tops_carrier_terms,
+    tops_deramp,
+    tops_reramp_at,
+)
 
 __all__ = [
     "calibrate",
@@ -32,4 +42,6 @@ __all__ = [
     "tops_carrier_phase",
     "tops_carrier_phase_at",
     "tops_carrier_terms",
+    "tops_deramp",
+    "tops_reramp_at",
 ]

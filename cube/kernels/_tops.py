@@ -35,6 +35,7 @@ from . import _checks
 
 _TWO_PI = 2.0 * np.pi
 _INV_TWO_PI = 1.0 / (2.0 * np.pi)
+_SPEED_OF_LIGHT = 299_792_458.0  # m/s, exact (SI); kernels import nothing from cube
 
 
 def tops_carrier_terms(
@@ -352,3 +353,197 @@ def reramp(data: np.ndarray, phase: np.ndarray, out: np.ndarray | None = None) -
         rounding.
     """
     return _apply(data, phase, out, -1.0, "data")
+
+
+# --------------------------------------------------------------------------- fused passes
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"contract"})
+def _deramp_grid(x, eta, kt, eta_ref, fdc, out):  # pragma: no cover - numba
+    """Compute ``out = x · exp(+jφ)`` with φ on the grid computed in the same pass."""
+    ny, nx = x.shape
+    for i in numba.prange(ny):
+        e = eta[i]
+        for j in range(nx):
+            d = e - eta_ref[j]
+            co, si = _cis(-np.pi * kt[j] * d * d - 2.0 * np.pi * fdc[j] * d)
+            v = x[i, j]
+            re = np.float64(v.real)
+            im = np.float64(v.imag)
+            out[i, j] = complex(re * co - im * si, re * si + im * co)
+
+
+def tops_deramp(
+    slc: np.ndarray,
+    eta: np.ndarray,
+    fdc: np.ndarray,
+    ka: np.ndarray,
+    *,
+    velocity: float,
+    steering_rate: float,
+    wavelength: float,
+    eta_c0: float | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Deramp a burst (window) in one pass: ``slc · exp(+jφ)``, φ as :func:`tops_carrier_phase`.
+
+    The same as ``deramp(slc, tops_carrier_phase(eta, fdc, ka, ...))`` without the float64
+    phase array (half the memory traffic).
+
+    Parameters
+    ----------
+    slc : numpy.ndarray
+        complex64, 2-D (lines, samples): the burst or a window of it.
+    eta : numpy.ndarray
+        Zero-Doppler azimuth time of each line relative to the burst centre, s, 1-D (lines,).
+    fdc, ka : numpy.ndarray
+        Doppler centroid (Hz) and azimuth FM rate (Hz/s) at each sample's slant-range time,
+        1-D (samples,). The first entry must be the burst's first sample unless ``eta_c0``
+        is given.
+    velocity, steering_rate, wavelength : float
+        Platform speed (m/s), azimuth steering rate (**rad/s**), radar wavelength (m).
+    eta_c0 : float, optional
+        ``−f_ηc(τ_0)/k_a(τ_0)``, see :func:`tops_carrier_terms`.
+    out : numpy.ndarray, optional
+        complex64 output of the shape of ``slc``; ``out=slc`` works in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        complex64 (lines, samples), the deramped window.
+    """
+    s = _checks.array(slc, "slc", [np.complex64], ndim=2)
+    e = _checks.vector(eta, "eta", size=s.shape[0]) if s.shape[0] else np.empty(0)
+    kt, eta_ref = tops_carrier_terms(
+        fdc, ka, velocity=velocity, steering_rate=steering_rate, wavelength=wavelength,
+        eta_c0=eta_c0,
+    )
+    f = _checks.vector(fdc, "fdc")
+    if f.size != s.shape[1]:
+        raise ValueError(f"fdc and ka must have one value per sample ({s.shape[1]}), got {f.size}")
+    result = _checks.output(out, "out", s.shape, np.complex64)
+    if s.size:
+        _deramp_grid(s, e, kt, eta_ref, f, result)
+    return result
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"contract"})
+def _reramp_positions(x, line, sample, line_centre, dt, tau0, fs, sample0, kt, eta_ref, fdc,
+                      k_range, out):  # pragma: no cover - numba
+    """Compute ``out = x · exp(j(k_range·cτ/2 − φ(η, τ)))`` at fractional (line, sample).
+
+    η = (line − line_centre)·dt and τ = tau0 + sample/fs per point; k_t, η_ref and f_ηc are
+    interpolated linearly between the samples ``sample0 + j`` (extrapolated from the end
+    intervals), as :func:`_phase_points_uniform` does. Branch-free: NaN propagates.
+    """
+    m = kt.shape[0]
+    half_c = _SPEED_OF_LIGHT / 2.0
+    for k in numba.prange(x.shape[0]):
+        s = sample[k]
+        tau = tau0 + s / fs
+        eta = (line[k] - line_centre) * dt
+        g = s - sample0
+        gc = g if g >= 0.0 else 0.0  # NaN -> 0, so the index below stays in bounds
+        gc = gc if gc <= m - 2.0 else m - 2.0
+        j = int(gc)
+        w = g - j
+        kt_ = kt[j] + w * (kt[j + 1] - kt[j])
+        er = eta_ref[j] + w * (eta_ref[j + 1] - eta_ref[j])
+        fd = fdc[j] + w * (fdc[j + 1] - fdc[j])
+        d = eta - er
+        phi = -np.pi * kt_ * d * d - 2.0 * np.pi * fd * d
+        co, si = _cis(k_range * (tau * half_c) - phi)
+        v = x[k]
+        re = np.float64(v.real)
+        im = np.float64(v.imag)
+        out[k] = complex(re * co - im * si, re * si + im * co)
+
+
+def tops_reramp_at(
+    data: np.ndarray,
+    line: np.ndarray,
+    sample: np.ndarray,
+    *,
+    line_centre: float,
+    azimuth_time_interval: float,
+    slant_range_time: float,
+    range_sampling_rate: float,
+    sample0: float,
+    fdc: np.ndarray,
+    ka: np.ndarray,
+    velocity: float,
+    steering_rate: float,
+    wavelength: float,
+    eta_c0: float | None = None,
+    flatten: bool = False,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Reramp values at fractional burst positions, and flatten, in one pass.
+
+    Computes ``data · exp(−jφ(η, τ))`` with η = (line − line_centre)·Δt and
+    τ = slant_range_time + sample / range_sampling_rate per point, i.e.
+    ``reramp(data, tops_carrier_phase_at(η, τ, ...))`` with no float64 temporaries; with
+    ``flatten`` it also multiplies by ``exp(+j4πR/λ)``, R = cτ/2 the one-way slant range
+    (removes the geometric range phase a focused SLC carries as exp(−j4πR/λ)).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        complex64, any shape: deramped values at the positions, e.g. :func:`resample` output.
+    line, sample : numpy.ndarray
+        float64, shape of ``data``: the positions' burst line and sample (pixel indices,
+        0 = the burst's first line / sample). NaN gives NaN+NaNj.
+    line_centre : float
+        The line where η = 0 (the burst centre, ``lines / 2``).
+    azimuth_time_interval : float
+        Δt, s per line.
+    slant_range_time : float
+        Two-way slant-range time of sample 0, s.
+    range_sampling_rate : float
+        Samples per second of two-way slant-range time, Hz.
+    sample0 : float
+        ``fdc`` and ``ka`` are given at the samples ``sample0 + j``, j = 0 … m−1 (m ≥ 1); the
+        carrier terms are interpolated linearly between them (extrapolated linearly outside),
+        as :func:`tops_carrier_phase_at` does.
+    fdc, ka : numpy.ndarray
+        1-D (m,): Doppler centroid (Hz) and azimuth FM rate (Hz/s) at those samples.
+    velocity, steering_rate, wavelength : float
+        Platform speed (m/s), azimuth steering rate (**rad/s**), radar wavelength λ (m).
+    eta_c0 : float, optional
+        ``−f_ηc(τ_0)/k_a(τ_0)``, see :func:`tops_carrier_terms`; by default the first entry
+        of ``fdc``/``ka`` is taken as the burst's first sample.
+    flatten : bool
+        Also remove the range phase 4πR/λ.
+    out : numpy.ndarray, optional
+        complex64 output of the shape of ``data``; ``out=data`` works in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        complex64, shape of ``data``.
+    """
+    x = _checks.array(data, "data", [np.complex64])
+    ln = _checks.array(line, "line", [np.float64])
+    sm = _checks.array(sample, "sample", [np.float64])
+    if ln.shape != x.shape or sm.shape != x.shape:
+        raise ValueError(
+            f"data, line and sample must have the same shape, got {x.shape}, {ln.shape} and {sm.shape}"
+        )
+    lc = _checks.scalar(line_centre, "line_centre")
+    dt = _checks.scalar(azimuth_time_interval, "azimuth_time_interval", positive=True)
+    tau0 = _checks.scalar(slant_range_time, "slant_range_time", positive=True)
+    fs = _checks.scalar(range_sampling_rate, "range_sampling_rate", positive=True)
+    s0 = _checks.scalar(sample0, "sample0")
+    f = _checks.vector(fdc, "fdc")
+    kt, eta_ref = tops_carrier_terms(
+        f, ka, velocity=velocity, steering_rate=steering_rate, wavelength=wavelength,
+        eta_c0=eta_c0,
+    )
+    if f.size == 1:  # constant terms
+        kt, eta_ref, f = (np.repeat(v, 2) for v in (kt, eta_ref, f))
+    k_range = 4.0 * np.pi / _checks.scalar(wavelength, "wavelength", positive=True) if flatten else 0.0
+    result = _checks.output(out, "out", x.shape, np.complex64)
+    if x.size:
+        _reramp_positions(x.reshape(-1), ln.reshape(-1), sm.reshape(-1), lc, dt, tau0, fs, s0,
+                          kt, eta_ref, f, k_range, result.reshape(-1))
+    return result

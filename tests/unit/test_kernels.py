@@ -322,6 +322,24 @@ def test_resample_integer_positions_return_samples_and_out_argument():
     assert np.isnan(huge).all()
 
 
+
+def test_resample_origin_shifts_the_positions():
+    """``origin`` = the position of slc[0, 0]: the same as subtracting it from the positions."""
+    rng = np.random.default_rng(RNG_SEED + 6)
+    slc = _cplx(rng, (30, 41))
+    table = K.make_sinc_table(8, 256)
+    az = rng.uniform(-2, 33, (9, 11))
+    rg = rng.uniform(-2, 44, (9, 11))
+    az[0, 0] = np.nan
+    want = ref_resample(slc, az, rg, table)
+    got = K.resample(slc, az + 1200.0, rg - 37.0, table, origin=(1200, -37))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+    with pytest.raises(ValueError, match="origin"):
+        K.resample(slc, az, rg, table, origin=(np.nan, 0.0))
+    with pytest.raises(ValueError, match="origin"):
+        K.resample(slc, az, rg, table, origin=3.0)
+
 def _tones(rng, n_tones, max_frac):
     """Random complex exponentials with |frequency| < max_frac · Nyquist on both axes."""
     fy = rng.uniform(-max_frac, max_frac, n_tones) * np.pi
@@ -509,6 +527,132 @@ def test_carrier_rejects_bad_input():
                                 ka=[-1, -1], **S1)
 
 
+
+def ref_tops_deramp(slc, eta, fdc, ka, eta_c0=None, **s1):
+    """φ per pixel written out in numpy (s1-reader's form), then slc · exp(+jφ) in complex128."""
+    ks = 2.0 * s1["velocity"] * s1["steering_rate"] / s1["wavelength"]
+    kt = ks / (1.0 - ks / ka)
+    c0 = -fdc[0] / ka[0] if eta_c0 is None else eta_c0
+    eta_ref = -fdc / ka - c0
+    d = eta[:, None] - eta_ref[None, :]
+    phi = -np.pi * kt * d**2 - 2 * np.pi * fdc * d
+    return slc.astype(np.complex128) * np.exp(1j * phi)
+
+
+def test_tops_deramp_matches_reference_and_the_two_step_form():
+    rng = np.random.default_rng(RNG_SEED + 7)
+    tau = 5.3e-3 + np.arange(300, 340) / 64.345e6
+    fdc, ka = _s1_doppler(tau)
+    eta = (np.arange(25) - 12.5) * DT_AZ * 40
+    slc = _cplx(rng, (25, 40))
+    slc[3, 4] = np.nan
+    c0 = -(fdc[0] - 50.0) / ka[0]  # a window: τ_0 lies before it
+    got = K.tops_deramp(slc, eta, fdc, ka, eta_c0=c0, **S1)
+    want = ref_tops_deramp(slc, eta, fdc, ka, eta_c0=c0, **S1)
+    assert got.dtype == np.complex64 and got.shape == slc.shape
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6, equal_nan=True)
+    assert np.isnan(got[3, 4].real) and np.isnan(got[3, 4].imag)
+    two_step = K.deramp(slc, K.tops_carrier_phase(eta, fdc, ka, eta_c0=c0, **S1))
+    np.testing.assert_allclose(got, two_step, rtol=1e-6, atol=1e-6, equal_nan=True)
+    y = slc.copy()
+    assert K.tops_deramp(y, eta, fdc, ka, eta_c0=c0, out=y, **S1) is y  # in place
+    np.testing.assert_array_equal(y, got)
+    with pytest.raises(ValueError, match="one value per sample"):
+        K.tops_deramp(slc, eta, fdc[:-1], ka[:-1], **S1)
+    with pytest.raises(ValueError, match="eta must have 25 values"):
+        K.tops_deramp(slc, eta[:-1], fdc, ka, **S1)
+    with pytest.raises(ValueError, match="slc must have dtype complex64"):
+        K.tops_deramp(slc.astype(np.complex128), eta, fdc, ka, **S1)
+
+
+def ref_tops_reramp_at(data, line, sample, *, line_centre, dt, tau0, fs, sample0, fdc, ka,
+                       flatten, **s1):
+    """Per point in numpy: η, τ from line/sample; k_t, η_ref, f_ηc by np.interp over the
+    samples (points inside them only); φ; × exp(j(4πR/λ·flatten − φ)) in complex128."""
+    ks = 2.0 * s1["velocity"] * s1["steering_rate"] / s1["wavelength"]
+    kt = ks / (1.0 - ks / ka)
+    eta_ref = fdc[0] / ka[0] - fdc / ka
+    grid = sample0 + np.arange(fdc.size)
+    eta = (line - line_centre) * dt
+    tau = tau0 + sample / fs
+    kt_p, er_p, fd_p = (np.interp(sample, grid, v) for v in (kt, eta_ref, fdc))
+    d = eta - er_p
+    phi = -np.pi * kt_p * d**2 - 2 * np.pi * fd_p * d
+    psi = 4 * np.pi / s1["wavelength"] * (tau * 299_792_458.0 / 2) if flatten else 0.0
+    return data.astype(np.complex128) * np.exp(1j * (psi - phi))
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_tops_reramp_at_matches_reference(flatten):
+    rng = np.random.default_rng(RNG_SEED + 8)
+    lines, fs, dt, tau0 = 1500, 64.345e6, DT_AZ, 5.3e-3
+    sample0 = 1000
+    tau = tau0 + (sample0 + np.arange(50)) / fs
+    fdc, ka = _s1_doppler(tau)
+    line = rng.uniform(0, lines - 1, (7, 9))
+    sample = rng.uniform(sample0, sample0 + 49, (7, 9))
+    line[0, 0] = np.nan
+    sample[1, 1] = np.nan
+    data = _cplx(rng, line.shape)
+    kw = dict(line_centre=0.5 * lines, azimuth_time_interval=dt, slant_range_time=tau0,
+              range_sampling_rate=fs, sample0=sample0, fdc=fdc, ka=ka, **S1)
+    got = K.tops_reramp_at(data, line, sample, flatten=flatten, **kw)
+    ok = np.isfinite(line) & np.isfinite(sample)
+    want = ref_tops_reramp_at(data[ok], line[ok], sample[ok], line_centre=0.5 * lines, dt=dt,
+                              tau0=tau0, fs=fs, sample0=sample0, fdc=fdc, ka=ka,
+                              flatten=flatten, **S1)
+    assert got.dtype == np.complex64 and got.shape == data.shape
+    # |4πR/λ| ≈ 2e7 rad here: float64 rounding of the phase itself is ~1e-9 rad
+    np.testing.assert_allclose(got[ok], want, rtol=2e-6, atol=2e-6)
+    assert np.isnan(got[~ok].real).all() and np.isnan(got[~ok].imag).all()
+    if not flatten:  # the two-step form, also outside the samples (linear extrapolation)
+        sample_out = sample + np.where(rng.random(sample.shape) < 0.5, -30.0, 30.0)
+        got = K.tops_reramp_at(data, line, sample_out, **kw)
+        phi = K.tops_carrier_phase_at((line - 0.5 * lines) * dt, tau0 + sample_out / fs,
+                                      tau_grid=tau, fdc=fdc, ka=ka, **S1)
+        np.testing.assert_allclose(got, K.reramp(data, phi), rtol=1e-6, atol=1e-6,
+                                   equal_nan=True)
+    y = data.copy()
+    assert K.tops_reramp_at(y, line, sample, flatten=flatten, out=y, **kw) is y  # in place
+    np.testing.assert_array_equal(y, K.tops_reramp_at(data, line, sample, flatten=flatten, **kw))
+
+
+def test_tops_reramp_at_undoes_tops_deramp_at_the_samples():
+    """deramp on the grid, then reramp at the same (integer) positions: the input again."""
+    rng = np.random.default_rng(RNG_SEED + 9)
+    fs, tau0 = 64.345e6, 5.3e-3
+    tau = tau0 + (40 + np.arange(30)) / fs
+    fdc, ka = _s1_doppler(tau)
+    c0 = -fdc[0] / ka[0] + 1e-3
+    lines = np.arange(100, 120)
+    eta = (lines - 750.0) * DT_AZ
+    slc = _cplx(rng, (lines.size, tau.size))
+    flat = K.tops_deramp(slc, eta, fdc, ka, eta_c0=c0, **S1)
+    line, sample = np.meshgrid(lines.astype(float), 40.0 + np.arange(30), indexing="ij")
+    back = K.tops_reramp_at(flat, line, sample, line_centre=750.0, azimuth_time_interval=DT_AZ,
+                            slant_range_time=tau0, range_sampling_rate=fs, sample0=40, fdc=fdc,
+                            ka=ka, eta_c0=c0, **S1)
+    np.testing.assert_allclose(back, slc, rtol=1e-5, atol=1e-5)
+
+
+def test_tops_reramp_at_rejects_bad_input():
+    z = np.zeros((2, 3), np.complex64)
+    p = np.zeros((2, 3))
+    kw = dict(line_centre=750.0, azimuth_time_interval=DT_AZ, slant_range_time=5.3e-3,
+              range_sampling_rate=64.345e6, sample0=0, fdc=[1.0, 2.0], ka=[-2300.0, -2290.0],
+              **S1)
+    with pytest.raises(ValueError, match="same shape"):
+        K.tops_reramp_at(z, p[:, :2], p, **kw)
+    with pytest.raises(ValueError, match="line must have dtype float64"):
+        K.tops_reramp_at(z, p.astype(np.float32), p, **kw)
+    with pytest.raises(ValueError, match="range_sampling_rate"):
+        K.tops_reramp_at(z, p, p, **{**kw, "range_sampling_rate": 0.0})
+    with pytest.raises(ValueError, match="ka must have 2 values"):
+        K.tops_reramp_at(z, p, p, **{**kw, "ka": [-2300.0]})
+    # a single carrier sample: constant terms
+    one = K.tops_reramp_at(z + 1, p, p, **{**kw, "fdc": [1.0], "ka": [-2300.0]})
+    assert np.isfinite(one).all()
+
 # --------------------------------------------------------------------------- calibration
 
 
@@ -608,7 +752,7 @@ def test_public_api_is_exported():
     assert sorted(K.__all__) == sorted(
         ["calibrate", "coherence", "deramp", "interferogram", "interpolate_bilinear", "make_sinc_table", "multilook",
          "resample", "reramp", "tops_carrier_phase", "tops_carrier_phase_at",
-         "tops_carrier_terms"]
+         "tops_carrier_terms", "tops_deramp", "tops_reramp_at"]
     )
 
 
