@@ -20,14 +20,16 @@ from datetime import timedelta
 import numpy as np
 from pydantic import Field
 
-from cube.format import SPEED_OF_LIGHT, BurstMetadata
+from cube.format import BurstMetadata
 from cube.geometry import BurstGrid, Dem, burst_orbit, radar_positions
 from cube.geometry._grid import Window, _resolve_window, _transformer
-from cube.kernels import deramp, make_sinc_table, reramp, resample, tops_carrier_phase, tops_carrier_phase_at
+from cube.kernels import make_sinc_table, resample, tops_deramp, tops_reramp_at
 from cube.products._options import ProductOptions
 
 SlcReader = Callable[[int, int, int, int], np.ndarray]
-"""``read(line0, line1, sample0, sample1) -> complex64 (line1 - line0, sample1 - sample0)``."""
+"""``read(line0, line1, sample0, sample1) -> complex64 (line1 - line0, sample1 - sample0)``.
+
+The CSLC never writes into the array it returns (it may be a cached one)."""
 
 
 class CslcOptions(ProductOptions):
@@ -111,36 +113,39 @@ def geocode_slc(
     """
     opts = options or CslcOptions()
     line, sample = _positions(burst, grid, window, dem, opts.bistatic)
-    out = np.full(line.shape, np.nan + 1j * np.nan, np.complex64)
-    ok = np.isfinite(line)
-    if not ok.any():
-        return CslcWindow(out, line, sample)
+    lmin, lmax = _finite_range(line)
+    if lmin != lmin:  # no pixel of the window sees the burst
+        return CslcWindow(np.full(line.shape, np.nan + 1j * np.nan, np.complex64), line, sample)
+    smin, smax = _finite_range(sample)
     half = opts.taps // 2
-    l0 = int(math.floor(np.min(line[ok]))) - half + 1
-    l1 = int(math.floor(np.max(line[ok]))) + half + 1
-    s0 = int(math.floor(np.min(sample[ok]))) - half + 1
-    s1 = int(math.floor(np.max(sample[ok]))) + half + 1
-    slc = _read_padded(read, burst, l0, l1, s0, s1)
+    l0 = int(math.floor(lmin)) - half + 1
+    l1 = int(math.floor(lmax)) + half + 1
+    s0 = int(math.floor(smin)) - half + 1
+    s1 = int(math.floor(smax)) + half + 1
+    slc, owned = _read_padded(read, burst, l0, l1, s0, s1)
 
     model = carrier_model(burst)
     dt, fs = burst.azimuth_time_interval, burst.range_sampling_rate
     tau = burst.slant_range_time + np.arange(s0, s1) / fs
     eta = (np.arange(l0, l1) - 0.5 * burst.lines) * dt
     fdc, ka = model["dc"](tau), model["fm"](tau)
-    phi = tops_carrier_phase(eta, fdc, ka, **_carrier_kwargs(model))
-    base = deramp(slc, phi)
-    values = resample(base, line - l0, sample - s0, _sinc_table(opts.taps))
-    tau_px = burst.slant_range_time + sample / fs
-    phi_px = tops_carrier_phase_at((line - 0.5 * burst.lines) * dt, tau_px, tau_grid=tau, fdc=fdc,
-                                   ka=ka, **_carrier_kwargs(model))
-    values = reramp(values, phi_px)
-    if opts.flatten:
-        slant_range = tau_px * (SPEED_OF_LIGHT / 2)
-        values *= np.exp(1j * np.mod(4 * np.pi / burst.wavelength_m * slant_range, 2 * np.pi)).astype(
-            np.complex64
-        )
-    out[ok] = values[ok]
-    return CslcWindow(out, line, sample)
+    kwargs = _carrier_kwargs(model)
+    base = tops_deramp(slc, eta, fdc, ka, **kwargs, out=slc if owned else None)
+    # NaN where a position is NaN (outside the valid burst window): the output as it stands
+    values = resample(base, line, sample, _sinc_table(opts.taps), origin=(l0, s0))
+    del base, slc
+    tops_reramp_at(values, line, sample, line_centre=0.5 * burst.lines, azimuth_time_interval=dt,
+                   slant_range_time=burst.slant_range_time, range_sampling_rate=fs, sample0=s0,
+                   fdc=fdc, ka=ka, **kwargs, flatten=opts.flatten, out=values)
+    return CslcWindow(values, line, sample)
+
+
+def _finite_range(a: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the non-NaN values of ``a`` (NaN, NaN if there is none), without copies."""
+    if a.size == 0:
+        return float("nan"), float("nan")
+    flat = a.reshape(-1)
+    return float(np.fmin.reduce(flat)), float(np.fmax.reduce(flat))
 
 
 NODE_SPACING = 16
@@ -186,11 +191,18 @@ def _grid_height_range(dem: Dem, grid: BurstGrid) -> tuple[float, float]:
 _HEIGHT_RANGES: dict[tuple, tuple[float, float]] = {}
 
 
-def _read_padded(read: SlcReader, burst: BurstMetadata, l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
-    """The burst window [l0, l1) × [s0, s1) as complex64, zeros where it leaves the burst."""
-    out = np.zeros((l1 - l0, s1 - s0), np.complex64)
+def _read_padded(read: SlcReader, burst: BurstMetadata, l0: int, l1: int, s0: int,
+                 s1: int) -> tuple[np.ndarray, bool]:
+    """The burst window [l0, l1) × [s0, s1) as complex64, zeros where it leaves the burst.
+
+    Returns the window and whether it is a new array of ours (padded) that may be overwritten;
+    a window inside the burst is ``read``'s own array, which is left untouched.
+    """
     a0, a1 = max(l0, 0), min(l1, burst.lines)
     b0, b1 = max(s0, 0), min(s1, burst.samples)
+    if (a0, a1, b0, b1) == (l0, l1, s0, s1):
+        return np.asarray(read(l0, l1, s0, s1), np.complex64), False
+    out = np.zeros((l1 - l0, s1 - s0), np.complex64)
     if a1 > a0 and b1 > b0:
         out[a0 - l0:a1 - l0, b0 - s0:b1 - s0] = read(a0, a1, b0, b1)
-    return out
+    return out, True
