@@ -30,6 +30,19 @@ def tiny_stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_cube(tiny_stack, tmp_path_factory):
+    """The tiny stack ingested into a local cube, its DEM recorded: a CubeStore (restore what you change)."""
+    from cube.ingest import ingest
+    from cube.products import set_cube_dem
+    from cube.storage import open_store
+
+    store = open_store(str(tmp_path_factory.mktemp("tiny-cube") / "cube"))
+    ingest([str(p) for p in tiny_stack.safe_paths], store, progress=False)
+    set_cube_dem(store, str(tiny_stack.truth_dir / "dem.tif"))
+    return store
+
+
+@pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A SeaweedFS S3 server on loopback with one bucket, ``cubes``."""
     from _seaweed import seaweed_s3, storage_options

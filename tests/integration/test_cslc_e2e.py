@@ -8,27 +8,22 @@ import pytest
 
 from cube.geometry import grid_coordinates
 from cube.geometry._grid import _transformer
-from cube.ingest import ingest
 from cube.kernels import multilook
 from cube.products import (
     BackscatterOptions,
     BurstStack,
     CoherenceOptions,
     InterferogramOptions,
-    set_cube_dem,
 )
 from cube.simulate import load_truth
-from cube.storage import list_burst_groups, open_store
+from cube.storage import list_burst_groups
 
 PAIRS = [(0, 1), (0, 2), (1, 2)]
 
 
 @pytest.fixture(scope="module")
-def cube(tiny_stack, tmp_path_factory):
-    store = open_store(str(tmp_path_factory.mktemp("cube") / "cube"))
-    ingest([str(p) for p in tiny_stack.safe_paths], store, progress=False)
-    set_cube_dem(store, str(tiny_stack.truth_dir / "dem.tif"))
-    return store
+def cube(tiny_cube):
+    return tiny_cube
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,15 @@ import numpy as np
 import pytest
 import zarr
 
-from cube.ingest import ingest
 from cube.materialize import ArdEngine, Tally, Variant, chunk_path
 from cube.materialize._ard import decode_chunk
-from cube.products import PRODUCTS, BurstStack, set_cube_dem
+from cube.products import PRODUCTS, BurstStack
 from cube.storage import list_burst_groups, open_store
 
 
 @pytest.fixture(scope="module")
-def cube(tiny_stack, tmp_path_factory):
-    store = open_store(str(tmp_path_factory.mktemp("engine") / "cube"))
-    ingest([str(p) for p in tiny_stack.safe_paths], store, progress=False)
-    set_cube_dem(store, str(tiny_stack.truth_dir / "dem.tif"))
-    return store
+def cube(tiny_cube):
+    return tiny_cube
 
 
 @pytest.fixture

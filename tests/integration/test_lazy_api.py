@@ -6,6 +6,7 @@ kernels (``BurstStack.compute``), the ARD store read with zarr-python, GeoTIFFs 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -19,32 +20,28 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 import xarray as xr
 import zarr
+from _live import serve
 
 from cube.api import Settings, create_app
-from cube.ingest import ingest
 from cube.materialize import Variant, chunk_path
 from cube.materialize._ard import decode_chunk
 from cube.materialize._locks import FileLeaseBackend
-from cube.products import BurstStack, CoherenceOptions, set_cube_dem
+from cube.products import BurstStack, CoherenceOptions
 from cube.storage import list_burst_groups, open_store
 
 RTOL = 1e-4  # chunked vs whole-window sinc interpolation: float32 rounding only
 
 
 @pytest.fixture(scope="module")
-def cube_dir(tiny_stack, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("lazy") / "cube"
-    store = open_store(str(path))
-    ingest([str(p) for p in tiny_stack.safe_paths], store, progress=False)
-    set_cube_dem(store, str(tiny_stack.truth_dir / "dem.tif"))
-    return path
+def cube_dir(tiny_cube) -> Path:
+    return Path(tiny_cube.url)
 
 
 @pytest.fixture(scope="module")
@@ -55,41 +52,23 @@ def burst(cube_dir) -> tuple[str, list[str]]:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-class Server:
+@contextlib.contextmanager
+def live_api(**settings):
     """create_app served by uvicorn in a thread of this process (so tests can read its engine)."""
-
-    def __init__(self, **settings):
-        self.app = create_app(Settings(**settings), routers=("stac", "zarr", "ard", "analysis", "jobs"))
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", limit_concurrency=200))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    @property
-    def engine(self):
-        return self.app.state.engine
+    app = create_app(Settings(**settings), routers=("stac", "zarr", "ard", "analysis", "jobs"))
+    with serve(app, limit_concurrency=200) as url:
+        yield SimpleNamespace(app=app, url=url, engine=app.state.engine)
 
 
 @pytest.fixture
 def server(cube_dir, tmp_path):
     """A server with its own empty ARD store and job database."""
-    with Server(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"),
+    with live_api(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"),
                 jobs_url=str(tmp_path / "jobs.sqlite")) as s:
         yield s
 
@@ -224,7 +203,7 @@ def test_bad_requests_get_clear_4xx(server, burst, path, status, code):
 
 def test_too_large_is_413_and_bad_zonal_is_400(cube_dir, tmp_path, burst):
     burst_id, _ = burst
-    with Server(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"), jobs_url=str(tmp_path / "j.sqlite"),
+    with live_api(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"), jobs_url=str(tmp_path / "j.sqlite"),
                 max_response_mb=0.01) as s, httpx.Client(base_url=s.url, timeout=60) as c:
         r = c.get(f"/ard/cslc?burst_id={burst_id}")
         assert r.status_code == 413 and r.json()["code"] == "too_large" and "POST /jobs" in r.json()["detail"]
@@ -312,7 +291,7 @@ def test_point_and_zonal_agree_with_the_zarr_view(server, burst):
 
 def test_more_chunks_than_allowed_becomes_a_job(cube_dir, tmp_path, burst):
     burst_id, dates = burst
-    with Server(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"), jobs_url=str(tmp_path / "j.sqlite"),
+    with live_api(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"), jobs_url=str(tmp_path / "j.sqlite"),
                 max_chunks_per_request=1) as s, httpx.Client(base_url=s.url, timeout=120) as c:
         url = f"/ard/cslc?burst_id={burst_id}&datetime={_day(dates[0])}&format=nc"
         r = c.get(url)

@@ -10,19 +10,15 @@ served is validated against the offline JSON schemas in ../shared/data/stac-sche
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import shapely
 import shapely.geometry
-import uvicorn
+from _live import serve
 from fastapi import FastAPI
 from jsonschema.validators import validator_for
 from pystac_client import Client
@@ -91,32 +87,6 @@ def test_the_validator_rejects_broken_items(validate, truth, server):
     bad["properties"]["sat:absolute_orbit"] = -3
     with pytest.raises(Exception, match="-3"):
         validate(bad)
-
-
-# -- a live server ------------------------------------------------------------------------------
-@contextlib.contextmanager
-def serve(app):
-    """Run ``app`` on a real uvicorn in a thread on a free loopback port; yield its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else 40 ms per kept-alive request
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 # -- the cube and what it must answer ------------------------------------------------------------
