@@ -1,0 +1,197 @@
+"""The Dask executor: a job's bursts as tasks of any Dask cluster (one task per burst).
+
+``address`` picks the cluster:
+
+- None, ``""`` or ``local://?n_workers=4&threads_per_worker=1``: a ``distributed.LocalCluster``
+  of worker processes on this machine (loopback only), started here and closed by ``shutdown``;
+- ``tcp://host:8786`` (any scheduler address): a running cluster;
+- ``slurm://?cores=4&memory=16GB&queue=normal&walltime=02:00:00&jobs=20``: a
+  ``dask_jobqueue.SLURMCluster`` that submits SLURM jobs as work arrives (adaptive, at most
+  ``jobs``); other keys come from dask-jobqueue's own config (``jobqueue.slurm`` in
+  ``~/.config/dask/jobqueue.yaml``). The workers need the package and the stores' credentials.
+
+Each task runs :func:`cube.jobs._worker.run_job_burst` and adds the burst's metrics to the job
+store, which the workers must reach (a SQLite file on a shared disk, or DynamoDB).
+Give workers one thread each: a burst's CPU time is measured per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import CancelledError
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from cube.errors import InputError
+from cube.jobs._local import _Tracker
+from cube.jobs._spec import JobSpec
+from cube.jobs._worker import _record, run_job_burst
+from cube.materialize import BurstMetrics, JobStore, make_job_store
+
+log = logging.getLogger(__name__)
+
+_LOCAL_KEYS = {"n_workers": int, "threads_per_worker": int, "memory_limit": str, "processes": bool}
+_SLURM_KEYS = {"cores": int, "memory": str, "processes": int, "queue": str, "account": str,
+               "walltime": str, "interface": str, "local_directory": str, "jobs": int, "python": str}
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(text)
+
+
+def _params(address: str, allowed: dict[str, type]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in parse_qsl(urlsplit(address).query, keep_blank_values=True):
+        if key not in allowed:
+            raise InputError(f"dask address {address!r}: unknown option {key!r}; use {sorted(allowed)}")
+        kind = allowed[key]
+        try:
+            out[key] = _bool(value) if kind is bool else kind(value)
+        except ValueError:
+            raise InputError(f"dask address {address!r}: {key}={value!r} is not a {kind.__name__}") from None
+    return out
+
+
+def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | None]:
+    """What to connect a ``distributed.Client`` to, and the cluster started here (or None).
+
+    Parameters
+    ----------
+    address : see the module docstring.
+    **local : extra ``LocalCluster`` / ``SLURMCluster`` keyword arguments (tests, notebooks).
+    """
+    text = (address or "").strip()
+    scheme = urlsplit(text).scheme if "://" in text else text
+    if scheme in ("", "local"):
+        from distributed import LocalCluster
+
+        # Loopback only; the HTTP server on a free port (None would still try 8787 and warn).
+        kw: dict[str, Any] = {"processes": True, "threads_per_worker": 1, "host": "127.0.0.1",
+                              "dashboard_address": "127.0.0.1:0"}
+        kw.update(_params(text, _LOCAL_KEYS))
+        kw.update(local)
+        cluster = LocalCluster(**kw)
+        return cluster, cluster
+    if scheme == "slurm":
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError as exc:  # pragma: no cover - a dependency of the package
+            raise InputError("the slurm dask executor needs the dask-jobqueue package") from exc
+        kw = _params(text, _SLURM_KEYS)
+        jobs = kw.pop("jobs", None)
+        kw.update(local)
+        cluster = SLURMCluster(**kw)
+        if jobs:
+            cluster.adapt(minimum_jobs=0, maximum_jobs=jobs)
+        return cluster, cluster
+    if scheme in ("tcp", "tls", "ucx", "inproc", "ws", "wss"):
+        return text, None
+    raise InputError(
+        f"dask address {address!r}: use tcp://host:port (a running scheduler), local:// (a LocalCluster, "
+        "the default) or slurm:// (dask-jobqueue)"
+    )
+
+
+def _run_on_worker(spec_json: str, index: int, job_id: str, jobs_url: str) -> dict[str, Any]:
+    """On a Dask worker: one burst of a job, its metrics recorded in the job store."""
+    spec = JobSpec.model_validate_json(spec_json)
+    metrics = run_job_burst(spec, index)
+    _record(make_job_store(jobs_url), job_id, spec.bursts[index].burst_id, metrics)
+    return metrics.model_dump(mode="json")
+
+
+class _Outcome:
+    """A finished Dask future as the local executor's tracker reads it (``.exception()``)."""
+
+    def __init__(self, future: Any):
+        try:
+            self._exc = future.exception()
+        except CancelledError as exc:
+            self._exc = exc
+
+    def exception(self) -> BaseException | None:
+        return self._exc
+
+
+class DaskExecutor:
+    """Runs each burst of a job as one task of a Dask cluster.
+
+    Parameters
+    ----------
+    jobs_url : job store the workers record into (a shared ``*.sqlite`` or ``dynamodb://table``).
+    address : the cluster (module docstring); None starts a LocalCluster of processes.
+    retries : times Dask reruns a failed burst task (chunks already written are kept).
+    **cluster_kwargs : extra keyword arguments of the cluster started here.
+    """
+
+    name = "dask"
+
+    def __init__(self, jobs_url: str, address: str | None = None, *, retries: int = 0, **cluster_kwargs: Any):
+        from distributed import Client
+
+        self.jobs_url = jobs_url
+        self.jobs: JobStore = make_job_store(jobs_url)
+        self.retries = retries
+        target, self._cluster = make_dask_cluster(address, **cluster_kwargs)
+        try:
+            self.client = Client(target)
+        except BaseException:
+            if self._cluster is not None:
+                self._cluster.close()
+            raise
+        self._futures: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.jobs_url!r}, scheduler={self.client.scheduler.address!r})"
+
+    def submit(self, spec: JobSpec, job_id: str) -> None:
+        """Start a job whose record ``job_id`` exists; returns at once."""
+        where = self.client.scheduler.address
+        message = f"running {len(spec.bursts)} burst(s) on Dask ({where})"
+        self.jobs.update(job_id, state="running", message=message)
+        tracker = _Tracker(self.jobs, job_id, len(spec.bursts))
+        text = spec.model_dump_json()
+        futures = [
+            self.client.submit(_run_on_worker, text, index, job_id, self.jobs_url,
+                               key=f"sarcube-{job_id}-{index}", pure=False, retries=self.retries)
+            for index in range(len(spec.bursts))
+        ]
+        with self._lock:
+            self._futures[job_id] = futures  # dropped futures would be forgotten by the scheduler
+        left = [len(futures)]
+
+        def done(future: Any, burst_id: str) -> None:
+            tracker.done(_Outcome(future), burst_id)
+            with self._lock:
+                left[0] -= 1
+                if left[0] == 0:
+                    self._futures.pop(job_id, None)
+
+        for index, future in enumerate(futures):
+            future.add_done_callback(lambda f, b=spec.bursts[index].burst_id: done(f, b))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> list[BurstMetrics]:
+        """Block until a job submitted here ends; its bursts' metrics (raises a burst's error)."""
+        with self._lock:
+            futures = list(self._futures.get(job_id, []))
+        if not futures:
+            record = self.jobs.get(job_id)
+            return list(record.metrics.values())
+        from distributed import wait
+
+        wait(futures, timeout=timeout)  # TimeoutError past ``timeout`` seconds
+        return [BurstMetrics.model_validate(r) for r in self.client.gather(futures)]
+
+    def shutdown(self) -> None:
+        """Close the client and the cluster started here (a remote cluster keeps running)."""
+        with self._lock:
+            self._futures.clear()
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()

@@ -1,0 +1,158 @@
+"""The Dask executor on a real ``distributed.LocalCluster`` of worker processes (loopback only).
+
+The same 4-burst job runs on the local executor (a process pool) and on Dask into two ARD
+stores: the chunk objects must be the same, byte for byte, and every burst's metrics must match
+the chunk files it wrote. The API's ``/jobs`` submits to a Dask cluster named by its settings.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from distributed import get_task_stream
+
+import cube.jobs
+from cube.api import Settings, create_app
+from cube.api.jobs import GB_HOUR_USD, VCPU_HOUR_USD, WORKER_GB, WORKER_VCPU
+from cube.errors import InputError
+from cube.jobs._dask import DaskExecutor, make_dask_cluster
+from cube.jobs._executors import make_executor
+from cube.jobs._local import LocalExecutor
+from cube.materialize import make_job_record, make_job_store
+from tests._live import serve
+from tests.jobs.conftest import (
+    expected_chunks_per_burst,
+    job_bursts,
+    local_chunks,
+    make_spec,
+    wait_for_job,
+)
+
+
+@pytest.fixture(scope="module")
+def dask_executor(tmp_path_factory):
+    """Two single-threaded worker processes; closed with the module."""
+    db = tmp_path_factory.mktemp("dask") / "jobs.sqlite"
+    executor = DaskExecutor(str(db), "local://?n_workers=2&threads_per_worker=1")
+    try:
+        yield executor
+    finally:
+        executor.shutdown()
+
+
+def _run_local(spec, db) -> None:
+    jobs = make_job_store(db)
+    record = jobs.create(make_job_record({}, total=len(spec.bursts)))
+    executor = LocalExecutor(str(db), max_workers=1)
+    try:
+        executor.submit(spec, record.id)
+        assert wait_for_job(jobs, record.id).state == "succeeded"
+    finally:
+        executor.shutdown()
+
+
+def test_dask_fans_the_job_out_and_equals_the_local_executor(cube4, bursts4, dask_executor, tmp_path):
+    workers = dask_executor.client.scheduler_info()["workers"]
+    assert len(workers) == 2 and all(w["nthreads"] == 1 for w in workers.values())
+
+    spec = make_spec(str(cube4), str(tmp_path / "ard-dask"), bursts4)
+    jobs = dask_executor.jobs
+    record = jobs.create(make_job_record(spec.model_dump(mode="json"), total=4))
+    t0 = time.monotonic()
+    with get_task_stream(client=dask_executor.client) as stream:
+        dask_executor.submit(spec, record.id)
+        metrics = dask_executor.wait(record.id, timeout=180)
+    done = wait_for_job(jobs, record.id)
+    elapsed = time.monotonic() - t0
+    assert done.state == "succeeded", done.message
+    assert done.progress.done == done.progress.total == 4 and len(metrics) == 4
+    ran_on = {t["worker"] for t in stream.data if str(t["key"]).startswith(f"sarcube-{record.id}-")}
+    assert len(ran_on) == 2, f"the 4 burst tasks ran on {ran_on}"
+
+    _run_local(make_spec(str(cube4), str(tmp_path / "ard-local"), bursts4), tmp_path / "local.sqlite")
+
+    on_dask, on_local = local_chunks(tmp_path / "ard-dask"), local_chunks(tmp_path / "ard-local")
+    assert on_dask.keys() == on_local.keys() and len(on_dask) == 4 * expected_chunks_per_burst(cube4, bursts4[0])
+    assert [k for k in on_dask if on_dask[k] != on_local[k]] == []
+    for burst in bursts4:
+        mine = [v for k, v in on_dask.items() if k.startswith(f"{burst}/")]
+        m = done.metrics[burst]
+        assert m.chunks_computed == len(mine) == expected_chunks_per_burst(cube4, burst)
+        assert m.bytes_written == sum(map(len, mine))
+        assert 0 < m.wall_s < elapsed and m.cpu_s > 0
+
+
+def test_a_failing_burst_fails_the_job_and_names_it(cube4, bursts4, dask_executor, tmp_path):
+    spec = make_spec(str(cube4), str(tmp_path / "ard"), bursts4[:2])
+    spec.bursts[1].products[0].dates = ["20990101T000000.000000"]
+    jobs = dask_executor.jobs
+    record = jobs.create(make_job_record({}, total=2))
+    dask_executor.submit(spec, record.id)
+    done = wait_for_job(jobs, record.id)
+    assert done.state == "failed"
+    assert done.message.startswith(f"burst {bursts4[1]}:") and "20990101T000000.000000" in done.message
+    deadline = time.monotonic() + 60  # the good burst still finishes and is recorded
+    while bursts4[0] not in (record := jobs.get(record.id)).metrics:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert bursts4[1] not in record.metrics
+
+
+def test_api_jobs_run_on_the_configured_dask_cluster(cube4, bursts4, dask_executor, tmp_path, monkeypatch):
+    """POST /jobs over HTTP with SARCUBE_EXECUTOR=dask on a running scheduler; poll until done."""
+    monkeypatch.setattr(cube.jobs, "make_executor", make_executor, raising=False)  # until exported
+    settings = Settings(cube_url=str(cube4), ard_url=str(tmp_path / "ard"), jobs_url=str(tmp_path / "api.sqlite"),
+                        executor="dask", dask_address=dask_executor.client.scheduler.address)
+    app = create_app(settings, routers=("jobs",))
+    try:
+        with serve(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+            r = http.post("/jobs", json={"bursts": job_bursts(bursts4[:2])})
+            assert r.status_code == 202, r.text
+            location = r.headers["Location"]
+            deadline = time.monotonic() + 180
+            while (job := http.get(location).json())["state"] in ("queued", "running"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.3)
+        executor = app.state._executor
+        assert isinstance(executor, DaskExecutor) and executor._cluster is None  # connected, not started
+    finally:
+        if app.state._executor is not None:
+            app.state._executor.shutdown()  # closes its client; the cluster serves on
+    assert job["state"] == "succeeded", job
+    assert job["progress"] == {"done": 2, "total": 2}
+    walls = [m["wall_s"] for m in job["metrics"].values()]
+    rate = (WORKER_VCPU * VCPU_HOUR_USD + WORKER_GB * GB_HOUR_USD) / 3600
+    assert job["cost"]["spent_usd"] == pytest.approx(sum(walls) * rate, abs=1e-6)
+    assert job["cost"]["remaining_usd"] == 0
+    files = local_chunks(tmp_path / "ard")
+    assert job["cost"]["chunks_computed"] == len(files) == 2 * expected_chunks_per_burst(cube4, bursts4[0])
+    assert dask_executor.client.submit(sum, [1, 2]).result(timeout=30) == 3
+
+
+def test_addresses(tmp_path):
+    assert make_dask_cluster("tcp://127.0.0.1:8786") == ("tcp://127.0.0.1:8786", None)
+    for bad, message in [("bogus://x", "use tcp://host:port"), ("local://?n_workers=two", "n_workers='two'"),
+                         ("local://?threads=2", "unknown option 'threads'"),
+                         ("slurm://?cores=4&gpus=1", "unknown option 'gpus'")]:
+        with pytest.raises(InputError, match=message.replace("?", r"\?")):
+            make_dask_cluster(bad)
+    with pytest.raises(InputError, match="needs SARCUBE_STATE_MACHINE_ARN"):
+        make_executor(Settings(cube_url="s3://b/cube", executor="aws", jobs_table="t"))
+
+
+def test_slurm_address_makes_a_jobqueue_cluster():
+    """dask-jobqueue's SLURMCluster from the address (no SLURM here: only its job script is read)."""
+    cluster, owned = make_dask_cluster("slurm://?cores=2&memory=4GB&queue=short&walltime=00:30:00&account=geo",
+                                       scheduler_options={"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"})
+    try:
+        assert owned is cluster
+        script = cluster.job_script()
+        for line in ("#SBATCH -p short", "#SBATCH -A geo", "#SBATCH --cpus-per-task=2", "#SBATCH --mem=4G",
+                     "#SBATCH -t 00:30:00"):
+            assert line in script.splitlines(), script
+        assert f"distributed.cli.dask_worker {cluster.scheduler_address}" in script
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+    finally:
+        cluster.close()
