@@ -200,7 +200,11 @@ def submit_job(request: Request, bursts: list, *, reason: str, retry: str | None
     state = request.app.state
     s = state.settings
     spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options, bursts=bursts)
-    record = make_job_record(spec.model_dump(mode="json"), total=len(spec.bursts))
+    from cube.jobs import strip_secrets
+
+    request_doc = spec.model_dump(mode="json")
+    request_doc["storage_options"] = strip_secrets(request_doc["storage_options"])  # never in GET /jobs
+    record = make_job_record(request_doc, total=len(spec.bursts))
     state.jobs.create(record)
     from cube.api.app import get_executor
 

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     max_response_mb: float = Field(
         256.0, gt=0, description="largest /ard, /point or /zonal read, MB; more → 413"
     )
+    worker_vcpu: float = Field(4.0, gt=0, description="vCPU of one worker task (for cost estimates)")
+    worker_memory_gb: float = Field(16.0, gt=0, description="memory of one worker task, GB (cost estimates)")
     lease_ttl_s: float = Field(60.0, gt=0, description="how long a crashed computation blocks others, s")
     wait_s: float = Field(120.0, gt=0, description="how long a request waits for another's computation, s")
 

@@ -1,11 +1,17 @@
 """Jobs: one spec (:class:`JobSpec`, also a JSON/YAML file) and interchangeable executors.
 
 - :func:`run_burst` materializes one burst of a job (what a container task or array task runs);
-- :class:`LocalExecutor` runs a job's bursts in a local process pool;
+- executors, one per place a job runs (:func:`make_executor` picks one from the settings):
+  :class:`LocalExecutor` (process pool), :class:`DaskExecutor` (any Dask cluster, a
+  LocalCluster, or SLURM through dask-jobqueue), :class:`AwsExecutor` (Step Functions);
+- ``sarcube-worker`` (``cube.jobs._worker``) runs one burst of a job file in a container task;
 - the ``isce2`` engine: :func:`run_topsstack` drives ISCE2's topsStack for one burst and
   :func:`convert_topsstack` / :func:`isce2_cslc` turn its coregistered bursts into CSLC.
 """
 
+from cube.jobs._aws import AwsExecutor, strip_secrets
+from cube.jobs._dask import DaskExecutor, make_dask_cluster
+from cube.jobs._executors import Executor, make_executor
 from cube.jobs._isce2 import (
     TopsStackTask,
     convert_topsstack,
@@ -17,25 +23,32 @@ from cube.jobs._isce2 import (
     write_isce_image,
 )
 from cube.jobs._local import LocalExecutor
-from cube.jobs._run import date_sets, make_engine, plan_burst, run_burst, run_job_bursts
+from cube.jobs._run import burst_key, date_sets, make_engine, plan_burst, record_metrics, run_burst
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob, load_job
 
 __all__ = [
+    "AwsExecutor",
+    "DaskExecutor",
+    "Executor",
     "BurstJob",
     "JobSpec",
     "LocalExecutor",
     "ProductJob",
     "TopsStackTask",
     "convert_topsstack",
+    "burst_key",
     "date_sets",
     "isce2_cslc",
     "load_job",
+    "make_dask_cluster",
     "make_engine",
+    "make_executor",
     "plan_burst",
     "read_isce_image",
+    "record_metrics",
     "run_burst",
-    "run_job_bursts",
     "run_topsstack",
+    "strip_secrets",
     "topsstack_command",
     "topsstack_task",
     "write_isce_image",

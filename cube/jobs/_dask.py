@@ -10,7 +10,7 @@
   ``jobs``); other keys come from dask-jobqueue's own config (``jobqueue.slurm`` in
   ``~/.config/dask/jobqueue.yaml``). The workers need the package and the stores' credentials.
 
-Each task runs :func:`cube.jobs._worker.run_job_burst` and adds the burst's metrics to the job
+Each task runs :func:`cube.jobs.run_burst` and adds the burst's metrics to the job
 store, which the workers must reach (a SQLite file on a shared disk, or DynamoDB).
 Give workers one thread each: a burst's CPU time is measured per process.
 """
@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cube.errors import InputError
 from cube.jobs._local import _Tracker
+from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec
-from cube.jobs._worker import _record, run_job_burst
 from cube.materialize import BurstMetrics, JobStore, make_job_store
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,8 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
 def _run_on_worker(spec_json: str, index: int, job_id: str, jobs_url: str) -> dict[str, Any]:
     """On a Dask worker: one burst of a job, its metrics recorded in the job store."""
     spec = JobSpec.model_validate_json(spec_json)
-    metrics = run_job_burst(spec, index)
-    _record(make_job_store(jobs_url), job_id, spec.bursts[index].burst_id, metrics)
+    metrics = run_burst(spec, index)
+    record_metrics(make_job_store(jobs_url), job_id, spec.bursts[index], metrics)
     return metrics.model_dump(mode="json")
 
 

@@ -7,7 +7,7 @@ import multiprocessing
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from cube.jobs._run import run_burst
+from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec
 from cube.materialize import JobStore, make_job_store
 
@@ -18,7 +18,7 @@ def _run_one(spec_json: str, index: int, job_id: str, jobs_url: str) -> None:
     """In a worker process: one burst of a job, its metrics recorded in the job store."""
     spec = JobSpec.model_validate_json(spec_json)
     metrics = run_burst(spec, index)
-    make_job_store(jobs_url).record_burst(job_id, spec.bursts[index].burst_id, metrics)
+    record_metrics(make_job_store(jobs_url), job_id, spec.bursts[index], metrics)
 
 
 class LocalExecutor:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from cube.catalog import pair_in_rule
+from cube.errors import InputError
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob
 from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally, Variant, make_lease_backend
 from cube.products._stack import _window_bounds
@@ -68,11 +69,21 @@ def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[Variant, tu
 def run_burst(
     spec: JobSpec, index: int, *, engine: ArdEngine | None = None, progress: Progress | None = None
 ) -> BurstMetrics:
-    """Materialize burst ``index`` of a job; its metrics (wall, CPU, bytes, chunks computed)."""
+    """Materialize burst ``index`` of a job with the job's engine; its metrics (wall, CPU, bytes,
+    chunks computed). ``native`` is our numba CSLC; ``isce2`` (``cube.jobs._isce2``, imported only
+    then) needs ISCE2, which only the worker image has."""
     if not 0 <= index < len(spec.bursts):
-        from cube.errors import InputError
-
         raise InputError(f"burst index {index} is outside the job's {len(spec.bursts)} bursts (0-based)")
+    if spec.engine == "isce2":
+        from cube.jobs import _isce2
+
+        if not _isce2.isce2_available():
+            raise InputError(_isce2.NO_ISCE2)
+        runner = getattr(_isce2, "run_isce2_burst", None)
+        if runner is None:
+            raise InputError("this build's isce2 engine cannot run job bursts yet (cube.jobs._isce2 has no "
+                             "run_isce2_burst); use engine='native'")
+        return runner(spec, index, progress=progress)
     burst = spec.bursts[index]
     engine = engine or make_engine(spec)
     wall0, cpu0 = time.perf_counter(), _cpu_s()
@@ -99,17 +110,17 @@ def run_burst(
     return metrics
 
 
-def run_job_bursts(
-    spec: JobSpec, job_id: str | None, jobs: JobStore | None, indices: list[int] | None = None
-) -> list[BurstMetrics]:
-    """Run bursts one after the other in this process, recording each in the job store."""
-    out = []
-    for index in indices if indices is not None else range(len(spec.bursts)):
-        metrics = run_burst(spec, index)
-        if jobs is not None and job_id:
-            jobs.record_burst(job_id, spec.bursts[index].burst_id, metrics)
-        out.append(metrics)
-    return out
+def record_metrics(jobs: JobStore, job_id: str, burst: BurstJob, metrics: BurstMetrics) -> None:
+    """Add a burst's metrics to its job (key ``<burst_id>_<pol>``); a rerun replaces them
+    without counting the burst twice."""
+    key = burst_key(burst)
+    done = 0 if key in jobs.get(job_id).metrics else 1
+    jobs.record_burst(job_id, key, metrics, done=done)
+
+
+def burst_key(burst: BurstJob) -> str:
+    """The key of a burst's metrics in a job record: VV and VH of one burst ID are two bursts."""
+    return f"{burst.burst_id}_{burst.polarization.lower()}"
 
 
 def _cpu_s() -> float:

@@ -32,9 +32,9 @@ from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cube.errors import BusyError, CubeError, InputError, NotFoundError
-from cube.jobs._run import Progress, run_burst
+from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec, load_job
-from cube.materialize import BurstMetrics, JobStore, make_job_store
+from cube.materialize import JobStore, make_job_store
 
 log = logging.getLogger("sarcube.worker")
 
@@ -67,27 +67,6 @@ class WorkerSettings(BaseSettings):
         if self.jobs_url:
             return self.jobs_url
         return f"dynamodb://{self.jobs_table}" if self.jobs_table else None
-
-
-def run_job_burst(spec: JobSpec, index: int, *, progress: Progress | None = None) -> BurstMetrics:
-    """Burst ``index`` of a job with the job's engine: ``native`` (numba CSLC) or ``isce2``.
-
-    The ISCE2 engine (``cube.jobs._isce2``) is imported only when a job asks for it; where
-    ISCE2 is not installed this raises InputError saying where it is (the worker image).
-    """
-    if spec.engine == "native":
-        return run_burst(spec, index, progress=progress)
-    from cube.jobs import _isce2
-
-    if not _isce2.isce2_available():
-        raise InputError(_isce2.NO_ISCE2)
-    runner = getattr(_isce2, "run_isce2_burst", None)
-    if runner is None:
-        raise InputError(
-            "this build's isce2 engine cannot run job bursts yet (cube.jobs._isce2 has no "
-            "run_isce2_burst); use engine='native'"
-        )
-    return runner(spec, index, progress=progress)
 
 
 # ------------------------------------------------------------------------------------ command line
@@ -230,12 +209,6 @@ def _select(spec: JobSpec, index: int | None, burst_id: str | None) -> list[int]
     return list(range(n))
 
 
-def _record(jobs: JobStore, job_id: str, burst_id: str, metrics: BurstMetrics) -> None:
-    """Add a burst's metrics; a rerun of a recorded burst replaces them without counting it twice."""
-    done = 0 if burst_id in jobs.get(job_id).metrics else 1
-    jobs.record_burst(job_id, burst_id, metrics, done=done)
-
-
 def _setup_logging(level: str | None) -> None:
     name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     if not isinstance(logging.getLevelName(name), int):
@@ -281,7 +254,7 @@ def run(args: argparse.Namespace, env: WorkerSettings) -> int:
                  burst.polarization, len(burst.products), spec.engine)
         bar = _Bar(f"{burst.burst_id} {burst.polarization}", show)
         try:
-            metrics = run_job_burst(spec, i, progress=bar)
+            metrics = run_burst(spec, i, progress=bar)
         except Exception as exc:
             if jobs is not None and job_id:
                 try:
@@ -292,7 +265,7 @@ def run(args: argparse.Namespace, env: WorkerSettings) -> int:
         finally:
             bar.close()
         if jobs is not None and job_id:
-            _record(jobs, job_id, burst.burst_id, metrics)
+            record_metrics(jobs, job_id, burst, metrics)
         line = {"job_id": job_id, "index": i, "burst_id": burst.burst_id, "polarization": burst.polarization,
                 "metrics": metrics.model_dump(mode="json")}
         print(json.dumps(line), flush=True)

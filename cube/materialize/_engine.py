@@ -225,7 +225,9 @@ class ArdEngine:
     ) -> None:
         t0 = time.perf_counter()
         stack = self.stack(burst_id, polarization)
-        read_before, compute_before = stack.bytes_read, tally.compute_s
+        # nested CSLC chunks add their own reads and time to ``tally``: count this thread's
+        # reads and the elapsed time once, nested ones included
+        read_before, tally_read, compute_before = stack.thread_bytes_read, tally.bytes_read, tally.compute_s
 
         def cslc_source(date: str, grid_window: Window) -> np.ndarray:
             return self.read(burst_id, polarization, CSLC, (date,), grid_window, tally)
@@ -236,7 +238,7 @@ class ArdEngine:
         self.ard.write_bytes(chunk_path(burst_id, polarization, variant, date_keys, i, j), raw)
         tally.computed[variant.product] += 1
         tally.bytes_written += len(raw)
-        tally.bytes_read += stack.bytes_read - read_before
+        tally.bytes_read = tally_read + stack.thread_bytes_read - read_before
         tally.compute_s = compute_before + time.perf_counter() - t0  # nested CSLC time included once
         log.info(
             "computed %s %s %s %s chunk (%d, %d) in %.0f ms",

@@ -7,6 +7,7 @@ metadata from the cube and hands arrays to the pure product functions.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -84,7 +85,8 @@ class BurstStack:
         self._grid: BurstGrid | None = None
         self._dem: Dem | None = None
         self.bytes_read = 0
-        """SLC bytes read so far (job metrics)."""
+        """SLC bytes read so far, by all threads (job metrics)."""
+        self._thread = threading.local()
 
     # -- metadata ---------------------------------------------------------------------------
     def burst(self, date_key: str) -> BurstMetadata:
@@ -97,6 +99,11 @@ class BurstStack:
             raw = self.store.read_bytes(date_metadata_path(self.burst_id, self.polarization, date_key))
             self._meta[date_key] = BurstMetadata.model_validate_json(raw)
         return self._meta[date_key]
+
+    @property
+    def thread_bytes_read(self) -> int:
+        """SLC bytes read so far by the calling thread (a request's or a chunk's own reads)."""
+        return getattr(self._thread, "bytes_read", 0)
 
     @property
     def grid(self) -> BurstGrid:
@@ -135,6 +142,7 @@ class BurstStack:
         """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window."""
         raw = self._slc[self._index[date_key], l0:l1, s0:s1, :]
         self.bytes_read += raw.nbytes
+        self._thread.bytes_read = self.thread_bytes_read + raw.nbytes
         return (raw[..., 0].astype(np.float32) + 1j * raw[..., 1].astype(np.float32)).astype(np.complex64)
 
     def cslc(self, date_key: str, window: Window | None = None,
