@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .nc (NetCDF) or .zarr")
     p.set_defaults(func=cmd_product)
 
-    p = sub.add_parser("demo", help="simulate, ingest, compute ARD and serve a small cube (embedded defaults)")
+    p = sub.add_parser("demo", help="simulate, ingest, compute ARD and serve a small cube (defaults)")
     p.add_argument("--out", default="demo-output")
     p.add_argument("--dates", type=int, default=3)
     p.add_argument("--bursts", type=int, default=2)
