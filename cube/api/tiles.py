@@ -86,7 +86,7 @@ _TMS_URI = {name: f"<{CRS_to_uri(tms.rasterio_crs)}>" for name, tms in _TMS.item
 MAX_TILESIZE = 1024
 PNG_LEVEL = 1
 """zlib level of PNG tiles: speckled SAR compresses little (level 6: −10 % bytes, 5× the time)."""
-DATA_FORMATS = (ImageType.npy, ImageType.tif, ImageType.tiff, ImageType.pngraw)
+DATA_FORMATS = (ImageType.npy, ImageType.tif, ImageType.tiff)
 """Formats that carry the view's float32 values: no default rescale or colour map."""
 
 
@@ -159,7 +159,7 @@ VIEWS: dict[str, dict[str, View]] = {
     },
     "interferogram": {
         "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "wrapped phase, cyclic colours"),
-        "db": View("db", "dB", (0.0, 100.0), "greys", _db(10), "10·log10 |interferogram| (DN²)"),
+        "db": View("db", "dB", (0.0, 60.0), "greys", _db(10), "10·log10 |interferogram| (DN²)"),
     },
     "cslc": {
         "db": View("db", "dB", (0.0, 60.0), "greys", _db(20), "20·log10 |CSLC| (DN)"),

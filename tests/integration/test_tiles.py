@@ -551,3 +551,23 @@ def test_png_encoder_gives_titilers_pixels(cube_dir, deformation):
         a, b = imagecodecs.png_decode(ours), imagecodecs.png_decode(theirs)
         assert a.shape == b.shape and a.shape[-1] == (4 if colormap else 2)
         np.testing.assert_array_equal(a, b)
+
+
+def test_tile_formats(client, bursts, cube_dir, deformation):
+    """jpeg/webp images; tif and npy carry the same float32 values (GeoTIFF in the TMS CRS)."""
+    import rasterio
+
+    burst_id, _, _ = deformation
+    t = best_tile(cube_dir, burst_id, "coherence", 13)
+    path = f"/tiles/coherence/WebMercatorQuad/13/{t.x}/{t.y}"
+    for fmt, media in (("jpeg", "image/jpeg"), ("webp", "image/webp")):
+        r = client.get(f"{path}.{fmt}", params={"burst_id": burst_id})
+        assert r.status_code == 200 and r.headers["content-type"] == media, r.text
+    npy = np.load(io.BytesIO(client.get(f"{path}.npy", params={"burst_id": burst_id}).content))
+    tif = client.get(f"{path}.tif", params={"burst_id": burst_id})
+    assert tif.status_code == 200, tif.text
+    with rasterio.MemoryFile(tif.content) as mem, mem.open() as ds:
+        assert ds.crs.to_epsg() == 3857 and ds.dtypes[0] == "float32"
+        np.testing.assert_allclose(ds.bounds, WM.xy_bounds(t), rtol=1e-9)
+        values, mask = ds.read(1), ds.read(2)
+    np.testing.assert_array_equal(values[mask > 0], npy[0][npy[1] > 0])
