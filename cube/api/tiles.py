@@ -147,22 +147,22 @@ def _value(values: np.ndarray, options: ProductOptions) -> np.ndarray:
 _PI = float(np.pi)
 VIEWS: dict[str, dict[str, View]] = {
     "backscatter": {
-        "db": View("db", "dB", (-25.0, 0.0), "greys", _db(10), "10·log10 of σ0/β0/γ0"),
-        "linear": View("linear", "1", (0.0, 0.5), "greys", _linear(10), "linear power ratio"),
+        "db": View("db", "dB", (-25.0, 0.0), "gray", _db(10), "10·log10 of σ0/β0/γ0"),
+        "linear": View("linear", "1", (0.0, 0.5), "gray", _linear(10), "linear power ratio"),
     },
     "amplitude": {
-        "db": View("db", "dB", (0.0, 60.0), "greys", _db(20), "20·log10 of the amplitude (DN)"),
-        "linear": View("linear", "DN", (0.0, 500.0), "greys", _linear(20), "amplitude in DN"),
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 of the amplitude (DN)"),
+        "linear": View("linear", "DN", (0.0, 500.0), "gray", _linear(20), "amplitude in DN"),
     },
     "coherence": {
         "value": View("value", "1", (0.0, 1.0), "viridis", _value, "coherence magnitude 0-1"),
     },
     "interferogram": {
         "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "wrapped phase, cyclic colours"),
-        "db": View("db", "dB", (0.0, 60.0), "greys", _db(10), "10·log10 |interferogram| (DN²)"),
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(10), "10·log10 |interferogram| (DN²)"),
     },
     "cslc": {
-        "db": View("db", "dB", (0.0, 60.0), "greys", _db(20), "20·log10 |CSLC| (DN)"),
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 |CSLC| (DN)"),
         "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "phase of the flattened CSLC"),
     },
 }

@@ -193,11 +193,11 @@ def to_display(product: str, values: np.ndarray) -> np.ndarray:
 
 
 DEFAULTS = {  # product → (view, rescale, colormap): what docs/tiles.md promises
-    "backscatter": ("db", (-25.0, 0.0), "greys"),
-    "amplitude": ("db", (0.0, 60.0), "greys"),
+    "backscatter": ("db", (-25.0, 0.0), "gray"),
+    "amplitude": ("db", (0.0, 60.0), "gray"),
     "coherence": ("value", (0.0, 1.0), "viridis"),
     "interferogram": ("phase", (-np.pi, np.pi), "phase"),
-    "cslc": ("db", (0.0, 60.0), "greys"),
+    "cslc": ("db", (0.0, 60.0), "gray"),
 }
 
 

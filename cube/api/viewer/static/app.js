@@ -475,7 +475,8 @@ function refreshPickers() {
 }
 
 function tileQuery() {
-  const q = new URLSearchParams({ burst_id: state.burstId });
+  // 256-pixel tiles, as the raster source draws them (titiler's TileJSON defaults to 512)
+  const q = new URLSearchParams({ burst_id: state.burstId, tilesize: "256" });
   if (isPair(state.product)) {
     q.set("reference", state.date);
     q.set("secondary", state.secondary);
