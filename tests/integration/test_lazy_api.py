@@ -370,3 +370,18 @@ def _try_get(url: str) -> None:
         httpx.get(url, timeout=120)
     except httpx.HTTPError:
         pass
+
+
+def test_stac_says_which_products_are_materialized(server, burst):
+    burst_id, dates = burst
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        def flags() -> dict[str, bool]:
+            items = c.get("/stac/collections/amplitude/items", params={"limit": 100}).json()["features"]
+            return {i["properties"]["datetime"]: i["properties"]["sarcube:materialized"]
+                    for i in items if i["properties"]["sarcube:burst_id"] == burst_id}
+
+        assert set(flags().values()) == {False}
+        assert c.get(f"/ard/amplitude?burst_id={burst_id}&datetime={_day(dates[1])}&format=nc").status_code == 200
+        after = flags()
+    assert sorted(after.values()) == [False, False, True]
+    assert after[[t for t in after if t.startswith(_day(dates[1]))][0]] is True
