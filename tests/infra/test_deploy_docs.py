@@ -43,9 +43,6 @@ def test_every_path_in_the_doc_exists(name: str) -> None:
     paths = {m.group(1).rstrip(".") for m in PATH.finditer(_text(name))}
     assert paths
     missing = sorted(p for p in paths if not p.startswith(GENERATED) and not (REPO / p).exists())
-    waiting = [p for p in missing if p.rstrip("/") in _chain.PENDING_ELSEWHERE]
-    if missing and waiting == missing:
-        pytest.xfail(f"the handlers are not written yet: {', '.join(waiting)}")
     assert not missing, f"deploy-{name}.md names files that do not exist: {missing}"
 
 
