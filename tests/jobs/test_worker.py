@@ -110,7 +110,8 @@ def test_worker_process_fills_the_ard_store_on_s3(cube4, bursts4, s3_server, tmp
     ref = reference_reads(cube4, tmp_path / "ref-ard", burst)
     assert got.keys() == ref.keys() and len(got) == 3
     for key, value in got.items():
-        np.testing.assert_array_equal(value, ref[key], err_msg=str(key))
+        # another process: the same kernels, float32 rounding may differ in the last bit
+        np.testing.assert_allclose(value, ref[key], rtol=1e-6, atol=0, err_msg=str(key))
         product, dates = key
         window = BACKSCATTER_WINDOW if product == "backscatter" else COHERENCE_WINDOW
         direct = _direct(cube4, burst, product, dates, window)
