@@ -67,6 +67,14 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
             eta_pts, tau_pts, tau_grid=tau_grid + np.arange(24) ** 2 * 1e-10, fdc=fdc, ka=ka, **tops)),
         ("deramp", lambda: k.deramp(c64, phase)),
         ("reramp", lambda: k.reramp(c64, phase)),
+        ("tops_deramp", lambda: k.tops_deramp(c64.copy(), eta, fdc, ka, **tops)),
+        ("resample 8 taps, origin", lambda: k.resample(c64, az + 2, rg + 3, t8, origin=(2.0, 3.0))),
+        ("tops_reramp_at flatten", lambda: k.tops_reramp_at(
+            c64[:5, :7].copy(), az, rg, line_centre=8.0, azimuth_time_interval=2.0e-3, slant_range_time=5.3e-3,
+            range_sampling_rate=6.4e7, sample0=0.0, fdc=fdc, ka=ka, **tops, flatten=True)),
+        ("tops_reramp_at", lambda: k.tops_reramp_at(
+            c64[:5, :7].copy(), az, rg, line_centre=8.0, azimuth_time_interval=2.0e-3, slant_range_time=5.3e-3,
+            range_sampling_rate=6.4e7, sample0=0.0, fdc=fdc, ka=ka, **tops)),
     ]
 
 

@@ -166,6 +166,63 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    from cube.keepup import subscribe
+    from cube.storage import open_store
+
+    products = []
+    for text in args.product:
+        name, _, opts = text.partition(":")
+        products.append({"product": name, "options": _options_dict(opts)})
+    bbox = [float(v) for v in args.bbox.split(",")] if args.bbox else None
+    subs = subscribe(open_store(args.cube), {"id": args.id, "bbox": bbox, "polarization": args.pol.upper(),
+                                             "products": products})
+    print(f"{len(subs)} subscription(s) in {args.cube}: {', '.join(s.id for s in subs)}")
+    return 0
+
+
+def cmd_unsubscribe(args: argparse.Namespace) -> int:
+    from cube.keepup import unsubscribe
+    from cube.storage import open_store
+
+    rest = unsubscribe(open_store(args.cube), args.id)
+    print(f"removed {args.id}; {len(rest)} subscription(s) left")
+    return 0
+
+
+def cmd_subscriptions(args: argparse.Namespace) -> int:
+    from cube.keepup import read_subscriptions
+    from cube.storage import open_store
+
+    for sub in read_subscriptions(open_store(args.cube)):
+        print(sub.model_dump_json())
+    return 0
+
+
+def cmd_keep_up(args: argparse.Namespace) -> int:
+    from cube.keepup import keep_up
+    from cube.materialize import ArdEngine
+    from cube.storage import open_store
+
+    cube = open_store(args.cube)
+    report = keep_up(args.sources, cube, ArdEngine(cube), orbit_file=args.orbit)
+    print(json.dumps(report.as_dict(), indent=1))
+    return 0
+
+
+def _options_dict(text: str) -> dict:
+    """``window=7x7,db=true`` → {"window": [7, 7], "db": True} (the /zarr path-segment syntax)."""
+    from cube.products._options import _parse_value
+
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise InputError(f"option {part!r} is not key=value")
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -258,6 +315,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve-s", type=float, default=-1,
                    help="serve this many seconds (0: do not serve; default: until Ctrl-C)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("subscribe", help="keep products up to date over an area as new dates arrive")
+    p.add_argument("cube")
+    p.add_argument("--id", required=True, help="name of the subscription (replaces one of that name)")
+    p.add_argument("--bbox", required=True, help="W,S,E,N in degrees (write --bbox=-8,51,-7,52)")
+    p.add_argument("--product", action="append", required=True, metavar="NAME[:k=v,...]",
+                   help="repeatable: backscatter:db=true, coherence:window=7x7 ...")
+    p.add_argument("--pol", default="VV")
+    p.set_defaults(func=cmd_subscribe)
+
+    p = sub.add_parser("unsubscribe", help="remove a subscription by id")
+    p.add_argument("cube")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_unsubscribe)
+
+    p = sub.add_parser("subscriptions", help="list the cube's subscriptions (JSON lines)")
+    p.add_argument("cube")
+    p.set_defaults(func=cmd_subscriptions)
+
+    p = sub.add_parser("keep-up", help="ingest new SLCs, then compute what the subscriptions ask for")
+    p.add_argument("cube")
+    p.add_argument("sources", nargs="+", help="new SAFE/zip paths or URLs")
+    p.add_argument("--orbit", help="POEORB/RESORB .EOF to use instead of the annotation orbit")
+    p.set_defaults(func=cmd_keep_up)
 
     p = sub.add_parser("serve", help="serve the API (STAC, zarr, ARD, tiles, viewer, jobs) over a cube")
     p.add_argument("--cube", required=True, help="the cube (path or s3://); SARCUBE_* env for the rest")

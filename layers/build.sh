@@ -78,6 +78,7 @@ run "$UV" pip install --target "$TARGET" --python-platform "$PLATFORM" --python-
 # The package itself: only its modules (its heavy dependencies are the image functions' business).
 run cp -R "$REPO/cube" "$TARGET/cube"
 run find "$TARGET/cube" -name __pycache__ -type d -prune -exec rm -rf {} +
+run rm -rf "$TARGET/cube/api/viewer/node_modules"  # npm's build inputs; static/vendor/ is what is served
 # Test suites and type stubs of the dependencies are dead weight (about 30 MB), and so is the
 # debug information in their compiled extensions (about 50 MB; symbols stay). Libraries vendored
 # by auditwheel (*.libs/) are left alone: patchelf edited them, and strip breaks such files

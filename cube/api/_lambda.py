@@ -29,7 +29,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
@@ -66,13 +65,9 @@ ENGINE_METRICS = (
 def lambda_settings(**overrides: Any) -> Settings:
     """The API settings of a deployed function, from its ``SARCUBE_*`` environment.
 
-    Two things differ from a plain ``Settings()``:
-
-    - template.yaml sets ``SARCUBE_JOBS_URL`` to the S3 prefix of the job files
-      (``s3://<bucket>/jobs``), while ``Settings.jobs_url`` is a job-record store; such a URL
-      is dropped, so that the records go to ``dynamodb://<SARCUBE_JOBS_TABLE>``;
-    - with ``SARCUBE_STATE_MACHINE_ARN`` set and no ``SARCUBE_EXECUTOR``, jobs go to the
-      ``aws`` executor (Step Functions), not to a process pool inside the function.
+    One thing differs from a plain ``Settings()``: with ``SARCUBE_STATE_MACHINE_ARN`` set and no
+    ``SARCUBE_EXECUTOR``, jobs go to the ``aws`` executor (Step Functions), not to a process pool
+    inside the function. Job records go to ``dynamodb://<SARCUBE_JOBS_TABLE>``.
 
     InputError naming the variables if the environment lacks what the function needs.
     """
@@ -85,21 +80,9 @@ def lambda_settings(**overrides: Any) -> Settings:
             "template.yaml (Globals.Function.Environment) sets these variables"
         ) from None
     update: dict[str, Any] = {}
-    if settings.jobs_url and not _is_job_store_url(settings.jobs_url):
-        if not settings.jobs_table:
-            raise InputError(
-                f"SARCUBE_JOBS_URL={settings.jobs_url} is not a job-record store (sqlite or dynamodb://) "
-                "and SARCUBE_JOBS_TABLE is not set; set SARCUBE_JOBS_TABLE to the DynamoDB table"
-            )
-        update["jobs_url"] = None  # resolved_jobs_url() -> dynamodb://<jobs_table>
     if "executor" not in settings.model_fields_set and settings.state_machine_arn:
         update["executor"] = "aws"
     return settings.model_copy(update=update) if update else settings
-
-
-def _is_job_store_url(url: str) -> bool:
-    scheme = urlsplit(url).scheme if "://" in url else ""
-    return scheme in ("sqlite", "dynamodb") or (scheme == "" and url.endswith(".sqlite"))
 
 
 # ---------------------------------------------------------------------------------------- numba cache

@@ -116,6 +116,7 @@ class ArdEngine:
         self._lock = threading.Lock()
         self._stacks: dict[tuple[str, str], tuple[BurstStack, float]] = {}
         self._written_meta: set[str] = set()
+        self._nesting = threading.local()  # depth of chunk_bytes calls in this thread
 
     # -- bursts ---------------------------------------------------------------------------------
     def stack(self, burst_id: str, polarization: str = "VV") -> BurstStack:
@@ -197,18 +198,24 @@ class ArdEngine:
                 pass
             date_keys = self.check_dates(burst_id, polarization, variant, date_keys)
             window = self._chunk_window(burst_id, polarization, variant, i, j)
-            single_flight(
-                self.leases,
-                rel,
-                is_done=lambda: self.ard.exists(rel),
-                compute=lambda: self._compute(burst_id, polarization, variant, date_keys, i, j, window, mine),
-                ttl_s=self.lease_ttl_s,
-                timeout_s=self.wait_s,
-            )
+            self._nesting.depth = getattr(self._nesting, "depth", 0) + 1
+            try:
+                single_flight(
+                    self.leases,
+                    rel,
+                    is_done=lambda: self.ard.exists(rel),
+                    compute=lambda: self._compute(burst_id, polarization, variant, date_keys, i, j, window,
+                                                  mine),
+                    ttl_s=self.lease_ttl_s,
+                    timeout_s=self.wait_s,
+                )
+            finally:
+                self._nesting.depth -= 1
             return self.ard.read_bytes(rel)
         finally:
-            with self._lock:
-                self.totals.add(mine)
+            if not getattr(self._nesting, "depth", 0):  # nested CSLC chunks reach totals via the outer call
+                with self._lock:
+                    self.totals.add(mine)
             if tally is not None:
                 tally.add(mine)
 

@@ -7,6 +7,7 @@ metadata from the cube and hands arrays to the pure product functions.
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Callable, Sequence
 
@@ -50,9 +51,9 @@ def set_cube_dem(store: CubeStore, url: str, vertical_datum: str = "auto") -> No
 
 
 @functools.lru_cache(maxsize=16)
-def _read_dem_cached(url: str, bbox: tuple[float, float, float, float], datum: str,
-                     options: tuple) -> Dem:
-    return read_dem(url, bbox, vertical_datum=datum, storage_options=dict(options))  # type: ignore[arg-type]
+def _read_dem_cached(url: str, bbox: tuple[float, float, float, float], datum: str, options: str) -> Dem:
+    """``options``: the fsspec storage options as sorted JSON (hashable, nested dicts included)."""
+    return read_dem(url, bbox, vertical_datum=datum, storage_options=json.loads(options))  # type: ignore[arg-type]
 
 
 class BurstStack:
@@ -133,7 +134,8 @@ class BurstStack:
             bbox = (float(lon.min()) - DEM_MARGIN_DEG, float(lat.min()) - DEM_MARGIN_DEG,
                     float(lon.max()) + DEM_MARGIN_DEG, float(lat.max()) + DEM_MARGIN_DEG)
             url = dem["url"]
-            options = tuple(sorted(self.store.storage_options.items())) if "://" in url else ()
+            remote = self.store.storage_options if "://" in url else {}
+            options = json.dumps(remote, sort_keys=True, default=str)
             self._dem = _read_dem_cached(url, bbox, dem.get("vertical_datum", "auto"), options)
         return self._dem
 
@@ -143,7 +145,10 @@ class BurstStack:
         raw = self._slc[self._index[date_key], l0:l1, s0:s1, :]
         self.bytes_read += raw.nbytes
         self._thread.bytes_read = self.thread_bytes_read + raw.nbytes
-        return (raw[..., 0].astype(np.float32) + 1j * raw[..., 1].astype(np.float32)).astype(np.complex64)
+        out = np.empty(raw.shape[:2], np.complex64)
+        pairs = out.view(np.float32).reshape(*raw.shape[:2], 2)  # (re, im) of each pixel
+        pairs[...] = raw
+        return out
 
     def cslc(self, date_key: str, window: Window | None = None,
              options: CslcOptions | None = None) -> CslcWindow:

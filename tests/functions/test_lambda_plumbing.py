@@ -71,7 +71,7 @@ def test_settings_from_the_template_environment(monkeypatch: pytest.MonkeyPatch)
     env = _template_env(monkeypatch)
     s = lambda_settings()
     assert s.cube_url == "s3://sarcube-data-x/cube" and s.ard_url == "s3://sarcube-data-x/ard"
-    assert env["SARCUBE_JOBS_URL"] == "s3://sarcube-data-x/jobs"  # job files, not job records
+    assert "SARCUBE_JOBS_URL" not in env  # records: the table; job files: s3://<bucket>/jobs
     assert s.resolved_jobs_url() == "dynamodb://sarcube-state-x"
     assert s.lock_table == "sarcube-state-x"
     assert s.executor == "aws" and s.state_machine_arn == STATE_MACHINE_ARN
@@ -85,9 +85,6 @@ def test_settings_name_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="SARCUBE_CUBE_URL"):
         lambda_settings()
     _template_env(monkeypatch)
-    monkeypatch.delenv("SARCUBE_JOBS_TABLE")
-    with pytest.raises(InputError, match="SARCUBE_JOBS_TABLE"):
-        lambda_settings()
     monkeypatch.setenv("SARCUBE_JOBS_URL", "dynamodb://records")
     assert lambda_settings().resolved_jobs_url() == "dynamodb://records"
 

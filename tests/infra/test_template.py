@@ -22,17 +22,18 @@ from tests.infra._mutations import MUTATIONS, Mutation, stage_matrix
 EXPECTED_ROUTES = {
     "ANY /stac": "ApiFunction",
     "ANY /stac/{proxy+}": "ApiFunction",
-    "ANY /jobs": "ApiFunction",
-    "ANY /jobs/{proxy+}": "ApiFunction",
-    "ANY /point": "ApiFunction",
-    "ANY /zonal": "ApiFunction",
     "GET /": "ApiFunction",
-    "GET /static/{proxy+}": "ApiFunction",
+    "GET /viewer/static/{proxy+}": "ApiFunction",
+    # point/zonal and jobs read ARD through the lazy engine (numba): the ARD image function.
+    "ANY /jobs": "ArdFunction",
+    "ANY /jobs/{proxy+}": "ArdFunction",
+    "ANY /point": "ArdFunction",
+    "ANY /zonal": "ArdFunction",
     "ANY /tiles/{proxy+}": "TilesFunction",
     "ANY /zarr/{proxy+}": "ZarrFunction",
     "ANY /ard/{proxy+}": "ArdFunction",
 }
-OPEN_ROUTES = {"GET /", "GET /static/{proxy+}"}  # the viewer's static files
+OPEN_ROUTES = {"GET /", "GET /viewer/static/{proxy+}"}  # the viewer's page and files
 IMAGE_HANDLERS = {
     "TilesFunction": "functions.tiles.handler.handler",
     "ZarrFunction": "functions.zarr.handler.handler",
