@@ -36,3 +36,6 @@ def serve(app, **config):
         server.should_exit = True
         thread.join(10)
         sock.close()
+        executor = getattr(getattr(app, "state", None), "_executor", None)  # create_app's job executor
+        if executor is not None:
+            executor.shutdown()

@@ -269,3 +269,17 @@ __all__ = [
     "tally_delta",
     "tally_of",
 ]
+
+
+def image_function(routers: tuple[str, ...]) -> tuple[Any, Handler]:
+    """(app, handler) of a container-image function serving ``routers`` of the app.
+
+    Powertools first (the cold start logs as JSON too), then the numba cache seeded from the
+    image before any kernel loads, then the app.
+    """
+    tools = make_powertools()
+    seed_numba_cache()
+    from cube.api.app import create_app
+
+    app = create_app(lambda_settings(), routers=routers)
+    return app, make_http_handler(app, engine=app.state.engine, tools=tools)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -12,8 +11,6 @@ from cube.api._common import install_error_handlers
 from cube.api._settings import Settings
 from cube.materialize import ArdEngine, make_job_store, make_lease_backend
 from cube.storage import open_store
-
-log = logging.getLogger(__name__)
 
 ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")
 
@@ -82,19 +79,13 @@ def create_app(
         if name in routers:
             app.include_router(module.router)
     if "tiles" in routers:
-        try:
-            from cube.api.tiles import make_tiles_router
-        except ImportError:
-            log.info("tiles router not available")
-        else:
-            app.include_router(make_tiles_router(), prefix="/tiles")
+        from cube.api.tiles import make_tiles_router
+
+        app.include_router(make_tiles_router(), prefix="/tiles")
     if "viewer" in routers:
-        try:
-            from cube.api.viewer import make_viewer_router
-        except ImportError:
-            log.info("viewer not available")
-        else:
-            app.include_router(make_viewer_router())
+        from cube.api.viewer import make_viewer_router
+
+        app.include_router(make_viewer_router())
     if "stac" in routers:
         from cube.api.stac import make_stac_app
 

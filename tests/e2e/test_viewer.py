@@ -23,16 +23,13 @@ the viewer's vendor files are not built (``cube/api/viewer/build.sh``), and the 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import shapely.geometry
+from _live import serve
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -105,32 +102,6 @@ def test_the_page_uses_relative_urls_only():
 
 
 # -- a cube and a live server --------------------------------------------------------------------
-@contextlib.contextmanager
-def serve(app):
-    """Run ``app`` on a real uvicorn in a thread on a free loopback port; yield its URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Debian's chromium under Playwright (skips when it or the viewer's files are missing)."""

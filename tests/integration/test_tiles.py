@@ -15,11 +15,8 @@ in the second burst). References, none of them the tile code:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import socket
-import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -30,8 +27,8 @@ import imagecodecs
 import morecantile
 import numpy as np
 import pytest
-import uvicorn
 import xarray as xr
+from _live import serve
 from pyproj import Transformer
 from rio_tiler.colormap import cmap
 from rio_tiler.io import XarrayReader
@@ -40,9 +37,8 @@ from titiler.core.utils import render_image
 
 from cube.api import create_app
 from cube.api.tiles import VIEWS, TileCache, TileSource, burst_reader, render_tile, view_of
-from cube.ingest import ingest
 from cube.materialize import ArdEngine, Variant
-from cube.products import PRODUCTS, BurstStack, set_cube_dem
+from cube.products import PRODUCTS, BurstStack
 from cube.simulate import load_truth
 from cube.storage import list_burst_groups, open_store
 
@@ -52,12 +48,8 @@ WMTS_NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.ne
 
 # -- the cube and a live server -------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def cube_dir(tiny_stack, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tiles") / "cube"
-    store = open_store(str(path))
-    ingest([str(p) for p in tiny_stack.safe_paths], store, progress=False)
-    set_cube_dem(store, str(tiny_stack.truth_dir / "dem.tif"))
-    return path
+def cube_dir(tiny_cube) -> Path:
+    return Path(tiny_cube.url)
 
 
 @pytest.fixture(scope="module")
@@ -65,32 +57,6 @@ def bursts(cube_dir) -> dict[str, list[str]]:
     """Burst ID → its sorted date keys."""
     store = open_store(str(cube_dir))
     return {b: sorted(BurstStack(store, b, pol).dates) for b, pol in list_burst_groups(store)}
-
-
-@contextlib.contextmanager
-def serve(app):
-    """``app`` on a real uvicorn in a thread, on a free loopback port; yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, host="127.0.0.1", log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        executor = getattr(app.state, "_executor", None)
-        if executor is not None:
-            executor.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -376,15 +376,8 @@ def test_reads_bursts_of_a_swath_product_skipping_reference_and_source(tmp_path,
 # ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cube(tiny_stack, tmp_path_factory):
-    from cube.ingest import ingest
-    from cube.products import set_cube_dem
-    from cube.storage import open_store
-
-    store = open_store(str(tmp_path_factory.mktemp("cube") / "cube"))
-    ingest([str(p) for p in tiny_stack.safe_paths], store, progress=False)
-    set_cube_dem(store, str(tiny_stack.truth_dir / "dem.tif"))
-    return store
+def cube(tiny_cube):
+    return tiny_cube
 
 
 @pytest.fixture(scope="module")
