@@ -33,6 +33,9 @@ RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "si
 #: Imports inside functions that the zip function may lack, keyed by (importing module, imported
 #: cube package), with why that is acceptable. Everything else must be in the layer.
 LAZY_OUTSIDE_LAYER = {
+    ("cube.api._lambda", "cube.api"):
+        "image_function() builds the image functions' app (numba); the zip function calls only "
+        "make_powertools, lambda_settings and make_http_handler",
     ("cube.api", "cube.api"):
         "cube/api/__init__.py imports the app factory on first use of cube.api.create_app; the zip "
         "function imports cube.api.stac and cube.api._lambda only",
