@@ -157,12 +157,18 @@ def _date_key(stack, text: str) -> str:
     return matches[0]
 
 
+DEMO_SERVE_UNATTENDED_S = 120.0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cube.demo import run_demo, serve_demo
 
     cube = run_demo(Path(args.out), dates=args.dates, bursts=args.bursts)
-    if args.serve_s != 0:
-        serve_demo(cube, port=args.port, seconds=args.serve_s)
+    seconds = args.serve_s
+    if seconds is None:  # until Ctrl-C at a terminal; bounded when run by a script
+        seconds = -1 if sys.stdin.isatty() else DEMO_SERVE_UNATTENDED_S
+    if seconds != 0:
+        serve_demo(cube, port=args.port, seconds=seconds)
     return 0
 
 
@@ -312,8 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dates", type=int, default=3)
     p.add_argument("--bursts", type=int, default=2)
     p.add_argument("--port", type=int, default=8000, help="port of the API on 127.0.0.1")
-    p.add_argument("--serve-s", type=float, default=-1,
-                   help="serve this many seconds (0: do not serve; default: until Ctrl-C)")
+    p.add_argument("--serve-s", type=float, default=None,
+                   help="serve this many seconds (0: do not serve; default: until Ctrl-C at a terminal, "
+                        f"{DEMO_SERVE_UNATTENDED_S:g} s otherwise)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("subscribe", help="keep products up to date over an area as new dates arrive")
