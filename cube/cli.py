@@ -119,16 +119,10 @@ def cmd_dem(args: argparse.Namespace) -> int:
 
 
 def cmd_product(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from cube.products import BurstStack, get_product, parse_segment, product_dataset
+    from cube.products import BurstStack, product_dataset
     from cube.storage import open_store
 
-    spec = get_product(args.product)
-    try:
-        options = parse_segment(spec.options, ",".join(args.option or []))
-    except (ValidationError, ValueError) as exc:
-        raise InputError(f"{args.product} options: {exc}".replace("\n", "; ")) from None
+    options = _product_options(args.product, ",".join(args.option or []))
     stack = BurstStack(open_store(args.cube), args.burst, args.pol)
     dates = [_date_key(stack, d) for d in args.dates.split(",")]
     window = None
@@ -146,6 +140,18 @@ def cmd_product(args: argparse.Namespace) -> int:
         ds.to_netcdf(out, engine="h5netcdf")
     print(f"{args.product} {stack.burst_id} {','.join(dates)} {dict(ds.sizes)} -> {out}")
     return 0
+
+
+def _product_options(product: str, segment: str):
+    """The options model of ``product`` from ``key=value,...`` (the /zarr path-segment syntax)."""
+    from pydantic import ValidationError
+
+    from cube.products import get_product, parse_segment
+
+    try:
+        return parse_segment(get_product(product).options, segment)
+    except (ValidationError, ValueError) as exc:
+        raise InputError(f"{product} options: {exc}".replace("\n", "; ")) from None
 
 
 def _date_key(stack, text: str) -> str:
@@ -178,8 +184,8 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
     products = []
     for text in args.product:
-        name, _, opts = text.partition(":")
-        products.append({"product": name, "options": _options_dict(opts)})
+        name, _, segment = text.partition(":")
+        products.append({"product": name, "options": _product_options(name, segment).non_default()})
     bbox = [float(v) for v in args.bbox.split(",")] if args.bbox else None
     subs = subscribe(open_store(args.cube), {"id": args.id, "bbox": bbox, "polarization": args.pol.upper(),
                                              "products": products})
@@ -214,19 +220,6 @@ def cmd_keep_up(args: argparse.Namespace) -> int:
     report = keep_up(args.sources, cube, ArdEngine(cube), orbit_file=args.orbit)
     print(json.dumps(report.as_dict(), indent=1))
     return 0
-
-
-def _options_dict(text: str) -> dict:
-    """``window=7x7,db=true`` → {"window": [7, 7], "db": True} (the /zarr path-segment syntax)."""
-    from cube.products._options import _parse_value
-
-    out = {}
-    for part in filter(None, text.split(",")):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise InputError(f"option {part!r} is not key=value")
-        out[key.strip()] = _parse_value(value.strip())
-    return out
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -33,14 +33,13 @@ from pydantic import (
     model_validator,
 )
 
-from cube.catalog import pair_in_rule
+from cube.catalog import rule_pairs
 from cube.errors import CubeFormatError, InputError, NotFoundError
 from cube.geometry import BurstGrid
 from cube.geometry._grid import Window, _transformer
 from cube.ingest import ingest
 from cube.jobs import BurstJob, JobSpec, ProductJob, run_burst
 from cube.materialize import ArdEngine, JobStore, Variant, make_job_record
-from cube.materialize._product_store import date_key_time
 from cube.storage import CubeStore
 
 log = logging.getLogger(__name__)
@@ -249,17 +248,7 @@ def new_pairs(dates: Iterable[str], new: str) -> list[tuple[str, str]]:
     The rule is the catalog's (:func:`cube.catalog.pair_in_rule`): consecutive dates, or dates
     at most 48 days apart. ``new`` may fall before dates already there (late arrivals).
     """
-    ordered = sorted(set(dates) | {new})
-    i = ordered.index(new)
-    out = []
-    for j in range(len(ordered)):
-        if j == i:
-            continue
-        a, b = sorted((i, j))
-        days = (date_key_time(ordered[b]) - date_key_time(ordered[a])).total_seconds() / 86400
-        if pair_in_rule(days, b == a + 1):
-            out.append((ordered[a], ordered[b]))
-    return out
+    return [pair for pair in rule_pairs({*dates, new}) if new in pair]
 
 
 @dataclass

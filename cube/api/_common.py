@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,8 +14,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cube.errors import BusyError, CubeError, InputError, NotFoundError
+from cube.format import date_key_time
 from cube.materialize import ArdEngine, Variant
-from cube.materialize._product_store import date_key_time
 from cube.products import get_product, parse_segment
 from cube.products._options import _parse_value
 
@@ -70,8 +72,9 @@ def engine_of(request: Request) -> ArdEngine:
     return request.app.state.engine
 
 
-def variant_from(product: str, values: dict[str, str] | str) -> Variant:
-    """A product variant from a path segment (``window=7x7``) or query parameters.
+def variant_from(product: str, values: Mapping[str, Any] | str) -> Variant:
+    """A product variant from a path segment (``window=7x7``), query parameters (text) or a
+    JSON object (values already typed).
 
     NotFoundError for an unknown product; OptionsError (422) naming the bad option.
     """
@@ -80,7 +83,8 @@ def variant_from(product: str, values: dict[str, str] | str) -> Variant:
         if isinstance(values, str):
             options = parse_segment(spec.options, values)
         else:
-            options = spec.options.model_validate({k: _parse_value(v) for k, v in values.items()})
+            options = spec.options.model_validate(
+                {k: _parse_value(v) if isinstance(v, str) else v for k, v in values.items()})
     except (ValidationError, ValueError) as exc:
         fields = ", ".join(spec.options.model_fields)
         raise OptionsError(f"{product} options: {_short(exc)} (options: {fields})") from None

@@ -10,13 +10,12 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from cube.api._common import TooLargeError, engine_of, iso, match_dates, one_date
-from cube.catalog import pair_in_rule
+from cube.catalog import rule_pairs
 from cube.errors import InputError, NotFoundError
 from cube.format._layout import GRID_DIR
 from cube.geometry import BurstGrid
 from cube.geometry._grid import Window, _transformer
 from cube.materialize import ArdEngine, Variant, make_job_record
-from cube.materialize._product_store import date_key_time
 
 
 @dataclass
@@ -138,13 +137,7 @@ def date_sets(
             )
         ]
     refs = set(match_dates(dates, datetime, burst_id=burst_id))
-    out = []
-    for a, ref in enumerate(dates):
-        for b in range(a + 1, len(dates)):
-            days = (date_key_time(dates[b]) - date_key_time(ref)).total_seconds() / 86400
-            if ref in refs and pair_in_rule(days, b == a + 1):
-                out.append((ref, dates[b]))
-    return out
+    return [pair for pair in rule_pairs(dates) if pair[0] in refs]
 
 
 def check_size(request: Request, plan: Plan) -> None:

@@ -119,7 +119,7 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
     """Per parcel and date (or pair): the mean, median and count of valid pixels whose centres
     fall inside the parcel. Parcels are identified by their ``id`` (or their index)."""
     engine = engine_of(request)
-    variant = variant_from(body.product, {k: _option_text(v) for k, v in body.options.items()})
+    variant = variant_from(body.product, body.options)
     feats = body.features.get("features") if body.features.get("type") == "FeatureCollection" else None
     if not feats:
         raise InputError("features must be a GeoJSON FeatureCollection with at least one feature")
@@ -183,9 +183,3 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
             "results": results,
         }
     )
-
-
-def _option_text(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return "x".join(str(v) for v in value)
-    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -11,6 +11,7 @@ from cube.catalog._index import (
     SearchQuery,
     StacIndex,
     pair_in_rule,
+    rule_pairs,
 )
 from cube.catalog._index_store import (
     INDEX_PATH,
@@ -51,6 +52,7 @@ __all__ = [
     "merge_items",
     "open_index_for_update",
     "pair_in_rule",
+    "rule_pairs",
     "queryables_schema",
     "rebuild_index",
     "update_index",

@@ -47,6 +47,7 @@ from cube.catalog._cql2 import (
 )
 from cube.catalog._items import SLC_COLLECTION
 from cube.errors import CubeFormatError, InputError
+from cube.format import date_key_time
 
 INDEX_FORMAT = "1"
 MAX_PAIR_DAYS = 48
@@ -229,6 +230,19 @@ def pair_in_rule(days: float, consecutive: bool, max_days: float = MAX_PAIR_DAYS
     tolerance: the dates of a burst ID are whole days apart, give or take milliseconds).
     """
     return consecutive or days <= max_days + 0.5
+
+
+def rule_pairs(date_keys: Iterable[str], max_days: float = MAX_PAIR_DAYS) -> list[tuple[str, str]]:
+    """Every (reference, secondary) pair of the pair rule among one burst's date keys, in date order."""
+    dates = sorted(set(date_keys))
+    times = [date_key_time(d) for d in dates]
+    out = []
+    for i in range(len(dates)):
+        for j in range(i + 1, len(dates)):
+            if not pair_in_rule((times[j] - times[i]).total_seconds() / 86400, j == i + 1, max_days):
+                break  # sorted: later dates are further apart and not consecutive
+            out.append((dates[i], dates[j]))
+    return out
 
 
 # -- spatial predicate ------------------------------------------------------------------------
@@ -821,4 +835,5 @@ __all__ = [
     "StacIndex",
     "bbox_geometry",
     "pair_in_rule",
+    "rule_pairs",
 ]

@@ -4,6 +4,7 @@ from cube.format._layout import (
     FORMAT_VERSION,
     burst_group_path,
     catalog_item_path,
+    date_key_time,
     date_metadata_path,
     grid_path,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "StateVector",
     "burst_group_path",
     "catalog_item_path",
+    "date_key_time",
     "date_metadata_path",
     "grid_path",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 FORMAT_VERSION = "1.0"
 CUBE_DOC = "cube.json"
 SLC_STORE = "slc.zarr"
@@ -12,6 +14,12 @@ CATALOG_DIR = "catalog"
 def burst_group_path(burst_id: str, polarization: str) -> str:
     """Zarr group of one burst ID and polarization, relative to the SLC store."""
     return f"{burst_id}/{polarization.lower()}"
+
+
+def date_key_time(date_key: str) -> datetime:
+    """The UTC sensing start of a date key ``YYYYmmddTHHMMSS[.ffffff]`` (``BurstMetadata.date_key``)."""
+    fmt = "%Y%m%dT%H%M%S.%f" if "." in date_key else "%Y%m%dT%H%M%S"
+    return datetime.strptime(date_key, fmt).replace(tzinfo=UTC)
 
 
 def date_metadata_path(burst_id: str, polarization: str, date_key: str) -> str:

@@ -8,7 +8,7 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 
-from cube.catalog import pair_in_rule
+from cube.catalog import rule_pairs
 from cube.errors import InputError
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob
 from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally, Variant, make_lease_backend
@@ -38,15 +38,7 @@ def date_sets(engine: ArdEngine, burst: BurstJob, job: ProductJob) -> list[tuple
         return [(d,) for d in (job.dates if job.dates is not None else dates)]
     if job.pairs is not None:
         return [tuple(p) for p in job.pairs]
-    from cube.materialize._product_store import date_key_time
-
-    out = []
-    for a, ref in enumerate(dates):
-        for b in range(a + 1, len(dates)):
-            days = (date_key_time(dates[b]) - date_key_time(ref)).total_seconds() / 86400
-            if pair_in_rule(days, b == a + 1):
-                out.append((ref, dates[b]))
-    return out
+    return rule_pairs(dates)
 
 
 def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[Variant, tuple[str, ...], int, int]]:

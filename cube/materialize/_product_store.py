@@ -30,17 +30,12 @@ from zarr.core.buffer import Buffer, BufferPrototype
 
 from cube import __version__
 from cube.errors import InputError
+from cube.format import date_key_time
 from cube.materialize._ard import Variant, array_metadata
 from cube.materialize._engine import ArdEngine, Tally
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK_KEY = re.compile(r"^c(?:/\d+)+$")
-
-
-def date_key_time(date_key: str) -> datetime:
-    """The UTC datetime of a date key ``YYYYMMDDTHHMMSS[.ffffff]``."""
-    fmt = "%Y%m%dT%H%M%S.%f" if "." in date_key else "%Y%m%dT%H%M%S"
-    return datetime.strptime(date_key, fmt).replace(tzinfo=UTC)
 
 
 def _micros(date_key: str) -> int:
@@ -228,23 +223,26 @@ class ProductStore(Store):
             return None
         index = [int(p) for p in rest.split("/")[1:]]
         if node == self.variant.product:
-            return self._data_chunk(index, tally)
+            chunk = self._data_chunk(index)
+            return (
+                None
+                if chunk is None
+                else self.engine.chunk_bytes(self.burst_id, self.polarization, self.variant, *chunk, tally)
+            )
         coords = self._coords()
         if node in coords and index == [0]:
             return coords[node].tobytes()
         return None
 
-    def _data_chunk(self, index: list[int], tally: Tally | None) -> bytes | None:
+    def _data_chunk(self, index: list[int]) -> tuple[tuple[str, ...], int, int] | None:
+        """(date keys, i, j) of a data chunk index, or None if it names no date (or pair)."""
         nd = len(self.time_dims)
         if len(index) != nd + 2:
             return None
         dates = self.dates
         if any(t >= len(dates) for t in index[:nd]):
             return None
-        date_keys = tuple(dates[t] for t in index[:nd])
-        return self.engine.chunk_bytes(
-            self.burst_id, self.polarization, self.variant, date_keys, index[nd], index[nd + 1], tally
-        )
+        return tuple(dates[t] for t in index[:nd]), index[nd], index[nd + 1]
 
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
@@ -260,9 +258,16 @@ class ProductStore(Store):
         return [await self.get(k, prototype, r) for k, r in key_ranges]
 
     async def exists(self, key: str) -> bool:
-        if key.endswith("zarr.json"):
-            return key[: -len("zarr.json")].rstrip("/") in self.metadata()
-        return await self.get(key, _default_prototype()) is not None
+        """Whether ``key`` is in the store; a product chunk exists (it can be read) without being
+        computed here."""
+        node, _, rest = key.partition("/")
+        if node == self.variant.product and _CHUNK_KEY.match(rest):
+            chunk = self._data_chunk([int(p) for p in rest.split("/")[1:]])
+            if chunk is None:
+                return False
+            ny, nx = self.engine.chunk_counts(self.burst_id, self.polarization, self.variant)
+            return 0 <= chunk[1] < ny and 0 <= chunk[2] < nx
+        return await asyncio.to_thread(self.fetch, key) is not None
 
     async def set(self, key: str, value: Buffer) -> None:
         raise InputError(f"{self!r} is read-only")
@@ -302,12 +307,6 @@ def _slice(data: bytes, byte_range: ByteRequest | None) -> bytes:
     if isinstance(byte_range, SuffixByteRequest):
         return data[-byte_range.suffix :]
     raise InputError(f"unsupported byte range {byte_range!r}")
-
-
-def _default_prototype() -> BufferPrototype:
-    from zarr.core.buffer import default_buffer_prototype
-
-    return default_buffer_prototype()
 
 
 def open_product(
