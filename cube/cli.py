@@ -37,7 +37,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     report = ingest(
         args.sources, open_store(args.cube), swaths=args.swaths, polarizations=args.pols,
-        orbit_file=args.orbit, progress=not args.quiet,
+        orbit_file=args.orbit, progress=not args.quiet, lease_ttl_s=args.lease_ttl_s,
     )
     print(report.summary())
     return 0
@@ -258,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cube", required=True, help="cube URL: a local path or s3://bucket/prefix")
     selection(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--lease-ttl-s", type=float, default=60.0, metavar="S",
+        help="writer lease of each burst group, renewed while this ingest writes: how long a "
+        "killed ingest blocks the next writer of its groups (default 60 s)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("simulate", help="write a simulated stack of SAFE products")

@@ -8,9 +8,10 @@ The index is one SQLite file, ``<cube>/catalog/index.sqlite``:
   copy and downloads the object again when its ETag changes (checked at most every
   ``refresh_s`` seconds), so a Lambda reads it without any server.
 
-Only one ingest at a time may update the index of an ``s3://`` cube (two would race and one
-update would be lost); :func:`rebuild_index` restores it from the catalog items and the
-per-date metadata at any time.
+Writers of an ``s3://`` cube take turns: `update_index` holds the cube's ``catalog/index.sqlite``
+lease and uploads with ``If-Match``, so two ingests never lose each other's dates;
+:func:`rebuild_index` restores the index from the catalog items and the per-date metadata at
+any time.
 """
 
 from __future__ import annotations
@@ -49,11 +50,17 @@ def _products(products: Mapping[str, ProductSpec] | Sequence[ProductInfo] | None
     return list(products)
 
 
+class IndexConflictError(Exception):
+    """The index object changed on the store while this writer updated its copy."""
+
+
 @contextlib.contextmanager
 def open_index_for_update(store: CubeStore) -> Iterator[StacIndex]:
     """The cube's index, writable; on an object store the updated copy is uploaded on exit.
 
-    Nothing is uploaded if the block raises.
+    Nothing is uploaded if the block raises. On an object store the upload is conditional
+    (``If-Match`` the version downloaded): `IndexConflictError` if another writer uploaded
+    in between (`update_index` holds the index lease and retries).
     """
     if store.is_local:
         path = store.path(INDEX_PATH)
@@ -64,14 +71,16 @@ def open_index_for_update(store: CubeStore) -> Iterator[StacIndex]:
     tmp = tempfile.mkdtemp(prefix="sarcube-index-")
     local = os.path.join(tmp, "index.sqlite")
     try:
-        if store.exists(INDEX_PATH):
-            store.fs.get_file(store.path(INDEX_PATH), local)
+        raw, version = store.read_versioned(INDEX_PATH)
+        if raw is not None:
+            Path(local).write_bytes(raw)
         idx = StacIndex.open(local, readonly=False)
         try:
             yield idx
         finally:
             idx.close()
-        store.write_bytes(INDEX_PATH, Path(local).read_bytes())
+        if not store.write_if(INDEX_PATH, Path(local).read_bytes(), version):
+            raise IndexConflictError(f"{store.child_url(INDEX_PATH)} changed during the update")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -98,13 +107,15 @@ def make_date_record(store: CubeStore, burst: BurstMetadata, with_grid: bool = T
 
 
 def update_index(store: CubeStore, bursts: Sequence[BurstMetadata],
-                 products: Mapping[str, ProductSpec] | Sequence[ProductInfo] | None = None) -> list[str]:
+                 products: Mapping[str, ProductSpec] | Sequence[ProductInfo] | None = None,
+                 lease_ttl_s: float = 60.0) -> list[str]:
     """Index the burst dates of ``bursts`` (committed dates only); return the burst IDs updated.
 
     Idempotent: a date already indexed with all the polarizations given is left alone, so a
     rerun of ingest costs one index read. ``products``: default ``cube.products.PRODUCTS``;
     when the product list differs from the one the index was built with, every burst's
-    product items are re-derived.
+    product items are re-derived. Concurrent updates take turns on the index's writer lease
+    (``lease_ttl_s``: how long a killed writer blocks the next).
     """
     infos = _products(products)
     want: dict[tuple[str, str], tuple[BurstMetadata, set[str]]] = {}
@@ -115,6 +126,18 @@ def update_index(store: CubeStore, bursts: Sequence[BurstMetadata],
         want[key][1].add(b.polarization.upper())
     if not want:
         return []
+    from cube.materialize import exclusive, store_lease_backend
+
+    with exclusive(store_lease_backend(store), INDEX_PATH, ttl_s=lease_ttl_s):
+        for attempt in range(5):
+            try:
+                return _update_index(store, want, infos)
+            except IndexConflictError:  # a writer without the lease (an older sarcube): redo
+                log.warning("STAC index changed during the update (attempt %d); retrying", attempt + 1)
+        raise IndexConflictError(f"{store.child_url(INDEX_PATH)} kept changing; rerun the ingest")
+
+
+def _update_index(store: CubeStore, want: dict, infos: list[ProductInfo]) -> list[str]:
     from cube.catalog._cql2 import polarization_mask
 
     with open_index_for_update(store) as idx:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, timedelta
 
 import pystac
@@ -102,8 +103,10 @@ def merge_items(old: pystac.Item, new: pystac.Item) -> pystac.Item:
 def write_slc_item(store: CubeStore, burst: BurstMetadata) -> pystac.Item:
     """Write (or extend with this polarization) the item of ``burst``'s date, atomically."""
     path = catalog_item_path(burst.burst_id, burst.date_key)
-    item = make_slc_item(burst, store.url)
-    if store.exists(path):
-        item = merge_items(pystac.Item.from_dict(store.read_json(path)), item)
-    store.write_json(path, item.to_dict(include_self_link=False))
-    return item
+    new = make_slc_item(burst, store.url)
+    while True:  # compare-and-swap: another polarization's writer may extend it at once
+        raw, version = store.read_versioned(path)
+        item = new if raw is None else merge_items(pystac.Item.from_dict(json.loads(raw)), new)
+        body = json.dumps(item.to_dict(include_self_link=False), indent=1, default=str).encode()
+        if store.write_if(path, body, version):
+            return item

@@ -36,6 +36,7 @@ def ingest(
     orbit_file: str | None = None,
     progress: bool = True,
     storage_options: dict | None = None,
+    lease_ttl_s: float = 60.0,
 ) -> IngestReport:
     """Ingest products into the cube at ``store``.
 
@@ -44,6 +45,10 @@ def ingest(
     already in the cube is skipped (its STAC item is rewritten if missing). Once every date
     is committed, the STAC index (``catalog/index.sqlite``) is updated with them: idempotent,
     so a rerun after an interruption indexes the dates committed before it.
+
+    Many ingests may run at once, into the same burst groups too: each date is appended under
+    its group's writer lease (``lease_ttl_s``: how long a killed ingest blocks the next
+    writer) with a conditional commit, and the STAC index and items are updated the same way.
     """
     plan: list[tuple[SafeProduct, BurstMetadata]] = []
     for source in sources:
@@ -68,7 +73,9 @@ def ingest(
             label = f"{burst.burst_id} {burst.polarization} {burst.date_key}"
             bar.set_postfix_str(label)
             ensure_burst_grid(store, burst)  # the burst ID's fixed grid, defined once
-            if _key(burst) in new_keys and append_date(store, burst, product.read_burst(burst)):
+            if _key(burst) in new_keys and append_date(
+                store, burst, product.read_burst(burst), lease_ttl_s=lease_ttl_s
+            ):
                 report.added.append(label)
                 write_slc_item(store, burst)
             else:
@@ -77,7 +84,7 @@ def ingest(
                     write_slc_item(store, burst)  # a rerun after a kill between commit and item
             committed.append(burst)
             bar.update()
-    update_index(store, committed)  # after every commit; dates already indexed are left alone
+    update_index(store, committed, lease_ttl_s=lease_ttl_s)  # after every commit; dates already indexed are left alone
     return report
 
 

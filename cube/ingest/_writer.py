@@ -7,11 +7,20 @@ Order of writes for a new date at time index n of a burst group:
 4. the group's ``zarr.json`` with consolidated metadata and the ``dates`` attribute:
    one atomic write that makes the date visible.
 A process killed before step 4 leaves the cube as it was; a rerun writes the date again.
+
+Many writers: each append holds the burst group's writer lease (`cube.materialize.exclusive`;
+SQLite in ``<cube>/.leases`` locally, one object per lease under ``<cube>/.leases/`` on S3,
+renewed while the append runs) and step 4 is a compare-and-swap (`CubeStore.write_if`:
+``If-Match`` on S3, an exclusive file lock locally). A writer whose lease expired stops
+before its next write; if another writer committed in the meantime, the commit fails and the
+append starts again at the new time index. No date is lost and none is written twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -21,9 +30,10 @@ from zarr.codecs import BytesCodec, ZstdCodec
 from zarr.core.array import Array, AsyncArray
 
 from cube import __version__
-from cube.errors import ConflictError, CubeFormatError
+from cube.errors import BusyError, ConflictError, CubeFormatError
 from cube.format import FORMAT_VERSION, BurstMetadata, burst_group_path, date_metadata_path
 from cube.format._layout import CUBE_DOC, SLC_STORE
+from cube.materialize import HeldLease, LeaseBackend, LeaseLostError, exclusive, store_lease_backend
 from cube.storage import CubeStore
 
 SLC_CHUNKS = (1, 512, 4096, 2)  # time, line, sample, part: 16 MiB raw int16 per full chunk
@@ -41,6 +51,9 @@ _PER_DATE = {
     "absolute_orbit": ("int32", "1", "absolute orbit number"),
 }
 _NS = np.timedelta64(1, "ns")
+#: Where the cube's writer leases live (SQLite locally, one object per lease on S3).
+LEASE_DIR = ".leases"
+log = logging.getLogger(__name__)
 
 
 def ensure_cube(store: CubeStore) -> None:
@@ -54,15 +67,14 @@ def ensure_cube(store: CubeStore) -> None:
                 f"{doc.get('format_version')} is not sarcube-cube {FORMAT_VERSION}"
             )
         return
-    store.write_json(
-        CUBE_DOC,
-        {
-            "format": "sarcube-cube",
-            "format_version": FORMAT_VERSION,
-            "created": datetime.now(UTC).isoformat(),
-            "software": f"sarcube {__version__}",
-        },
-    )
+    doc = {
+        "format": "sarcube-cube",
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(),
+        "software": f"sarcube {__version__}",
+    }
+    if not store.write_if(CUBE_DOC, json.dumps(doc, indent=1).encode(), None):
+        return ensure_cube(store)  # another writer created the cube just now: check its version
     zarr.open_group(store.zarr_store(SLC_STORE), mode="a", zarr_format=3)
 
 
@@ -80,12 +92,27 @@ def committed_dates(group: zarr.Group | None) -> list[dict]:
     return [] if group is None else list(group.attrs.get("dates", []))
 
 
+#: Attempts at one append when the conditional commit finds that another writer committed.
+COMMIT_ATTEMPTS = 5
+
+
 def append_date(
-    store: CubeStore, burst: BurstMetadata, pixels: np.ndarray, chunks: tuple = SLC_CHUNKS
+    store: CubeStore,
+    burst: BurstMetadata,
+    pixels: np.ndarray,
+    chunks: tuple = SLC_CHUNKS,
+    *,
+    leases: LeaseBackend | None = None,
+    lease_ttl_s: float = 60.0,
 ) -> bool:
     """Append one burst date; return False if the cube already holds that date.
 
     ``pixels``: int16 (lines, samples, 2), the burst as read from the SAFE.
+
+    Many writers may append to one burst group at once: each append holds the group's writer
+    lease (``leases``, default beside the cube: SQLite locally, S3 conditional writes) and
+    commits with a compare-and-swap of the group's ``zarr.json``. If the lease was lost and
+    another writer committed first, the append starts again on the new state.
     """
     if pixels.shape != (burst.lines, burst.samples, 2) or pixels.dtype != np.int16:
         raise ValueError(
@@ -93,25 +120,61 @@ def append_date(
             f"got {pixels.dtype} {pixels.shape}"
         )
     path = burst_group_path(burst.burst_id, burst.polarization)
-    committed = open_burst_group(store, burst.burst_id, burst.polarization)
-    dates = committed_dates(committed)
+    leases = leases or store_lease_backend(store, LEASE_DIR)
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            with exclusive(leases, f"{SLC_STORE}/{path}", ttl_s=lease_ttl_s) as held:
+                return _append_held(store, burst, pixels, chunks, held)
+        except (_CommitConflict, LeaseLostError) as exc:
+            log.warning("%s %s: %s (attempt %d); starting again on the group's new state",
+                        path, burst.date_key, exc, attempt + 1)
+    raise BusyError(
+        f"{path}: could not commit {burst.date_key} after {COMMIT_ATTEMPTS} attempts: other writers "
+        "keep committing to this burst group; rerun the ingest"
+    )
+
+
+class _CommitConflict(Exception):
+    """The group's zarr.json changed since this writer read it."""
+
+    def __str__(self) -> str:
+        return f"{self.args[0]}: another writer committed first"
+
+
+def _read_group_doc(store: CubeStore, path: str) -> tuple[dict | None, str | None]:
+    """The group's ``zarr.json`` (None if absent) and its version tag."""
+    raw, version = store.read_versioned(f"{SLC_STORE}/{path}/zarr.json")
+    return (json.loads(raw) if raw is not None else None), version
+
+
+def _append_held(
+    store: CubeStore, burst: BurstMetadata, pixels: np.ndarray, chunks: tuple, held: HeldLease
+) -> bool:
+    """`append_date` while holding the group's writer lease."""
+    path = burst_group_path(burst.burst_id, burst.polarization)
+    doc, version = _read_group_doc(store, path)
+    committed = doc is not None and doc.get("consolidated_metadata") is not None
+    dates = list(doc["attributes"].get("dates", [])) if committed else []
     if any(d["date_key"] == burst.date_key for d in dates):
         return False
     n = len(dates)
     root = zarr.open_group(store.zarr_store(SLC_STORE), mode="a", zarr_format=3)
-    if committed is None:
+    held.check()
+    if not committed:
         # a group never committed (first ingest killed early) holds nothing visible: recreate
         group = root.require_group(path)
         _create_arrays(group, burst, chunks)
+        doc, version = _read_group_doc(store, path)
     else:
         group = root[path]
-        if group.attrs.get("swath") != burst.swath:
-            raise ConflictError(f"{path}: holds swath {group.attrs.get('swath')}, not {burst.swath}")
+        if doc["attributes"].get("swath") != burst.swath:
+            raise ConflictError(f"{path}: holds swath {doc['attributes'].get('swath')}, not {burst.swath}")
     arrays = {name: group[name] for name in ["slc", "time", "slant_range", *_PER_DATE]}
     lines = max(arrays["slc"].shape[1], burst.lines)
     samples = max(arrays["slc"].shape[2], burst.samples)
 
     # 1. chunks of index n, written through a view whose shape already includes it
+    held.check()
     slc_view = _view(arrays["slc"], (n + 1, lines, samples, 2))
     slc_view[n, : burst.lines, : burst.samples] = pixels
     if burst.lines < lines or burst.samples < samples:  # a smaller date: pad with fill value
@@ -121,28 +184,31 @@ def append_date(
         arrays["time"][:n] if n else np.array([], "int64"),
         (np.datetime64(burst.sensing_start, "ns") - np.datetime64(0, "ns")) // _NS,
     )
+    held.check()
     _view(arrays["time"], (n + 1,))[:] = time_values
     values = _per_date_values(burst)
     for name in _PER_DATE:
         _view(arrays[name], (n + 1,))[n] = values[name]
-    first = group.attrs.get("reference", {})
+    attrs = dict(doc["attributes"])
+    first = attrs.get("reference", {})
     slant_range = first.get("slant_range_first_sample", burst.slant_range_first_sample_m) + (
         np.arange(samples) * first.get("range_pixel_spacing", burst.range_pixel_spacing_m)
     )
     _view(arrays["slant_range"], (samples,))[:] = slant_range
 
     # 2. the date's full metadata
+    held.check()
     store.write_bytes(
         date_metadata_path(burst.burst_id, burst.polarization, burst.date_key),
         burst.model_dump_json().encode(),
     )
 
     # 3. each array's own metadata, then 4. the group's consolidated metadata (the commit)
+    held.check()
     arrays["slc"].resize((n + 1, lines, samples, 2))
     arrays["slant_range"].resize((samples,))
     for name in ["time", *_PER_DATE]:
         arrays[name].resize((n + 1,))
-    attrs = dict(group.attrs)
     attrs["dates"] = [*dates, {"index": n, "date_key": burst.date_key, "product_id": burst.product_id}]
     attrs.setdefault(
         "reference",
@@ -151,7 +217,9 @@ def append_date(
             "range_pixel_spacing": burst.range_pixel_spacing_m,
         },
     )
-    _commit(store, path, attrs, arrays)
+    held.check()
+    if not _commit(store, path, attrs, arrays, version):
+        raise _CommitConflict(path)
     return True
 
 
@@ -162,26 +230,25 @@ def _view(array: zarr.Array, shape: tuple[int, ...]) -> zarr.Array:
     return Array(AsyncArray(metadata=meta, store_path=inner.store_path, config=inner.config))
 
 
-def _commit(store: CubeStore, path: str, attrs: dict, names: Iterable[str]) -> None:
-    """Write the group's zarr.json with its attributes and consolidated metadata, atomically.
+def _commit(store: CubeStore, path: str, attrs: dict, names: Iterable[str], version: str | None) -> bool:
+    """Write the group's zarr.json with its attributes and consolidated metadata, atomically,
+    if it is still at ``version``; False (nothing written) if another writer changed it.
 
     This single object write is what makes a new date visible.
     """
     prefix = f"{SLC_STORE}/{path}"
     members = {name: store.read_json(f"{prefix}/{name}/zarr.json") for name in names}
-    store.write_json(
-        f"{prefix}/zarr.json",
-        {
-            "attributes": attrs,
-            "zarr_format": 3,
-            "node_type": "group",
-            "consolidated_metadata": {
-                "kind": "inline",
-                "must_understand": False,
-                "metadata": members,
-            },
+    doc = {
+        "attributes": attrs,
+        "zarr_format": 3,
+        "node_type": "group",
+        "consolidated_metadata": {
+            "kind": "inline",
+            "must_understand": False,
+            "metadata": members,
         },
-    )
+    }
+    return store.write_if(f"{prefix}/zarr.json", json.dumps(doc, indent=1, default=str).encode(), version)
 
 
 def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> None:

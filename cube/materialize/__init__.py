@@ -18,7 +18,16 @@ from cube.materialize._jobs_store import (
     make_job_record,
     make_job_store,
 )
-from cube.materialize._locks import Lease, LeaseBackend, make_lease_backend, single_flight
+from cube.materialize._locks import (
+    HeldLease,
+    Lease,
+    LeaseBackend,
+    LeaseLostError,
+    exclusive,
+    make_lease_backend,
+    single_flight,
+    store_lease_backend,
+)
 from cube.materialize._product_store import ProductStore, open_product
 
 __all__ = [
@@ -31,8 +40,10 @@ __all__ = [
     "JobRecord",
     "JobState",
     "JobStore",
+    "HeldLease",
     "Lease",
     "LeaseBackend",
+    "LeaseLostError",
     "ProductStore",
     "Progress",
     "Tally",
@@ -40,9 +51,11 @@ __all__ = [
     "array_path",
     "chunk_path",
     "default_lease_backend",
+    "exclusive",
     "make_job_record",
     "make_job_store",
     "make_lease_backend",
     "open_product",
     "single_flight",
+    "store_lease_backend",
 ]

@@ -30,7 +30,7 @@ from cube.materialize._ard import (
     encode_chunk,
     group_metadata,
 )
-from cube.materialize._locks import LeaseBackend, make_lease_backend, single_flight
+from cube.materialize._locks import LeaseBackend, single_flight, store_lease_backend
 from cube.products import BurstStack, CslcOptions
 from cube.products._stack import _window_bounds as _bounds
 from cube.storage import CubeStore, open_store
@@ -67,20 +67,7 @@ class Tally:
 
 def default_lease_backend(ard: CubeStore) -> LeaseBackend:
     """Leases beside the ARD store: SQLite in ``<ard>/.leases`` locally, objects on ``s3://``."""
-    if ard.is_local:
-        return make_lease_backend(ard.path(LEASE_DIR))
-    if ard.url.startswith("s3://"):
-        kw = {}
-        endpoint = ard.storage_options.get("endpoint_url") or ard.storage_options.get(
-            "client_kwargs", {}
-        ).get("endpoint_url")
-        if endpoint:
-            kw["endpoint_url"] = endpoint
-        for src, dst in (("key", "aws_access_key_id"), ("secret", "aws_secret_access_key")):
-            if ard.storage_options.get(src):
-                kw[dst] = ard.storage_options[src]
-        return make_lease_backend(ard.child_url(LEASE_DIR), **kw)
-    raise InputError(f"{ard.url}: no lease backend for this scheme; pass leases= (dynamodb://table)")
+    return store_lease_backend(ard, LEASE_DIR)
 
 
 class ArdEngine:

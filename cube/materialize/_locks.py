@@ -637,6 +637,88 @@ def single_flight(
         delay = max(poll_s, min(delay * 1.5, max_poll_s))
 
 
+class LeaseLostError(BusyError):
+    """This writer's lease expired or was taken over: it must stop writing and retry."""
+
+
+class HeldLease:
+    """A lease held by `exclusive`, renewed in the background.
+
+    ``check(margin_s)`` before each write: it raises `LeaseLostError` if the lease was lost
+    or expires within ``margin_s`` seconds by this machine's clock (a writer that was paused
+    longer than the TTL finds out here, before it overwrites another writer's work).
+    """
+
+    def __init__(self, beat: _Heartbeat) -> None:
+        self._beat = beat
+
+    @property
+    def lease(self) -> Lease:
+        return self._beat.lease
+
+    def check(self, margin_s: float = 1.0) -> None:
+        lease = self._beat.lease
+        left = lease.expires - time.time()
+        if self._beat.lost or left < margin_s:
+            raise LeaseLostError(
+                f"lost the lease on {lease.key!r} ({left:.1f} s left): another writer may hold it; "
+                "retry the write"
+            )
+
+
+@contextmanager
+def exclusive(
+    backend: LeaseBackend,
+    key: str,
+    *,
+    ttl_s: float = 60.0,
+    timeout_s: float = 600.0,
+    poll_s: float = 0.05,
+    max_poll_s: float = 1.0,
+) -> Iterator[HeldLease]:
+    """Hold the lease on ``key`` for the block: wait for it (up to ``timeout_s``, then
+    `BusyError`), renew it every ``ttl_s / 3`` s while the block runs, release it after.
+
+    A holder that crashed stops renewing, so its lease is taken over ``ttl_s`` after its
+    last renewal: writers that use it must leave their shared state valid at every step.
+    """
+    _check_key(key)
+    ttl_s = _check_ttl(ttl_s)
+    deadline = time.monotonic() + timeout_s
+    delay = poll_s
+    while (lease := backend.try_acquire(key, ttl_s)) is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            holder = backend.peek(key)
+            until = f"; its lease expires in {holder.expires - time.time():.1f} s" if holder else ""
+            raise BusyError(f"{key!r} is held by another writer after {timeout_s:g} s{until}; retry later")
+        time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
+        delay = min(delay * 1.5, max_poll_s)
+    beat = _Heartbeat(backend, lease, ttl_s)
+    try:
+        yield HeldLease(beat)
+    finally:
+        backend.release(beat.stop())
+
+
+def store_lease_backend(store: Any, rel: str = ".leases") -> LeaseBackend:
+    """Leases kept in a cube-like store (`cube.storage.CubeStore`) under ``rel``: SQLite in
+    that directory for a local store, one object per lease on ``s3://``."""
+    if store.is_local:
+        return make_lease_backend(store.path(rel))
+    if store.url.startswith("s3://"):
+        options = store.storage_options
+        kw = {}
+        endpoint = options.get("endpoint_url") or options.get("client_kwargs", {}).get("endpoint_url")
+        if endpoint:
+            kw["endpoint_url"] = endpoint
+        for src, dst in (("key", "aws_access_key_id"), ("secret", "aws_secret_access_key")):
+            if options.get(src):
+                kw[dst] = options[src]
+        return make_lease_backend(store.child_url(rel), **kw)
+    raise InputError(f"{store.url}: no lease backend for this scheme; pass leases= (dynamodb://table)")
+
+
 # --------------------------------------------------------------------------------------------
 # factory
 
@@ -685,10 +767,14 @@ __all__ = [
     "DynamoDBLeaseBackend",
     "FileLeaseBackend",
     "Lease",
+    "HeldLease",
     "LeaseBackend",
+    "LeaseLostError",
     "S3LeaseBackend",
     "dynamodb_table_spec",
     "ensure_dynamodb_table",
     "make_lease_backend",
+    "exclusive",
     "single_flight",
+    "store_lease_backend",
 ]

@@ -39,7 +39,9 @@ def ensure_burst_grid(store: CubeStore, burst: BurstMetadata) -> BurstGrid:
     if store.exists(rel):
         return BurstGrid.model_validate_json(store.read_bytes(rel))
     grid = make_burst_grid(burst)
-    store.write_bytes(rel, grid.model_dump_json(indent=1).encode())
+    if not store.write_if(rel, grid.model_dump_json(indent=1).encode(), None):
+        # another writer defined it first (from another date): theirs is the burst ID's grid
+        return BurstGrid.model_validate_json(store.read_bytes(rel))
     return grid
 
 

@@ -6,14 +6,20 @@ already. Zarr stores for subpaths come from the same URL and options.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import posixpath
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
+import fsspec.asyn
 import zarr.storage
 from fsspec.implementations.local import LocalFileSystem
 
@@ -71,6 +77,60 @@ class CubeStore:
         """Write ``obj`` as indented JSON, atomically."""
         self.write_bytes(rel, json.dumps(obj, indent=1, default=str).encode())
 
+    def read_versioned(self, rel: str) -> tuple[bytes | None, str | None]:
+        """Bytes of ``rel`` and their version tag, read together; ``(None, None)`` if absent.
+
+        The tag is the object's ETag on an object store and the SHA-256 of the bytes locally.
+        Pass it to `write_if` to write only if nobody changed ``rel`` in between.
+        """
+        path = self.path(rel)
+        if self.is_local:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                return None, None
+            return data, hashlib.sha256(data).hexdigest()
+        bucket, key, _ = self.fs.split_path(path)
+
+        async def get() -> tuple[bytes, str]:
+            resp = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
+            async with resp["Body"] as body:
+                return await body.read(), resp["ETag"]
+
+        try:
+            return fsspec.asyn.sync(self.fs.loop, get)
+        except FileNotFoundError:
+            return None, None
+
+    def write_if(self, rel: str, data: bytes, version: str | None) -> bool:
+        """Write ``rel`` atomically if its version is still ``version`` (None: if absent).
+
+        Returns False, writing nothing, when another writer changed (or created) ``rel``
+        since it was read: a compare-and-swap, with ``If-Match``/``If-None-Match`` on an
+        object store and under an exclusive file lock locally.
+        """
+        path = self.path(rel)
+        if not self.is_local:
+            bucket, key, _ = self.fs.split_path(path)
+            condition = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
+            try:
+                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+            except Exception as exc:  # s3fs turns 412/409 into OSError subclasses
+                if _is_precondition_failure(exc):
+                    return False
+                raise
+            finally:
+                self.fs.invalidate_cache(path)
+            return True
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with _cas_lock(self.path(CAS_LOCK)):
+            current, tag = self.read_versioned(rel)
+            if tag != version:
+                return False
+            self.write_bytes(rel, data)
+        return True
+
     def list(self, rel: str) -> list[str]:
         """Names directly under ``rel`` (empty if it does not exist)."""
         try:
@@ -86,6 +146,36 @@ class CubeStore:
         return zarr.storage.FsspecStore.from_url(
             self.child_url(rel), storage_options=self.storage_options, read_only=read_only
         )
+
+
+#: The lock file that serializes local compare-and-swap writes (`CubeStore.write_if`).
+CAS_LOCK = ".leases/cas.lock"
+
+
+@contextmanager
+def _cas_lock(path: str) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (threads and processes of this machine)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with _CAS_THREADS, open(path, "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+_CAS_THREADS = threading.Lock()  # flock is per open file: threads of one process queue here
+
+
+def _is_precondition_failure(exc: BaseException) -> bool:
+    """Whether an S3 error (as raised by s3fs or botocore) is a failed If-Match/If-None-Match."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = f"{type(seen).__name__} {seen}"
+        if any(s in text for s in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def open_store(url: str, storage_options: dict[str, Any] | None = None) -> CubeStore:

@@ -100,7 +100,8 @@ def test_ingest_to_s3_on_seaweedfs(tiny_stack, s3_env):
 
 def test_kill_during_ingest_never_shows_a_partial_date(tmp_path, tiny_stack):
     safes = [str(s) for s in tiny_stack.safe_paths]
-    cmd = [sys.executable, "-m", "cube.cli", "ingest", *safes, "--quiet"]
+    # a killed ingest may hold a group's writer lease: the rerun takes it over after 2 s
+    cmd = [sys.executable, "-m", "cube.cli", "ingest", *safes, "--quiet", "--lease-ttl-s", "2"]
     t0 = time.monotonic()
     subprocess.run([*cmd, "--cube", str(tmp_path / "timing")], check=True, timeout=300)
     full = time.monotonic() - t0
