@@ -84,7 +84,8 @@ def ingest(
                     write_slc_item(store, burst)  # a rerun after a kill between commit and item
             committed.append(burst)
             bar.update()
-    update_index(store, committed, lease_ttl_s=lease_ttl_s)  # after every commit; dates already indexed are left alone
+    # after every commit; dates already indexed are left alone
+    update_index(store, committed, lease_ttl_s=lease_ttl_s)
     return report
 
 

@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import numpy as np
-from lxml import etree
-
 from conftest import shared_path
+from lxml import etree
 
 PAIR = "hyp3-isce2/tests/data/packaging/slc/"
 REF = PAIR + "S1A_IW_SLC__1SDV_20250406T022008_20250406T022035_058630_07421F_93A7.SAFE"
