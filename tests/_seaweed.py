@@ -67,7 +67,7 @@ def seaweed_s3(workdir: Path):
                 break  # 403 without credentials: the server answers
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"SeaweedFS did not start; see {workdir / 'weed.log'}")
+                    raise RuntimeError(f"SeaweedFS did not start; see {workdir / 'weed.log'}") from None
                 time.sleep(0.3)
         yield {
             "endpoint_url": endpoint,
