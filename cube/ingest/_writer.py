@@ -174,12 +174,15 @@ def _append_held(
     samples = max(arrays["slc"].shape[2], burst.samples)
 
     # 1. chunks of index n, written through a view whose shape already includes it
-    held.check()
     slc_view = _view(arrays["slc"], (n + 1, lines, samples, 2))
-    slc_view[n, : burst.lines, : burst.samples] = pixels
-    if burst.lines < lines or burst.samples < samples:  # a smaller date: pad with fill value
-        slc_view[n, burst.lines :, :] = 0
-        slc_view[n, :, burst.samples :] = 0
+    step = arrays["slc"].chunks[1]
+    for r0 in range(0, lines, step):  # one row of chunks at a time, the lease checked before each
+        held.check()
+        r1 = min(r0 + step, lines)
+        block = np.zeros((r1 - r0, samples, 2), np.int16)
+        if r0 < burst.lines:  # a smaller date is padded with the fill value
+            block[: min(r1, burst.lines) - r0, : burst.samples] = pixels[r0:r1]
+        slc_view[n, r0:r1] = block
     time_values = np.append(
         arrays["time"][:n] if n else np.array([], "int64"),
         (np.datetime64(burst.sensing_start, "ns") - np.datetime64(0, "ns")) // _NS,
