@@ -131,11 +131,18 @@ def check_chunk(raw: bytes) -> bytes:
 
 def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
     """The (rows, cols) array of a stored chunk; CorruptChunkError if its checksum or size is wrong."""
+    return decode_block(raw, variant.dtype, variant.chunks)
+
+
+def decode_block(raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...]) -> np.ndarray:
+    """A stored chunk of ``dtype`` and chunk ``shape`` (as its zarr.json says); CorruptChunkError
+    if its checksum fails or it does not decompress to exactly that many values."""
+    dtype = np.dtype(dtype)
     try:
-        flat = np.frombuffer(_ZSTD.decode(check_chunk(raw)), dtype=variant.dtype.newbyteorder("<"))
-        return flat.reshape(variant.chunks).astype(variant.dtype, copy=False)
+        flat = np.frombuffer(_ZSTD.decode(check_chunk(raw)), dtype=dtype.newbyteorder("<"))
+        return flat.reshape(shape).astype(dtype, copy=False)
     except (RuntimeError, ValueError) as exc:  # numcodecs' zstd errors; a wrong number of values
-        raise CorruptChunkError(f"chunk does not decode to {variant.dtype} {variant.chunks}: {exc}") from None
+        raise CorruptChunkError(f"chunk does not decode to {dtype} {tuple(shape)}: {exc}") from None
 
 
 CODECS: list[dict] = [
