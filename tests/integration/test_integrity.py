@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -309,3 +310,44 @@ def test_local_writes_fsync_the_file_before_the_rename_and_the_directory_after(t
     assert calls[i - 1][0] == "fsync" and calls[i - 1][1].startswith(chunk + ".")
     assert calls[i + 1] == ("fsync", os.path.dirname(chunk))
     assert not list(Path(store.path("")).rglob("*.partial"))
+
+
+def test_verify_on_s3_finds_bad_chunks_and_purges_expired_s3_leases(tiny_cube, s3_server):
+    """The same scan on SeaweedFS: a cube and its ARD store under one S3 prefix, S3 leases."""
+    options = s3_server["storage_options"]
+    cube = open_store(f"s3://cubes/verify-{uuid.uuid4().hex[:8]}", options)
+    local = Path(tiny_cube.url)
+    for path in local.rglob("*"):
+        rel = str(path.relative_to(local))
+        if path.is_file() and not rel.startswith("ard.zarr"):
+            cube.write_bytes(rel, path.read_bytes())
+    burst_id, pol = list_burst_groups(cube)[0]
+    dates = sorted(BurstStack(tiny_cube, burst_id, pol).dates)
+    group = local / "slc.zarr" / burst_id / pol.lower()
+    record = json.loads((group / "zarr.json").read_text())["attributes"]["dates"][-1]
+    slc_chunk = str(sorted(p for p in (group / "slc" / "c" / str(record["index"])).rglob("*") if p.is_file())[0]
+                    .relative_to(local))
+    raw = bytearray(cube.read_bytes(slc_chunk))
+    raw[len(raw) // 2] ^= 0x01
+    cube.write_bytes(slc_chunk, bytes(raw))
+
+    engine = ArdEngine(tiny_cube, open_store(cube.child_url("ard.zarr"), options))  # S3 ARD, S3 leases
+    assert type(engine.leases).__name__ == "S3LeaseBackend"
+    v = Variant.of("cslc")
+    rel = chunk_path(burst_id, pol, v, (dates[0],), 0, 0)
+    engine.chunk_bytes(burst_id, pol, v, (dates[0],), 0, 0)
+    raw = bytearray(engine.ard.read_bytes(rel))
+    raw[-1] ^= 0x80  # the checksum itself
+    engine.ard.write_bytes(rel, bytes(raw))
+    assert engine.leases.try_acquire("expired/chunk", 0.05) is not None
+    live = engine.leases.try_acquire("live/chunk", 600)
+    time.sleep(0.1)
+
+    report = verify_cube(cube, repair=True)
+    assert sorted((p.store, p.path) for p in report.problems) == [("ard", rel), ("slc", slc_chunk)]
+    slc = next(p for p in report.problems if p.store == "slc")
+    assert (slc.burst_id, slc.polarization, slc.date_key) == (burst_id, pol, record["date_key"])
+    assert report.ard_chunks_deleted == 1 and not engine.ard.exists(rel)
+    assert report.leases_removed == 1 and engine.leases.peek("live/chunk").token == live.token
+    again = verify_cube(cube)
+    assert [p.store for p in again.problems] == ["slc"] and again.expired_leases == 0
