@@ -4,10 +4,12 @@
 
 - every SLC chunk of every committed date: it must decode with its array's codecs (zstd, and
   from format 1.1 the crc32c checksum) to its chunk shape. A bad SLC chunk cannot be
-  recomputed: the report names the burst, polarization and date to re-ingest from its SAFE;
+  recomputed: the report names the burst, polarization and date to restore from its SAFE;
 - every ARD chunk: crc32c and shape, as the engine checks it before serving. A bad one (or one
   written before format 1.1, without a checksum) is recomputed on its next read anyway;
   ``repair`` deletes it now;
+- `restore_slc` rewrites, from their SAFEs, the pixels of committed dates with bad SLC chunks
+  (``sarcube verify --restore SAFE``): ingest skips a date the cube already holds;
 - leftovers of killed processes: ``*.partial`` temporary files older than ``partial_age_s``
   and expired leases, reported, and removed with ``repair``. They are harmless, so they are
   not problems (exit code 0).
@@ -19,6 +21,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,7 +30,7 @@ import zarr
 from tqdm import tqdm
 from zarr.codecs import Crc32cCodec
 
-from cube.errors import CorruptChunkError, NotFoundError
+from cube.errors import ConflictError, CorruptChunkError, NotFoundError
 from cube.format import burst_group_path
 from cube.format._layout import CUBE_DOC, SLC_STORE
 from cube.materialize._ard import ARD_STORE, decode_block
@@ -102,7 +105,8 @@ class VerifyReport:
         bad_slc = sum(p.store == "slc" for p in self.problems)
         bad_ard = len(self.problems) - bad_slc
         lines.append(
-            f"{bad_slc} bad SLC chunk(s) (re-ingest the dates named above), {bad_ard} bad ARD chunk(s) "
+            f"{bad_slc} bad SLC chunk(s) (restore the dates named above: --restore SAFE), "
+            f"{bad_ard} bad ARD chunk(s) "
             + (f"({self.ard_chunks_deleted} deleted: recomputed on next read)" if self.repair
                else "(recomputed on next read; --repair deletes them now)")
         )
@@ -220,15 +224,58 @@ class _SlcCheck:
         except Exception as exc:  # zarr raises ValueError (checksum), RuntimeError (zstd), ...
             date_key = self.date.get("date_key", "")
             if date_key:
-                action = (f"the SLC cannot be recomputed: re-ingest date {date_key} of {self.burst_id} "
-                          f"{self.polarization} from its SAFE {self.date.get('product_id', '')}".rstrip())
+                action = (f"the SLC cannot be recomputed: restore date {date_key} of {self.burst_id} "
+                          f"{self.polarization} from its SAFE {self.date.get('product_id', '')} "
+                          "(sarcube verify CUBE --restore SAFE)")
             else:
                 action = (f"this chunk holds values of every date of {self.burst_id} {self.polarization}: "
-                          "re-ingest the burst group's dates from their SAFEs")
+                          "move the group away and re-ingest its dates from their SAFEs")
             report.problems.append(Problem(
                 "slc", self.path, _short(exc), action, self.burst_id, self.polarization, date_key,
                 self.date.get("product_id", ""),
             ))
+
+
+def restore_slc(cube: CubeStore, sources: Iterable[str], problems: Iterable[Problem]) -> list[Problem]:
+    """Rewrite the pixels of every committed date that has a bad SLC chunk from its SAFE in
+    ``sources``; the problems restored (a chunk then holds what ingest wrote).
+
+    Only the pixel chunks of that date's time index are written, with the array's own codecs,
+    each atomically; metadata and the other dates are untouched. A bad chunk of a per-date
+    array (``time``, ``lines`` ...) is not restored here.
+    """
+    from cube.ingest import open_safe
+
+    wanted: dict[tuple[str, str, str], list[Problem]] = {}
+    for p in problems:
+        if p.store == "slc" and p.date_key:
+            wanted.setdefault((p.burst_id, p.polarization, p.date_key), []).append(p)
+    done: list[Problem] = []
+    for source in sources:
+        product = open_safe(source)
+        for burst in product.bursts():
+            key = (burst.burst_id, burst.polarization, burst.date_key)
+            if key in wanted:
+                _rewrite_pixels(cube, burst, product.read_burst(burst))
+                done += wanted.pop(key)
+    return done
+
+
+def _rewrite_pixels(cube: CubeStore, burst, pixels: np.ndarray) -> None:
+    path = burst_group_path(burst.burst_id, burst.polarization)
+    group = zarr.open_consolidated(cube.zarr_store(SLC_STORE), path=path, mode="r+")
+    record = next(d for d in group.attrs["dates"] if d["date_key"] == burst.date_key)
+    slc = group["slc"]  # the committed shape: writes cannot reach a date not committed yet
+    lines, samples = slc.shape[1:3]
+    if record.get("product_id") not in (None, burst.product_id) or pixels.shape[0] > lines \
+            or pixels.shape[1] > samples:
+        raise ConflictError(
+            f"{burst.burst_id} {burst.polarization} {burst.date_key}: the cube holds it from "
+            f"{record.get('product_id')} ({lines} x {samples}), not {burst.product_id} {pixels.shape[:2]}"
+        )
+    full = np.zeros(slc.shape[1:], slc.dtype)  # pixels beyond the date's burst are 0, as ingest pads
+    full[: pixels.shape[0], : pixels.shape[1]] = pixels
+    slc[record["index"]] = full
 
 
 # -- ARD ----------------------------------------------------------------------------------------

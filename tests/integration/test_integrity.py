@@ -97,7 +97,7 @@ def test_slc_chunks_end_with_their_crc32c(cube_copy):
         assert struct.unpack("<I", raw[-4:])[0] == crc32c(raw[:-4]), path
 
 
-def test_verify_finds_one_corrupted_slc_byte_naming_burst_pol_date(cube_copy):
+def test_verify_finds_one_corrupted_slc_byte_naming_burst_pol_date(tiny_cube, tiny_stack, cube_copy, capsys):
     clean = _verify(str(cube_copy), "--quiet")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "OK" in clean.stdout.splitlines()[-1]
@@ -118,18 +118,29 @@ def test_verify_finds_one_corrupted_slc_byte_naming_burst_pol_date(cube_copy):
         burst_id, pol, target["date_key"])
     assert problem["product_id"] == target["product_id"]
     assert problem["path"] == str(chunk.relative_to(cube_copy))
-    assert "re-ingest" in problem["action"] and target["date_key"] in problem["action"]
+    assert "--restore" in problem["action"] and target["date_key"] in problem["action"]
 
     # the operator's view (what the command prints without --json): one line naming the date
     text = verify_cube(open_store(str(cube_copy))).summary()
     line = next(ln for ln in text.splitlines() if ln.startswith("SLC "))
-    assert burst_id in line and pol in line and target["date_key"] in line and "re-ingest" in line
+    assert burst_id in line and pol in line and target["date_key"] in line and "restore" in line
 
     # plain xarray over the local store: zarr's crc32c codec refuses the chunk
     ds = xr.open_zarr(str(group))
     with pytest.raises(ValueError, match="checksum"):
         ds.slc.isel(time=target["index"]).load()
     assert np.abs(ds.slc.isel(time=0).values).sum() > 0  # the other dates still read
+
+    # --restore rewrites that date's pixels from its SAFE (given every SAFE of the stack)
+    before = {p: p.read_bytes() for p in (group / "slc" / "c").rglob("*") if p.is_file() and p != chunk}
+    assert main(["verify", str(cube_copy), "--json", "--quiet", "--restore",
+                 *map(str, tiny_stack.safe_paths)]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"]
+    restored = xr.open_zarr(str(group)).slc.isel(time=target["index"]).values
+    original = xr.open_zarr(tiny_cube.path(f"slc.zarr/{burst_id}/{pol.lower()}")).slc.isel(
+        time=target["index"]).values
+    np.testing.assert_array_equal(restored, original)
+    assert {p: p.read_bytes() for p in before} == before  # other chunks are untouched
 
 
 def test_a_group_written_before_format_1_1_still_reads_and_verifies(cube_copy):
