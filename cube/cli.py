@@ -236,6 +236,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from cube.materialize import make_lease_backend
+    from cube.storage import open_store
+    from cube.verify import report_json, verify_cube
+
+    cube = open_store(args.cube)
+    report_ard = open_store(args.ard, cube.storage_options) if args.ard else None
+    report = verify_cube(
+        cube, report_ard,
+        make_lease_backend(args.leases) if args.leases else None, repair=args.repair,
+        partial_age_s=args.partial_age_min * 60.0, progress=not (args.quiet or args.json),
+    )
+    if args.restore and any(p.store == "slc" for p in report.problems):
+        from cube.verify import restore_slc
+
+        restored = restore_slc(cube, args.restore, report.problems)
+        print(f"restored {len({(p.burst_id, p.polarization, p.date_key) for p in restored})} burst date(s) "
+              f"from {len(args.restore)} SAFE(s); checking again", file=sys.stderr)
+        report = verify_cube(cube, report_ard, make_lease_backend(args.leases) if args.leases else None,
+                             repair=args.repair, partial_age_s=args.partial_age_min * 60.0,
+                             progress=not (args.quiet or args.json))
+    print(report_json(report) if args.json else report.summary())
+    return 0 if report.ok else 1
+
+
+VERIFY_HELP = """\
+Read every SLC and ARD chunk of a cube and check it: its crc32c checksum (format 1.1; burst
+groups created earlier have none and are only decoded) and that it decodes to its chunk shape.
+A bad SLC chunk cannot be recomputed: the report names the burst, polarization and date to
+restore from its SAFE; --restore SAFE rewrites those dates' pixels from the SAFEs given (ingest
+skips dates the cube holds already). A bad ARD chunk is never served (the engine recomputes it on its next
+read); --repair deletes it now. --repair also removes leftovers of killed processes: *.partial
+temporary files older than --partial-age-min and expired leases (leftovers alone are not
+problems).
+
+exit codes: 0 no bad chunk; 1 bad chunk(s) found (with --repair the ARD ones were deleted:
+run again to confirm); 2 error (not a cube, store unreadable)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="sarcube", description=__doc__)
@@ -344,6 +383,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", help="new SAFE/zip paths or URLs")
     p.add_argument("--orbit", help="POEORB/RESORB .EOF to use instead of the annotation orbit")
     p.set_defaults(func=cmd_keep_up)
+
+    p = sub.add_parser("verify", help="check every stored chunk's checksum; --repair deletes bad ARD chunks",
+                       description=VERIFY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cube", help="the cube (path or s3://)")
+    p.add_argument("--ard", help="the ARD store (default <cube>/ard.zarr)")
+    p.add_argument("--leases", help="lease backend URL (default: beside the ARD store; dynamodb:// "
+                                    "leases expire by DynamoDB TTL and are not listed)")
+    p.add_argument("--repair", action="store_true",
+                   help="delete bad ARD chunks, stale *.partial files and expired leases (never SLC chunks)")
+    p.add_argument("--restore", nargs="+", metavar="SAFE",
+                   help="rewrite the pixels of dates with bad SLC chunks from these SAFEs, then check again")
+    p.add_argument("--partial-age-min", type=float, default=15.0,
+                   help="a *.partial file older than this many minutes was left by a killed writer")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (no progress bar)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("serve", help="serve the API (STAC, zarr, ARD, tiles, viewer, jobs) over a cube")
     p.add_argument("--cube", required=True, help="the cube (path or s3://); SARCUBE_* env for the rest")

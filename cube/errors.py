@@ -41,3 +41,10 @@ class ConflictError(CubeError):
 
 class BusyError(CubeError, TimeoutError):
     """Another worker holds the lease on a chunk or job and it did not finish in time; retry later."""
+
+
+class CorruptChunkError(CubeError):
+    """A stored chunk fails its crc32c checksum or does not decode to its shape.
+
+    ARD chunks are deleted and recomputed; SLC chunks must be re-ingested from their SAFE.
+    """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: crc32c on every chunk of new burst groups and of ARD chunks
 CUBE_DOC = "cube.json"
 SLC_STORE = "slc.zarr"
 METADATA_DIR = "metadata"

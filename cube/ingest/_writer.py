@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import zarr
-from zarr.codecs import BytesCodec, ZstdCodec
+from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 from zarr.core.array import Array, AsyncArray
 
 from cube import __version__
@@ -268,7 +268,8 @@ def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> No
             "dates": [],
         }
     )
-    compressors = [ZstdCodec(level=1)]
+    # crc32c last: every chunk carries a checksum of its stored bytes, checked on every read
+    compressors = [ZstdCodec(level=1), Crc32cCodec()]
     slc_chunks = (1, min(chunks[1], burst.lines), min(chunks[2], burst.samples), 2)
     group.create_array(
         "slc",
@@ -294,6 +295,7 @@ def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> No
         chunks=(TIME_CHUNK,),
         dtype="int64",
         fill_value=0,
+        compressors=compressors,
         dimension_names=["time"],
         overwrite=True,
         attributes={
@@ -309,6 +311,7 @@ def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> No
         chunks=(1 << 16,),
         dtype="float64",
         fill_value=0.0,
+        compressors=compressors,
         dimension_names=["sample"],
         overwrite=True,
         attributes={
@@ -324,6 +327,7 @@ def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> No
             chunks=(TIME_CHUNK,),
             dtype=dtype,
             fill_value=0,
+            compressors=compressors,
             dimension_names=["time"],
             overwrite=True,
             attributes={"units": units, "long_name": description},

@@ -13,20 +13,27 @@ Layout (``ard.zarr`` under the cube root by default, or any URL)::
 - a chunk is written whole, in one atomic put (local: temporary file + rename), so a crash
   never leaves a part of one.
 
-Chunks are encoded as zarr v3 does it with codecs ``bytes`` (little endian) + ``zstd``: the
-same bytes are valid chunks of the 2-D array here and of the (time, y, x) or
-(reference_time, secondary_time, y, x) arrays the API presents, so they are served untouched.
+Chunks are encoded as zarr v3 does it with codecs ``bytes`` (little endian) + ``zstd`` +
+``crc32c`` (4 bytes, the CRC-32C of the compressed bytes, appended little endian): the same
+bytes are valid chunks of the 2-D array here and of the (time, y, x) or
+(reference_time, secondary_time, y, x) arrays the API presents, so they are served untouched,
+and every reader checks them (zarr's codec, or `check_chunk` in the engine). A chunk that
+fails the check (bit rot, a torn write, or a chunk written before format 1.1 without a
+checksum) is treated as absent: deleted and computed again.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from functools import cached_property
 
+import google_crc32c
 import numcodecs
 import numpy as np
 
+from cube.errors import CorruptChunkError
 from cube.products import PRODUCTS, ProductOptions, ProductSpec, get_product
 
 ARD_STORE = "ard.zarr"
@@ -97,17 +104,53 @@ def chunk_path(
 
 
 def encode_chunk(data: np.ndarray, variant: Variant) -> bytes:
-    """A full chunk (padded with the fill value) as zarr v3 ``bytes`` + ``zstd`` bytes."""
+    """A full chunk (padded with the fill value) as zarr v3 ``bytes`` + ``zstd`` + ``crc32c`` bytes."""
     cy, cx = variant.chunks
     block = np.full((cy, cx), variant.fill_value, variant.dtype)
     block[: data.shape[0], : data.shape[1]] = data
-    return _ZSTD.encode(np.ascontiguousarray(block, dtype=variant.dtype.newbyteorder("<")))
+    packed = bytes(_ZSTD.encode(np.ascontiguousarray(block, dtype=variant.dtype.newbyteorder("<"))))
+    return packed + struct.pack("<I", google_crc32c.value(packed))
+
+
+def check_chunk(raw: bytes) -> bytes:
+    """The compressed payload of a stored chunk whose crc32c matches; CorruptChunkError if not.
+
+    Costs one CRC-32C over the stored bytes (hardware-accelerated; no decompression).
+    """
+    if len(raw) < 5:
+        raise CorruptChunkError(f"chunk of {len(raw)} bytes is too short to hold data and a crc32c")
+    payload, stored = raw[:-4], struct.unpack("<I", raw[-4:])[0]
+    computed = google_crc32c.value(payload)
+    if computed != stored:
+        raise CorruptChunkError(
+            f"crc32c mismatch: stored {stored:08x}, computed {computed:08x} "
+            "(corrupted, or written before format 1.1 without a checksum)"
+        )
+    return payload
 
 
 def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
-    """The (rows, cols) array of a stored chunk."""
-    flat = np.frombuffer(_ZSTD.decode(raw), dtype=variant.dtype.newbyteorder("<"))
-    return flat.reshape(variant.chunks).astype(variant.dtype, copy=False)
+    """The (rows, cols) array of a stored chunk; CorruptChunkError if its checksum or size is wrong."""
+    return decode_block(raw, variant.dtype, variant.chunks)
+
+
+def decode_block(raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...]) -> np.ndarray:
+    """A stored chunk of ``dtype`` and chunk ``shape`` (as its zarr.json says); CorruptChunkError
+    if its checksum fails or it does not decompress to exactly that many values."""
+    dtype = np.dtype(dtype)
+    try:
+        flat = np.frombuffer(_ZSTD.decode(check_chunk(raw)), dtype=dtype.newbyteorder("<"))
+        return flat.reshape(shape).astype(dtype, copy=False)
+    except (RuntimeError, ValueError) as exc:  # numcodecs' zstd errors; a wrong number of values
+        raise CorruptChunkError(f"chunk does not decode to {dtype} {tuple(shape)}: {exc}") from None
+
+
+CODECS: list[dict] = [
+    {"name": "bytes", "configuration": {"endian": "little"}},
+    {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}},
+    {"name": "crc32c"},
+]
+"""The codec chain of every ARD chunk, as zarr.json declares it."""
 
 
 def fill_json(variant: Variant) -> object:
@@ -131,10 +174,7 @@ def array_metadata(
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": fill_json(variant),
-        "codecs": [
-            {"name": "bytes", "configuration": {"endian": "little"}},
-            {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}},
-        ],
+        "codecs": CODECS,
         "attributes": attributes or {},
         "dimension_names": dimension_names,
         "storage_transformers": [],

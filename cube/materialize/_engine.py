@@ -5,10 +5,14 @@ Concurrent callers (threads, processes, Lambdas) compute a chunk once: the compu
 under a lease (`single_flight`) and is published with one atomic write. Products other than
 ``cslc`` take their pixels from the default CSLC variant's chunks, which are computed the
 same way when absent, chunk by chunk.
+
+Every chunk read is checked (crc32c, `check_chunk`): a chunk that fails is never served; it
+is deleted and computed again, as if it were absent.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -18,13 +22,15 @@ from typing import Literal
 
 import numpy as np
 
-from cube.errors import InputError, NotFoundError
+from cube.errors import CorruptChunkError, InputError, NotFoundError
 from cube.geometry._grid import Window
 from cube.materialize._ard import (
     ARD_STORE,
+    CODECS,
     Variant,
     array_metadata,
     array_path,
+    check_chunk,
     chunk_path,
     decode_chunk,
     encode_chunk,
@@ -41,14 +47,16 @@ ChunkState = Literal["absent", "present", "computing"]
 CSLC = Variant("cslc", CslcOptions())
 """The CSLC every other product is computed from (default options)."""
 LEASE_DIR = ".leases"
+_ATTEMPTS = 3  # reads of a chunk that fails its check before giving up (races with other deleters)
 
 
 @dataclass
 class Tally:
-    """What one request or job cost: chunks computed per product, hits, bytes."""
+    """What one request or job cost: chunks computed per product, hits, corrupt chunks, bytes."""
 
     computed: Counter = field(default_factory=Counter)
     hits: int = 0
+    corrupt: int = 0  # stored chunks that failed their checksum (deleted and computed again)
     bytes_written: int = 0
     bytes_read: int = 0
     compute_s: float = 0.0
@@ -60,6 +68,7 @@ class Tally:
     def add(self, other: Tally) -> None:
         self.computed.update(other.computed)
         self.hits += other.hits
+        self.corrupt += other.corrupt
         self.bytes_written += other.bytes_written
         self.bytes_read += other.bytes_read
         self.compute_s += other.compute_s
@@ -173,32 +182,47 @@ class ArdEngine:
         j: int,
         tally: Tally | None = None,
     ) -> bytes:
-        """The stored bytes of chunk (i, j), computed first if absent (once among all callers)."""
+        """The stored bytes of chunk (i, j), computed first if absent (once among all callers).
+
+        The bytes are checked (crc32c) before they are returned: a stored chunk that fails is
+        deleted and computed again. CorruptChunkError if even the recomputed chunk fails
+        (the ARD store's storage corrupts what it stores).
+        """
         rel = chunk_path(burst_id, polarization, variant, date_keys, i, j)
         mine = Tally()
         try:
-            try:
-                raw = self.ard.read_bytes(rel)
-                mine.hits += 1
-                return raw
-            except NotFoundError:
-                pass
-            date_keys = self.check_dates(burst_id, polarization, variant, date_keys)
-            window = self._chunk_window(burst_id, polarization, variant, i, j)
-            self._nesting.depth = getattr(self._nesting, "depth", 0) + 1
-            try:
-                single_flight(
-                    self.leases,
-                    rel,
-                    is_done=lambda: self.ard.exists(rel),
-                    compute=lambda: self._compute(burst_id, polarization, variant, date_keys, i, j, window,
-                                                  mine),
-                    ttl_s=self.lease_ttl_s,
-                    timeout_s=self.wait_s,
-                )
-            finally:
-                self._nesting.depth -= 1
-            return self.ard.read_bytes(rel)
+            for attempt in range(_ATTEMPTS):
+                try:
+                    raw = self.ard.read_bytes(rel)
+                    check_chunk(raw)
+                    mine.hits += attempt == 0
+                    return raw
+                except NotFoundError:
+                    pass
+                except CorruptChunkError as exc:
+                    log.warning("%s: %s; deleting it to compute it again", self.ard.child_url(rel), exc)
+                    mine.corrupt += 1
+                    self.ard.delete(rel)
+                if attempt == 0:
+                    date_keys = self.check_dates(burst_id, polarization, variant, date_keys)
+                    window = self._chunk_window(burst_id, polarization, variant, i, j)
+                self._nesting.depth = getattr(self._nesting, "depth", 0) + 1
+                try:
+                    single_flight(
+                        self.leases,
+                        rel,
+                        is_done=lambda: self.ard.exists(rel),
+                        compute=functools.partial(self._compute, burst_id, polarization, variant,
+                                                  date_keys, i, j, window, mine),
+                        ttl_s=self.lease_ttl_s,
+                        timeout_s=self.wait_s,
+                    )
+                finally:
+                    self._nesting.depth -= 1
+            raise CorruptChunkError(
+                f"{self.ard.child_url(rel)}: computed {_ATTEMPTS} times and still unreadable or failing "
+                "its crc32c check; check the storage of the ARD store (disk, bucket) and retry"
+            )
         finally:
             if not getattr(self._nesting, "depth", 0):  # nested CSLC chunks reach totals via the outer call
                 with self._lock:
@@ -229,7 +253,9 @@ class ArdEngine:
         data = stack.compute(variant.product, date_keys, window, variant.options, cslc=cslc_source)
         raw = encode_chunk(data, variant)
         self._ensure_array(stack, variant, date_keys)
-        self.ard.write_bytes(chunk_path(burst_id, polarization, variant, date_keys, i, j), raw)
+        # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
+        rel = chunk_path(burst_id, polarization, variant, date_keys, i, j)
+        self.ard.write_bytes(rel, raw, sync_dir=False)
         tally.computed[variant.product] += 1
         tally.bytes_written += len(raw)
         tally.bytes_read = tally_read + stack.thread_bytes_read - read_before
@@ -276,7 +302,11 @@ class ArdEngine:
             "transform": [g.x0, g.dx * lx, 0.0, g.y0, 0.0, -g.dy * ly],
         }
         doc = f"{path}/zarr.json"
-        if not self.ard.exists(doc):
+        try:
+            current = self.ard.read_json(doc).get("codecs")
+        except NotFoundError:
+            current = None
+        if current != CODECS:  # absent, or written before format 1.1 (no crc32c): its chunks are recomputed
             self.ard.write_bytes(doc, array_metadata(variant, shape, variant.chunks, ["y", "x"], attrs))
         self._written_meta.add(path)
 

@@ -239,6 +239,17 @@ class FileLeaseBackend:
         ).fetchone()
         return None if row is None else Lease(key, row[0], row[1])
 
+    def purge_expired(self, *, dry_run: bool = False) -> int:
+        """Delete the rows of expired leases (crashed holders); the number of them.
+
+        Safe at any time: an expired lease is free to take over already, and its late
+        holder's release and renew check the token.
+        """
+        con, now = self._db.connection(), time.time()
+        if dry_run:
+            return int(con.execute("SELECT COUNT(*) FROM leases WHERE expires <= ?", (now,)).fetchone()[0])
+        return con.execute("DELETE FROM leases WHERE expires <= ?", (now,)).rowcount
+
     def close(self) -> None:
         """Close this thread's database connection."""
         self._db.close()
@@ -376,6 +387,22 @@ class S3LeaseBackend:
         """The live lease on ``key``, or None."""
         current = self._read(key)
         return current if current is not None and current.expires > time.time() else None
+
+    def purge_expired(self, *, dry_run: bool = False) -> int:
+        """Delete the lease objects of expired leases (``If-Match`` their ETag); the number of them."""
+        count = 0
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith(".lease"):
+                    continue
+                lease = self._read(obj["Key"][len(prefix) : -len(".lease")])
+                if lease is None or lease.expires > time.time():
+                    continue
+                count += 1
+                if not dry_run:
+                    self.release(lease)  # conditional on the ETag: a fresh taker's lease stays
+        return count
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,11 +1,16 @@
-"""A cube root on a local path or an object store, with atomic small-file writes.
+"""A cube root on a local path or an object store, with atomic, durable writes.
 
-Local writes go to a temporary file renamed into place; object-store PUTs are atomic
-already. Zarr stores for subpaths come from the same URL and options.
+Local writes go to a temporary file (``*.partial``), fsynced, then renamed into place, and
+the directory is fsynced after the rename: after a crash or power loss a file holds its old
+or its new bytes, never a part, and a published file stays published. Object-store PUTs are
+atomic and durable already. Zarr stores for subpaths come from the same URL and options;
+locally they write chunks the same way (`DurableLocalStore`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -16,14 +21,78 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import fsspec
 import fsspec.asyn
 import zarr.storage
 from fsspec.implementations.local import LocalFileSystem
+from zarr.core.buffer import Buffer
 
 from cube.errors import NotFoundError
+
+PARTIAL_SUFFIX = ".partial"
+"""Suffix of the temporary files local writes rename into place (zarr's LocalStore uses it too)."""
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a rename or create inside directory ``path`` durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # e.g. Windows cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_file_durably(path: str | os.PathLike[str], data: Any, *, sync_dir: bool = True) -> None:
+    """Write ``data`` (bytes-like) to ``path`` through ``<path>.<random>.partial``: write,
+    fsync, rename into place, then (``sync_dir``) fsync the directory.
+
+    A crash leaves either the old file or the new one, whole; at worst a stray ``*.partial``
+    (``sarcube verify --repair`` removes old ones). Without ``sync_dir`` a crash soon after
+    may lose the rename itself (the file then still holds its old bytes, or is absent).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if sync_dir:
+        fsync_dir(directory)
+
+
+class DurableLocalStore(zarr.storage.LocalStore):
+    """zarr's LocalStore whose writes are fsynced before the rename, and their directory after.
+
+    The SLC writer commits a date (the group's ``zarr.json``) only after its chunks: with
+    these writes, a commit that survives a power loss never points at chunks that did not.
+    """
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        self._ensure_open_sync()
+        self._check_writable()
+        write_file_durably(Path(self.root) / key, value.as_buffer_like())
+
+    async def set(self, key: str, value: Buffer) -> None:
+        if not self._is_open:
+            await self._open()
+        self._check_writable()
+        await asyncio.to_thread(write_file_durably, Path(self.root) / key, value.as_buffer_like())
 
 
 @dataclass
@@ -61,17 +130,23 @@ class CubeStore:
         """Parsed JSON of ``rel``."""
         return json.loads(self.read_bytes(rel))
 
-    def write_bytes(self, rel: str, data: bytes) -> None:
-        """Write ``rel`` atomically: readers see the old or the new bytes, never a part."""
+    def write_bytes(self, rel: str, data: bytes, *, sync_dir: bool = True) -> None:
+        """Write ``rel`` atomically: readers see the old or the new bytes, never a part.
+
+        Locally the file is fsynced before its rename and (``sync_dir``) its directory
+        after; pass ``sync_dir=False`` for files whose loss in a crash costs only a
+        recomputation (ARD chunks).
+        """
         path = self.path(rel)
         if self.is_local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{uuid.uuid4().hex}.partial"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            write_file_durably(path, data, sync_dir=sync_dir)
         else:
             self.fs.pipe_file(path, data)
+
+    def delete(self, rel: str) -> None:
+        """Remove the file ``rel``; nothing happens if it is already gone."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.path(rel))
 
     def write_json(self, rel: str, obj: Any) -> None:
         """Write ``obj`` as indented JSON, atomically."""
@@ -140,9 +215,9 @@ class CubeStore:
         return sorted(posixpath.basename(e.rstrip("/")) for e in entries)
 
     def zarr_store(self, rel: str, read_only: bool = False) -> zarr.storage.StoreLike:
-        """A zarr v3 store at ``rel`` (LocalStore locally: atomic renames; FsspecStore else)."""
+        """A zarr v3 store at ``rel`` (`DurableLocalStore` locally; FsspecStore else)."""
         if self.is_local:
-            return zarr.storage.LocalStore(self.path(rel), read_only=read_only)
+            return DurableLocalStore(self.path(rel), read_only=read_only)
         return zarr.storage.FsspecStore.from_url(
             self.child_url(rel), storage_options=self.storage_options, read_only=read_only
         )
