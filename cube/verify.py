@@ -35,7 +35,7 @@ from cube.format import burst_group_path
 from cube.format._layout import CUBE_DOC, SLC_STORE
 from cube.materialize._ard import ARD_STORE, decode_block
 from cube.materialize._engine import LEASE_DIR, default_lease_backend
-from cube.materialize._locks import LEASE_DB_NAME, LeaseBackend
+from cube.materialize._locks import LEASE_DB_NAME, LeaseBackend, exclusive, store_lease_backend
 from cube.storage import CubeStore, list_burst_groups, open_store
 from cube.storage._store import PARTIAL_SUFFIX
 
@@ -155,6 +155,7 @@ def verify_cube(
             bar.update()
     _partials(cube, ard, report, partial_age_s)
     _leases(ard, leases, report)
+    _leases(cube, None, report)  # the ingest writers' leases, beside the cube
     return report
 
 
@@ -263,6 +264,12 @@ def restore_slc(cube: CubeStore, sources: Iterable[str], problems: Iterable[Prob
 
 def _rewrite_pixels(cube: CubeStore, burst, pixels: np.ndarray) -> None:
     path = burst_group_path(burst.burst_id, burst.polarization)
+    with exclusive(store_lease_backend(cube, LEASE_DIR), f"{SLC_STORE}/{path}") as held:
+        held.check()  # the group's writer lease, as ingest takes it: no append runs meanwhile
+        _rewrite_held(cube, burst, pixels, path)
+
+
+def _rewrite_held(cube: CubeStore, burst, pixels: np.ndarray, path: str) -> None:
     group = zarr.open_consolidated(cube.zarr_store(SLC_STORE), path=path, mode="r+")
     record = next(d for d in group.attrs["dates"] if d["date_key"] == burst.date_key)
     slc = group["slc"]  # the committed shape: writes cannot reach a date not committed yet
@@ -361,9 +368,10 @@ def _leases(ard: CubeStore, leases: LeaseBackend | None, report: VerifyReport) -
     purge = getattr(leases, "purge_expired", None)
     if purge is None:  # DynamoDB: its TTL sweeper deletes expired lease items
         return
-    report.expired_leases = purge(dry_run=not report.repair)
+    expired = purge(dry_run=not report.repair)
+    report.expired_leases += expired
     if report.repair:
-        report.leases_removed = report.expired_leases
+        report.leases_removed += expired
 
 
 def _short(exc: BaseException) -> str:
