@@ -218,11 +218,9 @@ def parcel_masks(
     for geom in geoms:
         shapely.prepare(geom)
         x0, y0, x1, y1 = geom.bounds
-        # centres within the bounds, one pixel of margin against rounding (contains_xy decides)
-        a = max(int(np.searchsorted(xs, x0)) - 1, 0)
-        b = min(int(np.searchsorted(xs, x1, side="right")) + 1, xs.size)
-        c = max(int(np.searchsorted(-ys, -y1)) - 1, 0)
-        d = min(int(np.searchsorted(-ys, -y0, side="right")) + 1, ys.size)
+        # the centres within the parcel's bounds (exact comparisons: contains_xy is False outside)
+        a, b = int(np.searchsorted(xs, x0)), int(np.searchsorted(xs, x1, side="right"))
+        c, d = int(np.searchsorted(-ys, -y1)), int(np.searchsorted(-ys, -y0, side="right"))
         if b <= a or d <= c:
             out.append((slice(0, 0), slice(0, 0), np.zeros((0, 0), bool)))
             continue
