@@ -108,3 +108,15 @@ def test_default_limits_fit_the_lambda_functions_of_the_template():
         assert ttl < wait, (name, ttl, wait)
         # 6 MB Lambda payload; binary bodies (COG, NetCDF, zip) go base64-encoded: × 4/3
         assert response_mb * 4 / 3 <= 6.0, (name, response_mb)
+
+
+def test_a_zarr_chunk_of_every_product_fits_one_response():
+    """/zarr answers one chunk per request: its raw bytes fit the default response limit."""
+    from cube.materialize import Variant
+    from cube.products._registry import PRODUCTS
+
+    limit = _settings().max_response_mb * 1e6
+    for name in PRODUCTS:
+        v = Variant.of(name)
+        cy, cx = v.chunks
+        assert cy * cx * v.dtype.itemsize <= limit, (name, v.chunks, v.dtype)
