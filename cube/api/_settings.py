@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         "→ 4.5 MB); more → 413",
     )
     max_zonal_pixels: int = Field(
-        50_000_000,
+        20_000_000,
         ge=1,
         description="/zonal pixel visits: (window + Σ parcel bounding boxes) × dates; more → 413",
     )
