@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from fastapi import Request
@@ -140,31 +141,92 @@ def date_sets(
     return [pair for pair in rule_pairs(dates) if pair[0] in refs]
 
 
-def check_size(request: Request, plan: Plan) -> None:
-    """413 when the plan's values exceed ``max_response_mb``."""
-    limit = request.app.state.settings.max_response_mb
-    size = plan.pixels * len(plan.date_sets) * plan.variant.dtype.itemsize / 1e6
-    if size > limit:
-        raise TooLargeError(
-            f"{plan.variant.product}: {plan.pixels} pixels × {len(plan.date_sets)} date(s) = {size:.0f} MB "
-            f"exceeds the {limit:g} MB limit of one request; narrow bbox/datetime, or submit the work "
-            "with POST /jobs and read the result through /zarr"
-        )
+#: Bytes of one /zonal result (one parcel, one date or pair) in the JSON answer: an upper bound.
+ZONAL_RESULT_BYTES = 200
+#: Bytes of one /point value (one date or pair) in the JSON answer: an upper bound.
+POINT_VALUE_BYTES = 200
 
 
-def job_if_too_many(request: Request, plans: list[Plan]) -> JSONResponse | None:
-    """202 + ``Location: /jobs/{id}`` when the plans need more missing chunks than one request
-    may compute; None when the request can go on."""
-    engine = engine_of(request)
-    limit = request.app.state.settings.max_chunks_per_request
+@dataclass(frozen=True)
+class Cost:
+    """What a request will cost, estimated before it starts (no chunk read, no computation).
+
+    ``pixels`` product pixels are read per date set (dates or pairs, ``date_sets`` of them);
+    ``parcels`` /zonal parcels add ``parcel_pixels`` (the pixels of their bounding boxes,
+    where each parcel's mask is made) per date set; ``chunks`` is the number of chunks not
+    stored yet that the request would compute (counted up to the limit + 1); the answer is
+    ``response_bytes`` long (raw values for downloads, an upper bound for JSON).
+    """
+
+    what: str
+    pixels: int
+    date_sets: int
+    response_bytes: int
+    parcels: int = 0
+    parcel_pixels: int = 0
+    chunks: int = 0
+
+    @classmethod
+    def of_values(cls, what: str, plan: Plan) -> Cost:
+        """A download of the plan's values (``/ard``, a ``/zarr`` chunk): raw bytes of every date set."""
+        n = len(plan.date_sets)
+        return cls(what, plan.pixels, n, plan.pixels * n * plan.variant.dtype.itemsize)
+
+    @property
+    def zonal_pixels(self) -> int:
+        """/zonal pixel visits: (window + Σ parcel bounding boxes) × date sets; 0 for other requests."""
+        return (self.pixels + self.parcel_pixels) * self.date_sets if self.parcels else 0
+
+    def check(self, settings: Any) -> bool:
+        """TooLargeError (413) over ``max_response_mb`` or ``max_zonal_pixels``; True when the
+        chunks to compute exceed ``max_chunks_per_request`` (the caller starts a job: 202)."""
+        mb, limit = self.response_bytes / 1e6, settings.max_response_mb
+        if mb > limit:
+            raise TooLargeError(
+                f"{self.what}: {self.pixels} pixels × {self.date_sets} date(s) = {mb:.1f} MB exceeds the "
+                f"{limit:g} MB limit of one response (SARCUBE_MAX_RESPONSE_MB); narrow bbox/datetime, or "
+                "submit the work with POST /jobs and read the result through /zarr"
+            )
+        if self.zonal_pixels > settings.max_zonal_pixels:
+            raise TooLargeError(
+                f"{self.what}: ({self.pixels} window + {self.parcel_pixels} parcel-box pixels) × "
+                f"{self.date_sets} date(s) = {self.zonal_pixels} pixel visits exceeds the limit of "
+                f"{settings.max_zonal_pixels} (SARCUBE_MAX_ZONAL_PIXELS); send fewer or closer parcels "
+                "(the window is their bounding box), fewer dates (datetime=a/b), or split the request"
+            )
+        return self.chunks > settings.max_chunks_per_request
+
+
+def admit(request: Request, plans: list[Plan], cost: Cost) -> JSONResponse | None:
+    """Check a request's cost before it starts: 413 over a size limit, 202 + ``Location:
+    /jobs/{id}`` when it needs more missing chunks than one request may compute, None to go on."""
+    settings = request.app.state.settings
+    cost.check(settings)  # sizes first: they cost no store request
+    cost = replace(cost, chunks=count_missing(engine_of(request), plans, settings.max_chunks_per_request))
+    if not cost.check(settings):
+        return None
+    return start_job(request, plans, reason=f"more than {settings.max_chunks_per_request} chunks to compute")
+
+
+def count_missing(engine: ArdEngine, plans: list[Plan], limit: int) -> int:
+    """The chunks of the plans not stored yet; counting stops past ``limit``."""
     missing = 0
     for plan in plans:
         for dates in plan.date_sets:
             missing += len(engine.missing(plan.burst_id, plan.polarization, plan.variant, dates, plan.window))
             if missing > limit:
-                break
-    if missing <= limit:
-        return None
+                return missing
+    return missing
+
+
+def job_if_too_many(request: Request, plans: list[Plan]) -> JSONResponse | None:
+    """202 + ``Location: /jobs/{id}`` when the plans need more missing chunks than one request
+    may compute; None when the request can go on (``admit`` without a size check)."""
+    return admit(request, plans, Cost("", 0, 0, 0))
+
+
+def start_job(request: Request, plans: list[Plan], *, reason: str) -> JSONResponse:
+    """A job computing the plans' chunks: 202 + ``Location: /jobs/{id}``."""
     from cube.jobs import BurstJob, ProductJob
 
     bursts = [
@@ -183,7 +245,7 @@ def job_if_too_many(request: Request, plans: list[Plan]) -> JSONResponse | None:
         )
         for p in plans
     ]
-    return submit_job(request, bursts, reason=f"more than {limit} chunks to compute", retry=str(request.url))
+    return submit_job(request, bursts, reason=reason, retry=str(request.url))
 
 
 def submit_job(request: Request, bursts: list, *, reason: str, retry: str | None = None) -> JSONResponse:

@@ -28,16 +28,34 @@ class Settings(BaseSettings):
     state_machine_arn: str | None = Field(
         None, description="Step Functions state machine of the aws executor"
     )
+    # Request limits. The defaults fit AWS Lambda behind an HTTP API (29 s function timeout,
+    # 6 MB response payload); ``sarcube serve`` may raise them (SARCUBE_* variables or flags).
     max_chunks_per_request: int = Field(
         16, ge=1, description="chunks one request may compute; more → 202 + job"
     )
     max_response_mb: float = Field(
-        256.0, gt=0, description="largest /ard, /point or /zonal read, MB; more → 413"
+        4.5,
+        gt=0,
+        description="largest response body, MB (Lambda: 6 MB payload, binary bodies base64-encoded "
+        "→ 4.5 MB); more → 413",
+    )
+    max_zonal_pixels: int = Field(
+        20_000_000,
+        ge=1,
+        description="/zonal pixel visits: (window + Σ parcel bounding boxes) × dates; more → 413",
     )
     worker_vcpu: float = Field(4.0, gt=0, description="vCPU of one worker task (for cost estimates)")
     worker_memory_gb: float = Field(16.0, gt=0, description="memory of one worker task, GB (cost estimates)")
-    lease_ttl_s: float = Field(60.0, gt=0, description="how long a crashed computation blocks others, s")
-    wait_s: float = Field(120.0, gt=0, description="how long a request waits for another's computation, s")
+    lease_ttl_s: float = Field(
+        15.0,
+        gt=0,
+        description="how long a crashed computation blocks others, s (a live one renews every ttl/3)",
+    )
+    wait_s: float = Field(
+        20.0,
+        gt=0,
+        description="how long a request waits for another's computation, s (< Lambda's 29 s timeout)",
+    )
 
     def resolved_jobs_url(self) -> str:
         """The job store URL: jobs_url, else dynamodb://jobs_table, else a local SQLite file."""

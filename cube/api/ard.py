@@ -14,7 +14,7 @@ from pyproj import CRS
 
 from cube import __version__
 from cube.api._common import engine_of, option_params, variant_from
-from cube.api._plan import Plan, bbox_window, check_size, date_sets, job_if_too_many, parse_bbox
+from cube.api._plan import Cost, Plan, admit, bbox_window, date_sets, parse_bbox
 from cube.materialize import ArdEngine
 
 router = APIRouter(tags=["ard"])
@@ -60,8 +60,7 @@ def ard(
         ),
         window,
     )
-    check_size(request, plan)
-    started = job_if_too_many(request, [plan])
+    started = admit(request, [plan], Cost.of_values(f"/ard/{product}", plan))
     if started is not None:
         return started
     ds = plan_dataset(engine, plan)
