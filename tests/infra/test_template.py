@@ -80,8 +80,7 @@ LEAST_PRIVILEGE = {
                                                 "sqs:GetQueueAttributes")},
     # A burst task: reads its job file, the cube and ARD; writes ARD chunks; leases and its metrics.
     "WorkerTask": {("s3:GetObject", "s3 cube/*"), ("s3:GetObject", "s3 ard/*"), ("s3:GetObject", "s3 jobs/*"),
-                   ("s3:GetBucketLocation", "bucket")} | _LIST | _WRITE_ARD | _LEASES
-                  | {("dynamodb:ConditionCheckItem", "table")},
+                   ("s3:GetBucketLocation", "bucket")} | _LIST | _WRITE_ARD | _LEASES,
 }
 #: Managed policies a function role may carry: logs and X-Ray only (nothing on "*" that reads data).
 FUNCTION_MANAGED_POLICIES = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
