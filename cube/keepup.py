@@ -5,7 +5,8 @@ area are materialized for the new date (and its pairs with the dates already in 
   ``{"id", "bbox": [west, south, east, north], "polarization", "products": [{"product", "options"}]}``
   (:func:`read_subscriptions`, :func:`subscribe`, :func:`unsubscribe`).
 - :func:`slc_urls_from_event` reads the new object's URL from an EventBridge ``Object Created``
-  event or an S3 event notification.
+  event or an S3 event notification; :func:`sqs_message_event` unwraps one SQS record
+  (the deployed stack's keep-up FIFO queue) that carries such an event in its body.
 - :func:`plan_keep_up` turns new burst dates and subscriptions into :class:`~cube.jobs.BurstJob`
   work: only the chunks that cover each subscription's bbox, only the new date's dates/pairs.
 - :func:`keep_up` does it all: ingest, plan, then run the job here (recording it in a job
@@ -14,6 +15,7 @@ area are materialized for the new date (and its pairs with the dates already in 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -160,8 +162,12 @@ def slc_urls_from_event(event: Mapping[str, Any]) -> list[str]:
 
     Accepts an EventBridge event from S3 (``source`` ``aws.s3``, ``detail-type``
     ``Object Created``) and an S3 event notification (``Records[].s3``, keys URL-encoded as S3
-    sends them). InputError for anything else, or for a key that is not a zip or SAFE.
+    sends them). InputError for anything else (an SQS event too: see :func:`sqs_message_event`), or
+    for a key that is not a zip or SAFE.
     """
+    if is_sqs_event(event):
+        raise InputError("an SQS event carries S3 events in its records' bodies: "
+                         "unwrap each with sqs_message_event")
     if event.get("source") == "aws.s3" and "detail" in event:
         if event.get("detail-type") != "Object Created":
             raise InputError(f"keep-up handles 'Object Created' events, not {event.get('detail-type')!r}")
@@ -186,6 +192,31 @@ def slc_urls_from_event(event: Mapping[str, Any]) -> list[str]:
             raise InputError(f"s3://{bucket}/{key} is not a Sentinel-1 SLC (.zip or .SAFE); not ingested")
         urls.append(f"s3://{bucket}/{key}")
     return urls
+
+
+def is_sqs_event(event: Mapping[str, Any]) -> bool:
+    """True for an SQS event as Lambda's event source mapping sends it (``Records[].eventSource``)."""
+    records = event.get("Records")
+    return isinstance(records, list) and bool(records) and all(
+        isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
+
+
+def sqs_message_event(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The S3 event one SQS record carries in its body (the deployed stack's keep-up FIFO queue).
+
+    The queue receives the EventBridge ``Object Created`` events (or S3 notifications) as message
+    bodies; :func:`slc_urls_from_event` reads what this returns. InputError if the body is not a
+    JSON object.
+    """
+    message_id = record.get("messageId")
+    try:
+        body = json.loads(record.get("body") or "")
+    except ValueError as exc:
+        raise InputError(f"SQS message {message_id}: the body is not JSON ({exc}); "
+                         "expected an S3 event") from None
+    if not isinstance(body, dict):
+        raise InputError(f"SQS message {message_id}: the body is not a JSON object; expected an S3 event")
+    return body
 
 
 # ---------------------------------------------------------------------------------------- planning
@@ -416,7 +447,9 @@ __all__ = [
     "new_pairs",
     "plan_keep_up",
     "read_subscriptions",
+    "is_sqs_event",
     "slc_urls_from_event",
+    "sqs_message_event",
     "subscribe",
     "unsubscribe",
     "write_subscriptions",

@@ -28,6 +28,7 @@ from cube.keepup import (
     new_pairs,
     read_subscriptions,
     slc_urls_from_event,
+    sqs_message_event,
     subscribe,
     unsubscribe,
 )
@@ -267,6 +268,73 @@ def test_deployed_keep_up_submits_to_step_functions(
     jobs = make_job_store(f"dynamodb://{d.table}", client=boto3.client("dynamodb", **moto.boto3_kwargs))
     assert jobs.get(job_id).state == "queued"  # the state machine marks it running
     assert not open_store(f"s3://{d.bucket}/ard").exists(BURST)
+
+
+def _sqs_message(d: Deployment, safe: Path, message_id: str, s3: Any, *, upload: bool = True) -> dict[str, Any]:
+    """The SQS record file (keep-up FIFO queue), its body the EventBridge event of ``safe``'s zip."""
+    (record,) = load_event("keepup-sqs-fifo.json")["Records"]
+    inner = json.loads(record["body"])
+    key = f"incoming/{safe.name.removesuffix('.SAFE')}.zip"
+    if upload:
+        s3.pipe(f"{d.bucket}/{key}", _zip_safe(safe))
+    inner["detail"]["bucket"]["name"] = d.bucket
+    inner["detail"]["object"]["key"] = key
+    inner["resources"] = [f"arn:aws:s3:::{d.bucket}"]
+    inner["id"] = f"event-{message_id}"
+    return {**record, "messageId": message_id, "body": json.dumps(inner, separators=(",", ":"))}
+
+
+@pytest.mark.s3
+def test_sqs_fifo_batch_reports_the_failed_message_and_holds_back_the_rest(
+        make_deployment, tiny_stack, lambda_function, s3, capsys: pytest.CaptureFixture[str]) -> None:
+    """As deployed: SQS records of the FIFO queue. A batch of three: the first ingests; the
+    second names a zip not uploaded yet and fails; the third, though fine, must not overtake it
+    (FIFO order), so both come back in batchItemFailures and nothing of them is ingested. Once
+    the zip is there, the redelivered two go through and the batch reports no failure."""
+    d = make_deployment(dates=(0,))
+    module = lambda_function("KeepUpFunction", d, SARCUBE_EXECUTOR="local")
+    first = _sqs_message(d, tiny_stack.safe_paths[1], "m-1", s3)
+    late = _sqs_message(d, tiny_stack.safe_paths[2], "m-2", s3, upload=False)
+    again = _sqs_message(d, tiny_stack.safe_paths[1], "m-3", s3)
+
+    out = module.handler({"Records": [first, late, again]}, LambdaContext("sarcube-KeepUpFunction-3M4N5O"))
+
+    assert out == {"batchItemFailures": [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]}
+    stacks = {b: BurstStack(open_store(d.cube_url), b, "VV") for b in (BURST, OTHER_BURST)}
+    assert all(len(s.dates) == 2 for s in stacks.values())  # date 0, and date 1 from the first message
+    logs, emf = stdout_documents(capsys.readouterr().out)
+    (done,) = [r for r in logs if r.get("message") == "keep-up done"]
+    assert done["correlation_id"] == "event-m-1" and len(done["added"]) == 2
+    (failed,) = [r for r in logs if r["level"] == "ERROR"]
+    assert failed["correlation_id"] == "event-m-2" and "m-2" in failed["message"]
+    (doc,) = [x for x in emf if "Failures" in x]  # one document per invocation, one value per message
+    assert doc["Failures"] in (1, [1], 1.0, [1.0]) and doc["BurstDatesIngested"] in (2, [2], 2.0, [2.0])
+
+    # The zip arrives; SQS delivers the two messages again.
+    s3.pipe(f"{d.bucket}/{json.loads(late['body'])['detail']['object']['key']}", _zip_safe(tiny_stack.safe_paths[2]))
+    out = module.handler({"Records": [late, again]}, LambdaContext("sarcube-KeepUpFunction-3M4N5O"))
+    assert out == {"batchItemFailures": []}
+    stacks = {b: BurstStack(open_store(d.cube_url), b, "VV") for b in (BURST, OTHER_BURST)}
+    assert all(len(s.dates) == 3 for s in stacks.values())
+    logs, _ = stdout_documents(capsys.readouterr().out)
+    done = [r for r in logs if r.get("message") == "keep-up done"]
+    assert [r["correlation_id"] for r in done] == ["event-m-2", "event-m-3"]
+    assert len(done[0]["added"]) == 2 and done[1]["added"] == [] and len(done[1]["skipped"]) == 2
+
+
+def test_sqs_records_unwrap_to_the_s3_event() -> None:
+    """The record file's body is the EventBridge event file; a body that is not an object is refused."""
+    event = load_event("keepup-sqs-fifo.json")
+    (record,) = event["Records"]
+    assert sqs_message_event(record) == load_event("keepup-object-created.json")
+    assert slc_urls_from_event(sqs_message_event(record)) == [
+        "s3://sarcube-databucket-1q2w3e4r5t6y/incoming/"
+        "S1A_IW_SLC__1SSV_20240130T022010_20240130T022013_052330_0640A3_7B9B.zip"]
+    with pytest.raises(InputError, match="sqs_message_event"):
+        slc_urls_from_event(event)  # the wrapper itself is not an S3 event
+    for body in ("not json", "[1, 2]", ""):
+        with pytest.raises(InputError, match="SQS message .*expected an S3 event"):
+            sqs_message_event({**record, "body": body})
 
 
 # ---------------------------------------------------------------------------------------- the library

@@ -4,6 +4,7 @@ the handler paths the image's CMD names, and events that match the template's ro
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import subprocess
@@ -148,6 +149,15 @@ def _routes() -> dict[str, str]:
     return out
 
 
+def _check_object_created(event: dict) -> None:
+    """An EventBridge event the keep-up rule (template.yaml NewSlcZipRule) matches."""
+    pattern = _chain.load_template()["Resources"]["NewSlcZipRule"]["Properties"]["EventPattern"]
+    assert event["source"] in pattern["source"] and event["detail-type"] in pattern["detail-type"]
+    (key_filter,) = pattern["detail"]["object"]["key"]
+    assert fnmatch.fnmatchcase(event["detail"]["object"]["key"], key_filter["wildcard"])
+    assert event["resources"] == [f"arn:aws:s3:::{event['detail']['bucket']['name']}"]
+
+
 @pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda p: p.stem)
 def test_event_matches_what_the_template_delivers(path: Path) -> None:
     event = json.loads(path.read_text())
@@ -175,12 +185,22 @@ def test_event_matches_what_the_template_delivers(path: Path) -> None:
         assert int(event["headers"].get("content-length", "0")) == len(event.get("body") or "")
         assert event["isBase64Encoded"] is False
     elif "detail-type" in event:
-        rule = _chain.load_template()["Resources"][function]["Properties"]["Events"]["NewSlcZip"]["Properties"]
-        pattern = rule["Pattern"]
-        assert event["source"] in pattern["source"] and event["detail-type"] in pattern["detail-type"]
-        (key_filter,) = pattern["detail"]["object"]["key"]
-        assert fnmatch.fnmatchcase(event["detail"]["object"]["key"], key_filter["wildcard"])
-        assert event["resources"] == [f"arn:aws:s3:::{event['detail']['bucket']['name']}"]
+        _check_object_created(event)
+    elif event["Records"][0].get("eventSource") == "aws:sqs":
+        # What the keep-up FIFO queue delivers: the rule's event as the body, in the rule's
+        # message group, deduplicated by the body's SHA-256 (content-based deduplication).
+        resources = _chain.load_template()["Resources"]
+        (record,) = event["Records"]
+        queue = resources["KeepUpQueue"]["Properties"]
+        assert record["eventSourceARN"].endswith(queue["QueueName"]["Fn::Sub"].removeprefix("${AWS::StackName}"))
+        (target,) = resources["NewSlcZipRule"]["Properties"]["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["KeepUpQueue", "Arn"]}
+        assert record["attributes"]["MessageGroupId"] == target["SqsParameters"]["MessageGroupId"]
+        body = record["body"].encode()
+        assert queue["ContentBasedDeduplication"] is True
+        assert record["attributes"]["MessageDeduplicationId"] == hashlib.sha256(body).hexdigest()
+        assert record["md5OfBody"] == hashlib.md5(body).hexdigest()
+        _check_object_created(json.loads(body))
     else:
         (record,) = event["Records"]
         assert record["eventSource"] == "aws:s3" and record["eventName"].startswith("ObjectCreated:")

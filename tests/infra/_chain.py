@@ -17,12 +17,15 @@ Stages, in order (``run_chain``):
    sees the real definition instead of an opaque intrinsic.
 5. ``state-machine``: the ASL graph checks of :func:`check_state_machine` (cfn-lint validates the
    ASL's shape, not its graph: it accepts a ``Next`` to a missing state).
+6. ``queues``: :func:`check_queues`, what SQS FIFO queues, EventBridge targets and Lambda event
+   source mappings need at deploy or delivery time and cfn-lint does not check (a ``.fifo`` name,
+   a message group and content-based deduplication for an EventBridge target, a queue policy
+   that lets the rule send, no batching window on a FIFO mapping).
 
 Only errors fail the chain. cfn-lint warnings (W) are kept in the result so a test can hold the
 real template warning-free; informational rules (I) are not run: on this template they only
-report I3011 (log groups without explicit Deletion/UpdateReplacePolicy, whose default "Delete"
-is what we want for logs) and I3013 (the retention of the dead-letter queue that SAM generates
-for the keep-up rule, which SAM gives no property for).
+report I3011 (log groups and queues without explicit Deletion/UpdateReplacePolicy, whose
+default "Delete" is what we want for logs and for queues that hold only pending work).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ TEMPLATE = REPO / "template.yaml"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
-STAGES = ("build-inputs", "cfn-lint-sam", "sam-translate", "cfn-lint-cfn", "state-machine")
+STAGES = ("build-inputs", "cfn-lint-sam", "sam-translate", "cfn-lint-cfn", "state-machine", "queues")
 
 #: Parameter values for the offline translation (the required ones have no default).
 OFFLINE_PARAMETERS: dict[str, Any] = {
@@ -326,13 +329,17 @@ def run_chain(path: Path, *, root: Path = REPO, parameters: Mapping[str, Any] | 
                 found += check_state_machine(name, res.get("Properties") or {}, result.translated or {}, params)
         return found
 
+    def queues() -> list[Finding]:
+        return check_queues(result.translated or {}, params)
+
     stages: dict[str, Callable[[], list[Finding]]] = {
         "build-inputs": build_inputs, "cfn-lint-sam": lint_sam, "sam-translate": sam_translate,
-        "cfn-lint-cfn": lint_cfn, "state-machine": state_machines,
+        "cfn-lint-cfn": lint_cfn, "state-machine": state_machines, "queues": queues,
     }
     # Fail-fast order: cheap stages first, then cfn-lint on the translation (it reports everything
     # the SAM pass found in every injected-error case measured, see tests/infra/_mutations.py).
-    order = ("build-inputs", "sam-translate", "state-machine", "cfn-lint-cfn", "cfn-lint-sam") if fail_fast \
+    order = ("build-inputs", "sam-translate", "state-machine", "queues", "cfn-lint-cfn", "cfn-lint-sam") \
+        if fail_fast \
         else STAGES
     known = {_key(f) for f in ignore}
     for stage in order:
@@ -588,6 +595,91 @@ def _check_container_override(sm: str, tname: str, task: Mapping[str, Any],
             out.append(Finding("state-machine", "container-override",
                                f"{tname} overrides container {o.get('Name')!r}; {td_name} has {sorted(containers)}",
                                f"Resources/{sm}/{tname}"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- queues
+
+
+def check_queues(cfn: Mapping[str, Any], parameters: Mapping[str, Any]) -> list[Finding]:
+    """Stage 6: SQS FIFO queues and what feeds and drains them (on the translated template).
+
+    - A FIFO queue's ``QueueName`` ends in ``.fifo`` (CloudFormation refuses it otherwise).
+    - An EventBridge rule target on a FIFO queue sets ``SqsParameters.MessageGroupId``, and the
+      queue has ``ContentBasedDeduplication`` (EventBridge sends no deduplication ID).
+    - An EventBridge rule target on a queue of the stack is allowed by an ``AWS::SQS::QueuePolicy``
+      on that queue to ``events.amazonaws.com`` (without one, every event is dropped silently).
+    - A Lambda event source mapping on a FIFO queue has no ``MaximumBatchingWindowInSeconds``
+      and a ``BatchSize`` of at most 10.
+    """
+    out: list[Finding] = []
+    resources = dict(_resources(cfn))
+    queues = {n: r.get("Properties") or {} for n, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"}
+    fifo = {n for n, p in queues.items() if p.get("FifoQueue") in (True, "true", "True")}
+
+    def bad(rule: str, message: str, where: str) -> None:
+        out.append(Finding("queues", rule, message, f"Resources/{where}"))
+
+    def queue_of(value: Any) -> str | None:
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            att = value["Fn::GetAtt"]
+            name, attr = att.split(".", 1) if isinstance(att, str) else att
+            return name if name in queues and attr == "Arn" else None
+        if isinstance(value, dict) and "Ref" in value and value["Ref"] in queues:
+            return str(value["Ref"])
+        return None
+
+    for name in sorted(fifo):
+        if "QueueName" in queues[name]:
+            try:
+                queue_name = resolve(queues[name]["QueueName"], cfn, parameters)
+            except ValueError as exc:
+                bad("fifo-name", str(exc), name)
+                continue
+            if not queue_name.endswith(".fifo"):
+                bad("fifo-name", f"FIFO queue name {queue_name!r} does not end in .fifo", name)
+
+    allowed: dict[str, list[Any]] = {}  # queue → the statements of its policies
+    for r in resources.values():
+        if r.get("Type") == "AWS::SQS::QueuePolicy":
+            p = r.get("Properties") or {}
+            for q in p.get("Queues") or []:
+                target = queue_of(q)
+                if target:
+                    allowed.setdefault(target, []).extend((p.get("PolicyDocument") or {}).get("Statement") or [])
+
+    for rname, r in resources.items():
+        if r.get("Type") != "AWS::Events::Rule":
+            continue
+        for i, t in enumerate((r.get("Properties") or {}).get("Targets") or []):
+            queue = queue_of(t.get("Arn"))
+            if queue is None:
+                continue
+            where = f"{rname}/Properties/Targets/{i}"
+            if queue in fifo:
+                if not (t.get("SqsParameters") or {}).get("MessageGroupId"):
+                    bad("fifo-group", f"target on FIFO queue {queue} sets no SqsParameters.MessageGroupId", where)
+                if queues[queue].get("ContentBasedDeduplication") not in (True, "true", "True"):
+                    bad("fifo-dedup", f"EventBridge sends no deduplication ID: FIFO queue {queue} needs "
+                        "ContentBasedDeduplication", queue)
+            sends = [s for s in allowed.get(queue, [])
+                     if s.get("Effect") == "Allow"
+                     and "events.amazonaws.com" in json.dumps(s.get("Principal"))
+                     and "sqs:SendMessage" in json.dumps(s.get("Action"))]
+            if not sends:
+                bad("queue-policy", f"no queue policy lets events.amazonaws.com send to {queue}: the rule's "
+                    "events would be dropped", where)
+
+    for mname, r in resources.items():
+        if r.get("Type") != "AWS::Lambda::EventSourceMapping":
+            continue
+        p = r.get("Properties") or {}
+        queue = queue_of(p.get("EventSourceArn"))
+        if queue in fifo:
+            if "MaximumBatchingWindowInSeconds" in p:
+                bad("fifo-mapping", "a mapping on a FIFO queue cannot have MaximumBatchingWindowInSeconds", mname)
+            if isinstance(p.get("BatchSize"), int) and p["BatchSize"] > 10:
+                bad("fifo-mapping", f"BatchSize {p['BatchSize']} on a FIFO queue (at most 10)", mname)
     return out
 
 

@@ -141,27 +141,91 @@ def _route_to_missing_api(t: Template) -> None:
 
 
 def _event_rule_on_missing_bucket(t: Template) -> None:
-    event = _props(t, "KeepUpFunction")["Events"]["NewSlcZip"]["Properties"]
-    assert event["Pattern"]["detail"]["bucket"]["name"] == [{"Ref": "DataBucket"}]
-    event["Pattern"]["detail"]["bucket"]["name"] = [{"Ref": "IncomingBucket"}]
+    pattern = _props(t, "NewSlcZipRule")["EventPattern"]
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "DataBucket"}]
+    pattern["detail"]["bucket"]["name"] = [{"Ref": "IncomingBucket"}]
 
 
 def _policy_on_missing_table(t: Template) -> None:
-    policies = _props(t, "ApiFunction")["Policies"]
-    crud = next(p for p in policies if "DynamoDBCrudPolicy" in p)
-    crud["DynamoDBCrudPolicy"]["TableName"] = {"Ref": "JobsTable"}
+    (policy,) = _props(t, "ArdFunction")["Policies"]
+    statement = next(s for s in policy["Statement"] if s["Sid"] == "ChunkLeasesAndJobRecords")
+    assert statement["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+    statement["Resource"] = {"Fn::GetAtt": ["JobsTable", "Arn"]}
 
 
 def _policy_template_bad_parameter(t: Template) -> None:
-    policies = _props(t, "KeepUpFunction")["Policies"]
-    read = next(p for p in policies if "S3ReadPolicy" in p)
-    read["S3ReadPolicy"] = {"Bucket": {"Ref": "DataBucket"}}
+    policies = _props(t, "ZarrFunction")["Policies"]
+    assert not any("S3ReadPolicy" in p for p in policies)
+    policies.append({"S3ReadPolicy": {"Bucket": {"Ref": "DataBucket"}}})  # the parameter is BucketName
 
 
 def _layer_missing(t: Template) -> None:
     props = _props(t, "ApiFunction")
     assert props["Layers"] == [{"Ref": "ApiLayer"}]
     props["Layers"] = [{"Ref": "DepsLayer"}]
+
+
+def _fifo_queue_name_without_suffix(t: Template) -> None:
+    props = _props(t, "KeepUpQueue")
+    assert props["FifoQueue"] is True and props["QueueName"] == {"Fn::Sub": "${AWS::StackName}-keepup.fifo"}
+    props["QueueName"] = {"Fn::Sub": "${AWS::StackName}-keepup"}
+
+
+def _fifo_target_without_group(t: Template) -> None:
+    (target,) = _props(t, "NewSlcZipRule")["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["KeepUpQueue", "Arn"]}
+    del target["SqsParameters"]
+
+
+def _fifo_without_content_dedup(t: Template) -> None:
+    props = _props(t, "KeepUpQueue")
+    assert props.pop("ContentBasedDeduplication") is True
+
+
+def _queue_policy_missing(t: Template) -> None:
+    assert t["Resources"].pop("KeepUpQueuePolicy")["Type"] == "AWS::SQS::QueuePolicy"
+
+
+def _fifo_mapping_batching_window(t: Template) -> None:
+    props = _props(t, "KeepUpQueueSubscription")
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["KeepUpQueue", "Arn"]}
+    props["MaximumBatchingWindowInSeconds"] = 5
+
+
+def _fifo_dead_letter_queue_standard(t: Template) -> None:
+    props = _props(t, "KeepUpDeadLetterQueue")
+    assert props.pop("FifoQueue") is True and props.pop("ContentBasedDeduplication") is True
+    props["QueueName"] = {"Fn::Sub": "${AWS::StackName}-keepup-dlq"}
+
+
+def _visibility_below_function_timeout(t: Template) -> None:
+    props = _props(t, "KeepUpQueue")
+    assert props["VisibilityTimeout"] >= _props(t, "KeepUpFunction")["Timeout"]
+    props["VisibilityTimeout"] = 60
+
+
+def _batch_failures_misspelt(t: Template) -> None:
+    props = _props(t, "KeepUpQueueSubscription")
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    props["FunctionResponseTypes"] = ["ReportBatchItemFailure"]
+
+
+def _throttling_not_a_number(t: Template) -> None:
+    settings = _props(t, "HttpApiStage")["DefaultRouteSettings"]
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
+    settings["ThrottlingBurstLimit"] = "lots"
+
+
+def _versioning_status_invalid(t: Template) -> None:
+    versioning = _props(t, "DataBucket")["VersioningConfiguration"]
+    assert versioning == {"Status": "Enabled"}
+    versioning["Status"] = "On"
+
+
+def _reserved_concurrency_negative(t: Template) -> None:
+    props = _props(t, "KeepUpFunction")
+    assert props["ReservedConcurrentExecutions"] >= 1
+    props["ReservedConcurrentExecutions"] = -1
 
 
 def _log_retention_invalid(t: Template) -> None:
@@ -196,13 +260,31 @@ MUTATIONS: list[Mutation] = [
     Mutation("route-missing-api", "an API route on an API that does not exist", _route_to_missing_api, slow=True),
     Mutation("event-missing-bucket", "keep-up rule filters on a bucket that does not exist",
              _event_rule_on_missing_bucket, slow=True),
-    Mutation("policy-missing-table", "policy template scoped to a table that does not exist",
+    Mutation("policy-missing-table", "policy statement on a table that does not exist",
              _policy_on_missing_table),
     Mutation("policy-template-bad-param", "policy template with a wrong parameter name",
              _policy_template_bad_parameter),
     Mutation("layer-missing", "function uses a layer that does not exist", _layer_missing, slow=True),
     Mutation("log-retention-invalid", "log group retention of 45 days (not an allowed value)",
              _log_retention_invalid, slow=True),
+    Mutation("fifo-name-no-suffix", "FIFO queue whose name does not end in .fifo", _fifo_queue_name_without_suffix),
+    Mutation("fifo-target-no-group", "EventBridge target on the FIFO queue without a MessageGroupId",
+             _fifo_target_without_group),
+    Mutation("fifo-no-content-dedup", "FIFO queue fed by EventBridge without content-based deduplication",
+             _fifo_without_content_dedup),
+    Mutation("queue-policy-missing", "no queue policy lets the rule send to the keep-up queue",
+             _queue_policy_missing),
+    Mutation("fifo-mapping-batching-window", "batching window on a FIFO event source mapping",
+             _fifo_mapping_batching_window),
+    Mutation("fifo-dlq-standard", "standard dead-letter queue for the FIFO queue", _fifo_dead_letter_queue_standard,
+             slow=True),
+    Mutation("visibility-below-timeout", "queue visibility timeout below the function's timeout",
+             _visibility_below_function_timeout, slow=True),
+    Mutation("batch-failures-misspelt", "FunctionResponseTypes misspelt", _batch_failures_misspelt, slow=True),
+    Mutation("throttling-not-a-number", "stage throttling burst limit that is not a number",
+             _throttling_not_a_number, slow=True),
+    Mutation("versioning-status-invalid", "bucket versioning status 'On'", _versioning_status_invalid, slow=True),
+    Mutation("reserved-concurrency-negative", "reserved concurrency -1", _reserved_concurrency_negative, slow=True),
 ]
 
 

@@ -8,6 +8,7 @@ not read back from the template.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -51,6 +52,39 @@ STAR_RESOURCE_ACTIONS = {
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
+
+
+# Least privilege, by what each one's code does (functions/*/handler.py, cube.api, cube.keepup,
+# cube.jobs): (action, what on). "s3 P" is the object prefix P of the data bucket; "bucket",
+# "table", "index/by_created", "state machine", "queue" are the bucket itself, the state table,
+# its job index, the fan-out and the keep-up queue. Every reader may list the bucket (key names):
+# S3 answers a missing object 404 rather than 403 only to a caller that may, and the code reads
+# absent chunks and an absent STAC index as absent (an s3:prefix condition cannot apply to the
+# HeadObject behind that answer).
+_LIST = {("s3:ListBucket", "bucket")}
+_READ_CUBE_AND_ARD = {("s3:GetObject", "s3 cube/*"), ("s3:GetObject", "s3 ard/*")} | _LIST
+_WRITE_ARD = {("s3:PutObject", "s3 ard/*")}
+_LEASES = {(a, "table") for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")}
+_START_JOBS = {("s3:PutObject", "s3 jobs/*"), ("states:StartExecution", "state machine")}
+LEAST_PRIVILEGE = {
+    # STAC reads the cube's index (cube/catalog/index.sqlite), the viewer is packaged: read-only.
+    "ApiFunction": {("s3:GetObject", "s3 cube/catalog/*")} | _LIST,
+    # Tiles past the chunk budget answer 202 with a job.
+    "TilesFunction": _READ_CUBE_AND_ARD | _WRITE_ARD | _LEASES | _START_JOBS,
+    "ZarrFunction": _READ_CUBE_AND_ARD | _WRITE_ARD | _LEASES,
+    "ArdFunction": _READ_CUBE_AND_ARD | _WRITE_ARD | _LEASES | _START_JOBS | {("dynamodb:Query", "index/by_created")},
+    # Ingest (writes the cube, its index, maybe removes what it replaces), then submits the job.
+    "KeepUpFunction": {("s3:GetObject", "s3 incoming/*"), ("s3:GetObject", "s3 cube/*"), ("s3:GetObject", "s3 ard/*"),
+                       ("s3:PutObject", "s3 cube/*"), ("s3:DeleteObject", "s3 cube/*")} | _LIST | _LEASES | _START_JOBS
+                      | {(a, "queue") for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                                                "sqs:GetQueueAttributes")},
+    # A burst task: reads its job file, the cube and ARD; writes ARD chunks; leases and its metrics.
+    "WorkerTask": {("s3:GetObject", "s3 cube/*"), ("s3:GetObject", "s3 ard/*"), ("s3:GetObject", "s3 jobs/*"),
+                   ("s3:GetBucketLocation", "bucket")} | _LIST | _WRITE_ARD | _LEASES,
+}
+#: Managed policies a function role may carry: logs and X-Ray only (nothing on "*" that reads data).
+FUNCTION_MANAGED_POLICIES = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                             "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"}
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +131,11 @@ def test_injected_error_fails_the_chain(mutation: Mutation, sam: dict[str, Any],
 
 @pytest.mark.slow
 def test_every_stage_on_every_mutation(base: _chain.ChainResult, tmp_path: Path) -> None:
-    """The full matrix (1.5-2.5 min): which stages catch which injected error.
+    """The full matrix (2.5-10 min): which stages catch which injected error.
 
-    Measured: cfn-lint on the SAM template alone catches 6 of the 21, the chain all 21. Caught by
-    one stage only: 7 by the state-machine checks, 3 by cfn-lint on the translation, 1 by the
-    translator, 1 by the build-input checks.
+    Measured: cfn-lint on the SAM template alone catches 12 of the 32, the chain all 32. Caught by
+    one stage only: 7 by the state-machine checks, 5 by the queue checks, 3 by cfn-lint on the
+    translation, 1 by the translator, 1 by the build-input checks.
     """
     rows = stage_matrix(tmp_path, base.findings)
     print("\n".join(f"{mid:30s} {', '.join(stages)}" for mid, stages in rows))
@@ -280,10 +314,7 @@ def test_policies_are_scoped_to_the_stack(cfn: dict[str, Any]) -> None:
             if any(a.startswith(service) for a in actions):
                 assert owner in text, (role, actions, resources)
     roles = _resources(cfn, "AWS::IAM::Role")
-    for fn in ("ApiFunction", "TilesFunction", "ZarrFunction", "ArdFunction", "KeepUpFunction"):
-        actions = {a for r, s in statements if r == f"{fn}Role" for a in s["Action"]}
-        assert {"s3:GetObject", "dynamodb:UpdateItem", "states:StartExecution"} <= actions, fn
-        assert f"{fn}Role" in roles
+    assert {f"{fn}Role" for fn in LEAST_PRIVILEGE} <= set(roles)
 
 
 def test_bucket_table_and_keep_up_rule(cfn: dict[str, Any]) -> None:
@@ -310,7 +341,8 @@ def test_bucket_table_and_keep_up_rule(cfn: dict[str, Any]) -> None:
     assert pattern["detail"]["bucket"]["name"] == [{"Ref": "DataBucket"}]
     (key_filter,) = pattern["detail"]["object"]["key"]
     assert key_filter == {"wildcard": "incoming/*.zip"}
-    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": ["KeepUpFunction", "Arn"]}]
+    # The rule feeds the keep-up queue, not the function (see test_keep_up_is_serialized_by_a_fifo_queue).
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": ["KeepUpQueue", "Arn"]}]
 
 
 def test_table_matches_what_the_job_and_lease_stores_create() -> None:
@@ -377,3 +409,170 @@ def test_state_machine_check_rejects_concurrency_out_of_range(cfn: dict[str, Any
     found = _chain.check_state_machine("FanoutStateMachine", props, cfn,
                                        {**_chain.OFFLINE_PARAMETERS, "MaxConcurrency": 41})
     assert [f.rule for f in found] == ["map-concurrency"]
+
+
+# ---------------------------------------------------------------------------------------- issue 11: trust
+
+
+def _grants(cfn: dict[str, Any], role: str) -> set[tuple[str, str]]:
+    """(action, what on) of a role's inline policies, in the notation of :data:`LEAST_PRIVILEGE`."""
+    names = {json.dumps({"Fn::GetAtt": ["DataBucket", "Arn"]}): "bucket",
+             json.dumps({"Fn::GetAtt": ["StateTable", "Arn"]}): "table",
+             json.dumps({"Fn::Sub": "${StateTable.Arn}/index/by_created"}): "index/by_created",
+             json.dumps({"Ref": "FanoutStateMachine"}): "state machine",
+             json.dumps({"Fn::GetAtt": ["KeepUpQueue", "Arn"]}): "queue"}
+    out = set()
+    for r, st in _statements(cfn):
+        if r != role:
+            continue
+        assert st["Effect"] == "Allow"
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for action in actions:
+            for res in resources:
+                sub = res.get("Fn::Sub", "") if isinstance(res, dict) else ""
+                if isinstance(sub, str) and sub.startswith("${DataBucket.Arn}/"):
+                    out.add((action, f"s3 {sub.removeprefix('${DataBucket.Arn}/')}"))
+                else:
+                    out.add((action, names.get(json.dumps(res), json.dumps(res))))
+    return out
+
+
+@pytest.mark.parametrize("who", sorted(LEAST_PRIVILEGE))
+def test_each_role_has_exactly_what_its_code_uses(cfn: dict[str, Any], who: str) -> None:
+    assert _grants(cfn, f"{who}Role") == LEAST_PRIVILEGE[who]
+
+
+def test_the_stac_function_reads_the_index_and_nothing_else(cfn: dict[str, Any]) -> None:
+    grants = _grants(cfn, "ApiFunctionRole")
+    assert {a for a, _ in grants} == {"s3:GetObject", "s3:ListBucket"}  # read-only
+    assert not any(a.startswith(("dynamodb:", "states:", "sqs:")) for a, _ in grants)
+    assert {w for a, w in grants if a == "s3:GetObject"} == {"s3 cube/catalog/*"}
+    # cube.catalog reads exactly this object, under that prefix.
+    from cube.catalog import INDEX_PATH
+
+    assert fnmatch.fnmatchcase(f"cube/{INDEX_PATH}", "cube/catalog/*")
+
+
+def test_no_worker_or_function_deletes_outside_what_it_ingests(cfn: dict[str, Any]) -> None:
+    """Workers write ARD chunks once and keep their leases in DynamoDB: no s3:DeleteObject at
+    all, on cube/ least of all. Only keep-up deletes, and only in the cube it ingests into."""
+    deleters = {r: w for r, st in _statements(cfn) for a in (st["Action"] if isinstance(st["Action"], list)
+                                                              else [st["Action"]])
+                if a in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:*")
+                for w in [json.dumps(st["Resource"])]}
+    assert "WorkerTaskRole" not in deleters
+    assert set(deleters) == {"KeepUpFunctionRole"} and "cube/*" in deleters["KeepUpFunctionRole"]
+
+
+def test_function_roles_carry_no_broad_managed_policy(cfn: dict[str, Any]) -> None:
+    """SAM's SQS event gives AWSLambdaSQSQueueExecutionRole (every queue); the mapping is plain, its
+    permission scoped to the keep-up queue."""
+    for fn in _resources(cfn, "AWS::Lambda::Function"):
+        managed = set(map(json.dumps, cfn["Resources"][f"{fn}Role"]["Properties"].get("ManagedPolicyArns", [])))
+        allowed = {json.dumps(a) for a in FUNCTION_MANAGED_POLICIES} | {
+            json.dumps({"Fn::Sub": a.replace("arn:aws:", "arn:${AWS::Partition}:")}) for a in FUNCTION_MANAGED_POLICIES}
+        assert managed <= allowed, (fn, managed - allowed)
+
+
+def test_auth_mode_defaults_to_jwt(cfn: dict[str, Any]) -> None:
+    param = cfn["Parameters"]["AuthMode"]
+    assert param["Default"] == "JWT" and param["AllowedValues"] == ["NONE", "JWT", "IAM"]
+    # With the defaults every data route asks for a token, and a JWT deploy needs an issuer and an
+    # audience, whose defaults are empty: NONE must be chosen on purpose, or the stack refuses.
+    assert _condition(cfn, "UseJwt", {}) and not _condition(cfn, "UseIam", {})
+    for route in _resources(cfn, "AWS::ApiGatewayV2::Route").values():
+        p = route["Properties"]
+        if p["RouteKey"] not in OPEN_ROUTES:
+            assert _value(cfn, p["AuthorizationType"], {}) == "JWT", p["RouteKey"]
+    assert cfn["Parameters"]["JwtIssuer"]["Default"] == "" and cfn["Parameters"]["JwtAudience"]["Default"] == ""
+    assert "JwtNeedsIssuerAndAudience" in cfn["Rules"]
+
+
+def test_the_stage_throttles_every_route(cfn: dict[str, Any]) -> None:
+    (stage,) = _resources(cfn, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings == {"ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+                        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"}}
+    rate, burst = (cfn["Parameters"][n] for n in ("ApiThrottlingRateLimit", "ApiThrottlingBurstLimit"))
+    assert 1 <= rate["Default"] <= 1000 and rate["Default"] <= burst["Default"] <= 5000
+    assert rate["MinValue"] >= 1 and burst["MinValue"] >= 1
+    # No route overrides the stage's default with something looser.
+    assert "RouteSettings" not in stage["Properties"]
+
+
+def test_every_function_has_reserved_concurrency(cfn: dict[str, Any]) -> None:
+    total = 0
+    for name, fn in _resources(cfn, "AWS::Lambda::Function").items():
+        value = fn["Properties"].get("ReservedConcurrentExecutions")
+        assert value is not None, name
+        if isinstance(value, dict):
+            param = cfn["Parameters"][value["Ref"]]
+            assert param["Type"] == "Number" and param["MinValue"] >= 1, name  # 0 would disable the function
+            value = param["Default"]
+        assert isinstance(value, int) and value >= 1, name
+        total += value
+    # The account keeps at least 100 unreserved out of its default 1000.
+    assert total <= 900
+
+
+def test_the_bucket_is_versioned_and_old_versions_expire(cfn: dict[str, Any]) -> None:
+    bucket = cfn["Resources"]["DataBucket"]
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["DeletionPolicy"] == "Retain"
+    rules = [r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"] if r["Status"] == "Enabled"]
+    (noncurrent,) = [r for r in rules if "NoncurrentVersionExpiration" in r]
+    assert "Prefix" not in noncurrent and "Filter" not in noncurrent  # the whole bucket
+    assert noncurrent["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "NoncurrentVersionExpirationDays"}}
+    param = cfn["Parameters"]["NoncurrentVersionExpirationDays"]
+    assert param["MinValue"] >= 1 and param["Default"] >= 7
+    assert any(r.get("ExpiredObjectDeleteMarker") is True for r in rules)
+
+
+def test_keep_up_is_serialized_by_a_fifo_queue(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    queue = resources["KeepUpQueue"]["Properties"]
+    assert queue["FifoQueue"] is True and queue["ContentBasedDeduplication"] is True
+    assert queue["QueueName"]["Fn::Sub"].endswith(".fifo")
+    fn = resources["KeepUpFunction"]["Properties"]
+    assert queue["VisibilityTimeout"] >= fn["Timeout"]
+    # Its dead-letter queue is FIFO too, and takes a message after a few receives.
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["KeepUpDeadLetterQueue", "Arn"]}
+    assert 1 <= redrive["maxReceiveCount"] <= 5
+    assert resources["KeepUpDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+    # New zips: the rule → the queue, all in one message group (EventBridge sets a static one).
+    (rule,) = _resources(cfn, "AWS::Events::Rule").values()
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["KeepUpQueue", "Arn"]} and target["SqsParameters"]["MessageGroupId"]
+    (policy,) = _resources(cfn, "AWS::SQS::QueuePolicy").values()
+    (stmt,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert stmt["Principal"] == {"Service": "events.amazonaws.com"} and stmt["Action"] == "sqs:SendMessage"
+    assert stmt["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [next(iter(
+        _resources(cfn, "AWS::Events::Rule"))), "Arn"]}
+    # The queue → the function, one message per invocation, failed messages reported one by one.
+    mappings = list(_resources(cfn, "AWS::Lambda::EventSourceMapping").values())
+    (mapping,) = mappings
+    p = mapping["Properties"]
+    assert p["EventSourceArn"] == {"Fn::GetAtt": ["KeepUpQueue", "Arn"]}
+    assert p["FunctionName"] == {"Ref": "KeepUpFunction"}
+    assert p["BatchSize"] == 1 and p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Nothing else invokes keep-up: no rule targets the function, no permission for another service.
+    for r in _resources(cfn, "AWS::Events::Rule").values():
+        assert all("KeepUpFunction" not in json.dumps(t["Arn"]) for t in r["Properties"]["Targets"])
+    assert not [x for x in _resources(cfn, "AWS::Lambda::Permission").values()
+                if x["Properties"]["FunctionName"] == {"Ref": "KeepUpFunction"}]
+
+
+def test_request_limits_fit_the_gateway(cfn: dict[str, Any]) -> None:
+    """Lambda returns at most 6 MB; a request waits less than its function's timeout, which is
+    inside the HTTP API's 30 s integration limit; a crashed computation blocks others 30 s."""
+    integrations = _resources(cfn, "AWS::ApiGatewayV2::Integration")
+    for integration in integrations.values():
+        fn = cfn["Resources"][integration["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]]["Properties"]
+        env = fn["Environment"]["Variables"]
+        assert float(env["SARCUBE_MAX_RESPONSE_MB"]) == 6
+        assert float(env["SARCUBE_WAIT_S"]) == 20 < fn["Timeout"] <= 29
+        assert float(env["SARCUBE_LEASE_TTL_S"]) == 30
+        assert fn["Timeout"] * 1000 <= integration["Properties"]["TimeoutInMillis"] <= 30000
+    assert len(integrations) == 4
