@@ -15,8 +15,10 @@ from cube.materialize._jobs_store import (
     JobState,
     JobStore,
     Progress,
+    job_id_of,
     make_job_record,
     make_job_store,
+    request_allowlist,
 )
 from cube.materialize._locks import Lease, LeaseBackend, make_lease_backend, single_flight
 from cube.materialize._product_store import ProductStore, open_product
@@ -40,9 +42,11 @@ __all__ = [
     "array_path",
     "chunk_path",
     "default_lease_backend",
+    "job_id_of",
     "make_job_record",
     "make_job_store",
     "make_lease_backend",
     "open_product",
+    "request_allowlist",
     "single_flight",
 ]
