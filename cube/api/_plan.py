@@ -189,12 +189,9 @@ def job_if_too_many(request: Request, plans: list[Plan]) -> JSONResponse | None:
 def submit_job(request: Request, bursts: list, *, reason: str, retry: str | None = None) -> JSONResponse:
     """Create a job record, start it on the executor, answer 202 with its Location."""
     from cube.api.jobs import start_job
-    from cube.jobs import JobSpec
 
-    s = request.app.state.settings
-    spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options, bursts=bursts)
     # owner, checks against the cube, one job per identical request, quotas (cube.api.jobs)
-    record, started = start_job(request, spec, what="this read" if retry else "POST /jobs")
+    record, started = start_job(request, bursts, what="this read" if retry else "POST /jobs")
     location = str(request.url_for("get_job", job_id=record.id).path)
     body = {
         "job_id": record.id,

@@ -102,9 +102,9 @@ def check_quota(request: Request, owner: str, bursts: int) -> None:
         )
 
 
-def start_job(request: Request, spec, *, what: str) -> tuple[JobRecord, bool]:
-    """Start ``spec`` (a `cube.jobs.JobSpec` on this API's cube) for the caller; (its record,
-    whether it was started now). An identical live job of the same caller is answered instead
+def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[JobRecord, bool]:
+    """Start a job of ``bursts`` on this API's cube for the caller; (its record, whether it
+    was started now). An identical live job of the same caller is answered instead
     of starting another (its id derives from the owner and the request, and the record is
     claimed atomically).
 
@@ -112,11 +112,13 @@ def start_job(request: Request, spec, *, what: str) -> tuple[JobRecord, bool]:
     NotFoundError/InputError from `cube.jobs.check_job`, QuotaError over quota.
     """
     from cube.api.app import get_executor
-    from cube.jobs import check_job
+    from cube.jobs import JobSpec, check_job
 
     owner = require_owner(request, what=what)
     state = request.app.state
-    check_job(spec.bursts, state.engine)
+    check_job(bursts, state.engine)
+    s = state.settings
+    spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options, bursts=bursts)
     request_doc = spec.model_dump(mode="json")  # the record keeps only the allowlisted fields
     job_id = job_id_of(owner, request_doc, scope=state.settings.cube_url)
     try:

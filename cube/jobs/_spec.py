@@ -74,7 +74,14 @@ class JobSpec(BaseModel):
                 try:
                     product.variant()
                 except ValidationError as exc:
-                    raise InputError(f"job: {burst.burst_id} {product.product} options: {exc}") from exc
+                    raise InputError(
+                        f"job: {burst.burst_id} {product.product} options: {_errors(exc)}"
+                    ) from exc
+
+
+def _errors(exc: ValidationError) -> str:
+    """A validation error's locations and messages, without the values (they may be secrets)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
 
 
 def _check_date_key(burst_id: str, date: str, have: set[str], product: str) -> None:
@@ -114,7 +121,7 @@ def check_job(bursts: list[BurstJob], engine: ArdEngine) -> None:
             try:
                 variant = product.variant()
             except ValidationError as exc:
-                raise InputError(f"job: {burst.burst_id} {product.product} options: {exc}") from None
+                raise InputError(f"job: {burst.burst_id} {product.product} options: {_errors(exc)}") from None
             pair = variant.spec.pair
             if pair and product.dates is not None:
                 raise InputError(f"job: {burst.burst_id} {product.product} is a pair product: give pairs, "

@@ -15,13 +15,15 @@ from cube.api import Settings, create_app
 
 #: user → API key (the file holds the SHA-256 of each, computed here with hashlib)
 KEYS = {"alice": "alice-key-7f3a9c", "bob": "bob-key-51e0d2"}
+#: the ``api_keys`` setting of `KEYS`
+API_KEYS = {u: hashlib.sha256(k.encode()).hexdigest() for u, k in KEYS.items()}
 
 
 def keys_file(folder: Path) -> Path:
     """A JSON API keys file of `KEYS`: {"user": "<sha256 hex of the key>"}."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "api-keys.json"
-    path.write_text(json.dumps({u: hashlib.sha256(k.encode()).hexdigest() for u, k in KEYS.items()}))
+    path.write_text(json.dumps(API_KEYS))
     return path
 
 
