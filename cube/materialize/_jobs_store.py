@@ -67,10 +67,13 @@ class BurstMetrics(BaseModel):
     chunks_computed: int = Field(0, ge=0, description="ARD chunks computed (not those found present)")
 
 
-#: The fields of a job request a record keeps, by level; everything else is dropped.
-REQUEST_FIELDS = frozenset({"engine", "bursts"})
-BURST_FIELDS = frozenset({"burst_id", "polarization", "products"})
-PRODUCT_FIELDS = frozenset({"product", "options", "dates", "pairs", "window"})
+#: The fields of a job request a record keeps, by level (text fields; lists of plain values),
+#: besides ``bursts``, ``products`` and ``options``; everything else is dropped. URLs are kept
+#: without user info, query or fragment.
+REQUEST_FIELDS = ("engine",)
+URL_FIELDS = ("cube_url", "ard_url")
+BURST_FIELDS = ("burst_id", "polarization")
+PRODUCT_FIELDS = ("dates", "pairs", "window")
 #: States in which a job with the same id is the same job (`JobStore.claim` does not replace it).
 LIVE_STATES = ("queued", "running", "succeeded")
 
@@ -97,23 +100,34 @@ def _options_allowlist(product: str, options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k in fields and _scalars(v)}
 
 
+def _bare_url(url: str) -> str:
+    """``url`` without user info (``user:password@``), query or fragment."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list | tuple) else []
+
+
 def request_allowlist(request: Any) -> dict[str, Any]:
-    """``request`` with only the fields a job record keeps (`REQUEST_FIELDS`, `BURST_FIELDS`,
-    `PRODUCT_FIELDS`, options of the product's model): no storage options, URLs or headers."""
+    """``request`` with only the fields a job record keeps (`REQUEST_FIELDS`, per burst
+    `BURST_FIELDS` and ``products``, per product its name, `PRODUCT_FIELDS` and the options of
+    the product's model): no storage options, URLs, headers or anything else."""
     if not isinstance(request, dict):
         return {}
-    out: dict[str, Any] = {k: request[k] for k in ("engine",) if isinstance(request.get(k), str)}
+    out: dict[str, Any] = {k: request[k] for k in REQUEST_FIELDS if isinstance(request.get(k), str)}
+    out.update({k: _bare_url(request[k]) for k in URL_FIELDS if isinstance(request.get(k), str)})
     bursts = []
-    for burst in request.get("bursts") or []:
-        if not isinstance(burst, dict):
-            continue
-        b = {k: burst[k] for k in ("burst_id", "polarization") if isinstance(burst.get(k), str)}
+    for burst in _dicts(request.get("bursts")):
+        b = {k: burst[k] for k in BURST_FIELDS if isinstance(burst.get(k), str) and len(burst[k]) <= 64}
         products = []
-        for product in burst.get("products") or []:
-            if not isinstance(product, dict) or not isinstance(product.get("product"), str):
+        for product in _dicts(burst.get("products")):
+            if not isinstance(product.get("product"), str) or len(product["product"]) > 64:
                 continue
-            p = {k: product[k] for k in ("dates", "pairs", "window")
-                 if k in product and _scalars(product[k])}
+            p = {k: product[k] for k in PRODUCT_FIELDS if k in product and _scalars(product[k])}
             p["product"] = product["product"]
             p["options"] = _options_allowlist(product["product"], product.get("options"))
             products.append(p)

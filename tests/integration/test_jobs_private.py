@@ -101,7 +101,8 @@ def test_no_secret_in_job_records_or_answers(tmp_path, cube_url, burst):
                    s.http.get("/jobs", headers=bearer("alice")).text]
         for text in answers:
             _assert_no_secret(text, "an answer")
-        assert json.loads(answers[1])["request"] == {"engine": "native", "bursts": [
+        assert json.loads(answers[1])["request"] == {
+            "engine": "native", "cube_url": cube_url, "ard_url": str(tmp_path / "ard.zarr"), "bursts": [
             {"burst_id": burst_id, "polarization": "VV", "products": [
                 {"product": "backscatter", "options": {}, "dates": [dates[1]], "pairs": None,
                  "window": [0, 8, 0, 8]}]}]}
@@ -113,7 +114,8 @@ def test_no_secret_in_job_records_or_answers(tmp_path, cube_url, burst):
 
 def _request_with_secrets(burst_id: str) -> dict:
     """A request document with credentials at every level a record could keep."""
-    return {"cube_url": "s3://user:PASSWORD-0009@bucket/cube", "storage_options": SECRETS, **SECRETS,
+    return {"cube_url": "s3://user:PASSWORD-0009@bucket/cube", "ard_url": "https://host/ard?sig=PASSWORD-0009",
+            "storage_options": SECRETS, **SECRETS,
             "bursts": [{"burst_id": burst_id, "headers": SECRETS["headers"], "products": [
                 {"product": "coherence", "options": {"window": [5, 5], **SECRETS},
                  "pairs": [["20240106T022010", "20240118T022010"]], "auth": SECRETS["client_kwargs"]}]}]}
@@ -121,7 +123,7 @@ def _request_with_secrets(burst_id: str) -> dict:
 
 def test_stores_keep_an_allowlist_sqlite_and_dynamodb(tmp_path, burst):
     burst_id = burst[0]
-    expected = {"bursts": [{"burst_id": burst_id, "products": [
+    expected = {"cube_url": "s3://bucket/cube", "ard_url": "https://host/ard", "bursts": [{"burst_id": burst_id, "products": [
         {"product": "coherence", "options": {"window": [5, 5]},
          "pairs": [["20240106T022010", "20240118T022010"]]}]}]}
     sqlite_store = make_job_store(tmp_path / "jobs.sqlite")
