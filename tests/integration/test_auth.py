@@ -7,12 +7,17 @@ Every check goes through a real uvicorn and httpx, except the Lambda ones (Mangu
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -78,6 +83,35 @@ def test_no_authentication_configured_refuses_to_start(tmp_path, cube_url, capsy
     bad.write_text(json.dumps({"alice": "plain-text-key"}))
     with pytest.raises(InputError, match="SHA-256"):
         create_app(Settings(cube_url=cube_url, api_keys_file=str(bad)))
+
+
+def test_sarcube_serve_with_api_keys(tmp_path, cube_url):
+    """The CLI's flags reach the app: a real ``sarcube serve --api-keys FILE`` process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SARCUBE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cube.cli", "serve", "--cube", cube_url, "--port", str(port),
+         "--api-keys", str(keys_file(tmp_path)), "--log-level", "warning"],
+        env={**env, "SARCUBE_JOBS_URL": str(tmp_path / "j.sqlite")}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/jobs", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                time.sleep(0.2)
+        assert r.status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/jobs", headers=bearer("bob")).json() == {"jobs": []}
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "identified by API keys; anonymous reads refused" in out
 
 
 # ---------------------------------------------------------------------------------------- anonymous
