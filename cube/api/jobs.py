@@ -137,11 +137,16 @@ def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[J
 
 
 def own_job(request: Request, job_id: str) -> JobRecord:
-    """The caller's job ``job_id``; NotFoundError (404) if it is missing or someone else's."""
-    record = request.app.state.jobs.get(job_id)
+    """The caller's job ``job_id``; NotFoundError (404) if it is missing or someone else's, with
+    the same message either way (the answer does not reveal that another user's job exists)."""
+    missing = NotFoundError(f"job {job_id!r} not found; list your jobs with GET /jobs")
     user = current_user(request)
+    try:
+        record = request.app.state.jobs.get(job_id)
+    except NotFoundError:
+        raise missing from None
     if user is None or record.owner != user.name:
-        raise NotFoundError(f"job {job_id!r} not found; list your jobs with GET /jobs")
+        raise missing
     return record
 
 
