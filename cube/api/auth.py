@@ -10,7 +10,8 @@ One `Authenticator` per app, built from the settings by ``create_app``:
   ``aud``, not expired; the user is its ``sub``.
 - ``auth_mode="gateway"`` (Lambda behind an API Gateway JWT authorizer): the user is the
   ``sub`` of ``requestContext.authorizer.jwt.claims`` in the API Gateway event (Mangum puts
-  the event in the ASGI scope as ``aws.event``). Nothing else is trusted: an
+  the event in the ASGI scope as ``aws.event``), or with IAM authorization the caller's
+  ``requestContext.authorizer.iam.userArn``. Nothing else is trusted: an
   ``Authorization`` header the gateway did not verify does not count.
 
 Without credentials a request is anonymous. Anonymous requests are refused (401) unless
@@ -160,12 +161,13 @@ class _Jwks:
 
 
 def gateway_user(scope: Mapping[str, Any]) -> User | None:
-    """The ``sub`` of the API Gateway's verified JWT claims in a Mangum scope, or None."""
+    """The caller the API Gateway verified, from the event in a Mangum scope: the ``sub`` of its
+    JWT authorizer's claims, or the ``userArn`` of its IAM (SigV4) authorization; None if neither."""
     event = scope.get("aws.event") or {}
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     claims = (authorizer.get("jwt") or {}).get("claims") or {}
-    sub = claims.get("sub")
-    return User(str(sub), "gateway") if sub else None
+    name = claims.get("sub") or (authorizer.get("iam") or {}).get("userArn")
+    return User(str(name), "gateway") if name else None
 
 
 def is_read(method: str, path: str) -> bool:

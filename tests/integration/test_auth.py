@@ -258,6 +258,11 @@ def test_gateway_claims_are_the_user_on_lambda(tmp_path, cube_url):
     assert status == 200 and [j["id"] for j in body["jobs"]] == [mine.id]
     status, body = call(_lambda_event(None))
     assert status == 401 and "no verified claims" in body["detail"]
+    # IAM (SigV4) authorization: the verified caller's ARN
+    event = _lambda_event(None)
+    event["requestContext"]["authorizer"] = {"iam": {"userArn": "arn:aws:iam::123456789012:user/erin",
+                                                     "accountId": "123456789012"}}
+    assert call(event) == (200, {"jobs": []})
     # only the gateway's claims count: a valid API key in the header is not trusted here
     event = _lambda_event(None)
     event["headers"]["authorization"] = f"Bearer {KEYS['alice']}"
