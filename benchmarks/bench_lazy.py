@@ -28,7 +28,7 @@ class _Server:
 
         from cube.api import create_app
 
-        self.app = create_app(cube_url=cube, ard_url=ard, routers=("zarr",))
+        self.app = create_app(cube_url=cube, ard_url=ard, routers=("zarr",), allow_anonymous=True)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -144,7 +144,8 @@ def _server_process(cube: str, ard: str):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "cube.cli", "serve", "--cube", cube, "--ard", ard,
-                             "--port", str(port), "--log-level", "warning"], stdout=subprocess.DEVNULL)
+                             "--port", str(port), "--log-level", "warning", "--allow-anonymous"],
+                            stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

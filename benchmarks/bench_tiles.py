@@ -25,7 +25,8 @@ def _app(cube: str, tmp: Path, **settings):
     from cube.api import create_app
 
     return create_app(
-        cube_url=cube, ard_url=str(tmp / "ard.zarr"), jobs_url=str(tmp / "jobs.sqlite"), **settings
+        cube_url=cube, ard_url=str(tmp / "ard.zarr"), jobs_url=str(tmp / "jobs.sqlite"), allow_anonymous=True,
+        **settings
     )
 
 

@@ -230,8 +230,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {"cube_url": args.cube}
     if args.ard:
         overrides["ard_url"] = args.ard
-    app = create_app(**overrides)
+    if args.api_keys:
+        overrides["api_keys_file"] = args.api_keys
+    if args.jwt_issuer:
+        overrides["jwt_issuer"] = args.jwt_issuer
+    if args.jwt_audience:
+        overrides["jwt_audience"] = args.jwt_audience
+    if args.allow_anonymous:
+        overrides["allow_anonymous"] = True
+    app = create_app(**overrides)  # InputError (exit 2) when no authentication is configured
+    auth = app.state.auth
+    ways = [w for w, on in (("API keys", auth.keys), ("JWTs", auth.jwks),
+                            ("gateway claims", auth.mode == "gateway")) if on]
     print(f"sarcube API on http://{args.host}:{args.port} (OpenAPI docs at /docs); Ctrl-C stops it")
+    print(f"callers identified by {', '.join(ways) or 'nothing'}; anonymous reads "
+          f"{'allowed (they never start jobs)' if auth.allow_anonymous else 'refused'}")
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -406,6 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info")
+    p.add_argument("--api-keys", metavar="FILE",
+                   help='JSON {"user": "<SHA-256 hex of the key>"}; requests send '
+                   "Authorization: Bearer <key>")
+    p.add_argument("--jwt-issuer", metavar="URL", help="accept OIDC JWTs of this issuer (JWKS via discovery)")
+    p.add_argument("--jwt-audience", metavar="ID", help="the audience (client ID) those JWTs must name")
+    p.add_argument("--allow-anonymous", action="store_true",
+                   help="serve reads without credentials (never starts a job); required if no auth is set")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -73,7 +73,8 @@ def serve_demo(cube: Path, port: int = 8000, seconds: float = -1) -> None:
 
     from cube.api import create_app
 
-    app = create_app(cube_url=str(cube))
+    # the demo serves this machine only (127.0.0.1): anonymous reads, no jobs without a key
+    app = create_app(cube_url=str(cube), allow_anonymous=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -90,6 +91,8 @@ def serve_demo(cube: Path, port: int = 8000, seconds: float = -1) -> None:
     first = ds.coherence.isel(reference_time=0, secondary_time=1).mean().compute()
     print(f"""
 Serving on {base} (viewer at {base}/ , OpenAPI at {base}/docs, STAC at {base}/stac).
+Anonymous reads are allowed (on 127.0.0.1 only); starting jobs needs a user: see "Authentication and
+jobs" in docs/api.md (sarcube serve --api-keys FILE).
 Checked: the coherence of the first pair over HTTP, mean {float(first):.3f}, computed on request in
 {time.perf_counter() - t0:.1f} s. Try, while this runs:
 

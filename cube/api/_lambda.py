@@ -65,9 +65,13 @@ ENGINE_METRICS = (
 def lambda_settings(**overrides: Any) -> Settings:
     """The API settings of a deployed function, from its ``SARCUBE_*`` environment.
 
-    One thing differs from a plain ``Settings()``: with ``SARCUBE_STATE_MACHINE_ARN`` set and no
+    Two things differ from a plain ``Settings()``: with ``SARCUBE_STATE_MACHINE_ARN`` set and no
     ``SARCUBE_EXECUTOR``, jobs go to the ``aws`` executor (Step Functions), not to a process pool
-    inside the function. Job records go to ``dynamodb://<SARCUBE_JOBS_TABLE>``.
+    inside the function; and without ``SARCUBE_AUTH_MODE`` the caller is who the API Gateway's
+    JWT authorizer says (``auth_mode="gateway"``: the ``sub`` of
+    ``requestContext.authorizer.jwt.claims``, see `cube.api.auth`). A request without those
+    claims is anonymous: refused, or reads only with ``SARCUBE_ALLOW_ANONYMOUS=true`` (a stack
+    without an authorizer). Job records go to ``dynamodb://<SARCUBE_JOBS_TABLE>``.
 
     InputError naming the variables if the environment lacks what the function needs.
     """
@@ -82,6 +86,8 @@ def lambda_settings(**overrides: Any) -> Settings:
     update: dict[str, Any] = {}
     if "executor" not in settings.model_fields_set and settings.state_machine_arn:
         update["executor"] = "aws"
+    if "auth_mode" not in settings.model_fields_set:
+        update["auth_mode"] = "gateway"
     return settings.model_copy(update=update) if update else settings
 
 

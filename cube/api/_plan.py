@@ -16,7 +16,7 @@ from cube.errors import InputError, NotFoundError
 from cube.format._layout import GRID_DIR
 from cube.geometry import BurstGrid
 from cube.geometry._grid import Window, _transformer
-from cube.materialize import ArdEngine, Variant, make_job_record
+from cube.materialize import ArdEngine, Variant
 
 
 @dataclass
@@ -250,25 +250,15 @@ def start_job(request: Request, plans: list[Plan], *, reason: str) -> JSONRespon
 
 def submit_job(request: Request, bursts: list, *, reason: str, retry: str | None = None) -> JSONResponse:
     """Create a job record, start it on the executor, answer 202 with its Location."""
-    from cube.jobs import JobSpec
+    from cube.api.jobs import start_job
 
-    state = request.app.state
-    s = state.settings
-    spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options, bursts=bursts)
-    from cube.jobs import strip_secrets
-
-    request_doc = spec.model_dump(mode="json")
-    request_doc["storage_options"] = strip_secrets(request_doc["storage_options"])  # never in GET /jobs
-    record = make_job_record(request_doc, total=len(spec.bursts))
-    state.jobs.create(record)
-    from cube.api.app import get_executor
-
-    get_executor(request.app).submit(spec, record.id)
+    # owner, checks against the cube, one job per identical request, quotas (cube.api.jobs)
+    record, started = start_job(request, bursts, what="this read" if retry else "POST /jobs")
     location = str(request.url_for("get_job", job_id=record.id).path)
     body = {
         "job_id": record.id,
-        "state": "queued",
-        "detail": f"{reason}: started job {record.id}; "
+        "state": record.state,
+        "detail": f"{reason}: {'started' if started else 'the same request is'} job {record.id}; "
         f"poll {location}" + (f", then repeat the request ({retry})" if retry else ""),
         "location": location,
     }

@@ -57,6 +57,27 @@ class Settings(BaseSettings):
         description="how long a request waits for another's computation, s (< Lambda's 29 s timeout)",
     )
 
+    # -- authentication and quotas (cube.api.auth; docs/api.md "Authentication and jobs") ---------
+    auth_mode: Literal["app", "gateway"] = Field(
+        "app", description="app: verify API keys / JWTs here; gateway: trust the API Gateway's verified "
+        "JWT claims (Lambda behind an authorizer), and nothing else"
+    )
+    api_keys: dict[str, str] = Field(
+        default_factory=dict, description="user name → SHA-256 (hex) of the user's API key (JSON)"
+    )
+    api_keys_file: str | None = Field(None, description="JSON file of that map (sarcube serve --api-keys)")
+    jwt_issuer: str | None = Field(None, description="OIDC issuer URL of accepted JWTs (JWKS via discovery)")
+    jwt_audience: str | None = Field(None, description="audience (client ID) accepted JWTs must name")
+    allow_anonymous: bool = Field(
+        False, description="serve reads without credentials (never starts a job); off unless set"
+    )
+    max_bursts_per_day: int = Field(200, ge=0, description="bursts one user may submit in 24 h; more → 429")
+    max_concurrent_jobs: int = Field(4, ge=0, description="queued or running jobs per user; more → 429")
+
+    def auth_configured(self) -> bool:
+        """Whether any way to identify a caller is set (gateway claims, API keys or JWTs)."""
+        return self.auth_mode == "gateway" or bool(self.api_keys or self.api_keys_file or self.jwt_issuer)
+
     def resolved_jobs_url(self) -> str:
         """The job store URL: jobs_url, else dynamodb://jobs_table, else a local SQLite file."""
         if self.jobs_url:

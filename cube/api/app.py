@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from cube import __version__
 from cube.api._common import install_error_handlers
 from cube.api._settings import Settings
+from cube.api.auth import Authenticator, Guarded, authenticate, install_auth_errors
+from cube.errors import InputError
 from cube.materialize import ArdEngine, make_job_store, make_lease_backend
 from cube.storage import open_store
 
@@ -46,10 +48,22 @@ def create_app(
 ) -> FastAPI:
     """The sarcube API. ``settings`` default to ``SARCUBE_*`` environment variables; keyword
     ``overrides`` (``cube_url=...``) replace single settings. ``routers`` picks what to serve
-    (a Lambda serves one)."""
+    (a Lambda serves one).
+
+    Every route, the STAC sub-app included, runs `cube.api.auth.authenticate`. InputError if
+    the settings name no way to identify callers and do not allow anonymous reads either.
+    """
     settings = settings or Settings(**overrides)
     if overrides and settings is not None:
         settings = settings.model_copy(update=overrides)
+    auth = Authenticator(settings)
+    if not auth.configured and not settings.allow_anonymous:
+        raise InputError(
+            "no authentication is configured: give API keys (--api-keys FILE, SARCUBE_API_KEYS_FILE), "
+            "an OIDC issuer (--jwt-issuer URL --jwt-audience ID), auth_mode=gateway behind an API Gateway "
+            "authorizer, or allow anonymous reads explicitly (--allow-anonymous, "
+            "SARCUBE_ALLOW_ANONYMOUS=true)"
+        )
     engine = make_engine(settings)
 
     @asynccontextmanager
@@ -63,14 +77,17 @@ def create_app(
         title="sarcube",
         version=__version__,
         lifespan=lifespan,
+        dependencies=[Depends(authenticate)],
         description="Sentinel-1 analysis-ready data on request: each chunk is computed on first "
         "request, stored, and served from then on. Errors are `{code, detail}`.",
     )
     app.state.settings = settings
+    app.state.auth = auth
     app.state.engine = engine
     app.state.product_stores = {}
     app.state.jobs = make_job_store(settings.resolved_jobs_url())
     install_error_handlers(app)
+    install_auth_errors(app)
 
     app.state._executor = None  # started by the first job (get_executor)
     from cube.api import ard, jobs, point, zarr
@@ -89,10 +106,8 @@ def create_app(
     if "stac" in routers:
         from cube.api.stac import make_stac_app
 
-        app.mount(
-            "/stac",
-            make_stac_app(
-                settings.cube_url, storage_options=settings.storage_options, materialized=engine.materialized
-            ),
+        stac_app = make_stac_app(
+            settings.cube_url, storage_options=settings.storage_options, materialized=engine.materialized
         )
+        app.mount("/stac", Guarded(stac_app, auth))
     return app

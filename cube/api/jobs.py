@@ -1,6 +1,16 @@
-"""``/jobs``: work too large for one request, run by the configured executor."""
+"""``/jobs``: work too large for one request, run by the configured executor.
+
+Jobs are private: each record has an ``owner`` (the authenticated caller who started it),
+``GET /jobs`` lists the caller's own jobs and ``GET /jobs/{id}`` of someone else's job is
+404. `start_job` is the one way a job starts (``POST /jobs`` and the 202 of a large read):
+it refuses anonymous callers, checks the job against the cube (`cube.jobs.check_job`),
+answers an identical live job of the same owner instead of starting another, and holds each
+user to ``max_concurrent_jobs`` and ``max_bursts_per_day`` (429 with ``Retry-After``).
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -8,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cube.api._plan import submit_job
 from cube.api._settings import Settings
+from cube.api.auth import QuotaError, current_user, require_owner
+from cube.errors import NotFoundError
 from cube.jobs import BurstJob
 from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION
-from cube.materialize import JobRecord
+from cube.materialize import JobRecord, job_id_of, make_job_record
 
 router = APIRouter(tags=["jobs"])
 
@@ -53,6 +65,91 @@ def job_view(record: JobRecord, settings: Settings) -> dict:
     return doc
 
 
+#: How far back ``max_bursts_per_day`` counts.
+QUOTA_WINDOW = timedelta(days=1)
+#: Retry-After of the concurrent-jobs quota, s (a job's bursts take minutes).
+CONCURRENT_RETRY_S = 60
+
+
+def check_quota(request: Request, owner: str, bursts: int) -> None:
+    """QuotaError (429) if ``owner`` has ``max_concurrent_jobs`` jobs queued or running, or
+    would submit more than ``max_bursts_per_day`` bursts within 24 hours with ``bursts`` more."""
+    s: Settings = request.app.state.settings
+    now = datetime.now(UTC)
+    recent = [r for r in request.app.state.jobs.list(1000, owner=owner)
+              if r.state in ("queued", "running") or now - r.created < QUOTA_WINDOW]
+    active = [r for r in recent if r.state in ("queued", "running")]
+    if len(active) >= s.max_concurrent_jobs:
+        raise QuotaError(
+            f"user {owner} has {len(active)} job(s) queued or running, the most allowed at once "
+            f"(max_concurrent_jobs={s.max_concurrent_jobs}); wait for one to finish (GET /jobs)",
+            CONCURRENT_RETRY_S,
+        )
+    today = sorted((r for r in recent if now - r.created < QUOTA_WINDOW), key=lambda r: r.created)
+    used = sum(r.progress.total for r in today)
+    if used + bursts > s.max_bursts_per_day:
+        # the earliest moment enough bursts leave the 24-hour window
+        free, wait = s.max_bursts_per_day - used, QUOTA_WINDOW.total_seconds()
+        for r in today:
+            free += r.progress.total
+            if free >= bursts:
+                wait = (r.created + QUOTA_WINDOW - now).total_seconds()
+                break
+        raise QuotaError(
+            f"user {owner} submitted {used} burst(s) in the last 24 h; {bursts} more would exceed "
+            f"max_bursts_per_day={s.max_bursts_per_day}; retry later or submit fewer bursts",
+            int(wait) + 1,
+        )
+
+
+def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[JobRecord, bool]:
+    """Start a job of ``bursts`` on this API's cube for the caller; (its record, whether it
+    was started now). An identical live job of the same caller is answered instead
+    of starting another (its id derives from the owner and the request, and the record is
+    claimed atomically).
+
+    AuthenticationError for anonymous callers (``what`` names the request in the message),
+    NotFoundError/InputError from `cube.jobs.check_job`, QuotaError over quota.
+    """
+    from cube.api.app import get_executor
+    from cube.jobs import JobSpec, check_job
+
+    owner = require_owner(request, what=what)
+    state = request.app.state
+    check_job(bursts, state.engine)
+    s = state.settings
+    spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options, bursts=bursts)
+    request_doc = spec.model_dump(mode="json")  # the record keeps only the allowlisted fields
+    job_id = job_id_of(owner, request_doc, scope=state.settings.cube_url)
+    try:
+        existing = state.jobs.get(job_id)
+    except NotFoundError:
+        existing = None
+    if existing is not None and existing.state != "failed":
+        return existing, False
+    check_quota(request, owner, len(spec.bursts))
+    record, created = state.jobs.claim(
+        make_job_record(request_doc, total=len(spec.bursts), job_id=job_id, owner=owner)
+    )
+    if created:
+        get_executor(request.app).submit(spec, record.id)
+    return record, created
+
+
+def own_job(request: Request, job_id: str) -> JobRecord:
+    """The caller's job ``job_id``; NotFoundError (404) if it is missing or someone else's, with
+    the same message either way (the answer does not reveal that another user's job exists)."""
+    missing = NotFoundError(f"job {job_id!r} not found; list your jobs with GET /jobs")
+    user = current_user(request)
+    try:
+        record = request.app.state.jobs.get(job_id)
+    except NotFoundError:
+        raise missing from None
+    if user is None or record.owner != user.name:
+        raise missing
+    return record
+
+
 @router.post("/jobs", status_code=202, summary="Submit a job (materialize products of bursts)")
 def create_job(body: JobRequest, request: Request) -> JSONResponse:
     """Start a job; 202 with ``Location: /jobs/{id}``."""
@@ -61,10 +158,14 @@ def create_job(body: JobRequest, request: Request) -> JSONResponse:
 
 @router.get("/jobs/{job_id}", name="get_job", summary="A job's state, progress, metrics and cost")
 def get_job(job_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(job_view(request.app.state.jobs.get(job_id), request.app.state.settings))
+    """The caller's job; 404 for a job that is not the caller's."""
+    return JSONResponse(job_view(own_job(request, job_id), request.app.state.settings))
 
 
-@router.get("/jobs", summary="The latest jobs, newest first")
+@router.get("/jobs", summary="The caller's latest jobs, newest first")
 def list_jobs(request: Request, limit: int = Query(20, ge=1, le=1000)) -> JSONResponse:
+    """The caller's own jobs (none for an anonymous caller)."""
     settings = request.app.state.settings
-    return JSONResponse({"jobs": [job_view(r, settings) for r in request.app.state.jobs.list(limit)]})
+    user = current_user(request)
+    records = request.app.state.jobs.list(limit, owner=user.name) if user is not None else []
+    return JSONResponse({"jobs": [job_view(r, settings) for r in records]})

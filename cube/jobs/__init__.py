@@ -24,7 +24,7 @@ from cube.jobs._isce2 import (
 )
 from cube.jobs._local import LocalExecutor
 from cube.jobs._run import burst_key, date_sets, make_engine, plan_burst, record_metrics, run_burst
-from cube.jobs._spec import BurstJob, JobSpec, ProductJob, load_job
+from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
 
 __all__ = [
     "AwsExecutor",
@@ -37,6 +37,7 @@ __all__ = [
     "TopsStackTask",
     "convert_topsstack",
     "burst_key",
+    "check_job",
     "date_sets",
     "isce2_cslc",
     "load_job",

@@ -20,8 +20,9 @@ import fsspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cube.errors import InputError
-from cube.materialize import Variant
+from cube.errors import InputError, NotFoundError
+from cube.format import date_key_time
+from cube.materialize import ArdEngine, Variant
 
 
 class ProductJob(BaseModel):
@@ -73,7 +74,78 @@ class JobSpec(BaseModel):
                 try:
                     product.variant()
                 except ValidationError as exc:
-                    raise InputError(f"job: {burst.burst_id} {product.product} options: {exc}") from exc
+                    raise InputError(
+                        f"job: {burst.burst_id} {product.product} options: {_errors(exc)}"
+                    ) from exc
+
+
+def _errors(exc: ValidationError) -> str:
+    """A validation error's locations and messages, without the values (they may be secrets)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+
+
+def _check_date_key(burst_id: str, date: str, have: set[str], product: str) -> None:
+    try:
+        date_key_time(date)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"job: {burst_id} {product}: {date!r} is not a date key (YYYYmmddTHHMMSS[.ffffff]); "
+            "the burst's date keys are in its STAC items (/stac) or GET /zarr/{burst}/{product}"
+        ) from None
+    if date not in have:
+        raise NotFoundError(
+            f"job: {burst_id} {product}: the cube has no date {date} "
+            f"(have {', '.join(sorted(have)) or 'none'})"
+        )
+
+
+def check_job(bursts: list[BurstJob], engine: ArdEngine) -> None:
+    """Check that a job can run on ``engine``'s cube before it is queued.
+
+    Each burst (and polarization) is in the cube, each product's options validate, each date
+    and pair names a date of the burst (a pair product takes ``pairs``, a per-date product
+    ``dates``), and each window lies inside the product grid (0 <= r0 < r1 <= rows, same for
+    columns). NotFoundError (unknown burst, date) or InputError (anything else) naming the
+    burst, product and value; the API answers them 404 / 400.
+    """
+    for burst in bursts:
+        try:
+            stack = engine.stack(burst.burst_id, burst.polarization)
+        except (NotFoundError, FileNotFoundError, KeyError):
+            raise NotFoundError(
+                f"job: burst {burst.burst_id} {burst.polarization} is not in the cube; search /stac for "
+                "the bursts it holds"
+            ) from None
+        have = set(stack.dates)
+        for product in burst.products:
+            try:
+                variant = product.variant()
+            except ValidationError as exc:
+                raise InputError(f"job: {burst.burst_id} {product.product} options: {_errors(exc)}") from None
+            pair = variant.spec.pair
+            if pair and product.dates is not None:
+                raise InputError(f"job: {burst.burst_id} {product.product} is a pair product: give pairs, "
+                                 "not dates")
+            if not pair and product.pairs is not None:
+                raise InputError(f"job: {burst.burst_id} {product.product} is a per-date product: give "
+                                 "dates, not pairs")
+            for date in product.dates or []:
+                _check_date_key(burst.burst_id, date, have, product.product)
+            for ref, sec in product.pairs or []:
+                for date in (ref, sec):
+                    _check_date_key(burst.burst_id, date, have, product.product)
+                if ref == sec:
+                    raise InputError(f"job: {burst.burst_id} {product.product}: pair ({ref}, {sec}) needs "
+                                     "two different dates")
+            if product.window is not None:
+                rows, cols = engine.shape(burst.burst_id, burst.polarization, variant)
+                r0, r1, c0, c1 = product.window
+                if not (0 <= r0 < r1 <= rows and 0 <= c0 < c1 <= cols):
+                    raise InputError(
+                        f"job: {burst.burst_id} {product.product}: window rows {r0}:{r1}, columns {c0}:{c1} "
+                        f"is empty or outside the {rows} x {cols} product grid; give 0 <= r0 < r1 <= {rows} "
+                        f"and 0 <= c0 < c1 <= {cols}"
+                    )
 
 
 def load_job(source: str | Path) -> JobSpec:

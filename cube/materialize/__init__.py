@@ -15,8 +15,10 @@ from cube.materialize._jobs_store import (
     JobState,
     JobStore,
     Progress,
+    job_id_of,
     make_job_record,
     make_job_store,
+    request_allowlist,
 )
 from cube.materialize._locks import (
     HeldLease,
@@ -52,10 +54,12 @@ __all__ = [
     "chunk_path",
     "default_lease_backend",
     "exclusive",
+    "job_id_of",
     "make_job_record",
     "make_job_store",
     "make_lease_backend",
     "open_product",
+    "request_allowlist",
     "single_flight",
     "store_lease_backend",
 ]

@@ -11,10 +11,18 @@ burst cost. Workers update it; the API reads it. Two stores share one protocol:
 Every ``update`` writes its set of fields atomically; `JobStore.record_burst` adds one
 burst's metrics and advances ``progress.done`` in one atomic step, so workers running in
 parallel never lose each other's updates.
+
+A record belongs to its ``owner`` (the user who submitted it; ``list(owner=...)`` lists one
+user's jobs). Its ``request`` keeps an allowlist of fields (`request_allowlist`): the bursts,
+products, options, dates, pairs and windows, and the engine, never the storage options,
+URLs or anything else a caller passes, so that no credential is ever stored. `JobStore.claim`
+inserts a record unless one with the same id is queued, running or succeeded: with ids made
+from the owner and the canonical request (`job_id_of`), identical submissions are one job.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -25,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cube.errors import ConflictError, InputError, NotFoundError
 from cube.materialize._locks import JOBS_INDEX, _boto3_client, _error_code, _SQLite
@@ -59,20 +67,108 @@ class BurstMetrics(BaseModel):
     chunks_computed: int = Field(0, ge=0, description="ARD chunks computed (not those found present)")
 
 
+#: The fields of a job request a record keeps, by level (text fields; lists of plain values),
+#: besides ``bursts``, ``products`` and ``options``; everything else is dropped. URLs are kept
+#: without user info, query or fragment.
+REQUEST_FIELDS = ("engine",)
+URL_FIELDS = ("cube_url", "ard_url")
+BURST_FIELDS = ("burst_id", "polarization")
+PRODUCT_FIELDS = ("dates", "pairs", "window")
+#: States in which a job with the same id is the same job (`JobStore.claim` does not replace it).
+LIVE_STATES = ("queued", "running", "succeeded")
+
+
+def _scalars(value: Any) -> bool:
+    """Whether ``value`` is a number, bool or short string, or a list of those (an option value)."""
+    if isinstance(value, list | tuple):
+        return all(_scalars(v) for v in value)
+    if isinstance(value, str):
+        return len(value) <= 64
+    return value is None or isinstance(value, bool | int | float)
+
+
+def _options_allowlist(product: str, options: Any) -> dict[str, Any]:
+    """The options that are fields of the product's options model, with plain values only."""
+    if not isinstance(options, dict):
+        return {}
+    try:
+        from cube.products import get_product
+
+        fields = set(get_product(product).options.model_fields)
+    except Exception:  # an unknown product: keep no options at all
+        return {}
+    return {k: v for k, v in options.items() if k in fields and _scalars(v)}
+
+
+def _bare_url(url: str) -> str:
+    """``url`` without user info (``user:password@``), query or fragment."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list | tuple) else []
+
+
+def request_allowlist(request: Any) -> dict[str, Any]:
+    """``request`` with only the fields a job record keeps (`REQUEST_FIELDS`, per burst
+    `BURST_FIELDS` and ``products``, per product its name, `PRODUCT_FIELDS` and the options of
+    the product's model): no storage options, URLs, headers or anything else."""
+    if not isinstance(request, dict):
+        return {}
+    out: dict[str, Any] = {k: request[k] for k in REQUEST_FIELDS if isinstance(request.get(k), str)}
+    out.update({k: _bare_url(request[k]) for k in URL_FIELDS if isinstance(request.get(k), str)})
+    bursts = []
+    for burst in _dicts(request.get("bursts")):
+        b = {k: burst[k] for k in BURST_FIELDS if isinstance(burst.get(k), str) and len(burst[k]) <= 64}
+        products = []
+        for product in _dicts(burst.get("products")):
+            if not isinstance(product.get("product"), str) or len(product["product"]) > 64:
+                continue
+            p = {k: product[k] for k in PRODUCT_FIELDS if k in product and _scalars(product[k])}
+            p["product"] = product["product"]
+            p["options"] = _options_allowlist(product["product"], product.get("options"))
+            products.append(p)
+        b["products"] = products
+        bursts.append(b)
+    if bursts or "bursts" in request:
+        out["bursts"] = bursts
+    return out
+
+
+def job_id_of(owner: str | None, request: dict[str, Any], *, scope: str = "") -> str:
+    """The id of the job ``owner`` makes with ``request``: the same for identical requests
+    (SHA-256 of the owner, ``scope`` (e.g. the cube URL) and the canonical JSON of the kept
+    request fields), 32 hex digits."""
+    canonical = json.dumps(request_allowlist(request), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256("\0".join([owner or "", scope, canonical]).encode()).hexdigest()
+    return digest[:32]
+
+
 class JobRecord(BaseModel):
-    """One job: its request, state, progress, per-burst metrics and result."""
+    """One job: its owner, request, state, progress, per-burst metrics and result."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    owner: str | None = Field(None, max_length=256, description="the user who submitted it")
     state: JobState = "queued"
     created: AwareDatetime
     updated: AwareDatetime
     progress: Progress = Field(default_factory=Progress)
     message: str = Field("", description="latest human-readable status or error message")
-    request: dict[str, Any] = Field(default_factory=dict, description="the request body that made the job")
+    request: dict[str, Any] = Field(
+        default_factory=dict, description="what the job does: the allowlisted fields of its request"
+    )
     metrics: dict[str, BurstMetrics] = Field(default_factory=dict, description="per burst ID")
     result: dict[str, Any] | None = Field(None, description="outputs once succeeded (URLs, counts)")
+
+    @field_validator("request", mode="before")
+    @classmethod
+    def _allowlist(cls, value: Any) -> dict[str, Any]:
+        return request_allowlist(value)
 
 
 def _now() -> datetime:
@@ -90,10 +186,12 @@ def _check_burst(burst: str) -> str:
     return burst
 
 
-def make_job_record(request: dict[str, Any], *, total: int = 0, job_id: str | None = None) -> JobRecord:
-    """A new queued job record for ``request`` (a random 32-hex-digit id unless ``job_id``)."""
+def make_job_record(request: dict[str, Any], *, total: int = 0, job_id: str | None = None,
+                    owner: str | None = None) -> JobRecord:
+    """A new queued job record of ``owner`` for ``request`` (only its allowlisted fields are kept,
+    `request_allowlist`); a random 32-hex-digit id unless ``job_id``."""
     now = _now()
-    return JobRecord(id=job_id or uuid.uuid4().hex, created=now, updated=now,
+    return JobRecord(id=job_id or uuid.uuid4().hex, owner=owner, created=now, updated=now,
                      progress=Progress(total=total), request=request)
 
 
@@ -136,8 +234,13 @@ class JobStore(Protocol):
         """Atomically set ``metrics[burst]`` and add ``done`` to ``progress.done``; the new record."""
         ...
 
-    def list(self, limit: int = 100) -> list[JobRecord]:
-        """Up to ``limit`` records, newest first."""
+    def claim(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        """Store ``record`` unless a record with its id is queued, running or succeeded (one
+        that failed is replaced), atomically; (the stored record, whether it is ``record``)."""
+        ...
+
+    def list(self, limit: int = 100, *, owner: str | None = None) -> list[JobRecord]:
+        """Up to ``limit`` records (of ``owner`` if given), newest first."""
         ...
 
 
@@ -187,6 +290,22 @@ class SQLiteJobStore:
             raise ConflictError(f"job {record.id!r} exists already; make a new id") from exc
         return record
 
+    def claim(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        """Insert ``record``, or replace a failed one of the same id, in one transaction; else
+        the live record of that id."""
+        with self._db.transaction() as con:
+            row = con.execute("SELECT record FROM jobs WHERE id = ?", (record.id,)).fetchone()
+            if row is not None:
+                existing = JobRecord.model_validate_json(row[0])
+                if existing.state in LIVE_STATES:
+                    return existing, False
+                con.execute("UPDATE jobs SET created = ?, record = ? WHERE id = ?",
+                            (_stamp(record.created), record.model_dump_json(), record.id))
+            else:
+                con.execute("INSERT INTO jobs (id, created, record) VALUES (?, ?, ?)",
+                            (record.id, _stamp(record.created), record.model_dump_json()))
+        return record, True
+
     def get(self, job_id: str) -> JobRecord:
         """The record of ``job_id``; `NotFoundError` if there is none."""
         row = self._db.connection().execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -223,11 +342,17 @@ class SQLiteJobStore:
 
         return self._modify(job_id, change)
 
-    def list(self, limit: int = 100) -> list[JobRecord]:
-        """Up to ``limit`` records, newest first."""
-        rows = self._db.connection().execute(
-            "SELECT record FROM jobs ORDER BY created DESC, id DESC LIMIT ?", (int(limit),)
-        ).fetchall()
+    def list(self, limit: int = 100, *, owner: str | None = None) -> list[JobRecord]:
+        """Up to ``limit`` records (of ``owner`` if given), newest first."""
+        if owner is None:
+            rows = self._db.connection().execute(
+                "SELECT record FROM jobs ORDER BY created DESC, id DESC LIMIT ?", (int(limit),)
+            ).fetchall()
+        else:
+            rows = self._db.connection().execute(
+                "SELECT record FROM jobs WHERE json_extract(record, '$.owner') = ? "
+                "ORDER BY created DESC, id DESC LIMIT ?", (owner, int(limit))
+            ).fetchall()
         return [JobRecord.model_validate_json(r[0]) for r in rows]
 
     def close(self) -> None:
@@ -253,12 +378,13 @@ def _to_item(record: JobRecord) -> dict[str, Any]:
         "progress_total": {"N": str(doc["progress"]["total"])},
         "metrics": {"M": {b: {"S": json.dumps(m)} for b, m in doc["metrics"].items()}},
         **{name: {"S": json.dumps(doc[name])} for name in _JSON_FIELDS},
+        **({"owner": {"S": record.owner}} if record.owner is not None else {}),
     }
 
 
 def _from_item(item: dict[str, Any]) -> JobRecord:
     return JobRecord.model_validate({
-        "id": item["id"]["S"], "state": item["state"]["S"],
+        "id": item["id"]["S"], "state": item["state"]["S"], "owner": item.get("owner", {}).get("S"),
         "created": item["created"]["S"], "updated": item["updated"]["S"],
         "message": item["message"]["S"],
         "progress": {"done": int(item["progress_done"]["N"]), "total": int(item["progress_total"]["N"])},
@@ -309,6 +435,22 @@ class DynamoDBJobStore:
                 raise ConflictError(f"job {record.id!r} exists already; make a new id") from exc
             raise
         return record
+
+    def claim(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        """Put ``record`` if its id is new or its record failed (one conditional ``PutItem``);
+        else the live record of that id."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name, Item=_to_item(record),
+                ConditionExpression="attribute_not_exists(pk) OR #state = :failed",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":failed": {"S": "failed"}},
+            )
+        except Exception as exc:
+            if _error_code(exc)[0] != "ConditionalCheckFailedException":
+                raise
+            return self.get(record.id), False
+        return record, True
 
     def get(self, job_id: str) -> JobRecord:
         """The record of ``job_id`` (strongly consistent read); `NotFoundError` if none."""
@@ -369,15 +511,15 @@ class DynamoDBJobStore:
         return self._update(job_id, {f"metrics.{burst}": {"S": json.dumps(value)}},
                             {"progress_done": {"N": str(int(done))}})
 
-    def list(self, limit: int = 100) -> list[JobRecord]:
-        """Up to ``limit`` records, newest first.
+    def list(self, limit: int = 100, *, owner: str | None = None) -> list[JobRecord]:
+        """Up to ``limit`` records (of ``owner`` if given), newest first.
 
         A query on the sparse index `JOBS_INDEX`; on a table without that index (a table made
         with only ``pk``/``sk``), a scan of the job items, logged as a warning, since it reads
         every lease item too.
         """
         try:
-            return self._query(limit)
+            return self._query(limit, owner)
         except Exception as exc:
             # DynamoDB says ValidationException, moto ResourceNotFoundException
             missing = _error_code(exc)[0] in ("ValidationException", "ResourceNotFoundException")
@@ -385,28 +527,39 @@ class DynamoDBJobStore:
                 raise
         log.warning("table %s has no index %r: listing jobs by a full scan; add the index "
                     "(see dynamodb_table_spec)", self.table_name, JOBS_INDEX)
-        return self._scan(limit)
+        return self._scan(limit, owner)
 
-    def _query(self, limit: int) -> list[JobRecord]:
+    @staticmethod
+    def _owner_filter(kwargs: dict[str, Any], owner: str | None) -> None:
+        if owner is not None:
+            clauses = [kwargs.get("FilterExpression"), "#o = :o"]
+            kwargs["FilterExpression"] = " AND ".join(c for c in clauses if c)
+            kwargs["ExpressionAttributeNames"] = {"#o": "owner"}
+            kwargs["ExpressionAttributeValues"][":o"] = {"S": owner}
+
+    def _query(self, limit: int, owner: str | None = None) -> list[JobRecord]:
         records: list[JobRecord] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "IndexName": JOBS_INDEX, "KeyConditionExpression": "sk = :job",
             "ExpressionAttributeValues": {":job": {"S": "job"}}, "ScanIndexForward": False,
         }
+        self._owner_filter(kwargs, owner)
         while len(records) < limit:
-            out = self.client.query(**kwargs, Limit=limit - len(records))
+            # with a filter, Limit counts the items read before filtering: read whole pages then
+            out = self.client.query(**kwargs, **({} if owner else {"Limit": limit - len(records)}))
             records.extend(_from_item(item) for item in out.get("Items", []))
             if "LastEvaluatedKey" not in out:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
         return records[:limit]
 
-    def _scan(self, limit: int) -> list[JobRecord]:
+    def _scan(self, limit: int, owner: str | None = None) -> list[JobRecord]:
         records: list[JobRecord] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "FilterExpression": "sk = :job",
             "ExpressionAttributeValues": {":job": {"S": "job"}},
         }
+        self._owner_filter(kwargs, owner)
         while True:
             out = self.client.scan(**kwargs)
             records.extend(_from_item(item) for item in out.get("Items", []))
@@ -453,6 +606,7 @@ def make_job_store(url: str | os.PathLike[str], **kw: Any) -> JobStore:
 
 
 __all__ = [
+    "LIVE_STATES",
     "UPDATABLE_FIELDS",
     "BurstMetrics",
     "DynamoDBJobStore",
@@ -461,6 +615,8 @@ __all__ = [
     "JobStore",
     "Progress",
     "SQLiteJobStore",
+    "job_id_of",
     "make_job_record",
     "make_job_store",
+    "request_allowlist",
 ]

@@ -245,7 +245,7 @@ def app_url(browser, cube_dir, tmp_path_factory):
     except ImportError:
         pytest.skip("cube.api.create_app (the app factory with /tiles and /point) is not written yet")
     ard = tmp_path_factory.mktemp("ard")
-    app = create_app(cube_url=str(cube_dir), ard_url=str(ard))
+    app = create_app(cube_url=str(cube_dir), ard_url=str(ard), allow_anonymous=True)
     with serve(app) as url:
         yield url
 

@@ -156,6 +156,9 @@ class Deployment:
         # numba is already loaded in this process with its cache dir; the template's is checked
         # by tests/infra (under /tmp) and the seeding by test_lambda_plumbing.py.
         env.pop("NUMBA_CACHE_DIR")
+        # the events of functions/events/ come through a gateway without an authorizer (AuthMode
+        # NONE): the functions trust gateway claims (lambda_settings) and serve anonymous reads
+        env.setdefault("SARCUBE_ALLOW_ANONYMOUS", "true")
         return {**env, **self.aws_env}
 
     def cube(self):

@@ -263,18 +263,25 @@ def test_point_event_gives_the_time_series(stack: Deployment, lambda_function) -
 
 
 def test_jobs_event_lists_records_from_the_state_table(stack: Deployment, lambda_function, moto) -> None:
-    """/jobs on the ArdFunction reads the DynamoDB table the template names."""
+    """/jobs on the ArdFunction reads the DynamoDB table the template names: the jobs of the
+    user the gateway's JWT authorizer names (claims ``sub``), none for an anonymous caller."""
     import boto3
 
     assert "SARCUBE_JOBS_URL" not in stack.environment("ArdFunction")
     store = make_job_store(f"dynamodb://{stack.table}", client=boto3.client("dynamodb", **moto.boto3_kwargs))
-    record = store.create(make_job_record({"bursts": []}, total=3))
+    record = store.create(make_job_record({"bursts": []}, total=3, owner="user-sub-1"))
     store.update(record.id, state="running", message="written by the test")
+    other = store.create(make_job_record({"bursts": []}, total=1, owner="user-sub-2"))
     module = lambda_function("ArdFunction", stack)
-    response = module.handler(load_event("ard-jobs-list.json"), LambdaContext("sarcube-ArdFunction-7G8H9I"))
+    event = load_event("ard-jobs-list.json")
+    event["requestContext"]["authorizer"] = {"jwt": {"claims": {"sub": "user-sub-1"}, "scopes": None}}
+    response = module.handler(event, LambdaContext("sarcube-ArdFunction-7G8H9I"))
     assert response["statusCode"] == 200, body_bytes(response)[:500]
     jobs = {j["id"]: j for j in json.loads(body_bytes(response))["jobs"]}
     assert jobs[record.id]["state"] == "running" and jobs[record.id]["progress"]["total"] == 3
+    assert other.id not in jobs
+    anonymous = module.handler(load_event("ard-jobs-list.json"), LambdaContext("sarcube-ArdFunction-7G8H9I"))
+    assert json.loads(body_bytes(anonymous))["jobs"] == []
 
 
 # ---------------------------------------------------------------------------------------- tiles (image)

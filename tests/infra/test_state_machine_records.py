@@ -91,10 +91,13 @@ def _store(client: Any) -> Any:
     return jobs_store.DynamoDBJobStore(TABLE, client)
 
 
+REQUEST = {"bursts": [{"burst_id": "t071_151200_iw3", "products": [{"product": "coherence", "options": {}}]}]}
+
+
 def _new_job(client: Any, job_id: str) -> None:
     now = datetime.now(UTC)
-    _store(client).create(jobs_store.JobRecord(id=job_id, created=now, updated=now,
-                                               request={"product": "coherence"}))
+    _store(client).create(jobs_store.JobRecord(id=job_id, created=now, updated=now, request=REQUEST,
+                                               owner="alice"))
 
 
 def test_running_then_succeeded(client: Any, states: dict[str, Any]) -> None:
@@ -103,7 +106,7 @@ def test_running_then_succeeded(client: Any, states: dict[str, Any]) -> None:
     _run(client, states["MarkRunning"], data)
     record = _store(client).get("job-ok")
     assert record.state == "running" and record.updated == datetime.fromisoformat(ENTERED)
-    assert record.request == {"product": "coherence"}  # the rest of the record is untouched
+    assert record.request == REQUEST and record.owner == "alice"  # the rest of the record is untouched
     _run(client, states["MarkSucceeded"], data)
     assert _store(client).get("job-ok").state == "succeeded"
 

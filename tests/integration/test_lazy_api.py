@@ -35,6 +35,7 @@ from cube.materialize._ard import decode_chunk
 from cube.materialize._locks import FileLeaseBackend
 from cube.products import BurstStack, CoherenceOptions
 from cube.storage import list_burst_groups, open_store
+from tests.integration._users import API_KEYS, bearer
 
 RTOL = 1e-4  # chunked vs whole-window sinc interpolation: float32 rounding only
 
@@ -60,6 +61,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def live_api(**settings):
     """create_app served by uvicorn in a thread of this process (so tests can read its engine)."""
+    settings = {"allow_anonymous": True, "api_keys": API_KEYS, **settings}
     app = create_app(Settings(**settings), routers=("stac", "zarr", "ard", "analysis", "jobs"))
     with serve(app, limit_concurrency=200) as url:
         yield SimpleNamespace(app=app, url=url, engine=app.state.engine)
@@ -292,7 +294,8 @@ def test_point_and_zonal_agree_with_the_zarr_view(server, burst):
 def test_more_chunks_than_allowed_becomes_a_job(cube_dir, tmp_path, burst):
     burst_id, dates = burst
     with live_api(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"), jobs_url=str(tmp_path / "j.sqlite"),
-                max_chunks_per_request=1) as s, httpx.Client(base_url=s.url, timeout=120) as c:
+                max_chunks_per_request=1) as s, httpx.Client(base_url=s.url, timeout=120,
+                                                             headers=bearer("alice")) as c:
         url = f"/ard/cslc?burst_id={burst_id}&datetime={_day(dates[0])}&format=nc"
         r = c.get(url)
         assert r.status_code == 202, r.text
@@ -326,7 +329,7 @@ def test_killed_worker_leaves_no_chunk_and_next_request_recomputes(cube_dir, tmp
         log = tmp_path / f"server-{port}.log"
         with open(log, "wb") as err:
             proc = subprocess.Popen([sys.executable, "-m", "cube.cli", "serve", "--cube", str(cube_dir), "--ard",
-                                     str(ard), "--port", str(port), "--log-level", "warning"], env=env,
+                                     str(ard), "--port", str(port), "--log-level", "warning", "--allow-anonymous"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + 60
         while True:

@@ -41,6 +41,7 @@ from cube.materialize import ArdEngine, Variant
 from cube.products import PRODUCTS, BurstStack
 from cube.simulate import load_truth
 from cube.storage import list_burst_groups, open_store
+from tests.integration._users import API_KEYS, bearer
 
 WM = morecantile.tms.get("WebMercatorQuad")
 WMTS_NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1"}
@@ -62,7 +63,8 @@ def bursts(cube_dir) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def url(cube_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiles-app")
-    app = create_app(cube_url=str(cube_dir), ard_url=str(tmp / "ard.zarr"), jobs_url=str(tmp / "jobs.sqlite"))
+    app = create_app(cube_url=str(cube_dir), ard_url=str(tmp / "ard.zarr"), jobs_url=str(tmp / "jobs.sqlite"),
+                     allow_anonymous=True)
     with serve(app) as base:
         yield base
 
@@ -403,7 +405,8 @@ def test_info_tilesets_and_point(client, url, bursts, cube_dir):
 # -- the lazy engine ---------------------------------------------------------------------------
 def test_a_cold_tile_computes_its_chunks_once(cube_dir, bursts, tmp_path, deformation):
     burst_id, lon, lat = deformation
-    app = create_app(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"), jobs_url=str(tmp_path / "j.sqlite"))
+    app = create_app(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"), jobs_url=str(tmp_path / "j.sqlite"),
+                     allow_anonymous=True)
     t = best_tile(cube_dir, burst_id, "interferogram", 13)
     path = f"/tiles/interferogram/WebMercatorQuad/13/{t.x}/{t.y}.png?burst_id={burst_id}"
     with serve(app) as base:
@@ -421,11 +424,11 @@ def test_a_tile_past_the_chunk_limit_starts_a_job(cube_dir, bursts, tmp_path):
     done the same tile is served without computing."""
     burst_id = sorted(bursts)[0]
     app = create_app(cube_url=str(cube_dir), ard_url=str(tmp_path / "ard.zarr"),
-                     jobs_url=str(tmp_path / "j.sqlite"), max_chunks_per_request=1)
+                     jobs_url=str(tmp_path / "j.sqlite"), max_chunks_per_request=1, api_keys=API_KEYS)
     w, s, e, n = lonlat_bounds(cube_dir, burst_id, "amplitude")
     t = WM.tile((w + e) / 2, (s + n) / 2, 11)  # the whole burst: 2 × 2 chunks of amplitude
     path = f"/tiles/amplitude/WebMercatorQuad/11/{t.x}/{t.y}.png?burst_id={burst_id}"
-    with serve(app) as base, httpx.Client(base_url=base, timeout=60) as c:
+    with serve(app) as base, httpx.Client(base_url=base, timeout=60, headers=bearer("alice")) as c:
         r = c.get(path)
         assert r.status_code == 202, r.text
         location = r.headers["location"]

@@ -21,6 +21,7 @@ from cube.jobs._executors import make_executor
 from cube.jobs._local import LocalExecutor
 from cube.materialize import make_job_record, make_job_store
 from tests._live import serve
+from tests.integration._users import API_KEYS, bearer
 from tests.jobs.conftest import (
     expected_chunks_per_burst,
     job_bursts,
@@ -102,10 +103,10 @@ def test_a_failing_burst_fails_the_job_and_names_it(cube4, bursts4, dask_executo
 def test_api_jobs_run_on_the_configured_dask_cluster(cube4, bursts4, dask_executor, tmp_path, monkeypatch):
     """POST /jobs over HTTP with SARCUBE_EXECUTOR=dask on a running scheduler; poll until done."""
     settings = Settings(cube_url=str(cube4), ard_url=str(tmp_path / "ard"), jobs_url=str(tmp_path / "api.sqlite"),
-                        executor="dask", dask_address=dask_executor.client.scheduler.address)
+                        executor="dask", dask_address=dask_executor.client.scheduler.address, api_keys=API_KEYS)
     app = create_app(settings, routers=("jobs",))
     try:
-        with serve(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+        with serve(app) as url, httpx.Client(base_url=url, timeout=60, headers=bearer("alice")) as http:
             r = http.post("/jobs", json={"bursts": job_bursts(bursts4[:2])})
             assert r.status_code == 202, r.text
             location = r.headers["Location"]

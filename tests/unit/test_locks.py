@@ -473,6 +473,7 @@ def test_job_store_survives_reopen(tmp_path: Path) -> None:
 def test_job_record_json_shape() -> None:
     record = make_job_record({"product": "backscatter"}, total=2, job_id="job-1")
     doc = record.model_dump(mode="json")
-    assert set(doc) == {"id", "state", "created", "updated", "progress", "message", "request", "metrics", "result"}
+    assert set(doc) == {"id", "owner", "state", "created", "updated", "progress", "message", "request", "metrics",
+                        "result"}
     assert doc["progress"] == {"done": 0, "total": 2} and doc["result"] is None
     assert JobRecord.model_validate_json(record.model_dump_json()) == record
