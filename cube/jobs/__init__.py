@@ -9,7 +9,7 @@
   :func:`convert_topsstack` / :func:`isce2_cslc` turn its coregistered bursts into CSLC.
 """
 
-from cube.jobs._aws import AwsExecutor, strip_secrets
+from cube.jobs._aws import AwsExecutor, public_storage_options
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import Executor, make_executor
 from cube.jobs._isce2 import (
@@ -44,12 +44,12 @@ __all__ = [
     "make_dask_cluster",
     "make_engine",
     "make_executor",
+    "public_storage_options",
     "plan_burst",
     "read_isce_image",
     "record_metrics",
     "run_burst",
     "run_topsstack",
-    "strip_secrets",
     "topsstack_command",
     "topsstack_task",
     "write_isce_image",

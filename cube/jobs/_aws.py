@@ -30,25 +30,43 @@ MAX_BURSTS_PER_EXECUTION = 2500
 """Bursts one execution may fan out. An inline Map state records about 8 history events per
 burst task (more with retries) and an execution stops at 25 000 events; split larger jobs."""
 
-SECRET_KEYS = frozenset({
-    "key", "secret", "token", "password", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
-    "account_key", "sas_token", "client_secret", "credentials", "session_token", "access_key", "secret_key",
-})
-"""fsspec option names (at any depth) that hold credentials; never written to job files."""
+PUBLIC_STORAGE_OPTIONS: dict[str, Any] = {
+    "anon": None, "endpoint_url": None, "region_name": None, "requester_pays": None, "use_ssl": None,
+    "client_kwargs": {"endpoint_url": None, "region_name": None},
+    "config_kwargs": {"connect_timeout": None, "read_timeout": None, "retries": None, "s3": None},
+}
+"""The fsspec options a job file keeps (an allowlist, nested one level): where the data are,
+never who may read them. Workers take credentials from their own role or environment."""
 
 
-def strip_secrets(options: Any) -> Any:
-    """``options`` without credential entries (`SECRET_KEYS`, at any depth of dicts and lists)."""
-    if isinstance(options, dict):
-        return {k: strip_secrets(v) for k, v in options.items() if str(k).lower() not in SECRET_KEYS}
-    if isinstance(options, list):
-        return [strip_secrets(v) for v in options]
-    return options
+def public_storage_options(options: Any, allowed: dict[str, Any] = PUBLIC_STORAGE_OPTIONS) -> dict:
+    """``options`` with only the `PUBLIC_STORAGE_OPTIONS` entries (no credential of any name)."""
+    if not isinstance(options, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for name, sub in allowed.items():
+        if name not in options:
+            continue
+        value = options[name]
+        if sub is None:
+            if isinstance(value, str | int | float | bool) or value is None or name in ("retries", "s3"):
+                out[name] = _plain(value)
+        elif isinstance(value, dict):
+            out[name] = public_storage_options(value, sub)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Scalars and small dicts of scalars (``retries={'max_attempts': 3}``), nothing else."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items() if isinstance(v, str | int | float | bool)
+                and not any(w in str(k).lower() for w in ("key", "secret", "token", "password"))}
+    return value
 
 
 def job_file_spec(spec: JobSpec) -> JobSpec:
-    """The spec as a job file holds it: storage options without credentials."""
-    return spec.model_copy(update={"storage_options": strip_secrets(spec.storage_options)})
+    """The spec as a job file holds it: only the public storage options (no credentials)."""
+    return spec.model_copy(update={"storage_options": public_storage_options(spec.storage_options)})
 
 
 class AwsExecutor:

@@ -236,3 +236,26 @@ def test_make_executor_for_aws(moto, monkeypatch):
     ]:
         with pytest.raises(InputError, match=message):
             make_executor(Settings(executor="aws", **{"state_machine_arn": arn, **settings}))
+
+
+def test_job_files_keep_an_allowlist_of_storage_options():
+    """No credential of any name reaches a job file: only where the data are is kept."""
+    from cube.jobs import public_storage_options
+    from cube.jobs._aws import job_file_spec
+
+    secrets = ["AKIDSECRET1", "s3cr3t-value-2", "tok3n-3", "AccountKey=abc123==", "k3y-4", "Bearer xyz5"]
+    options = {
+        "key": secrets[0], "secret": secrets[1], "token": secrets[2],
+        "credential": {"anything": secrets[4]}, "api_key": secrets[4],
+        "connection_string": f"DefaultEndpointsProtocol=https;{secrets[3]}",
+        "headers": {"Authorization": secrets[5]}, "anon": False,
+        "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "us-east-1",
+                          "aws_secret_access_key": secrets[1]},
+        "config_kwargs": {"retries": {"max_attempts": 2, "secret_key": secrets[1]}, "connect_timeout": 3},
+    }
+    kept = public_storage_options(options)
+    assert kept == {"anon": False,
+                    "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "us-east-1"},
+                    "config_kwargs": {"connect_timeout": 3, "retries": {"max_attempts": 2}}}
+    text = job_file_spec(make_spec("s3://b/cube", "s3://b/ard", ["t001_000001_iw1"], options)).model_dump_json()
+    assert not [s for s in secrets if s in text]
