@@ -35,8 +35,8 @@ from cube.format import burst_group_path
 from cube.format._layout import CUBE_DOC, SLC_STORE
 from cube.materialize._ard import ARD_STORE, decode_block
 from cube.materialize._engine import LEASE_DIR, default_lease_backend
-from cube.materialize._locks import LEASE_DB_NAME, LeaseBackend, exclusive, store_lease_backend
 from cube.storage import CubeStore, list_burst_groups, open_store
+from cube.storage._leases import LEASE_DB_NAME, LeaseBackend, exclusive, store_lease_backend
 from cube.storage._store import PARTIAL_SUFFIX
 
 PARTIAL_AGE_S = 15 * 60.0

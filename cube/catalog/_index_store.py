@@ -32,7 +32,7 @@ from cube.catalog._index import ProductInfo, StacIndex
 from cube.catalog._stac_items import ProductSpec, default_products, make_indexed_slc_item, product_infos
 from cube.format import BurstMetadata, catalog_item_path
 from cube.format._layout import CATALOG_DIR
-from cube.storage import CubeStore
+from cube.storage import CubeStore, exclusive, store_lease_backend
 
 INDEX_PATH = f"{CATALOG_DIR}/index.sqlite"
 log = logging.getLogger(__name__)
@@ -126,8 +126,6 @@ def update_index(store: CubeStore, bursts: Sequence[BurstMetadata],
         want[key][1].add(b.polarization.upper())
     if not want:
         return []
-    from cube.materialize import exclusive, store_lease_backend
-
     with exclusive(store_lease_backend(store), INDEX_PATH, ttl_s=lease_ttl_s):
         for attempt in range(5):
             try:

@@ -8,7 +8,7 @@ Order of writes for a new date at time index n of a burst group:
    one atomic write that makes the date visible.
 A process killed before step 4 leaves the cube as it was; a rerun writes the date again.
 
-Many writers: each append holds the burst group's writer lease (`cube.materialize.exclusive`;
+Many writers: each append holds the burst group's writer lease (`cube.storage.exclusive`;
 SQLite in ``<cube>/.leases`` locally, one object per lease under ``<cube>/.leases/`` on S3,
 renewed while the append runs) and step 4 is a compare-and-swap (`CubeStore.write_if`:
 ``If-Match`` on S3, an exclusive file lock locally). A writer whose lease expired stops
@@ -33,8 +33,14 @@ from cube import __version__
 from cube.errors import BusyError, ConflictError, CubeFormatError
 from cube.format import FORMAT_VERSION, BurstMetadata, burst_group_path, date_metadata_path
 from cube.format._layout import CUBE_DOC, SLC_STORE
-from cube.materialize import HeldLease, LeaseBackend, LeaseLostError, exclusive, store_lease_backend
-from cube.storage import CubeStore
+from cube.storage import (
+    CubeStore,
+    HeldLease,
+    LeaseBackend,
+    LeaseLostError,
+    exclusive,
+    store_lease_backend,
+)
 
 SLC_CHUNKS = (1, 512, 4096, 2)  # time, line, sample, part: 16 MiB raw int16 per full chunk
 TIME_CHUNK = 4096  # dates per chunk of the per-date 1-D arrays: all of them in one chunk

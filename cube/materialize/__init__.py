@@ -20,7 +20,8 @@ from cube.materialize._jobs_store import (
     make_job_store,
     request_allowlist,
 )
-from cube.materialize._locks import (
+from cube.materialize._product_store import ProductStore, open_product
+from cube.storage._leases import (
     HeldLease,
     Lease,
     LeaseBackend,
@@ -30,7 +31,6 @@ from cube.materialize._locks import (
     single_flight,
     store_lease_backend,
 )
-from cube.materialize._product_store import ProductStore, open_product
 
 __all__ = [
     "ARD_STORE",

@@ -36,10 +36,10 @@ from cube.materialize._ard import (
     encode_chunk,
     group_metadata,
 )
-from cube.materialize._locks import LeaseBackend, single_flight, store_lease_backend
 from cube.products import BurstStack, CslcOptions
 from cube.products._stack import _window_bounds as _bounds
 from cube.storage import CubeStore, open_store
+from cube.storage._leases import LeaseBackend, single_flight, store_lease_backend
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ burst cost. Workers update it; the API reads it. Two stores share one protocol:
 
 - `SQLiteJobStore`: one SQLite file in WAL mode, safe for threads and processes on one machine;
 - `DynamoDBJobStore`: items ``pk = "job#<id>", sk = "job"`` in the sarcube state table that
-  also holds the leases of `cube.materialize._locks` (see `dynamodb_table_spec`).
+  also holds the leases of `cube.storage._leases` (see `dynamodb_table_spec`).
 
 Every ``update`` writes its set of fields atomically; `JobStore.record_burst` adds one
 burst's metrics and advances ``progress.done`` in one atomic step, so workers running in
@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cube.errors import ConflictError, InputError, NotFoundError
-from cube.materialize._locks import JOBS_INDEX, _boto3_client, _error_code, _SQLite
+from cube.storage._leases import JOBS_INDEX, _boto3_client, _error_code, _SQLite
 
 log = logging.getLogger(__name__)
 

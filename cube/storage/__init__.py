@@ -1,13 +1,28 @@
-"""One store abstraction for local paths and ``s3://`` (and any fsspec URL)."""
+"""One store abstraction for local paths and ``s3://`` (and any fsspec URL), and the leases
+that let many writers share it (SQLite locally, S3 conditional writes, DynamoDB)."""
 
 from cube.storage._cube import list_burst_groups, open_slc, read_date_metadata, slc_complex
+from cube.storage._leases import (
+    HeldLease,
+    LeaseBackend,
+    LeaseLostError,
+    exclusive,
+    make_lease_backend,
+    store_lease_backend,
+)
 from cube.storage._store import CubeStore, open_store
 
 __all__ = [
     "CubeStore",
+    "HeldLease",
+    "LeaseBackend",
+    "LeaseLostError",
+    "exclusive",
     "list_burst_groups",
+    "make_lease_backend",
     "open_slc",
     "open_store",
     "read_date_metadata",
     "slc_complex",
+    "store_lease_backend",
 ]

@@ -27,9 +27,9 @@ from _live import serve
 from cube.api import Settings, create_app
 from cube.cli import main
 from cube.materialize import ArdEngine, Tally, Variant, chunk_path
-from cube.materialize._locks import FileLeaseBackend
 from cube.products import BurstStack
 from cube.storage import list_burst_groups, open_store
+from cube.storage._leases import FileLeaseBackend
 from cube.verify import verify_cube
 
 SARCUBE = Path(sys.executable).with_name("sarcube")

@@ -12,9 +12,9 @@ import boto3
 import pytest
 
 from cube.materialize import make_job_record, make_job_store
-from cube.materialize._locks import dynamodb_table_spec
 from cube.products import BurstStack
 from cube.storage import list_burst_groups
+from cube.storage._leases import dynamodb_table_spec
 from tests.integration._moto import moto_server
 from tests.integration._users import bearer, live
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from cube.materialize._jobs_store import DynamoDBJobStore, JobRecord, make_job_record, make_job_store
-from cube.materialize._locks import (
+from cube.storage._leases import (
     DynamoDBLeaseBackend,
     S3LeaseBackend,
     dynamodb_table_spec,
