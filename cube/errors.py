@@ -41,3 +41,8 @@ class ConflictError(CubeError):
 
 class BusyError(CubeError, TimeoutError):
     """Another worker holds the lease on a chunk or job and it did not finish in time; retry later."""
+
+
+class StorageUnavailableError(CubeError, ConnectionError):
+    """The cube's object store or file system cannot be reached (connection refused, timed out);
+    nothing is wrong with the request: retry in a few seconds."""

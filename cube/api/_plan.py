@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from cube.api._common import TooLargeError, engine_of, iso, match_dates, one_date
+from cube.api._common import JobsDisabledError, TooLargeError, engine_of, iso, match_dates, one_date
 from cube.catalog import rule_pairs
 from cube.errors import InputError, NotFoundError
 from cube.format._layout import GRID_DIR
@@ -192,6 +192,9 @@ def submit_job(request: Request, bursts: list, *, reason: str, retry: str | None
 
     state = request.app.state
     s = state.settings
+    if not s.jobs_enabled:
+        raise JobsDisabledError(f"{reason}, but this deployment starts no jobs (SARCUBE_JOBS_ENABLED=false); "
+                                "narrow the request, or ask its operator")
     spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options, bursts=bursts)
     from cube.jobs import strip_secrets
 

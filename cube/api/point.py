@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from cube.api._common import engine_of, option_params, variant_from
+from cube.api._common import POL_PATTERN, engine_of, option_params, variant_from
 from cube.api._plan import Plan, bbox_window, check_size, date_sets, find_burst, job_if_too_many
 from cube.errors import InputError
 from cube.geometry._grid import _transformer
@@ -37,7 +37,7 @@ def point(
     product: str = Query("backscatter"),
     burst_id: str | None = Query(None, description="default: the first covering burst"),
     datetime: str | None = Query(None, description="restrict to dates (instant, day, a/b)"),
-    pol: str = Query("VV", pattern="^(?i)(vv|vh|hh|hv)$"),
+    pol: str = Query("VV", pattern=POL_PATTERN),
     format: Literal["json", "csv"] = Query("json"),
 ) -> Response:
     """The value of the product's pixel that holds (lon, lat), per date; pair products give every
@@ -125,10 +125,19 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
         raise InputError("features must be a GeoJSON FeatureCollection with at least one feature")
     try:
         geoms = [shapely.geometry.shape(f["geometry"]) for f in feats]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.ShapelyError) as exc:
         raise InputError(f"features: a feature has no valid geometry ({exc})") from None
     if any(g.geom_type not in ("Polygon", "MultiPolygon") or g.is_empty for g in geoms):
         raise InputError("features: every geometry must be a non-empty Polygon or MultiPolygon (lon/lat)")
+    for i, g in enumerate(geoms):
+        lon, lat = shapely.get_coordinates(g).T
+        if not (np.isfinite(lon).all() and np.isfinite(lat).all() and (abs(lon) <= 180).all()
+                and (abs(lat) <= 90).all()):
+            raise InputError(f"features[{i}]: coordinates must be finite lon/lat degrees "
+                             "(|lon| ≤ 180, |lat| ≤ 90)")
+        if not g.is_valid:
+            raise InputError(f"features[{i}]: not a valid polygon ({shapely.is_valid_reason(g)}); "
+                             "fix its rings")
     ids = [f.get("id", i) for i, f in enumerate(feats)]
     union = shapely.union_all(geoms)
     burst_id = body.burst_id or find_burst(engine, union.centroid.x, union.centroid.y)

@@ -67,9 +67,10 @@ from titiler.core.dependencies import DefaultDependency
 from titiler.core.factory import FactoryExtension, img_endpoint_params
 from titiler.core.resources.enums import ImageType
 from titiler.core.utils import render_image, tms_limits
+from titiler.xarray.dependencies import DatasetParams
 from titiler.xarray.factory import TilerFactory
 
-from cube.api._common import error, match_dates, one_date, option_params, variant_from
+from cube.api._common import POL_PATTERN, error, match_dates, one_date, option_params, variant_from
 from cube.api._plan import Plan, job_if_too_many, parse_bbox
 from cube.errors import InputError, NotFoundError
 from cube.format._layout import GRID_DIR
@@ -84,6 +85,8 @@ _TMS = {name: SUPPORTED_TMS.get(name) for name in TMS_IDS}
 """The same, read-only (``TileMatrixSets.get`` deep-copies: ~2 ms a tile)."""
 _TMS_URI = {name: f"<{CRS_to_uri(tms.rasterio_crs)}>" for name, tms in _TMS.items()}
 MAX_TILESIZE = 1024
+#: Deepest zoom a tile request may name (WebMercatorQuad zoom 30 has 0.15 mm pixels).
+MAX_ZOOM = 30
 PNG_LEVEL = 1
 """zlib level of PNG tiles: speckled SAR compresses little (level 6: −10 % bytes, 5× the time)."""
 DATA_FORMATS = (ImageType.npy, ImageType.tif, ImageType.tiff)
@@ -360,7 +363,7 @@ def tile_source(
     ] = None,
     reference: Annotated[str | None, Query(description="pair products: reference date")] = None,
     secondary: Annotated[str | None, Query(description="pair products: secondary date")] = None,
-    pol: Annotated[str, Query(pattern="^(?i)(vv|vh|hh|hv)$", description="polarization")] = "VV",
+    pol: Annotated[str, Query(pattern=POL_PATTERN, description="polarization")] = "VV",
     view: Annotated[
         str | None, Query(description="what to show of the values (per product; see docs)")
     ] = None,
@@ -992,6 +995,17 @@ class WmtsExtension(FactoryExtension):
             return Response(body, media_type="application/xml")
 
 
+@dataclass
+class ArdDatasetParams(DatasetParams):
+    """titiler.xarray's dataset parameters with ``nodata`` checked by the schema: a number,
+    ``nan``, ``inf`` or ``-inf`` (titiler's takes any text and fails on ``float('abc')``)."""
+
+    nodata: Annotated[
+        Literal["nan", "inf", "-inf"] | float | None,
+        Query(title="Nodata value", description="Overwrite the nodata value: a number, nan, inf or -inf"),
+    ] = None
+
+
 # -- the factory --------------------------------------------------------------------------------
 _NAME_PREFIX = "sarcube_tiles_"
 
@@ -1009,6 +1023,7 @@ class ArdTilerFactory(TilerFactory):
     reader: Callable[..., BaseReader] = open_reader  # type: ignore[assignment]
     path_dependency: Callable[..., Any] = tile_source
     reader_dependency: type[DefaultDependency] = DefaultDependency
+    dataset_dependency: type[DefaultDependency] = ArdDatasetParams
     supported_tms: TileMatrixSets = SUPPORTED_TMS
     add_viewer: bool = False
     add_part: bool = False
@@ -1042,9 +1057,9 @@ class ArdTilerFactory(TilerFactory):
         )
         def tile(
             request: Request,
-            z: Annotated[int, Path(ge=0, description="zoom (TileMatrix)")],
-            x: Annotated[int, Path(ge=0, description="column (TileCol)")],
-            y: Annotated[int, Path(ge=0, description="row (TileRow)")],
+            z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="zoom (TileMatrix)")],
+            x: Annotated[int, Path(ge=0, lt=2**MAX_ZOOM, description="column (TileCol)")],
+            y: Annotated[int, Path(ge=0, lt=2**MAX_ZOOM, description="row (TileRow)")],
             tileMatrixSetId: Annotated[Literal[TMS_IDS], Path(description="tile matrix set")],  # type: ignore[valid-type]
             src=Depends(self.path_dependency),  # noqa: B008
             layer_params=Depends(self.layer_dependency),  # noqa: B008

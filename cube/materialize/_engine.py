@@ -10,6 +10,7 @@ same way when absent, chunk by chunk.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from cube.errors import InputError, NotFoundError
+from cube.format import BURST_ID_PATTERN
 from cube.geometry._grid import Window
 from cube.materialize._ard import (
     ARD_STORE,
@@ -121,6 +123,8 @@ class ArdEngine:
     # -- bursts ---------------------------------------------------------------------------------
     def stack(self, burst_id: str, polarization: str = "VV") -> BurstStack:
         """The burst ID's stack (re-read every ``refresh_s`` to see new dates)."""
+        if not re.fullmatch(BURST_ID_PATTERN, burst_id):  # never a path outside the cube
+            raise NotFoundError(f"{burst_id[:40]!r} is not a burst ID (like t071_151200_iw3)")
         key = (burst_id, polarization.upper())
         with self._lock:
             hit = self._stacks.get(key)

@@ -6,10 +6,12 @@ already. Zarr stores for subpaths come from the same URL and options.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,59 @@ import fsspec
 import zarr.storage
 from fsspec.implementations.local import LocalFileSystem
 
-from cube.errors import NotFoundError
+from cube.errors import CubeError, NotFoundError, StorageUnavailableError
+
+#: Object-store clients give up quickly when the server is down (botocore's default is 5 tries
+#: with back-off and a 60 s connect timeout: 8-30 s before an error). Options given by the
+#: caller win.
+S3_CLIENT_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 2,
+    "read_timeout": 30,
+    "retries": {"total_max_attempts": 2, "mode": "standard"},
+}
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the store cannot be reached", not "the request is wrong"."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        errors += [BotoConnectionError, HTTPClientError]
+    except ImportError:  # no S3 support installed
+        pass
+    try:
+        from aiohttp import ClientConnectionError
+
+        errors.append(ClientConnectionError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+UNREACHABLE_ERRORS = _unreachable_errors()
+
+
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn "cannot reach the store" errors raised inside into StorageUnavailableError."""
+    try:
+        yield
+    except (CubeError, FileNotFoundError):
+        raise
+    except UNREACHABLE_ERRORS as exc:
+        raise StorageUnavailableError(
+            f"storage {url} is unreachable ({type(exc).__name__}: {exc}); retry in a few seconds"
+        ) from exc
+
+
+def with_client_defaults(url: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+    """``storage_options`` plus bounded connect timeouts and retries for ``s3://`` URLs."""
+    if not url.startswith(("s3://", "s3a://")):
+        return dict(storage_options)
+    config = {**S3_CLIENT_DEFAULTS, **storage_options.get("config_kwargs", {})}
+    return {**storage_options, "config_kwargs": config}
 
 
 @dataclass
@@ -29,6 +83,7 @@ class CubeStore:
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
+        self.storage_options = with_client_defaults(self.url, self.storage_options)
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
         self.is_local = isinstance(self.fs, LocalFileSystem)
 
@@ -41,13 +96,15 @@ class CubeStore:
         return f"{self.url}/{rel}"
 
     def exists(self, rel: str) -> bool:
-        """Whether ``rel`` exists."""
-        return self.fs.exists(self.path(rel))
+        """Whether ``rel`` exists (StorageUnavailableError if the store cannot be reached)."""
+        with storage_errors(self.url):
+            return self.fs.exists(self.path(rel))
 
     def read_bytes(self, rel: str) -> bytes:
         """Bytes of ``rel``; NotFoundError naming the cube if absent."""
         try:
-            return self.fs.cat_file(self.path(rel))
+            with storage_errors(self.url):
+                return self.fs.cat_file(self.path(rel))
         except FileNotFoundError as exc:
             raise NotFoundError(f"{self.child_url(rel)} does not exist") from exc
 
@@ -65,7 +122,8 @@ class CubeStore:
                 f.write(data)
             os.replace(tmp, path)
         else:
-            self.fs.pipe_file(path, data)
+            with storage_errors(self.url):
+                self.fs.pipe_file(path, data)
 
     def write_json(self, rel: str, obj: Any) -> None:
         """Write ``obj`` as indented JSON, atomically."""
@@ -74,7 +132,8 @@ class CubeStore:
     def list(self, rel: str) -> list[str]:
         """Names directly under ``rel`` (empty if it does not exist)."""
         try:
-            entries = self.fs.ls(self.path(rel), detail=False)
+            with storage_errors(self.url):
+                entries = self.fs.ls(self.path(rel), detail=False)
         except FileNotFoundError:
             return []
         return sorted(posixpath.basename(e.rstrip("/")) for e in entries)
