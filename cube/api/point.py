@@ -51,7 +51,9 @@ def point(
     ly, lx = variant.options.looks
     x, y = _transformer(4326, g.epsg).transform(lon, lat)
     rows, cols = engine.shape(burst_id, pol, variant)
-    row, col = math.floor((g.y0 - y) / (g.dy * ly)), math.floor((x - g.x0) / (g.dx * lx))
+    far = not (math.isfinite(x) and math.isfinite(y))  # PROJ gives inf far outside the UTM zone
+    row = -1 if far else math.floor((g.y0 - y) / (g.dy * ly))
+    col = -1 if far else math.floor((x - g.x0) / (g.dx * lx))
     if not (0 <= row < rows and 0 <= col < cols):
         raise InputError(
             f"lon={lon}, lat={lat} is outside burst {burst_id}; omit burst_id to find the covering burst"

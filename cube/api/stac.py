@@ -83,6 +83,8 @@ CQL2_CLASSES = [
     FilterConformanceClasses.ARRAY_FUNCTIONS,
 ]
 MAX_LIMIT = 1000
+#: Longest temporal baseline a pair search may name, days (the index counts µs in SQLite integers).
+MAX_DAYS = 36_525.0
 DEFAULT_FIELDS = {"id", "type", "geometry", "bbox", "links", "assets", "properties.datetime",
                   "collection", "stac_version", "stac_extensions"}
 
@@ -578,9 +580,11 @@ def make_stac_app(cube_url: str, *, storage_options: dict | None = None,
     def pair_search(
         request: Request,
         burst_id: Annotated[str, Query(description="ESA burst ID, e.g. t071_151200_iw3")],
-        max_days: Annotated[float | None, Query(ge=0, description="max temporal baseline, days")] = None,
-        min_days: Annotated[float, Query(ge=0, description="min temporal baseline, days")] = 0.0,
-        max_bperp_m: Annotated[float | None, Query(ge=0, description="max |Bperp|, m")] = None,
+        max_days: Annotated[
+            float | None, Query(ge=0, le=MAX_DAYS, description="max temporal baseline, days")
+        ] = None,
+        min_days: Annotated[float, Query(ge=0, le=MAX_DAYS, description="min temporal baseline, days")] = 0.0,
+        max_bperp_m: Annotated[float | None, Query(ge=0, le=1e9, description="max |Bperp|, m")] = None,
         datetime: Annotated[str | None, Query(description="both dates within this interval")] = None,
     ) -> JSONResponse:
         """Interferometric pairs (reference, secondary, temporal and perpendicular baselines).
