@@ -57,7 +57,7 @@ from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.rfc3339 import str_to_interval
 
 from cube import __version__
-from cube.api._common import ErrorBody, install_error_handlers
+from cube.api._errors import ErrorBody, install_error_handlers
 from cube.catalog import (
     SLC_COLLECTION,
     SORTABLES,
