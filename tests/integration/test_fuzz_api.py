@@ -142,3 +142,59 @@ def test_pol_is_case_insensitive_without_inline_flags(live, tiny_cube):
     assert r.status_code != 422, r.text  # the pattern took it; the point is elsewhere
     r = httpx.get(f"{live}/point", params={"lon": 0, "lat": 0, "pol": "xx"})
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+
+
+def _zonal(geometry: str) -> str:
+    """A /zonal body as raw JSON text (Python's json writes NaN, as some clients do)."""
+    return ('{"product": "backscatter", "features": {"type": "FeatureCollection", "features": '
+            '[{"type": "Feature", "properties": {}, "geometry": ' + geometry + '}]}}')
+
+
+RING = "[[-127.75, 51.38], [-127.745, 51.38], [-127.745, 51.384], [-127.75, 51.38]]"
+#: The 500s of the attack run (issue 11) and of this fuzzer, each now a 4xx: method, path (``{b}``
+#: is a burst ID of the cube), JSON body text, expected status and code.
+FOUND = [
+    ("GET", "/tiles/backscatter/WebMercatorQuad/14/2600/5500.png?burst_id={b}&nodata=", None, 422, "invalid_request"),
+    ("GET", "/tiles/backscatter/WebMercatorQuad/14/2600/5500.png?burst_id={b}&nodata=abc", None, 422,
+     "invalid_request"),
+    ("POST", "/stac/search", "[]", 400, "invalid_request"),
+    ("POST", "/stac/search", '[{"limit": 1}]', 400, "invalid_request"),
+    ("GET", "/zarr/" + "t" * 300 + "/backscatter/zarr.json", None, 404, "not_found"),
+    ("GET", "/ard/backscatter?burst_id=" + "t" * 300, None, 404, "not_found"),
+    ("GET", "/ard/backscatter?burst_id=../../../etc", None, 404, "not_found"),
+    ("GET", "/point?lon=0&lat=0&burst_id=" + "t" * 300, None, 404, "not_found"),
+    ("GET", "/ard/backscatter?burst_id={b}&datetime=2024-01-06/9999-12-31&bbox=-127.75,51.38,-127.749,51.381",
+     None, 200, None),
+    ("GET", "/ard/backscatter?burst_id={b}&datetime=0001-01-01T00:00:00%2B01:00", None, 400, "bad_request"),
+    ("GET", "/tiles/backscatter/WebMercatorQuad/99999999999999/0/0.png?burst_id={b}", None, 422, "invalid_request"),
+    ("GET", "/tiles/backscatter/WorldCRS84Quad/24/0/0.png?burst_id={b}", None, 404, "tile_outside_bounds"),
+    ("GET", "/tiles/backscatter/WorldMercatorWGS84Quad/9/1185328/7441?burst_id={b}", None, 404,
+     "tile_outside_bounds"),
+    ("GET", "/tiles/backscatter/point/5.3e+260,0.0?burst_id={b}", None, 400, "bad_request"),
+    ("GET", "/tiles/backscatter/WebMercatorQuad/14/2600/5500.png?burst_id={b}&algorithm=sum&algorithm_params=null",
+     None, 400, "bad_request"),
+    ("GET", "/point?product=backscatter&burst_id={b}&lat=0.0&lon=-35.8", None, 400, "bad_request"),
+    ("GET", "/stac/pairs?burst_id={b}&min_days=2.2e16", None, 400, "invalid_request"),
+    ("POST", "/zonal", _zonal('{"type": "Foo", "coordinates": []}'), 400, "bad_request"),
+    ("POST", "/zonal", _zonal('{"type": "Polygon", "coordinates": [[[NaN, 51.38], [-127.745, 51.38], '
+                              '[-127.745, 51.384], [NaN, 51.38]]]}'), 400, "bad_request"),
+    ("POST", "/zonal", _zonal('{"type": "Polygon", "coordinates": [[[1e300, 51.38], [-127.745, 51.38], '
+                              '[-127.745, 51.384], [1e300, 51.38]]]}'), 400, "bad_request"),
+    ("POST", "/zonal", _zonal('{"type": "Polygon", "coordinates": [[[-127.75, 51.38], [-127.74, 51.39], '
+                              '[-127.74, 51.38], [-127.75, 51.39], [-127.75, 51.38]]]}'), 400, "bad_request"),
+    ("POST", "/zonal", _zonal('{"type": "Polygon", "coordinates": [' + RING + ']}'), 200, None),
+    ("POST", "/jobs", '{"bursts": [{"burst_id": "{b}", "products": [{"product": "backscatter"}]}]}', 403,
+     "jobs_disabled"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "code"), FOUND,
+                         ids=[f"{m} {p[:60]}" + (f" {b[:40]}" if b else "") for m, p, b, *_ in FOUND])
+def test_former_500s_are_4xx(live, tiny_cube, method, path, body, status, code):
+    b = list_burst_groups(tiny_cube)[0][0]
+    content = body.replace("{b}", b).encode() if body else None
+    r = httpx.request(method, live + path.replace("{b}", b), content=content, timeout=120,
+                      headers={"Content-Type": "application/json"} if body else None)
+    assert r.status_code == status, r.text[:500]
+    if code is not None:
+        assert r.json()["code"] == code and r.json()["detail"]
