@@ -101,6 +101,7 @@ def _fuzz(schema_url: str, base_url: str, anchors: list[dict[str, str]], session
 # geojson_pydantic warns (it does not fail) on a GeoJSON bbox whose west > east, which may cross
 # the antimeridian; the server, in production, logs it and goes on: so must the test's.
 @pytest.mark.filterwarnings("ignore:BBOX crossing the Antimeridian:UserWarning")
+@pytest.mark.timeout(max(600, 10 * EXAMPLES))  # make fuzz: about 2.5 s per example and pass on 2 cores
 def test_no_request_answers_500(live, tiny_cube):
     burst_id = list_burst_groups(tiny_cube)[0][0]
     anchors = [{"burst_id": burst_id, "product": product, "collection_id": product}
