@@ -880,14 +880,34 @@ def check_lonlat(lon: float, lat: float) -> None:
 
 
 # -- errors -------------------------------------------------------------------------------------
+def zoom_override_error(request: Request) -> Response | None:
+    """422 when ``minzoom``/``maxzoom`` (titiler's tileset, TileJSON and map routes take them
+    unbounded) lie outside the matrix set's zooms: titiler loops over every zoom between them."""
+    tms = _TMS.get(request.path_params.get("tileMatrixSetId", "WebMercatorQuad"))
+    top = tms.maxzoom if tms is not None else MAX_ZOOM
+    for name in ("minzoom", "maxzoom"):
+        text = request.query_params.get(name)
+        try:
+            value = int(text) if text is not None else None
+        except ValueError:
+            continue  # not a number: the route's own validation answers 422
+        if value is not None and not 0 <= value <= top:
+            detail = f"query.{name}: {value} is not a zoom of the matrix set (0 to {top})"
+            return error(422, "invalid_request", detail)
+    return None
+
+
 class TileRoute(APIRoute):
     """Routes that answer rio-tiler's errors as ``{code, detail}``: outside the data → 404
-    (as titiler), other rio-tiler input errors → 400."""
+    (as titiler), other rio-tiler input errors → 400; zoom overrides outside the matrix set → 422."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            bad = zoom_override_error(request)
+            if bad is not None:
+                return bad
             try:
                 return await handler(request)
             except (TileOutsideBounds, EmptyMosaicError) as exc:
