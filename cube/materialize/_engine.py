@@ -35,7 +35,7 @@ from cube.materialize._ard import (
 from cube.materialize._locks import LeaseBackend, make_lease_backend, single_flight
 from cube.products import BurstStack, CslcOptions
 from cube.products._stack import _window_bounds as _bounds
-from cube.storage import CubeStore, open_store
+from cube.storage import CubeStore, open_store, storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,8 @@ class ArdEngine:
             hit = self._stacks.get(key)
             if hit and time.monotonic() - hit[1] < self.refresh_s:
                 return hit[0]
-        stack = BurstStack(self.cube, burst_id, polarization)
+        with storage_errors(self.cube.url):
+            stack = BurstStack(self.cube, burst_id, polarization)
         with self._lock:
             self._stacks[key] = (stack, time.monotonic())
         return stack
@@ -243,7 +244,8 @@ class ArdEngine:
         def cslc_source(date: str, grid_window: Window) -> np.ndarray:
             return self.read(burst_id, polarization, CSLC, (date,), grid_window, tally)
 
-        data = stack.compute(variant.product, date_keys, window, variant.options, cslc=cslc_source)
+        with storage_errors(self.cube.url):  # the SLC pixels are read here
+            data = stack.compute(variant.product, date_keys, window, variant.options, cslc=cslc_source)
         raw = encode_chunk(data, variant)
         self._ensure_array(stack, variant, date_keys)
         self.ard.write_bytes(chunk_path(burst_id, polarization, variant, date_keys, i, j), raw)

@@ -53,9 +53,21 @@ def _unreachable_errors() -> tuple[type[BaseException], ...]:
 UNREACHABLE_ERRORS = _unreachable_errors()
 
 
+def _server_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is an object store's 5xx answer (InternalError, ServiceUnavailable,
+    SlowDown), as botocore raises it or as s3fs passes it on (an OSError caused by it)."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        meta = getattr(e, "response", None)
+        status = meta.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(meta, dict) else 0
+        if isinstance(status, int) and status >= 500:
+            return True
+    return False
+
+
 @contextlib.contextmanager
 def storage_errors(url: str) -> Iterator[None]:
-    """Turn "cannot reach the store" errors raised inside into StorageUnavailableError."""
+    """Turn "cannot reach the store" errors raised inside (connection refused or timed out,
+    or the store's own 5xx answer) into StorageUnavailableError."""
     try:
         yield
     except (CubeError, FileNotFoundError):
@@ -63,6 +75,12 @@ def storage_errors(url: str) -> Iterator[None]:
     except UNREACHABLE_ERRORS as exc:
         raise StorageUnavailableError(
             f"storage {url} is unreachable ({type(exc).__name__}: {exc}); retry in a few seconds"
+        ) from exc
+    except Exception as exc:
+        if not _server_fault(exc):
+            raise
+        raise StorageUnavailableError(
+            f"storage {url} failed ({type(exc).__name__}: {exc}); retry in a few seconds"
         ) from exc
 
 

@@ -68,6 +68,7 @@ def test_storage_down_is_503_retry_after_and_cli_exit_3_then_recovers(down_and_u
             assert r.json()["code"] == "storage_unavailable" and "s3://cubes/c" in r.json()["detail"]
             assert int(r.headers["Retry-After"]) > 0
             assert elapsed < FAST_S, f"{key}: {elapsed:.1f} s to answer 503"
+            print(f"storage down: {key} answered 503 in {elapsed:.2f} s")
         _cli_exits_3_with_one_line(options, tiny_stack.safe_paths[1])
 
         switch(up=True)
@@ -75,6 +76,7 @@ def test_storage_down_is_503_retry_after_and_cli_exit_3_then_recovers(down_and_u
         while (r := client.get(chunk)).status_code == 503 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert r.status_code == 200, r.text
+        print(f"storage back: 200 after {time.monotonic() - deadline + 60:.1f} s")
         assert r.content == first.content  # the same stored chunk, not recomputed
         assert r.headers["X-Sarcube-Chunks-Computed"] == "0"
 

@@ -4,7 +4,7 @@ tests/integration/test_storage_faults.py stops a real SeaweedFS)."""
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from cube.errors import BusyError, NotFoundError, StorageUnavailableError
 from cube.storage import open_store, storage_errors
@@ -22,7 +22,28 @@ def test_unreachable_store_errors_become_storage_unavailable(exc):
             raise exc
 
 
-@pytest.mark.parametrize("exc", [FileNotFoundError("k"), NotFoundError("k"), BusyError("lease"), KeyError("k")])
+def _s3_answer(status: int, code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                       "GetObject")
+
+
+def _as_s3fs_passes_it(exc: Exception) -> OSError:
+    try:
+        raise OSError(121, "We encountered an internal error, please try again.") from exc
+    except OSError as out:
+        return out
+
+
+@pytest.mark.parametrize("exc", [_s3_answer(500, "InternalError"), _s3_answer(503, "SlowDown"),
+                                 _as_s3fs_passes_it(_s3_answer(500, "InternalError"))])
+def test_the_stores_own_5xx_is_storage_unavailable(exc):
+    with pytest.raises(StorageUnavailableError, match=r"s3://cubes/c failed.*retry"):
+        with storage_errors("s3://cubes/c"):
+            raise exc
+
+
+@pytest.mark.parametrize("exc", [FileNotFoundError("k"), NotFoundError("k"), BusyError("lease"), KeyError("k"),
+                                 _s3_answer(403, "AccessDenied"), _as_s3fs_passes_it(_s3_answer(403, "AccessDenied"))])
 def test_other_errors_pass_through(exc):
     with pytest.raises(type(exc)):
         with storage_errors("s3://cubes/c"):
