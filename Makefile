@@ -9,12 +9,14 @@ RUN := $(UV) run --frozen --no-sync
 DEMO_DIR ?= demo-output
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 200
 
-.PHONY: help setup demo test test-slow bench lint clean
+.PHONY: help setup demo test test-slow fuzz bench lint clean
 
 help:
 	@echo "make demo   simulate a small stack, ingest it, compute ARD, serve it on 127.0.0.1:8000"
 	@echo "make test   run the test suite (fast tests; make test-slow adds full-size ones)"
+	@echo "make fuzz   fuzz every API operation longer than make test does (FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) per pass)"
 	@echo "make bench  run the benchmarks, write benchmarks/results/ and docs/performance.md"
 
 $(UV):
@@ -40,6 +42,10 @@ test: setup
 
 test-slow: setup
 	$(RUN) pytest -m slow $(PYTEST_ARGS)
+
+# The API fuzz test of make test with more examples per operation: no request may answer 500.
+fuzz: setup
+	SARCUBE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/integration/test_fuzz_api.py -k answers_500 -s $(PYTEST_ARGS)
 
 bench: setup
 	$(RUN) python benchmarks/run.py

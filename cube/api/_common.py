@@ -1,4 +1,5 @@
-"""What every router shares: the error table, the engine, options and date parsing."""
+"""What every router shares: the error table (from ``_errors``), the engine, options and date
+parsing."""
 
 from __future__ import annotations
 
@@ -7,64 +8,24 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Request
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cube.errors import BusyError, CubeError, InputError, NotFoundError
+from cube.api._errors import (  # noqa: F401 - the routers' error names, re-exported
+    POL_PATTERN,
+    JobsDisabledError,
+    OptionsError,
+    TooLargeError,
+    error,
+    install_error_handlers,
+)
+from cube.errors import InputError, NotFoundError
 from cube.format import date_key_time
 from cube.materialize import ArdEngine, Variant
 from cube.products import get_product, parse_segment
 from cube.products._options import _parse_value
 
 log = logging.getLogger(__name__)
-
-
-class TooLargeError(CubeError):
-    """A request would return more than the configured limit; narrow it or submit a job."""
-
-
-class OptionsError(CubeError, ValueError):
-    """A product's options do not validate (unknown key, out of range)."""
-
-
-def error(status: int, code: str, detail: str) -> JSONResponse:
-    """The API's error body ``{code, detail}``."""
-    return JSONResponse({"code": code, "detail": detail}, status_code=status)
-
-
-_TABLE: list[tuple[type[Exception], int, str]] = [
-    (NotFoundError, 404, "not_found"),
-    (OptionsError, 422, "invalid_options"),
-    (TooLargeError, 413, "too_large"),
-    (BusyError, 503, "busy"),
-    (InputError, 400, "bad_request"),
-    (CubeError, 400, "bad_request"),
-]
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Map sarcube's errors to 4xx ``{code, detail}``; anything else is a logged 500."""
-
-    async def cube_error(_: Request, exc: Exception) -> JSONResponse:
-        for cls, status, code in _TABLE:
-            if isinstance(exc, cls):
-                return error(status, code, str(exc))
-        raise exc
-
-    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return error(422, "invalid_request", "; ".join(parts))
-
-    async def http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
-        return error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
-
-    app.add_exception_handler(CubeError, cube_error)
-    app.add_exception_handler(RequestValidationError, validation)
-    app.add_exception_handler(StarletteHTTPException, http)
 
 
 def engine_of(request: Request) -> ArdEngine:
@@ -112,11 +73,13 @@ def parse_instant(text: str) -> datetime:
         if len(value) == 10:
             return datetime.fromisoformat(value).replace(tzinfo=UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         raise InputError(
             f"datetime {text!r} is not RFC 3339 (2024-01-06T02:20:10Z) or a day (2024-01-06)"
         ) from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InputError(f"datetime {text!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def match_dates(dates: list[str], text: str | None, *, burst_id: str) -> list[str]:
@@ -130,7 +93,8 @@ def match_dates(dates: list[str], text: str | None, *, burst_id: str) -> list[st
         lo = parse_instant(a) if a not in ("", "..") else datetime.min.replace(tzinfo=UTC)
         hi = parse_instant(b) if b not in ("", "..") else datetime.max.replace(tzinfo=UTC)
         if len(b.strip()) == 10:
-            hi += timedelta(days=1)
+            last = datetime.max.replace(tzinfo=UTC)  # 9999-12-31 has no next day
+            hi = last if hi.date() == last.date() else hi + timedelta(days=1)
         found = [d for d in dates if lo <= times[d] <= hi]
     elif len(text.strip()) == 10:
         day = parse_instant(text).date()

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     jobs_table: str | None = Field(None, description="DynamoDB table of job records (bare name)")
     lock_table: str | None = Field(None, description="DynamoDB table of chunk leases (bare name)")
     executor: Literal["local", "dask", "aws"] = Field("local", description="where /jobs run")
+    jobs_enabled: bool = Field(
+        True, description="false: start no jobs (POST /jobs and over-limit requests answer 403 jobs_disabled)"
+    )
     dask_address: str | None = Field(
         None, description="scheduler of the dask executor (default: a LocalCluster)"
     )

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pyproj import CRS
 
 from cube import __version__
-from cube.api._common import engine_of, option_params, variant_from
+from cube.api._common import POL_PATTERN, engine_of, option_params, variant_from
 from cube.api._plan import Cost, Plan, admit, bbox_window, date_sets, parse_bbox
 from cube.materialize import ArdEngine
 
@@ -40,7 +40,7 @@ def ard(
     datetime: str | None = Query(None, description="instant, day or interval a/b (per-date products)"),
     reference: str | None = Query(None, description="reference date (pair products)"),
     secondary: str | None = Query(None, description="secondary date (pair products)"),
-    pol: str = Query("VV", pattern="^(?i)(vv|vh|hh|hv)$"),
+    pol: str = Query("VV", pattern=POL_PATTERN),
     format: Literal["tif", "nc", "zarr"] = Query("tif"),
 ) -> Response:
     """The product over ``bbox`` for the dates asked, with CRS, transform and provenance.

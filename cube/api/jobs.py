@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from cube.api._errors import JobsDisabledError
 from cube.api._plan import submit_job
 from cube.api._settings import Settings
 from cube.api.auth import QuotaError, current_user, require_owner
@@ -109,15 +110,19 @@ def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[J
     claimed atomically).
 
     AuthenticationError for anonymous callers (``what`` names the request in the message),
-    NotFoundError/InputError from `cube.jobs.check_job`, QuotaError over quota.
+    JobsDisabledError (403) where the deployment starts no jobs, NotFoundError/InputError
+    from `cube.jobs.check_job`, QuotaError over quota.
     """
     from cube.api.app import get_executor
     from cube.jobs import JobSpec, check_job
 
     owner = require_owner(request, what=what)
     state = request.app.state
-    check_job(bursts, state.engine)
     s = state.settings
+    if not s.jobs_enabled:
+        raise JobsDisabledError(f"{what} needs a job, but this deployment starts no jobs "
+                                "(SARCUBE_JOBS_ENABLED=false); narrow the request, or ask its operator")
+    check_job(bursts, state.engine)
     spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options, bursts=bursts)
     request_doc = spec.model_dump(mode="json")  # the record keeps only the allowlisted fields
     job_id = job_id_of(owner, request_doc, scope=state.settings.cube_url)

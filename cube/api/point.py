@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from cube.api._common import engine_of, option_params, variant_from
+from cube.api._common import POL_PATTERN, engine_of, option_params, variant_from
 from cube.api._plan import (
     POINT_VALUE_BYTES,
     ZONAL_RESULT_BYTES,
@@ -46,7 +46,7 @@ def point(
     product: str = Query("backscatter"),
     burst_id: str | None = Query(None, description="default: the first covering burst"),
     datetime: str | None = Query(None, description="restrict to dates (instant, day, a/b)"),
-    pol: str = Query("VV", pattern="^(?i)(vv|vh|hh|hv)$"),
+    pol: str = Query("VV", pattern=POL_PATTERN),
     format: Literal["json", "csv"] = Query("json"),
 ) -> Response:
     """The value of the product's pixel that holds (lon, lat), per date; pair products give every
@@ -60,7 +60,9 @@ def point(
     ly, lx = variant.options.looks
     x, y = _transformer(4326, g.epsg).transform(lon, lat)
     rows, cols = engine.shape(burst_id, pol, variant)
-    row, col = math.floor((g.y0 - y) / (g.dy * ly)), math.floor((x - g.x0) / (g.dx * lx))
+    far = not (math.isfinite(x) and math.isfinite(y))  # PROJ gives inf far outside the UTM zone
+    row = -1 if far else math.floor((g.y0 - y) / (g.dy * ly))
+    col = -1 if far else math.floor((x - g.x0) / (g.dx * lx))
     if not (0 <= row < rows and 0 <= col < cols):
         raise InputError(
             f"lon={lon}, lat={lat} is outside burst {burst_id}; omit burst_id to find the covering burst"
@@ -135,10 +137,19 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
         raise InputError("features must be a GeoJSON FeatureCollection with at least one feature")
     try:
         geoms = [shapely.geometry.shape(f["geometry"]) for f in feats]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.ShapelyError) as exc:
         raise InputError(f"features: a feature has no valid geometry ({exc})") from None
     if any(g.geom_type not in ("Polygon", "MultiPolygon") or g.is_empty for g in geoms):
         raise InputError("features: every geometry must be a non-empty Polygon or MultiPolygon (lon/lat)")
+    for i, g in enumerate(geoms):
+        lon, lat = shapely.get_coordinates(g).T
+        if not (np.isfinite(lon).all() and np.isfinite(lat).all() and (abs(lon) <= 180).all()
+                and (abs(lat) <= 90).all()):
+            raise InputError(f"features[{i}]: coordinates must be finite lon/lat degrees "
+                             "(|lon| ≤ 180, |lat| ≤ 90)")
+        if not g.is_valid:
+            raise InputError(f"features[{i}]: not a valid polygon ({shapely.is_valid_reason(g)}); "
+                             "fix its rings")
     ids = [f.get("id", i) for i, f in enumerate(feats)]
     if body.burst_id:
         burst_id = body.burst_id

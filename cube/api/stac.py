@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 import attr
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, model_validator
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.errors import DEFAULT_STATUS_CODES
 from stac_fastapi.api.models import (
@@ -56,6 +57,7 @@ from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.rfc3339 import str_to_interval
 
 from cube import __version__
+from cube.api._errors import ErrorBody, install_error_handlers
 from cube.catalog import (
     SLC_COLLECTION,
     SORTABLES,
@@ -70,7 +72,7 @@ from cube.catalog import (
 )
 from cube.catalog._cql2 import query_geometry, to_timestamp_us
 from cube.catalog._stac_items import Materialized, ProductSpec, UrlRoots, default_products
-from cube.errors import CubeError, CubeFormatError, InputError, NotFoundError
+from cube.errors import InputError, NotFoundError
 from cube.storage import open_store
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,39 @@ CQL2_CLASSES = [
     FilterConformanceClasses.ARRAY_FUNCTIONS,
 ]
 MAX_LIMIT = 1000
+#: Longest temporal baseline a pair search may name, days (the index counts µs in SQLite integers).
+MAX_DAYS = 36_525.0
 DEFAULT_FIELDS = {"id", "type", "geometry", "bbox", "links", "assets", "properties.datetime",
                   "collection", "stac_version", "stac_extensions"}
+
+
+class StacErrorBody(ErrorBody):
+    """The STAC API's error body: ``code`` and ``description`` (STAC), ``detail`` (sarcube)."""
+
+    description: str = Field(description="the same text as detail")
+
+
+#: stac-fastapi's own errors, before sarcube's table.
+STAC_ERRORS = [
+    (stac_errors.NotFoundError, 404, "not_found"),
+    (stac_errors.InvalidQueryParameter, 400, "bad_request"),
+]
+
+
+def _object_body(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` that rejects a body that is not a JSON object (400, not stac-pydantic's
+    ``AttributeError`` on ``[].get``)."""
+
+    class SearchBody(model):  # type: ignore[valid-type, misc]
+        @model_validator(mode="before")
+        @classmethod
+        def _an_object(cls, values: Any) -> Any:
+            if not isinstance(values, dict):
+                raise ValueError(f"the search body must be a JSON object, not {type(values).__name__}")
+            return values
+
+    SearchBody.__name__ = SearchBody.__qualname__ = model.__name__
+    return SearchBody
 
 
 # -- request helpers ----------------------------------------------------------------------------
@@ -528,29 +561,30 @@ def make_stac_app(cube_url: str, *, storage_options: dict | None = None,
         FieldsExtension(conformance_classes=[FieldsConformanceClasses.ITEMS]),
         TokenPaginationExtension(),
     ]
-    status = dict(DEFAULT_STATUS_CODES)
-    status.update({InputError: 400, NotFoundError: 404, CubeFormatError: 500, CubeError: 500})
     api = StacApi(
         settings=settings,
         client=client,
         extensions=[*search_exts, *item_exts],
-        exceptions=status,
+        exceptions=DEFAULT_STATUS_CODES,
         stac_version="1.1.0",
         search_get_request_model=create_get_request_model(search_exts),
-        search_post_request_model=create_post_request_model(search_exts),
+        search_post_request_model=_object_body(create_post_request_model(search_exts)),
         items_get_request_model=create_request_model(
             "ItemCollectionUri", base_model=ItemCollectionUri, extensions=item_exts,
             request_type="GET"),
     )
     app = api.app
+    install_error_handlers(app, extra=STAC_ERRORS, validation_status=400, body=StacErrorBody)
 
     @app.get("/pairs", tags=["Pairs"], name="Pair search")
     def pair_search(
         request: Request,
         burst_id: Annotated[str, Query(description="ESA burst ID, e.g. t071_151200_iw3")],
-        max_days: Annotated[float | None, Query(ge=0, description="max temporal baseline, days")] = None,
-        min_days: Annotated[float, Query(ge=0, description="min temporal baseline, days")] = 0.0,
-        max_bperp_m: Annotated[float | None, Query(ge=0, description="max |Bperp|, m")] = None,
+        max_days: Annotated[
+            float | None, Query(ge=0, le=MAX_DAYS, description="max temporal baseline, days")
+        ] = None,
+        min_days: Annotated[float, Query(ge=0, le=MAX_DAYS, description="min temporal baseline, days")] = 0.0,
+        max_bperp_m: Annotated[float | None, Query(ge=0, le=1e9, description="max |Bperp|, m")] = None,
         datetime: Annotated[str | None, Query(description="both dates within this interval")] = None,
     ) -> JSONResponse:
         """Interferometric pairs (reference, secondary, temporal and perpendicular baselines).

@@ -25,6 +25,8 @@ kept) first. A tile that needs more missing chunks than ``max_chunks_per_request
 from __future__ import annotations
 
 import functools
+import json
+import math
 import threading
 import time
 import weakref
@@ -49,7 +51,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.routing import APIRoute
 from morecantile import Tile, TileMatrixSet
 from morecantile.defaults import TileMatrixSets
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
@@ -63,13 +65,15 @@ from rio_tiler.models import ImageData, Info, PointData
 from rio_tiler.mosaic import mosaic_reader
 from rio_tiler.utils import CRS_to_uri
 from starlette.responses import Response
+from titiler.core.algorithm import BaseAlgorithm, algorithms
 from titiler.core.dependencies import DefaultDependency
 from titiler.core.factory import FactoryExtension, img_endpoint_params
 from titiler.core.resources.enums import ImageType
 from titiler.core.utils import render_image, tms_limits
+from titiler.xarray.dependencies import DatasetParams
 from titiler.xarray.factory import TilerFactory
 
-from cube.api._common import error, match_dates, one_date, option_params, variant_from
+from cube.api._common import POL_PATTERN, error, match_dates, one_date, option_params, variant_from
 from cube.api._plan import Plan, job_if_too_many, parse_bbox
 from cube.errors import InputError, NotFoundError
 from cube.format._layout import GRID_DIR
@@ -84,6 +88,8 @@ _TMS = {name: SUPPORTED_TMS.get(name) for name in TMS_IDS}
 """The same, read-only (``TileMatrixSets.get`` deep-copies: ~2 ms a tile)."""
 _TMS_URI = {name: f"<{CRS_to_uri(tms.rasterio_crs)}>" for name, tms in _TMS.items()}
 MAX_TILESIZE = 1024
+#: Deepest zoom of the tile matrix sets served (WorldCRS84Quad stops at 23).
+MAX_ZOOM = max(SUPPORTED_TMS.get(name).maxzoom for name in TMS_IDS)
 PNG_LEVEL = 1
 """zlib level of PNG tiles: speckled SAR compresses little (level 6: −10 % bytes, 5× the time)."""
 DATA_FORMATS = (ImageType.npy, ImageType.tif, ImageType.tiff)
@@ -360,7 +366,7 @@ def tile_source(
     ] = None,
     reference: Annotated[str | None, Query(description="pair products: reference date")] = None,
     secondary: Annotated[str | None, Query(description="pair products: secondary date")] = None,
-    pol: Annotated[str, Query(pattern="^(?i)(vv|vh|hh|hv)$", description="polarization")] = "VV",
+    pol: Annotated[str, Query(pattern=POL_PATTERN, description="polarization")] = "VV",
     view: Annotated[
         str | None, Query(description="what to show of the values (per product; see docs)")
     ] = None,
@@ -627,6 +633,11 @@ class BurstReader(XarrayReader):
         self.bounds = (t.c, t.f + rows * t.e, t.c + cols * t.a, t.f)
         self._dims = []
 
+    def point(self, lon: float, lat: float, **kwargs) -> PointData:
+        """rio-tiler's point, for a lon/lat in range."""
+        check_lonlat(lon, lat)
+        return super().point(lon, lat, **kwargs)
+
     @property
     def lonlat(self) -> tuple[float, float, float, float]:
         """The layer's lon/lat box (west, south, east, north), deg."""
@@ -829,6 +840,7 @@ class MosaicReader(BaseReader):
         )
 
     def point(self, lon: float, lat: float, **kwargs) -> PointData:
+        check_lonlat(lon, lat)
         for layer in self._layers((lon, lat, lon, lat)):
             try:
                 return burst_reader(self.input, layer, self.tms).point(lon, lat, **kwargs)
@@ -849,15 +861,53 @@ def open_reader(source: TileSource, tms: TileMatrixSet = WEB_MERCATOR_TMS, **kwa
     return MosaicReader(source, tms=tms)
 
 
+def check_tile(tms: TileMatrixSet, x: int, y: int, z: int) -> None:
+    """TileOutsideBounds (404) for a tile the matrix set does not have (morecantile would warn
+    and extrapolate, or fail on huge indexes)."""
+    if z > tms.maxzoom:
+        raise TileOutsideBounds(f"zoom {z} is deeper than {tms.id} (zooms 0 to {tms.maxzoom})")
+    matrix = tms.matrix(z)
+    if x >= matrix.matrixWidth or y >= matrix.matrixHeight:
+        raise TileOutsideBounds(
+            f"Tile(x={x}, y={y}, z={z}) is outside {tms.id}: zoom {z} has {matrix.matrixWidth} x "
+            f"{matrix.matrixHeight} tiles")
+
+
+def check_lonlat(lon: float, lat: float) -> None:
+    """InputError (400) unless lon/lat are finite degrees in range (PROJ fails on the others)."""
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InputError(f"lon={lon}, lat={lat} is not a point: give degrees, |lon| ≤ 180 and |lat| ≤ 90")
+
+
 # -- errors -------------------------------------------------------------------------------------
+def zoom_override_error(request: Request) -> Response | None:
+    """422 when ``minzoom``/``maxzoom`` (titiler's tileset, TileJSON and map routes take them
+    unbounded) lie outside the matrix set's zooms: titiler loops over every zoom between them."""
+    tms = _TMS.get(request.path_params.get("tileMatrixSetId", "WebMercatorQuad"))
+    top = tms.maxzoom if tms is not None else MAX_ZOOM
+    for name in ("minzoom", "maxzoom"):
+        text = request.query_params.get(name)
+        try:
+            value = int(text) if text is not None else None
+        except ValueError:
+            continue  # not a number: the route's own validation answers 422
+        if value is not None and not 0 <= value <= top:
+            detail = f"query.{name}: {value} is not a zoom of the matrix set (0 to {top})"
+            return error(422, "invalid_request", detail)
+    return None
+
+
 class TileRoute(APIRoute):
     """Routes that answer rio-tiler's errors as ``{code, detail}``: outside the data → 404
-    (as titiler), other rio-tiler input errors → 400."""
+    (as titiler), other rio-tiler input errors → 400; zoom overrides outside the matrix set → 422."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            bad = zoom_override_error(request)
+            if bad is not None:
+                return bad
             try:
                 return await handler(request)
             except (TileOutsideBounds, EmptyMosaicError) as exc:
@@ -992,6 +1042,48 @@ class WmtsExtension(FactoryExtension):
             return Response(body, media_type="application/xml")
 
 
+@dataclass
+class ArdDatasetParams(DatasetParams):
+    """titiler.xarray's dataset parameters with ``nodata`` checked by the schema: a number,
+    ``nan``, ``inf`` or ``-inf`` (titiler's takes any text and fails on ``float('abc')``)."""
+
+    nodata: Annotated[
+        Literal["nan", "inf", "-inf"] | float | None,
+        Query(title="Nodata value", description="Overwrite the nodata value: a number, nan, inf or -inf"),
+    ] = None
+
+
+_ALGORITHMS = tuple(algorithms.data)
+
+
+def post_process(
+    algorithm: Annotated[
+        Literal[_ALGORITHMS] | None, Query(description="post-processing algorithm name")  # type: ignore[valid-type]
+    ] = None,
+    algorithm_params: Annotated[
+        str | None, Query(description='the algorithm\'s parameters, a JSON object: {"name": value}')
+    ] = None,
+) -> BaseAlgorithm | None:
+    """titiler's post-processing dependency, with a 400 for parameters that are not a JSON object
+    (titiler's fails on ``null`` or ``[1]``: ``Algorithm(**None)``)."""
+    kwargs: Any = {}
+    if algorithm_params:
+        try:
+            kwargs = json.loads(algorithm_params)
+        except ValueError:
+            text = algorithm_params[:80]
+            raise InputError(f"algorithm_params {text!r} is not JSON: give an object") from None
+        if not isinstance(kwargs, dict):
+            kind = {"NoneType": "null", "list": "an array"}.get(type(kwargs).__name__, "a scalar")
+            raise InputError(f"algorithm_params must be a JSON object, not {kind}")
+    if algorithm is None:
+        return None
+    try:
+        return algorithms.get(algorithm)(**kwargs)
+    except ValidationError as exc:
+        raise InputError(f"algorithm {algorithm}: {' '.join(str(exc).split())}") from None
+
+
 # -- the factory --------------------------------------------------------------------------------
 _NAME_PREFIX = "sarcube_tiles_"
 
@@ -1009,6 +1101,8 @@ class ArdTilerFactory(TilerFactory):
     reader: Callable[..., BaseReader] = open_reader  # type: ignore[assignment]
     path_dependency: Callable[..., Any] = tile_source
     reader_dependency: type[DefaultDependency] = DefaultDependency
+    dataset_dependency: type[DefaultDependency] = ArdDatasetParams
+    process_dependency: Callable[..., BaseAlgorithm | None] = post_process
     supported_tms: TileMatrixSets = SUPPORTED_TMS
     add_viewer: bool = False
     add_part: bool = False
@@ -1042,9 +1136,9 @@ class ArdTilerFactory(TilerFactory):
         )
         def tile(
             request: Request,
-            z: Annotated[int, Path(ge=0, description="zoom (TileMatrix)")],
-            x: Annotated[int, Path(ge=0, description="column (TileCol)")],
-            y: Annotated[int, Path(ge=0, description="row (TileRow)")],
+            z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="zoom (TileMatrix)")],
+            x: Annotated[int, Path(ge=0, lt=2 ** (MAX_ZOOM + 1), description="column (TileCol)")],
+            y: Annotated[int, Path(ge=0, lt=2 ** (MAX_ZOOM + 1), description="row (TileRow)")],
             tileMatrixSetId: Annotated[Literal[TMS_IDS], Path(description="tile matrix set")],  # type: ignore[valid-type]
             src=Depends(self.path_dependency),  # noqa: B008
             layer_params=Depends(self.layer_dependency),  # noqa: B008
@@ -1064,6 +1158,7 @@ class ArdTilerFactory(TilerFactory):
             unless ``rescale``/``colormap_name``/``colormap`` are given). Chunks never computed
             are computed first; ``X-Sarcube-Chunks-Computed`` counts them."""
             tms = _TMS[tileMatrixSetId]
+            check_tile(tms, x, y, z)
             with rasterio.Env(**env):
                 with self.reader(src, tms=tms) as dst:
                     plans = dst.plans(x, y, z, tilesize)

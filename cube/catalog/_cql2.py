@@ -106,17 +106,26 @@ def polarization_mask(values: Any) -> int:
 
 def query_geometry(value: Any) -> shapely.Geometry:
     """A shapely geometry from a GeoJSON geometry or a CQL2 ``{"bbox": [...]}`` literal."""
-    if isinstance(value, dict) and "bbox" in value:
-        return bbox_geometry(value["bbox"])
-    if isinstance(value, dict) and "type" in value:
+    if isinstance(value, dict) and "type" in value:  # a GeoJSON geometry (its own "bbox" aside)
         try:
             geom = shapely.geometry.shape(value)
-        except (ValueError, TypeError, AttributeError, KeyError, shapely.errors.GEOSException) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError, shapely.errors.ShapelyError) as exc:
             raise InputError(f"not a valid GeoJSON geometry: {exc}") from exc
         if geom.is_empty:
             raise InputError("the geometry is empty")
+        _check_lonlat(shapely.get_coordinates(geom), "the geometry")
         return geom
+    if isinstance(value, dict) and "bbox" in value:
+        return bbox_geometry(value["bbox"])
     raise InputError(f"expected a GeoJSON geometry or a bbox, got {value!r}")
+
+
+def _check_lonlat(xy: Any, what: str) -> None:
+    """InputError unless every (lon, lat) is finite, |lat| ≤ 90 and |lon| ≤ 360 (a longitude a
+    little past ±180 wraps, as some clients write near the antimeridian; 1e308 overflows)."""
+    for x, y in xy:
+        if not (-360.0 <= x <= 360.0 and -90.0 <= y <= 90.0):  # NaN fails too
+            raise InputError(f"{what}: ({x}, {y}) is not lon/lat degrees (|lon| ≤ 360, |lat| ≤ 90)")
 
 
 def bbox_geometry(bbox: Any) -> shapely.Geometry:
@@ -130,6 +139,7 @@ def bbox_geometry(bbox: Any) -> shapely.Geometry:
     if len(nums) != 4:
         raise InputError(f"bbox must be 4 or 6 numbers, got {bbox!r}")
     minx, miny, maxx, maxy = nums
+    _check_lonlat([(minx, miny), (maxx, maxy)], f"bbox {bbox!r}")
     if miny > maxy:
         raise InputError(f"bbox {bbox!r}: south ({miny}) is north of north ({maxy})")
     if minx > maxx:  # crosses the antimeridian

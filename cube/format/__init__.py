@@ -1,6 +1,7 @@
 """Cube layout, format version and metadata models (no I/O)."""
 
 from cube.format._layout import (
+    BURST_ID_PATTERN,
     FORMAT_VERSION,
     burst_group_path,
     catalog_item_path,
@@ -21,6 +22,7 @@ from cube.format._models import (
 )
 
 __all__ = [
+    "BURST_ID_PATTERN",
     "FORMAT_VERSION",
     "SPEED_OF_LIGHT",
     "BurstMetadata",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 FORMAT_VERSION = "1.1"  # 1.1: crc32c on every chunk of new burst groups and of ARD chunks
+#: ESA burst IDs: relative orbit, burst number, subswath (``t071_151200_iw3``).
+BURST_ID_PATTERN = r"^t\d{3}_\d{6}_iw[123]$"
 CUBE_DOC = "cube.json"
 SLC_STORE = "slc.zarr"
 METADATA_DIR = "metadata"

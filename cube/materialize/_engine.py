@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from typing import Literal
 import numpy as np
 
 from cube.errors import CorruptChunkError, InputError, NotFoundError
+from cube.format import BURST_ID_PATTERN
 from cube.geometry._grid import Window
 from cube.materialize._ard import (
     ARD_STORE,
@@ -38,7 +40,7 @@ from cube.materialize._ard import (
 )
 from cube.products import BurstStack, CslcOptions
 from cube.products._stack import _window_bounds as _bounds
-from cube.storage import CubeStore, open_store
+from cube.storage import CubeStore, open_store, storage_errors
 from cube.storage._leases import LeaseBackend, single_flight, store_lease_backend
 
 log = logging.getLogger(__name__)
@@ -117,12 +119,15 @@ class ArdEngine:
     # -- bursts ---------------------------------------------------------------------------------
     def stack(self, burst_id: str, polarization: str = "VV") -> BurstStack:
         """The burst ID's stack (re-read every ``refresh_s`` to see new dates)."""
+        if not re.fullmatch(BURST_ID_PATTERN, burst_id):  # never a path outside the cube
+            raise NotFoundError(f"{burst_id[:40]!r} is not a burst ID (like t071_151200_iw3)")
         key = (burst_id, polarization.upper())
         with self._lock:
             hit = self._stacks.get(key)
             if hit and time.monotonic() - hit[1] < self.refresh_s:
                 return hit[0]
-        stack = BurstStack(self.cube, burst_id, polarization)
+        with storage_errors(self.cube.url):
+            stack = BurstStack(self.cube, burst_id, polarization)
         with self._lock:
             self._stacks[key] = (stack, time.monotonic())
         return stack
@@ -250,7 +255,8 @@ class ArdEngine:
         def cslc_source(date: str, grid_window: Window) -> np.ndarray:
             return self.read(burst_id, polarization, CSLC, (date,), grid_window, tally)
 
-        data = stack.compute(variant.product, date_keys, window, variant.options, cslc=cslc_source)
+        with storage_errors(self.cube.url):  # the SLC pixels are read here
+            data = stack.compute(variant.product, date_keys, window, variant.options, cslc=cslc_source)
         raw = encode_chunk(data, variant)
         self._ensure_array(stack, variant, date_keys)
         # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed

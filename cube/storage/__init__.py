@@ -10,7 +10,7 @@ from cube.storage._leases import (
     make_lease_backend,
     store_lease_backend,
 )
-from cube.storage._store import CubeStore, open_store
+from cube.storage._store import CubeStore, open_store, storage_errors
 
 __all__ = [
     "CubeStore",
@@ -25,4 +25,5 @@ __all__ = [
     "read_date_metadata",
     "slc_complex",
     "store_lease_backend",
+    "storage_errors",
 ]

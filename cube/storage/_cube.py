@@ -8,7 +8,7 @@ import xarray as xr
 from cube.errors import NotFoundError
 from cube.format import BurstMetadata, burst_group_path, date_metadata_path
 from cube.format._layout import SLC_STORE
-from cube.storage._store import CubeStore
+from cube.storage._store import CubeStore, storage_errors
 
 
 def list_burst_groups(store: CubeStore) -> list[tuple[str, str]]:
@@ -25,10 +25,11 @@ def open_slc(store: CubeStore, burst_id: str, polarization: str) -> xr.Dataset:
     """The burst group as a lazy dataset: dims (time, line, sample, part), one consolidated read."""
     path = burst_group_path(burst_id, polarization)
     try:
-        ds = xr.open_zarr(
-            store.zarr_store(f"{SLC_STORE}/{path}", read_only=True), consolidated=True,
-            zarr_format=3,
-        )
+        with storage_errors(store.url):
+            ds = xr.open_zarr(
+                store.zarr_store(f"{SLC_STORE}/{path}", read_only=True), consolidated=True,
+                zarr_format=3,
+            )
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise NotFoundError(
             f"{store.url}: no burst {burst_id} {polarization.upper()} "

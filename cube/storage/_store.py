@@ -30,7 +30,77 @@ import zarr.storage
 from fsspec.implementations.local import LocalFileSystem
 from zarr.core.buffer import Buffer
 
-from cube.errors import NotFoundError
+from cube.errors import CubeError, NotFoundError, StorageUnavailableError
+
+#: Object-store clients give up quickly when the server is down (botocore's default is 5 tries
+#: with back-off and a 60 s connect timeout: 8-30 s before an error). Options given by the
+#: caller win.
+S3_CLIENT_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 2,
+    "read_timeout": 30,
+    "retries": {"total_max_attempts": 2, "mode": "standard"},
+}
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the store cannot be reached", not "the request is wrong"."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        errors += [BotoConnectionError, HTTPClientError]
+    except ImportError:  # no S3 support installed
+        pass
+    try:
+        from aiohttp import ClientConnectionError
+
+        errors.append(ClientConnectionError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+UNREACHABLE_ERRORS = _unreachable_errors()
+
+
+def _server_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is an object store's 5xx answer (InternalError, ServiceUnavailable,
+    SlowDown), as botocore raises it or as s3fs passes it on (an OSError caused by it)."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        meta = getattr(e, "response", None)
+        status = meta.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(meta, dict) else 0
+        if isinstance(status, int) and status >= 500:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn "cannot reach the store" errors raised inside (connection refused or timed out,
+    or the store's own 5xx answer) into StorageUnavailableError."""
+    try:
+        yield
+    except (CubeError, FileNotFoundError):
+        raise
+    except UNREACHABLE_ERRORS as exc:
+        raise StorageUnavailableError(
+            f"storage {url} is unreachable ({type(exc).__name__}: {exc}); retry in a few seconds"
+        ) from exc
+    except Exception as exc:
+        if not _server_fault(exc):
+            raise
+        raise StorageUnavailableError(
+            f"storage {url} failed ({type(exc).__name__}: {exc}); retry in a few seconds"
+        ) from exc
+
+
+def with_client_defaults(url: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+    """``storage_options`` plus bounded connect timeouts and retries for ``s3://`` URLs."""
+    if not url.startswith(("s3://", "s3a://")):
+        return dict(storage_options)
+    config = {**S3_CLIENT_DEFAULTS, **storage_options.get("config_kwargs", {})}
+    return {**storage_options, "config_kwargs": config}
 
 PARTIAL_SUFFIX = ".partial"
 """Suffix of the temporary files local writes rename into place (zarr's LocalStore uses it too)."""
@@ -104,6 +174,7 @@ class CubeStore:
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
+        self.storage_options = with_client_defaults(self.url, self.storage_options)
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
         self.is_local = isinstance(self.fs, LocalFileSystem)
 
@@ -116,13 +187,15 @@ class CubeStore:
         return f"{self.url}/{rel}"
 
     def exists(self, rel: str) -> bool:
-        """Whether ``rel`` exists."""
-        return self.fs.exists(self.path(rel))
+        """Whether ``rel`` exists (StorageUnavailableError if the store cannot be reached)."""
+        with storage_errors(self.url):
+            return self.fs.exists(self.path(rel))
 
     def read_bytes(self, rel: str) -> bytes:
         """Bytes of ``rel``; NotFoundError naming the cube if absent."""
         try:
-            return self.fs.cat_file(self.path(rel))
+            with storage_errors(self.url):
+                return self.fs.cat_file(self.path(rel))
         except FileNotFoundError as exc:
             raise NotFoundError(f"{self.child_url(rel)} does not exist") from exc
 
@@ -141,7 +214,8 @@ class CubeStore:
         if self.is_local:
             write_file_durably(path, data, sync_dir=sync_dir)
         else:
-            self.fs.pipe_file(path, data)
+            with storage_errors(self.url):
+                self.fs.pipe_file(path, data)
 
     def delete(self, rel: str) -> None:
         """Remove the file ``rel``; nothing happens if it is already gone."""
@@ -209,7 +283,8 @@ class CubeStore:
     def list(self, rel: str) -> list[str]:
         """Names directly under ``rel`` (empty if it does not exist)."""
         try:
-            entries = self.fs.ls(self.path(rel), detail=False)
+            with storage_errors(self.url):
+                entries = self.fs.ls(self.path(rel), detail=False)
         except FileNotFoundError:
             return []
         return sorted(posixpath.basename(e.rstrip("/")) for e in entries)
