@@ -24,13 +24,15 @@ from cube.api import Settings, create_app
 from cube.materialize import Variant
 from cube.products import BurstStack
 from cube.storage import list_burst_groups
+from tests.integration._users import API_KEYS, bearer
 
 RTOL = 1e-4  # chunked vs whole-grid sinc interpolation: float32 rounding only
 
 
 @contextlib.contextmanager
 def live_api(**settings):
-    app = create_app(Settings(**settings), routers=("analysis", "jobs", "ard"))
+    """The analysis, jobs and ARD routers on uvicorn, for alice (`_users.KEYS`): a job needs an owner."""
+    app = create_app(Settings(api_keys=API_KEYS, **settings), routers=("analysis", "jobs", "ard"))
     with serve(app) as url:
         yield SimpleNamespace(app=app, url=url, engine=app.state.engine)
 
@@ -85,7 +87,7 @@ def _reference(case, geom_lonlat) -> list[tuple[int, float | None, float | None]
 def test_zonal_statistics_equal_contains_per_pixel_centre(case, tiny_cube, tmp_path):
     with live_api(cube_url=tiny_cube.url, ard_url=str(tmp_path / "ard.zarr"),
                   jobs_url=str(tmp_path / "j.sqlite"), max_chunks_per_request=1000) as s, \
-            httpx.Client(base_url=s.url, timeout=120) as c:
+            httpx.Client(base_url=s.url, timeout=120, headers=bearer("alice")) as c:
         r = c.post("/zonal", json={"product": "backscatter", "burst_id": case.burst_id, "features": case.features})
     assert r.status_code == 200, r.text
     results = r.json()["results"]
@@ -101,7 +103,7 @@ def test_zonal_statistics_equal_contains_per_pixel_centre(case, tiny_cube, tmp_p
 def test_zonal_over_the_pixel_limit_is_413_before_reading(case, tiny_cube, tmp_path):
     with live_api(cube_url=tiny_cube.url, ard_url=str(tmp_path / "ard.zarr"),
                   jobs_url=str(tmp_path / "j.sqlite"), max_zonal_pixels=100) as s, \
-            httpx.Client(base_url=s.url, timeout=120) as c:
+            httpx.Client(base_url=s.url, timeout=120, headers=bearer("alice")) as c:
         r = c.post("/zonal", json={"product": "backscatter", "burst_id": case.burst_id, "features": case.features})
         assert s.engine.totals.chunks_computed == 0 and s.engine.totals.hits == 0
     assert r.status_code == 413 and r.json()["code"] == "too_large", r.text
@@ -114,7 +116,7 @@ def test_zonal_needing_too_many_chunks_starts_a_job_then_answers(case, tiny_cube
     body = {"product": "backscatter", "burst_id": case.burst_id, "features": case.features}  # every date
     with live_api(cube_url=tiny_cube.url, ard_url=str(tmp_path / "ard.zarr"),
                   jobs_url=str(tmp_path / "j.sqlite"), max_chunks_per_request=1) as s, \
-            httpx.Client(base_url=s.url, timeout=120) as c:
+            httpx.Client(base_url=s.url, timeout=120, headers=bearer("alice")) as c:
         r = c.post("/zonal", json=body)
         assert r.status_code == 202, r.text
         assert s.engine.totals.chunks_computed == 0

@@ -212,7 +212,7 @@ def test_a_corrupted_ard_chunk_over_http_is_recomputed_not_served(tiny_cube, tmp
     v = Variant.of("backscatter")
     cy, cx = v.chunks
     app = create_app(Settings(cube_url=tiny_cube.url, ard_url=str(tmp_path / "ard.zarr"),
-                              jobs_url=str(tmp_path / "jobs.sqlite")), routers=("zarr",))
+                              jobs_url=str(tmp_path / "jobs.sqlite"), allow_anonymous=True), routers=("zarr",))
     with serve(app) as url:
         engine = app.state.engine
         ds = xr.open_zarr(f"{url}/zarr/{burst_id}/backscatter")

@@ -52,7 +52,7 @@ def down_and_up(tmp_path, tiny_stack):
 def test_storage_down_is_503_retry_after_and_cli_exit_3_then_recovers(down_and_up, tmp_path, tiny_stack):
     options, switch = down_and_up
     app = create_app(cube_url="s3://cubes/c", storage_options=options, jobs_url=str(tmp_path / "jobs.sqlite"),
-                     jobs_enabled=False)
+                     jobs_enabled=False, allow_anonymous=True)
     burst_id = list_burst_groups(open_store("s3://cubes/c", options))[0][0]
     chunk = f"/zarr/{burst_id}/backscatter/backscatter/c/0/0/0"
     with serve(app) as url, httpx.Client(base_url=url, timeout=120) as client:
