@@ -75,7 +75,7 @@ def _passes(operation, anchors: list[dict[str, str]]):
 
 def _fuzz(schema_url: str, base_url: str, anchors: list[dict[str, str]], session: requests.Session,
           counts: Counter, failures: list[str], bodies: list[str]) -> None:
-    schema = schemathesis.openapi.from_url(schema_url)
+    schema = schemathesis.openapi.from_url(schema_url, headers=dict(session.headers))
     for result in schema.get_all_operations():
         operation = result.ok()
         for label, strategy in _passes(operation, anchors):
@@ -129,7 +129,7 @@ def test_no_request_answers_500(live, tiny_cube):
 def test_every_operation_documents_the_error_body(live):
     """422 (400 in STAC) and the other error statuses point at ErrorBody, for every operation."""
     for url, validation in ((f"{live}/openapi.json", "422"), (f"{live}/stac/api", "400")):
-        doc = httpx.get(url).json()
+        doc = httpx.get(url, headers=bearer("alice")).json()
         body = "StacErrorBody" if "stac" in url else "ErrorBody"
         assert set(doc["components"]["schemas"][body]["required"]) >= {"code", "detail"}
         assert "HTTPValidationError" not in doc["components"]["schemas"]
@@ -143,11 +143,11 @@ def test_every_operation_documents_the_error_body(live):
 
 def test_pol_is_case_insensitive_without_inline_flags(live, tiny_cube):
     """The pol pattern is an ECMA regex (no ``(?i)``), and still takes any case."""
-    doc = httpx.get(f"{live}/openapi.json").text
+    doc = httpx.get(f"{live}/openapi.json", headers=bearer("alice")).text
     assert "(?i)" not in doc
-    r = httpx.get(f"{live}/point", params={"lon": 0, "lat": 0, "pol": "vV"})
+    r = httpx.get(f"{live}/point", params={"lon": 0, "lat": 0, "pol": "vV"}, headers=bearer("alice"))
     assert r.status_code != 422, r.text  # the pattern took it; the point is elsewhere
-    r = httpx.get(f"{live}/point", params={"lon": 0, "lat": 0, "pol": "xx"})
+    r = httpx.get(f"{live}/point", params={"lon": 0, "lat": 0, "pol": "xx"}, headers=bearer("alice"))
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
 
 
@@ -209,7 +209,7 @@ def test_former_500s_are_4xx(live, tiny_cube, method, path, body, status, code):
     b = list_burst_groups(tiny_cube)[0][0]
     content = body.replace("{b}", b).encode() if body else None
     r = httpx.request(method, live + path.replace("{b}", b), content=content, timeout=120,
-                      headers={"Content-Type": "application/json"} if body else None)
+                      headers={**bearer("alice"), **({"Content-Type": "application/json"} if body else {})})
     assert r.status_code == status, r.text[:500]
     if code is not None:
         assert r.json()["code"] == code and r.json()["detail"]
