@@ -33,12 +33,12 @@ from zarr.core.buffer import Buffer
 from cube.errors import CubeError, NotFoundError, StorageUnavailableError
 
 #: Object-store clients give up quickly when the server is down (botocore's default is 5 tries
-#: with back-off and a 60 s connect timeout: 8-30 s before an error). Options given by the
-#: caller win.
+#: with back-off and a 60 s connect timeout: 8-30 s before an error), yet ride over a transient
+#: 5xx: 3 tries, with back-offs of at most 1 and 2 s. Options given by the caller win.
 S3_CLIENT_DEFAULTS: dict[str, Any] = {
     "connect_timeout": 2,
     "read_timeout": 30,
-    "retries": {"total_max_attempts": 2, "mode": "standard"},
+    "retries": {"total_max_attempts": 3, "mode": "standard"},
 }
 
 
