@@ -10,14 +10,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cube.api._errors import ErrorBody, install_error_handlers
-from cube.errors import BusyError, InputError, NotFoundError, StorageUnavailableError
+from cube.errors import BusyError, CorruptChunkError, InputError, NotFoundError, StorageUnavailableError
 
 
 def _app(body: type[ErrorBody] = ErrorBody) -> TestClient:
     app = FastAPI()
     install_error_handlers(app, body=body)
     raised = {"bug": ZeroDivisionError("division by zero"), "storage": StorageUnavailableError("s3://b down"),
-              "busy": BusyError("lease held"), "input": InputError("bad bbox"), "missing": NotFoundError("no t1")}
+              "busy": BusyError("lease held"), "input": InputError("bad bbox"), "missing": NotFoundError("no t1"),
+              "corrupt": CorruptChunkError("ard.zarr/t1/vv/backscatter/c/0/0/0 failed its checksum 3 times")}
 
     @app.get("/raise/{kind}")
     def boom(kind: str, n: int = 0) -> dict:
@@ -31,6 +32,7 @@ def _app(body: type[ErrorBody] = ErrorBody) -> TestClient:
     ("busy", 503, "busy", True),
     ("input", 400, "bad_request", False),
     ("missing", 404, "not_found", False),
+    ("corrupt", 503, "corrupt_data", False),
 ])
 def test_cube_errors_map_to_their_status_and_code(kind, status, code, retry):
     r = _app().get(f"/raise/{kind}")
