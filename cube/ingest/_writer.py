@@ -18,6 +18,7 @@ append starts again at the new time index. No date is lost and none is written t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -28,6 +29,8 @@ import numpy as np
 import zarr
 from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 from zarr.core.array import Array, AsyncArray
+from zarr.core.buffer import default_buffer_prototype
+from zarr.errors import ContainsArrayError
 
 from cube import __version__
 from cube.errors import BusyError, ConflictError, CubeFormatError
@@ -167,10 +170,10 @@ def _append_held(
     root = zarr.open_group(store.zarr_store(SLC_STORE), mode="a", zarr_format=3)
     held.check()
     if not committed:
-        # a group never committed (first ingest killed early) holds nothing visible: recreate
-        group = root.require_group(path)
-        _create_arrays(group, burst, chunks)
+        # a group never committed (first ingest killed early) holds nothing visible: (re)make it
+        _create_group(store, root, path, burst, chunks)
         doc, version = _read_group_doc(store, path)
+        group = root[path]
     else:
         group = root[path]
         if doc["attributes"].get("swath") != burst.swath:
@@ -239,14 +242,16 @@ def _view(array: zarr.Array, shape: tuple[int, ...]) -> zarr.Array:
     return Array(AsyncArray(metadata=meta, store_path=inner.store_path, config=inner.config))
 
 
-def _commit(store: CubeStore, path: str, attrs: dict, names: Iterable[str], version: str | None) -> bool:
+def _commit(
+    store: CubeStore, path: str, attrs: dict, arrays: dict[str, zarr.Array], version: str | None
+) -> bool:
     """Write the group's zarr.json with its attributes and consolidated metadata, atomically,
     if it is still at ``version``; False (nothing written) if another writer changed it.
 
     This single object write is what makes a new date visible.
     """
     prefix = f"{SLC_STORE}/{path}"
-    members = {name: store.read_json(f"{prefix}/{name}/zarr.json") for name in names}
+    members = {name: _metadata_json(array) for name, array in arrays.items()}
     doc = {
         "attributes": attrs,
         "zarr_format": 3,
@@ -260,84 +265,99 @@ def _commit(store: CubeStore, path: str, attrs: dict, names: Iterable[str], vers
     return store.write_if(f"{prefix}/zarr.json", json.dumps(doc, indent=1, default=str).encode(), version)
 
 
-def _create_arrays(group: zarr.Group, burst: BurstMetadata, chunks: tuple) -> None:
-    """Create the empty arrays of a new burst group (shape 0 along time)."""
-    group.attrs.put(
-        {
-            "sarcube_format_version": FORMAT_VERSION,
-            "burst_id": burst.burst_id,
-            "swath": burst.swath,
-            "polarization": burst.polarization,
-            "relative_orbit": burst.relative_orbit,
-            "orbit_direction": burst.orbit_direction,
-            "wavelength_m": burst.wavelength_m,
-            "dates": [],
-        }
-    )
+def _metadata_json(array: zarr.Array) -> dict:
+    """The array's ``zarr.json`` as this writer last wrote it (its shape after the resize)."""
+    buffers = array.metadata.to_buffer_dict(default_buffer_prototype())
+    return json.loads(buffers["zarr.json"].to_bytes())
+
+
+def _create_group(store: CubeStore, root: zarr.Group, path: str, burst: BurstMetadata, chunks: tuple) -> None:
+    """Make ``path`` a burst group with no date: its attributes, then each array it lacks
+    (shape 0 along time).
+
+    Safe against a writer that took the group over meanwhile: the attributes are written
+    with a compare-and-swap that fails (`_CommitConflict`) once any date is committed, and
+    arrays are only ever added, never overwritten or deleted (those of a killed writer are
+    reused: they hold nothing visible).
+    """
+    root.require_group(path)
+    doc, version = _read_group_doc(store, path)
+    if doc is None or doc.get("consolidated_metadata") is not None:
+        raise _CommitConflict(path)
+    attrs = {
+        "sarcube_format_version": FORMAT_VERSION,
+        "burst_id": burst.burst_id,
+        "swath": burst.swath,
+        "polarization": burst.polarization,
+        "relative_orbit": burst.relative_orbit,
+        "orbit_direction": burst.orbit_direction,
+        "wavelength_m": burst.wavelength_m,
+        "dates": [],
+    }
+    body = {"attributes": attrs, "zarr_format": 3, "node_type": "group"}
+    if not store.write_if(f"{SLC_STORE}/{path}/zarr.json", json.dumps(body, indent=1).encode(), version):
+        raise _CommitConflict(path)
+    group = root[path]
+    have = set(group.array_keys())
+    for name, spec in _array_specs(burst, chunks).items():
+        if name not in have:
+            with contextlib.suppress(ContainsArrayError):  # another writer added it just now
+                group.create_array(name, **spec)
+
+
+def _array_specs(burst: BurstMetadata, chunks: tuple) -> dict[str, dict]:
+    """The arrays of a burst group: name → `zarr.Group.create_array` arguments."""
     # crc32c last: every chunk carries a checksum of its stored bytes, checked on every read
     compressors = [ZstdCodec(level=1), Crc32cCodec()]
-    slc_chunks = (1, min(chunks[1], burst.lines), min(chunks[2], burst.samples), 2)
-    group.create_array(
-        "slc",
-        shape=(0, burst.lines, burst.samples, 2),
-        chunks=slc_chunks,
-        dtype="int16",
-        fill_value=0,
-        compressors=compressors,
-        serializer=BytesCodec(),
-        dimension_names=["time", "line", "sample", "part"],
-        overwrite=True,
-        attributes={
-            "long_name": "single look complex burst, as in the SAFE",
-            "units": "1",
-            "description": "complex int16 samples: part 0 is the real, part 1 the imaginary "
-            "component; pixels outside the valid window are 0",
-            "coordinates": " ".join(["slant_range", *_PER_DATE]),
+    per_date = {
+        "shape": (0,), "chunks": (TIME_CHUNK,), "compressors": compressors, "dimension_names": ["time"]
+    }
+    specs: dict[str, dict] = {
+        "slc": {
+            "shape": (0, burst.lines, burst.samples, 2),
+            "chunks": (1, min(chunks[1], burst.lines), min(chunks[2], burst.samples), 2),
+            "dtype": "int16",
+            "fill_value": 0,
+            "compressors": compressors,
+            "serializer": BytesCodec(),
+            "dimension_names": ["time", "line", "sample", "part"],
+            "attributes": {
+                "long_name": "single look complex burst, as in the SAFE",
+                "units": "1",
+                "description": "complex int16 samples: part 0 is the real, part 1 the imaginary "
+                "component; pixels outside the valid window are 0",
+                "coordinates": " ".join(["slant_range", *_PER_DATE]),
+            },
         },
-    )
-    group.create_array(
-        "time",
-        shape=(0,),
-        chunks=(TIME_CHUNK,),
-        dtype="int64",
-        fill_value=0,
-        compressors=compressors,
-        dimension_names=["time"],
-        overwrite=True,
-        attributes={
-            "standard_name": "time",
-            "long_name": "zero-Doppler azimuth time of the burst's first line (UTC)",
-            "units": "nanoseconds since 1970-01-01",
-            "calendar": "proleptic_gregorian",
+        "time": {
+            **per_date,
+            "dtype": "int64",
+            "fill_value": 0,
+            "attributes": {
+                "standard_name": "time",
+                "long_name": "zero-Doppler azimuth time of the burst's first line (UTC)",
+                "units": "nanoseconds since 1970-01-01",
+                "calendar": "proleptic_gregorian",
+            },
         },
-    )
-    group.create_array(
-        "slant_range",
-        shape=(0,),
-        chunks=(1 << 16,),
-        dtype="float64",
-        fill_value=0.0,
-        compressors=compressors,
-        dimension_names=["sample"],
-        overwrite=True,
-        attributes={
-            "long_name": "one-way slant range of each sample, for the group's first date",
-            "units": "m",
-            "description": "per-date offsets: slant_range_first_sample",
+        "slant_range": {
+            "shape": (0,),
+            "chunks": (1 << 16,),
+            "dtype": "float64",
+            "fill_value": 0.0,
+            "compressors": compressors,
+            "dimension_names": ["sample"],
+            "attributes": {
+                "long_name": "one-way slant range of each sample, for the group's first date",
+                "units": "m",
+                "description": "per-date offsets: slant_range_first_sample",
+            },
         },
-    )
+    }
     for name, (dtype, units, description) in _PER_DATE.items():
-        group.create_array(
-            name,
-            shape=(0,),
-            chunks=(TIME_CHUNK,),
-            dtype=dtype,
-            fill_value=0,
-            compressors=compressors,
-            dimension_names=["time"],
-            overwrite=True,
-            attributes={"units": units, "long_name": description},
-        )
+        specs[name] = {**per_date, "dtype": dtype, "fill_value": 0,
+                       "attributes": {"units": units, "long_name": description}}
+    return specs
 
 
 def _per_date_values(burst: BurstMetadata) -> dict[str, float | int]:

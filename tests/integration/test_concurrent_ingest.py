@@ -117,19 +117,23 @@ def test_processes_on_s3_lose_nothing(tiny_stack, tiny_cube, s3_env):
                                tiny_stack.safe_paths)
 
 
-def test_a_killed_writer_blocks_its_groups_only_until_its_lease_expires(tmp_path, tiny_stack, tiny_cube):
-    """SIGSTOP a writer while it holds a group's lease: the others wait, then take the lease
-    over once it expires (2 s), and commit. The stopped writer, woken, finds its lease lost
-    before its next write and redoes its append on the new state: nothing is lost or doubled."""
+@pytest.mark.parametrize("moment", ["lease", "group"])
+def test_a_stopped_writer_blocks_its_groups_only_until_its_lease_expires(tmp_path, tiny_stack, tiny_cube, moment):
+    """SIGSTOP a writer while it holds a group's lease (``lease``: as soon as it holds one;
+    ``group``: once it has made a group that holds no date yet, before its arrays and pixels):
+    the others wait, then take the lease over once it expires (2 s), and commit. The stopped
+    writer, woken, finds its lease lost before its next write and redoes its append on the
+    new state, never rewriting a group another writer committed: nothing is lost or doubled."""
     cube = str(tmp_path / "cube")
     safes = [str(s) for s in tiny_stack.safe_paths]
     ttl = ["--lease-ttl-s", "2"]
     first = subprocess.Popen(_cli(safes[0], "--cube", cube, *ttl), stderr=subprocess.PIPE, text=True)
-    leases = tmp_path / "cube" / ".leases" / "leases.sqlite"
+    ready = {"lease": lambda: _holds_group_lease(tmp_path / "cube" / ".leases" / "leases.sqlite"),
+             "group": lambda: _has_an_empty_group(tmp_path / "cube" / "slc.zarr")}[moment]
     deadline = time.monotonic() + 120
-    while not _holds_group_lease(leases):  # wait until it holds a burst group's lease
-        assert first.poll() is None and time.monotonic() < deadline, "first writer never took a lease"
-        time.sleep(0.005)
+    while not ready():
+        assert first.poll() is None and time.monotonic() < deadline, f"first writer never reached {moment}"
+        time.sleep(0.001)
     first.send_signal(signal.SIGSTOP)
     try:
         others = [subprocess.run(_cli(s, "--cube", cube, *ttl), capture_output=True, text=True,
@@ -140,6 +144,16 @@ def test_a_killed_writer_blocks_its_groups_only_until_its_lease_expires(tmp_path
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     _assert_same_as_sequential(open_store(cube), tiny_cube, tiny_stack.safe_paths)
+
+
+def _has_an_empty_group(slc):
+    for doc in slc.glob("t*/*/zarr.json"):
+        try:
+            if json.loads(doc.read_text()).get("consolidated_metadata") is None:
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def _holds_group_lease(db) -> bool:
