@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -171,7 +171,7 @@ def _append_held(
     held.check()
     if not committed:
         # a group never committed (first ingest killed early) holds nothing visible: (re)make it
-        _create_group(store, root, path, burst, chunks)
+        _create_group(store, root, path, burst, chunks, held)
         doc, version = _read_group_doc(store, path)
         group = root[path]
     else:
@@ -230,7 +230,7 @@ def _append_held(
         },
     )
     held.check()
-    if not _commit(store, path, attrs, arrays, version):
+    if not _commit(store, path, attrs, arrays, version, held.check):
         raise _CommitConflict(path)
     return True
 
@@ -243,7 +243,12 @@ def _view(array: zarr.Array, shape: tuple[int, ...]) -> zarr.Array:
 
 
 def _commit(
-    store: CubeStore, path: str, attrs: dict, arrays: dict[str, zarr.Array], version: str | None
+    store: CubeStore,
+    path: str,
+    attrs: dict,
+    arrays: dict[str, zarr.Array],
+    version: str | None,
+    guard: Callable[[], None],
 ) -> bool:
     """Write the group's zarr.json with its attributes and consolidated metadata, atomically,
     if it is still at ``version``; False (nothing written) if another writer changed it.
@@ -262,7 +267,8 @@ def _commit(
             "metadata": members,
         },
     }
-    return store.write_if(f"{prefix}/zarr.json", json.dumps(doc, indent=1, default=str).encode(), version)
+    body = json.dumps(doc, indent=1, default=str).encode()
+    return store.write_if(f"{prefix}/zarr.json", body, version, guard)
 
 
 def _metadata_json(array: zarr.Array) -> dict:
@@ -271,7 +277,9 @@ def _metadata_json(array: zarr.Array) -> dict:
     return json.loads(buffers["zarr.json"].to_bytes())
 
 
-def _create_group(store: CubeStore, root: zarr.Group, path: str, burst: BurstMetadata, chunks: tuple) -> None:
+def _create_group(
+    store: CubeStore, root: zarr.Group, path: str, burst: BurstMetadata, chunks: tuple, held: HeldLease
+) -> None:
     """Make ``path`` a burst group with no date: its attributes, then each array it lacks
     (shape 0 along time).
 
@@ -295,7 +303,8 @@ def _create_group(store: CubeStore, root: zarr.Group, path: str, burst: BurstMet
         "dates": [],
     }
     body = {"attributes": attrs, "zarr_format": 3, "node_type": "group"}
-    if not store.write_if(f"{SLC_STORE}/{path}/zarr.json", json.dumps(body, indent=1).encode(), version):
+    group_doc = f"{SLC_STORE}/{path}/zarr.json"
+    if not store.write_if(group_doc, json.dumps(body, indent=1).encode(), version, guard=held.check):
         raise _CommitConflict(path)
     group = root[path]
     have = set(group.array_keys())

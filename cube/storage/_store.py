@@ -14,11 +14,13 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import posixpath
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +103,8 @@ def with_client_defaults(url: str, storage_options: dict[str, Any]) -> dict[str,
         return dict(storage_options)
     config = {**S3_CLIENT_DEFAULTS, **storage_options.get("config_kwargs", {})}
     return {**storage_options, "config_kwargs": config}
+
+log = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial"
 """Suffix of the temporary files local writes rename into place (zarr's LocalStore uses it too)."""
@@ -252,17 +256,23 @@ class CubeStore:
         except FileNotFoundError:
             return None, None
 
-    def write_if(self, rel: str, data: bytes, version: str | None) -> bool:
+    def write_if(
+        self, rel: str, data: bytes, version: str | None, guard: Callable[[], None] | None = None
+    ) -> bool:
         """Write ``rel`` atomically if its version is still ``version`` (None: if absent).
 
         Returns False, writing nothing, when another writer changed (or created) ``rel``
         since it was read: a compare-and-swap, with ``If-Match``/``If-None-Match`` on an
-        object store and under an exclusive file lock locally.
+        object store and under an exclusive file lock locally. ``guard`` (a writer's lease
+        check) runs right before the write and may raise to stop it: a writer stopped inside
+        its compare-and-swap, woken after others went on, then writes nothing.
         """
         path = self.path(rel)
         if not self.is_local:
             bucket, key, _ = self.fs.split_path(path)
             condition = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
+            if guard is not None:
+                guard()
             try:
                 self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
             except Exception as exc:  # s3fs turns 412/409 into OSError subclasses
@@ -277,6 +287,8 @@ class CubeStore:
             current, tag = self.read_versioned(rel)
             if tag != version:
                 return False
+            if guard is not None:
+                guard()
             self.write_bytes(rel, data)
         return True
 
@@ -300,18 +312,39 @@ class CubeStore:
 
 #: The lock file that serializes local compare-and-swap writes (`CubeStore.write_if`).
 CAS_LOCK = ".leases/cas.lock"
+#: How long a local compare-and-swap waits for the lock before going on without it, s.
+CAS_LOCK_WAIT_S = 5.0
 
 
 @contextmanager
-def _cas_lock(path: str) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (threads and processes of this machine)."""
+def _cas_lock(path: str, wait_s: float = CAS_LOCK_WAIT_S) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (threads and processes of this machine).
+
+    A holder that was stopped or hung inside its compare-and-swap would block every writer
+    for ever (``flock`` has no expiry; a killed holder frees it): after ``wait_s`` the caller
+    goes on without the lock and says so. Writers hold their burst group's lease as well, so
+    the lock only closes the race of a writer that lost its lease in that same instant.
+    """
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with _CAS_THREADS, open(path, "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    log.warning("%s: held for over %g s by a stopped or hung writer; going on without it",
+                                path, wait_s)
+                    locked = False
+                    break
+                time.sleep(0.005)
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 _CAS_THREADS = threading.Lock()  # flock is per open file: threads of one process queue here
