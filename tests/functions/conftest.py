@@ -67,11 +67,19 @@ class LambdaContext:
 
 
 def _resolve(value: Any, names: dict[str, str]) -> str:
-    """A template value with ``Ref`` / ``Fn::Sub`` of the stack's names resolved."""
+    """A template value with ``Ref`` / ``Fn::Sub`` of the stack's names (resources and
+    parameters; a parameter not named takes its default) and ``Fn::If`` of its conditions
+    resolved."""
     if isinstance(value, str):
         return value
     if "Ref" in value:
-        return names[value["Ref"]]
+        if value["Ref"] in names:
+            return names[value["Ref"]]
+        return str(_chain.load_template()["Parameters"][value["Ref"]]["Default"])
+    if "Fn::If" in value:
+        condition, then, otherwise = value["Fn::If"]
+        left, right = _chain.load_template()["Conditions"][condition]["Fn::Equals"]
+        return _resolve(then if _resolve(left, names) == _resolve(right, names) else otherwise, names)
     if "Fn::Sub" in value:
         text = value["Fn::Sub"]
         for key, sub in names.items():
@@ -148,17 +156,15 @@ class Deployment:
 
     @property
     def names(self) -> dict[str, str]:
+        # the events of functions/events/ come through a gateway without an authorizer
         return {"DataBucket": self.bucket, "StateTable": self.table, "FanoutStateMachine": STATE_MACHINE_ARN,
-                "LogLevel": "INFO"}
+                "LogLevel": "INFO", "AuthMode": "NONE"}
 
     def environment(self, function: str) -> dict[str, str]:
         env = function_environment(function, self.names)
         # numba is already loaded in this process with its cache dir; the template's is checked
         # by tests/infra (under /tmp) and the seeding by test_lambda_plumbing.py.
         env.pop("NUMBA_CACHE_DIR")
-        # the events of functions/events/ come through a gateway without an authorizer (AuthMode
-        # NONE): the functions trust gateway claims (lambda_settings) and serve anonymous reads
-        env.setdefault("SARCUBE_ALLOW_ANONYMOUS", "true")
         return {**env, **self.aws_env}
 
     def cube(self):
