@@ -136,8 +136,9 @@ def _p50_timing(func, n: int) -> Timing:
 
 
 @contextlib.contextmanager
-def _server_process(cube: str, ard: str):
-    """``sarcube serve`` in its own process (as deployed: the client does not share its GIL)."""
+def server_process(cube: str, ard: str):
+    """``sarcube serve`` (default settings: the Lambda-sized limits; anonymous reads) in its own
+    process, as deployed: the client does not share its GIL. Yields (url, process)."""
     import httpx
 
     with socket.socket() as s:
@@ -157,7 +158,7 @@ def _server_process(cube: str, ard: str):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("sarcube serve did not start") from None
                 time.sleep(0.2)
-        yield url
+        yield url, proc
     finally:
         proc.kill()
         proc.wait()
@@ -196,7 +197,7 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
         array = array_path(burst_id, "VV", cslc, (date,))
         local = xr.open_zarr(str(Path(ard) / array.rsplit("/", 1)[0]), consolidated=False)[date]
         local_array = zarr.open_array(str(Path(ard) / array), mode="r")
-        with _server_process(cube, ard) as url:
+        with server_process(cube, ard) as (url, _):
             remote = xr.open_zarr(f"{url}/zarr/{burst_id}/cslc").cslc.isel(time=index)
             remote_array = zarr.open_group(f"{url}/zarr/{burst_id}/cslc", mode="r")["cslc"]
 

@@ -5,16 +5,13 @@ nothing and measures the statistics path."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 from bench_cslc import _cube
+from bench_lazy import server_process
 from harness import Context, Result, Timing, benchmark
 
 PRODUCT = "backscatter"
@@ -72,33 +69,6 @@ def _status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
-@contextlib.contextmanager
-def _serve(cube: str, ard: str):
-    """``sarcube serve`` (default settings: the Lambda-sized limits) in its own process."""
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "cube.cli", "serve", "--cube", cube, "--ard", ard,
-                             "--port", str(port), "--log-level", "warning"], stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(f"{url}/openapi.json", timeout=5)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("sarcube serve did not start") from None
-                time.sleep(0.2)
-        yield url, proc
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 @benchmark("zonal_parcels", goal="p50 ≤ 5 s for 2,000 parcels on a burst; ≤ 200 MB RSS growth",
            max_seconds=5.0, threads=None)
 def bench_zonal_parcels(ctx: Context) -> Result:
@@ -132,7 +102,7 @@ def bench_zonal_parcels(ctx: Context) -> Result:
         features, polygons = _parcels(values, grid, looks, n)
         body = {"product": PRODUCT, "burst_id": burst_id,
                 "features": {"type": "FeatureCollection", "features": features}}
-        with _serve(cube, ard) as (url, proc), httpx.Client(base_url=url, timeout=600) as client:
+        with server_process(cube, ard) as (url, proc), httpx.Client(base_url=url, timeout=600) as client:
             warm = {**body, "features": {"type": "FeatureCollection", "features": features[:10]}}
             r = client.post("/zonal", json=warm)
             assert r.status_code == 200, r.text
