@@ -282,14 +282,27 @@ class CubeStore:
             finally:
                 self.fs.invalidate_cache(path)
             return True
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with _cas_lock(self.path(CAS_LOCK)):
-            current, tag = self.read_versioned(rel)
-            if tag != version:
-                return False
-            if guard is not None:
-                guard()
-            self.write_bytes(rel, data)
+        # the slow part (write and fsync a temporary file) first: the locked section between
+        # the compare, the guard and the rename that publishes lasts microseconds
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            with _cas_lock(self.path(CAS_LOCK)):
+                _, tag = self.read_versioned(rel)
+                if tag != version:
+                    return False
+                if guard is not None:
+                    guard()
+                os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        fsync_dir(directory)
         return True
 
     def list(self, rel: str) -> list[str]:
