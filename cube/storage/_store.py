@@ -325,39 +325,35 @@ class CubeStore:
 
 #: The lock file that serializes local compare-and-swap writes (`CubeStore.write_if`).
 CAS_LOCK = ".leases/cas.lock"
-#: How long a local compare-and-swap waits for the lock before going on without it, s.
-CAS_LOCK_WAIT_S = 5.0
+#: After how long a local compare-and-swap waiting for its lock says so in the log, s.
+CAS_LOCK_WARN_S = 5.0
 
 
 @contextmanager
-def _cas_lock(path: str, wait_s: float = CAS_LOCK_WAIT_S) -> Iterator[None]:
+def _cas_lock(path: str) -> Iterator[None]:
     """An exclusive advisory lock on ``path`` (threads and processes of this machine).
 
-    A holder that was stopped or hung inside its compare-and-swap would block every writer
-    for ever (``flock`` has no expiry; a killed holder frees it): after ``wait_s`` the caller
-    goes on without the lock and says so. Writers hold their burst group's lease as well, so
-    the lock only closes the race of a writer that lost its lease in that same instant.
+    The kernel frees it when its holder dies. A holder that is stopped (SIGSTOP) or hung inside
+    its compare-and-swap holds it until it goes on: waiting is the price of a swap that stays
+    correct (a waiter that went on without the lock could be overwritten by the holder's
+    stale rename when it wakes). The section it guards lasts microseconds.
     """
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with _CAS_THREADS, open(path, "a+b") as f:
-        deadline = time.monotonic() + wait_s
+        waited = 0.0
         while True:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                locked = True
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    log.warning("%s: held for over %g s by a stopped or hung writer; going on without it",
-                                path, wait_s)
-                    locked = False
-                    break
                 time.sleep(0.005)
+                waited += 0.005
+                if waited >= CAS_LOCK_WARN_S and waited - 0.005 < CAS_LOCK_WARN_S:
+                    log.warning("%s: waiting for a writer that holds it (stopped or hung?)", path)
         try:
             yield
         finally:
-            if locked:
-                fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 _CAS_THREADS = threading.Lock()  # flock is per open file: threads of one process queue here
