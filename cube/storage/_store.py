@@ -124,6 +124,22 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def write_partial(path: str, data: Any) -> str:
+    """Write ``data`` to a new ``<path>.<random>.partial`` and fsync it; its name."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
 def write_file_durably(path: str | os.PathLike[str], data: Any, *, sync_dir: bool = True) -> None:
     """Write ``data`` (bytes-like) to ``path`` through ``<path>.<random>.partial``: write,
     fsync, rename into place, then (``sync_dir``) fsync the directory.
@@ -134,13 +150,8 @@ def write_file_durably(path: str | os.PathLike[str], data: Any, *, sync_dir: boo
     """
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+    tmp = write_partial(path, data)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -285,13 +296,8 @@ class CubeStore:
         # the slow part (write and fsync a temporary file) first: the locked section between
         # the compare, the guard and the rename that publishes lasts microseconds
         directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        tmp = f"{path}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
+        tmp = write_partial(path, data)
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
             with _cas_lock(self.path(CAS_LOCK)):
                 _, tag = self.read_versioned(rel)
                 if tag != version:
