@@ -46,7 +46,7 @@ class _Server:
 
 
 def _setup(ctx: Context):
-    from cube.materialize import Variant
+    from cube.products import ArdArray, Variant
 
     cube, burst_id, date = _cube(ctx)
     ard = tempfile.mkdtemp(prefix="sarcube-bench-ard-")
@@ -86,7 +86,7 @@ def bench_lazy_chunk_cold(ctx: Context) -> Result:
         ref = []
         for i, j in ref_chunks:
             t0 = time.perf_counter()
-            engine.chunk_bytes(burst_id, "VV", variant, (date,), i, j)
+            engine.chunk_bytes(ArdArray(burst_id, "VV", variant, (date,)), i, j)
             ref.append(time.perf_counter() - t0)
         client.close()
         return Result(candidate=Timing(times), reference=Timing(ref) if ref else None,
@@ -110,12 +110,12 @@ def bench_lazy_chunk_warm(ctx: Context) -> Result:
         index = engine.stack(burst_id).dates.index(date)
         i, j = middle[0]
         url = f"/zarr/{burst_id}/{PRODUCT}/{PRODUCT}/c/{index}/{i}/{j}"
-        from cube.materialize import chunk_path
+        from cube.products import ArdArray
 
         with httpx.Client(base_url=server.url, timeout=300) as client:
             assert client.get(url).status_code == 200
             cand = _p50_timing(lambda: client.get(url).content, 50)
-        path = chunk_path(burst_id, "VV", variant, (date,), i, j)
+        path = ArdArray(burst_id, "VV", variant, (date,)).chunk_path(i, j)
         ref = _p50_timing(lambda: engine.ard.read_bytes(path), 50)
         return Result(candidate=cand, reference=ref, reference_name="ARD store read",
                       size=f"{PRODUCT} chunk {variant.chunks}",
@@ -178,7 +178,8 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
     import xarray as xr
     import zarr
 
-    from cube.materialize import ArdEngine, Variant, array_path
+    from cube.materialize import ArdEngine
+    from cube.products import ArdArray, Variant
     from cube.storage import open_store
 
     cube, burst_id, date = _cube(ctx)
@@ -190,11 +191,11 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
         i = ny // 2
         cols = range(nx // 4, min(nx, nx // 4 + (2 if ctx.quick else 8)))
         for j in cols:
-            engine.chunk_bytes(burst_id, "VV", cslc, (date,), i, j)
+            engine.chunk_bytes(ArdArray(burst_id, "VV", cslc, (date,)), i, j)
         cy, cx = cslc.chunks
         rows, cols_ = slice(i * cy, (i + 1) * cy), slice(cols[0] * cx, (cols[-1] + 1) * cx)
         index = sorted(engine.stack(burst_id).dates).index(date)
-        array = array_path(burst_id, "VV", cslc, (date,))
+        array = ArdArray(burst_id, "VV", cslc, (date,)).path
         local = xr.open_zarr(str(Path(ard) / array.rsplit("/", 1)[0]), consolidated=False)[date]
         local_array = zarr.open_array(str(Path(ard) / array), mode="r")
         with server_process(cube, ard) as (url, _):

@@ -36,7 +36,7 @@ def _tiles(app, burst_id: str, n: int) -> tuple[list[str], list]:
     import morecantile
 
     from cube.api.tiles import TileCache, TileSource, burst_reader, view_of
-    from cube.materialize import Variant
+    from cube.products import Variant
 
     engine = app.state.engine
     src = TileSource(

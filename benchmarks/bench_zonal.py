@@ -84,7 +84,8 @@ def bench_zonal_parcels(ctx: Context) -> Result:
     import httpx
     import shapely
 
-    from cube.materialize import ArdEngine, Variant
+    from cube.materialize import ArdEngine
+    from cube.products import ArdArray, Variant
     from cube.storage import open_store
 
     cube, burst_id, date = _cube(ctx)
@@ -93,9 +94,9 @@ def bench_zonal_parcels(ctx: Context) -> Result:
         engine = ArdEngine(open_store(cube), open_store(ard))
         variant = Variant.of(PRODUCT)
         t0 = time.perf_counter()
-        values = engine.read(burst_id, "VV", variant, (date,))  # stores every chunk of the burst
+        values = engine.read(ArdArray(burst_id, "VV", variant, (date,)))  # stores every chunk of the burst
         store_s = time.perf_counter() - t0
-        read = ctx.time(lambda: engine.read(burst_id, "VV", variant, (date,)), repeat=3)
+        read = ctx.time(lambda: engine.read(ArdArray(burst_id, "VV", variant, (date,))), repeat=3)
         grid = engine.stack(burst_id).grid
         looks = variant.options.looks
         n = 200 if ctx.quick else PARCELS

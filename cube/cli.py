@@ -128,12 +128,16 @@ def cmd_dem(args: argparse.Namespace) -> int:
 
 
 def cmd_product(args: argparse.Namespace) -> int:
-    from cube.products import BurstStack, product_dataset
+    from cube.format import date_by_prefix
+    from cube.products import BurstStack, get_product, split_complex
     from cube.storage import open_store
 
     options = _product_options(args.product, ",".join(args.option or []))
     stack = BurstStack(open_store(args.cube), args.burst, args.pol)
-    dates = [_date_key(stack, d) for d in args.dates.split(",")]
+    dates = [date_by_prefix(stack.dates, d, burst_id=stack.burst_id) for d in args.dates.split(",")]
+    pair = get_product(args.product).pair
+    if pair and len(dates) != 2:
+        raise InputError(f"--dates: {args.product} is a pair product; give two dates REFERENCE,SECONDARY")
     window = None
     if args.window:
         try:
@@ -141,12 +145,13 @@ def cmd_product(args: argparse.Namespace) -> int:
             window = (slice(*rows), slice(*cols))
         except ValueError:
             raise InputError(f"--window {args.window!r}: expected ROW0:ROW1,COL0:COL1") from None
-    ds = product_dataset(stack, args.product, dates, window, options)
+    date_sets = [tuple(dates)] if pair else [(d,) for d in dates]
+    ds = stack.dataset(stack.selection(args.product, date_sets, window, options))
     out = Path(args.out)
     if out.suffix == ".zarr":
         ds.to_zarr(out, mode="w", zarr_format=3, consolidated=True)
     else:
-        ds.to_netcdf(out, engine="h5netcdf")
+        split_complex(ds).to_netcdf(out, engine="h5netcdf")
     print(f"{args.product} {stack.burst_id} {','.join(dates)} {dict(ds.sizes)} -> {out}")
     return 0
 
@@ -161,15 +166,6 @@ def _product_options(product: str, segment: str):
         return parse_segment(get_product(product).options, segment)
     except (ValidationError, ValueError) as exc:
         raise InputError(f"{product} options: {exc}".replace("\n", "; ")) from None
-
-
-def _date_key(stack, text: str) -> str:
-    """A cube date key from a full key, or a unique prefix of one (``20240106``)."""
-    matches = [d for d in stack.dates if d.startswith(text.strip())]
-    if len(matches) != 1:
-        raise InputError(f"date {text!r} matches {len(matches)} dates of {stack.burst_id}: "
-                         f"{', '.join(stack.dates)}")
-    return matches[0]
 
 
 DEMO_SERVE_UNATTENDED_S = 120.0
@@ -259,7 +255,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from cube.materialize import make_lease_backend
+    from cube.storage import make_lease_backend
     from cube.storage import open_store
     from cube.verify import report_json, verify_cube
 
@@ -368,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("product", help="cslc, backscatter, amplitude, interferogram or coherence")
     p.add_argument("--burst", required=True, help="burst ID, e.g. t108_230133_iw2")
     p.add_argument("--pol", default="VV")
-    p.add_argument("--dates", required=True, help="a date (or reference,secondary); unique prefixes work")
+    p.add_argument("--dates", required=True,
+                   help="dates D1,D2,... (pair products: REFERENCE,SECONDARY); unique prefixes work")
     p.add_argument("--window", help="ROW0:ROW1,COL0:COL1 of the product grid (default: all)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="product option, repeatable: multilook=2x4, db=true, window=5x10 ...")

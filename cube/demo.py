@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from cube.ingest import ingest
-from cube.products import BurstStack, get_product, product_dataset, set_cube_dem
+from cube.products import BurstStack, get_product, set_cube_dem, split_complex
 from cube.storage import list_burst_groups, open_slc, open_store
 
 
@@ -35,9 +35,9 @@ def run_demo(out: Path, dates: int = 3, bursts: int = 2, seed: int = 0) -> Path:
     pair = burst_stack.dates[:2]
     for name in ("backscatter", "interferogram", "coherence"):
         dates = pair if get_product(name).pair else pair[:1]
-        ds = product_dataset(burst_stack, name, dates)
+        ds = burst_stack.dataset(burst_stack.selection(name, [dates]))
         path = products / f"{first_id}_{name}.nc"
-        ds.to_netcdf(path, engine="h5netcdf")
+        split_complex(ds).to_netcdf(path, engine="h5netcdf")
         print(f"    {name:<13} {dict(ds.sizes)}  -> {path.name}")
     print()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,11 +36,11 @@ from pydantic import (
 
 from cube.catalog import rule_pairs
 from cube.errors import CubeFormatError, InputError, NotFoundError
-from cube.geometry import BurstGrid
-from cube.geometry._grid import Window, _transformer
-from cube.ingest import ingest
+from cube.geometry import BurstGrid, transformer
+from cube.ingest import BurstDate, ingest
 from cube.jobs import BurstJob, JobSpec, ProductJob, run_burst
-from cube.materialize import ArdEngine, JobStore, Variant, make_job_record
+from cube.materialize import ArdEngine, JobStore, make_job_record, select
+from cube.products import Variant
 from cube.storage import CubeStore
 
 log = logging.getLogger(__name__)
@@ -222,55 +221,14 @@ def sqs_message_event(record: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- planning
 
 
-@dataclass(frozen=True)
-class BurstDate:
-    """One burst date an ingest wrote (or found already in the cube)."""
-
-    burst_id: str
-    polarization: str
-    date_key: str
-
-
-def burst_dates(labels: Iterable[str]) -> list[BurstDate]:
-    """BurstDates from ingest report labels (``"<burst_id> <pol> <date_key>"``)."""
-    out = []
-    for label in labels:
-        parts = label.split()
-        if len(parts) != 3:
-            raise ValueError(f"ingest label {label!r} is not '<burst_id> <pol> <date_key>'")
-        out.append(BurstDate(*parts))
-    return out
-
-
 def footprint(grid: BurstGrid) -> shapely.Polygon:
     """The burst grid's outline in lon/lat (degrees), 20 points per edge."""
     x0, y0, x1, y1 = grid.bounds
     t = np.linspace(0, 1, 20, endpoint=False)
     xs = np.concatenate([x0 + (x1 - x0) * t, np.full(20, x1), x1 - (x1 - x0) * t, np.full(20, x0)])
     ys = np.concatenate([np.full(20, y0), y0 + (y1 - y0) * t, np.full(20, y1), y1 - (y1 - y0) * t])
-    lon, lat = _transformer(grid.epsg, 4326).transform(xs, ys)
+    lon, lat = transformer(grid.epsg, 4326).transform(xs, ys)
     return shapely.Polygon(np.column_stack([lon, lat]))
-
-
-def bbox_window(grid: BurstGrid, variant: Variant, shape: tuple[int, int],
-                bbox: tuple[float, float, float, float]) -> Window | None:
-    """The product-grid window (rows, cols) that covers a lon/lat bbox; None if they do not meet."""
-    west, south, east, north = bbox
-    rows, cols = shape
-    t = np.linspace(0, 1, 21)
-    lons = np.concatenate([west + (east - west) * t, np.full(21, east), east - (east - west) * t,
-                           np.full(21, west)])
-    lats = np.concatenate([np.full(21, south), south + (north - south) * t, np.full(21, north),
-                           north - (north - south) * t])
-    x, y = _transformer(4326, grid.epsg).transform(lons, lats)
-    ly, lx = variant.options.looks
-    c0 = max(0, math.floor((x.min() - grid.x0) / (grid.dx * lx)))
-    c1 = min(cols, math.ceil((x.max() - grid.x0) / (grid.dx * lx)))
-    r0 = max(0, math.floor((grid.y0 - y.max()) / (grid.dy * ly)))
-    r1 = min(rows, math.ceil((grid.y0 - y.min()) / (grid.dy * ly)))
-    if r1 <= r0 or c1 <= c0:
-        return None
-    return slice(r0, r1), slice(c0, c1)
 
 
 def new_pairs(dates: Iterable[str], new: str) -> list[tuple[str, str]]:
@@ -316,21 +274,16 @@ def plan_keep_up(engine: ArdEngine, new: Iterable[BurstDate],
             products = []
             for wanted in sub.products:
                 variant = wanted.variant()
-                window = bbox_window(stack.grid, variant, engine.shape(bd.burst_id, bd.polarization, variant),
-                                     sub.bbox)
-                if window is None:  # the bbox meets the outline but no pixel of this product grid
+                pair = variant.spec.pair
+                pairs = new_pairs(stack.dates, bd.date_key) if pair else None
+                if pair and not pairs:
                     continue
-                bounds = (window[0].start, window[0].stop, window[1].start, window[1].stop)
-                if variant.spec.pair:
-                    pairs = new_pairs(stack.dates, bd.date_key)
-                    if not pairs:
-                        continue
-                    job = ProductJob(product=variant.product, options=variant.options.non_default(),
-                                     pairs=pairs, window=bounds)
-                else:
-                    job = ProductJob(product=variant.product, options=variant.options.non_default(),
-                                     dates=[bd.date_key], window=bounds)
-                products.append(job)
+                try:
+                    selection = select(engine, variant, bd.burst_id, polarization=bd.polarization,
+                                       bbox=sub.bbox, dates=None if pair else [bd.date_key], pairs=pairs)
+                except InputError:  # the bbox meets the outline but no pixel of this product grid
+                    continue
+                products.append(ProductJob.of(selection))
             if products:
                 jobs.setdefault((bd.burst_id, bd.polarization), []).extend(products)
                 matches.append(KeepUpMatch(sub.id, bd.burst_id, bd.polarization, bd.date_key, products))
@@ -346,8 +299,8 @@ class KeepUpReport:
     """What one keep-up run did."""
 
     sources: list[str]
-    added: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    added: list[BurstDate] = field(default_factory=list)
+    skipped: list[BurstDate] = field(default_factory=list)
     matches: list[KeepUpMatch] = field(default_factory=list)
     job_id: str | None = None
     state: Literal["nothing", "submitted", "succeeded"] = "nothing"
@@ -357,8 +310,8 @@ class KeepUpReport:
         """JSON-ready summary (what the Lambda handler returns)."""
         return {
             "sources": self.sources,
-            "added": self.added,
-            "skipped": self.skipped,
+            "added": [str(b) for b in self.added],
+            "skipped": [str(b) for b in self.skipped],
             "subscriptions": sorted({m.subscription for m in self.matches}),
             "bursts": sorted({m.burst_id for m in self.matches}),
             "job_id": self.job_id,
@@ -392,8 +345,7 @@ def keep_up(
     ingested = ingest(sources, cube, orbit_file=orbit_file, progress=False,
                       storage_options=cube.storage_options)
     report = KeepUpReport(sources=list(sources), added=ingested.added, skipped=ingested.skipped)
-    bursts, report.matches = plan_keep_up(engine, burst_dates(ingested.added + ingested.skipped),
-                                          read_subscriptions(cube))
+    bursts, report.matches = plan_keep_up(engine, ingested.added + ingested.skipped, read_subscriptions(cube))
     if not bursts:
         log.info("keep-up: %s: no subscription covers the new bursts", ", ".join(sources))
         return report
@@ -440,8 +392,6 @@ __all__ = [
     "KeepUpReport",
     "SubscribedProduct",
     "Subscription",
-    "bbox_window",
-    "burst_dates",
     "footprint",
     "keep_up",
     "new_pairs",

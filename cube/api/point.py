@@ -14,18 +14,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from cube.api._common import POL_PATTERN, engine_of, option_params, variant_from
-from cube.api._plan import (
-    POINT_VALUE_BYTES,
-    ZONAL_RESULT_BYTES,
-    Cost,
-    Plan,
-    admit,
-    bbox_window,
-    date_sets,
-    find_burst,
-)
+from cube.api._plan import POINT_VALUE_BYTES, ZONAL_RESULT_BYTES, Cost, admit
 from cube.errors import InputError
-from cube.geometry._grid import _transformer
+from cube.geometry import transformer
+from cube.materialize import select
 
 router = APIRouter(tags=["analysis"])
 
@@ -55,33 +47,19 @@ def point(
     engine = engine_of(request)
     variant = variant_from(product, option_params(product, dict(request.query_params)))
     pol = pol.upper()
-    burst_id = burst_id or find_burst(engine, lon, lat)
-    g = engine.stack(burst_id, pol).grid
-    ly, lx = variant.options.looks
-    x, y = _transformer(4326, g.epsg).transform(lon, lat)
-    rows, cols = engine.shape(burst_id, pol, variant)
-    far = not (math.isfinite(x) and math.isfinite(y))  # PROJ gives inf far outside the UTM zone
-    row = -1 if far else math.floor((g.y0 - y) / (g.dy * ly))
-    col = -1 if far else math.floor((x - g.x0) / (g.dx * lx))
-    if not (0 <= row < rows and 0 <= col < cols):
-        raise InputError(
-            f"lon={lon}, lat={lat} is outside burst {burst_id}; omit burst_id to find the covering burst"
-        )
-    plan = Plan(
-        burst_id,
-        pol,
-        variant,
-        date_sets(engine, burst_id, pol, variant, datetime=datetime, all_pairs=True),
-        (slice(row, row + 1), slice(col, col + 1)),
-    )
-    n = len(plan.date_sets)
-    started = admit(request, [plan], Cost(f"/point {product}", 1, n, n * POINT_VALUE_BYTES))
+    selection = select(engine, variant, burst_id, polarization=pol, point=(lon, lat), datetime=datetime,
+                       all_pairs=True)
+    burst_id, pol = selection.burst_id, selection.polarization
+    n = len(selection.date_sets)
+    started = admit(request, [selection], Cost(f"/point {product}", 1, n, n * POINT_VALUE_BYTES))
     if started is not None:
         return started
     series = [
-        {**label, "value": _value(engine.read(burst_id, pol, variant, dates, plan.window)[0, 0])}
-        for label, dates in zip(plan.labels(), plan.date_sets, strict=True)
+        {**label, "value": _value(engine.read(ref, selection.window)[0, 0])}
+        for label, ref in zip(selection.labels(), selection.arrays, strict=True)
     ]
+    x, y = engine.product_grid(burst_id, pol, variant).project(lon, lat)
+    row, col = selection.window[0].start, selection.window[1].start
     if format == "csv":
         out = io.StringIO()
         keys = list(series[0]) if series else ["datetime", "value"]
@@ -151,48 +129,36 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
             raise InputError(f"features[{i}]: not a valid polygon ({shapely.is_valid_reason(g)}); "
                              "fix its rings")
     ids = [f.get("id", i) for i, f in enumerate(feats)]
-    if body.burst_id:
-        burst_id = body.burst_id
-    else:  # the parcels' union is costly (0.5 s for 2,000): only to find the burst
+    centre = None
+    if not body.burst_id:  # the parcels' union is costly (0.5 s for 2,000): only to find the burst
         centroid = shapely.union_all(geoms).centroid
-        burst_id = find_burst(engine, centroid.x, centroid.y)
-    pol = body.polarization
-    west, south, east, north = (float(b) for b in shapely.total_bounds(geoms))  # = the union's bounds
-    window = bbox_window(engine, burst_id, pol, variant, (west, south, east, north))
-    plan = Plan(
-        burst_id,
-        pol,
-        variant,
-        date_sets(engine, burst_id, pol, variant, datetime=body.datetime, all_pairs=True),
-        window,
-    )
-    g = engine.stack(burst_id, pol).grid
-    ly, lx = variant.options.looks
-    (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
-    # pixel centres of the window, in the grid's CRS (m)
-    xs = g.x0 + (np.arange(c0, c1) + 0.5) * g.dx * lx
-    ys = g.y0 - (np.arange(r0, r1) + 0.5) * g.dy * ly
-    to_grid = _transformer(4326, g.epsg)
+        centre = (centroid.x, centroid.y)
+    bbox = tuple(float(b) for b in shapely.total_bounds(geoms))  # = the union's bounds
+    selection = select(engine, variant, body.burst_id, polarization=body.polarization, point=centre,
+                       bbox=bbox, datetime=body.datetime, all_pairs=True)
+    grid = engine.product_grid(selection.burst_id, selection.polarization, variant)
+    xs, ys = grid.xy(selection.window)  # pixel centres of the window, in the grid's CRS (m)
+    to_grid = transformer(4326, grid.epsg)
 
     def project(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1]))
 
     parcels = parcel_masks(shapely.transform(np.asarray(geoms, dtype=object), project), xs, ys)
-    n = len(plan.date_sets)
+    n = len(selection.date_sets)
     cost = Cost(
         f"/zonal {body.product}",
-        plan.pixels,
+        selection.pixels,
         n,
         len(geoms) * n * ZONAL_RESULT_BYTES,
         parcels=len(geoms),
         parcel_pixels=sum(m.size for _, _, m in parcels),
     )
-    started = admit(request, [plan], cost)
+    started = admit(request, [selection], cost)
     if started is not None:
         return started
     results = []
-    for label, dates in zip(plan.labels(), plan.date_sets, strict=True):
-        values = engine.read(burst_id, pol, variant, dates, window)  # the window once per date
+    for label, ref in zip(selection.labels(), selection.arrays, strict=True):
+        values = engine.read(ref, selection.window)  # the window once per date
         if np.iscomplexobj(values):
             values = np.angle(values)  # complex products: statistics of the phase
         for fid, (rows, cols, mask) in zip(ids, parcels, strict=True):

@@ -73,13 +73,14 @@ from titiler.core.utils import render_image, tms_limits
 from titiler.xarray.dependencies import DatasetParams
 from titiler.xarray.factory import TilerFactory
 
-from cube.api._common import POL_PATTERN, error, match_dates, one_date, option_params, variant_from
-from cube.api._plan import Plan, job_if_too_many, parse_bbox
+from cube.api._common import POL_PATTERN, error, option_params, variant_from
+from cube.api._plan import job_if_too_many, parse_bbox
 from cube.errors import InputError, NotFoundError
-from cube.format._layout import GRID_DIR
+from cube.format import GRID_DIR, match_dates
+from cube.format import pick_date as one_date
 from cube.geometry import BurstGrid
-from cube.materialize import ArdEngine, Tally, Variant, open_product
-from cube.products import PRODUCTS, ProductOptions, get_product
+from cube.materialize import ArdEngine, Tally, open_product
+from cube.products import PRODUCTS, ArdArray, ProductOptions, Selection, Variant, get_product
 
 TMS_IDS = ("WebMercatorQuad", "WorldCRS84Quad", "WorldMercatorWGS84Quad")
 """Tile matrix sets served (morecantile's global ones; any other morecantile TMS can be added)."""
@@ -256,6 +257,11 @@ class Layer:
     def label(self) -> str:
         return f"{self.burst_id} {self.variant.product} {'_'.join(self.date_keys)} {self.view.name}"
 
+    @property
+    def array(self) -> ArdArray:
+        """The address of the layer's values."""
+        return ArdArray(self.burst_id, self.polarization, self.variant, self.date_keys)
+
 
 def pick_dates(
     dates: list[str],
@@ -335,7 +341,7 @@ class TileSource:
             reference=self.reference,
             secondary=self.secondary,
         )
-        shape = self.engine.shape(burst_id, self.polarization, self.variant)
+        shape = self.engine.product_grid(burst_id, self.polarization, self.variant).shape
         return Layer(burst_id, self.polarization, self.variant, keys, self.view, stack.grid, shape)
 
     def candidates(self, box: tuple[float, float, float, float] | None = None) -> list[Footprint]:
@@ -551,7 +557,7 @@ def read_pixels(
     out = np.empty(rows.shape, layer.variant.dtype)
     for k, idx in groups:
         i, j = divmod(int(k), per_row)
-        block = engine.chunk(layer.burst_id, layer.polarization, layer.variant, layer.date_keys, i, j, tally)
+        block = engine.chunk(layer.array, i, j, tally)
         out[idx] = block[rows[idx] - i * cy, cols[idx] - j * cx]
     return out
 
@@ -569,9 +575,7 @@ def read_strided(
         rsel = np.flatnonzero(rr // cy == i)
         for j in np.unique(cc // cx):
             csel = np.flatnonzero(cc // cx == j)
-            block = engine.chunk(
-                layer.burst_id, layer.polarization, layer.variant, layer.date_keys, int(i), int(j), tally
-            )
+            block = engine.chunk(layer.array, int(i), int(j), tally)
             out[np.ix_(rsel, csel)] = block[np.ix_(rr[rsel] - i * cy, cc[csel] - j * cx)]
     return out
 
@@ -673,11 +677,11 @@ class BurstReader(XarrayReader):
         return TileGeometry(bbox, (h, w), rows, cols, inside, window, max(1, int(per_pixel)))
 
     def plans(self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None = None) -> list[tuple]:
-        """[(Plan, chunks the tile reads)] of the tile."""
+        """[(Selection, chunks the tile reads)] of the tile."""
         g = self.geometry(tile_x, tile_y, tile_z, tilesize)
         lay = self.layer
-        plan = Plan(lay.burst_id, lay.polarization, lay.variant, [lay.date_keys], g.window)
-        return [(plan, g.chunks(lay))]
+        selection = Selection(lay.burst_id, lay.polarization, lay.variant, (lay.date_keys,), g.window)
+        return [(selection, g.chunks(lay))]
 
     def tile(
         self,

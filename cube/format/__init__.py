@@ -1,8 +1,10 @@
 """Cube layout, format version and metadata models (no I/O)."""
 
+from cube.format._dates import date_by_prefix, iso, match_dates, parse_instant, pick_date
 from cube.format._layout import (
     BURST_ID_PATTERN,
     FORMAT_VERSION,
+    GRID_DIR,
     burst_group_path,
     catalog_item_path,
     date_key_time,
@@ -24,6 +26,7 @@ from cube.format._models import (
 __all__ = [
     "BURST_ID_PATTERN",
     "FORMAT_VERSION",
+    "GRID_DIR",
     "SPEED_OF_LIGHT",
     "BurstMetadata",
     "CalibrationVector",
@@ -35,7 +38,12 @@ __all__ = [
     "StateVector",
     "burst_group_path",
     "catalog_item_path",
+    "date_by_prefix",
     "date_key_time",
     "date_metadata_path",
     "grid_path",
+    "iso",
+    "match_dates",
+    "parse_instant",
+    "pick_date",
 ]

@@ -36,10 +36,14 @@ from cube.geometry._geolocate import (
 )
 from cube.geometry._grid import (
     BurstGrid,
+    ProductGrid,
+    Window,
     burst_footprint,
     grid_coordinates,
     make_burst_grid,
+    transformer,
     utm_epsg,
+    window_bounds,
 )
 from cube.geometry._orbit import (
     OrbitInterpolator,
@@ -67,7 +71,9 @@ __all__ = [
     "Dem",
     "GeoidGrid",
     "OrbitInterpolator",
+    "ProductGrid",
     "SwathTiming",
+    "Window",
     "bilinear_height",
     "burst_footprint",
     "burst_orbit",
@@ -96,5 +102,7 @@ __all__ = [
     "select_common_burst",
     "seconds_since",
     "to_datetime64",
+    "transformer",
     "utm_epsg",
+    "window_bounds",
 ]

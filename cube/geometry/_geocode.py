@@ -24,7 +24,7 @@ import numpy as np
 from cube.format import SPEED_OF_LIGHT, BurstMetadata
 from cube.geometry._dem import Dem, _bilinear_array, bilinear_height
 from cube.geometry._ellipsoid import llh_to_ecef_scalar
-from cube.geometry._grid import BurstGrid, Window, _resolve_window, _transformer
+from cube.geometry._grid import BurstGrid, Window, transformer, window_bounds
 from cube.geometry._orbit import burst_orbit
 from cube.geometry._radar import geo2rdr, geo2rdr_scalar
 from cube.geometry._timing import estimate_bistatic_reference
@@ -179,7 +179,7 @@ def radar_positions(
     """
     if node_spacing < 1 or (height_levels is not None and height_levels < 1):
         raise ValueError("node_spacing and height_levels must be >= 1")
-    r0, r1, c0, c1 = _resolve_window(grid, window)
+    r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
     rows, cols = r1 - r0, c1 - c0
     orbit = burst_orbit(burst)
     tau_ref = estimate_bistatic_reference(burst) if bistatic else float("nan")
@@ -188,8 +188,8 @@ def radar_positions(
     x_all = grid.x0 + (np.arange(c0, c1) + 0.5) * grid.dx
     y_all = grid.y0 - (np.arange(r0, r1) + 0.5) * grid.dy
     heights = dem.heights if dem.heights.flags.c_contiguous else np.ascontiguousarray(dem.heights)
-    to_ll = _transformer(grid.epsg, 4326)
-    to_dem = None if dem.crs == 4326 else _transformer(grid.epsg, dem.crs)
+    to_ll = transformer(grid.epsg, 4326)
+    to_dem = None if dem.crs == 4326 else transformer(grid.epsg, dem.crs)
     out_line = np.empty((rows, cols))
     out_sample = np.empty((rows, cols))
 

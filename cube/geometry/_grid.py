@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from cube.errors import InputError
 from cube.format import SPEED_OF_LIGHT, BurstMetadata
 from cube.geometry._orbit import burst_orbit
 from cube.geometry._radar import rdr2geo
 
 Window = tuple[slice, slice]
+"""(row slice, column slice) of a grid, step 1."""
 
 
 class BurstGrid(BaseModel):
@@ -76,7 +79,8 @@ def utm_epsg(lon: float, lat: float) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _transformer(src: int, dst: int):
+def transformer(src: int, dst: int):
+    """A cached pyproj ``Transformer`` from EPSG ``src`` to ``dst`` (x/lon first)."""
     from pyproj import Transformer
 
     return Transformer.from_crs(src, dst, always_xy=True)
@@ -147,7 +151,7 @@ def make_burst_grid(
     r_mid = (burst.slant_range_time + s_mid / burst.range_sampling_rate) * SPEED_OF_LIGHT / 2
     clat, clon, _ = rdr2geo(orbit, t_mid, r_mid, 0.5 * (lo + hi))
     epsg = utm_epsg(float(clon), float(clat))
-    x, y = _transformer(4326, epsg).transform(lons.ravel(), lats.ravel())
+    x, y = transformer(4326, epsg).transform(lons.ravel(), lats.ravel())
     xmin, xmax = np.min(x) - margin_m, np.max(x) + margin_m
     ymin, ymax = np.min(y) - margin_m, np.max(y) + margin_m
     x0 = math.floor(xmin / dx) * dx
@@ -161,16 +165,17 @@ def make_burst_grid(
     )
 
 
-def _resolve_window(grid: BurstGrid, window: Window | None) -> tuple[int, int, int, int]:
+def window_bounds(window: Window | None, rows: int, cols: int) -> tuple[int, int, int, int]:
+    """(r0, r1, c0, c1) of a window of a ``rows`` × ``cols`` grid (None = all of it).
+
+    InputError if the window is strided or empty there.
+    """
     if window is None:
-        return 0, grid.height, 0, grid.width
-    rows, cols = window
-    r0, r1, rs = rows.indices(grid.height)
-    c0, c1, cs = cols.indices(grid.width)
-    if rs != 1 or cs != 1:
-        raise ValueError("window slices must have step 1")
-    if r1 <= r0 or c1 <= c0:
-        raise ValueError(f"empty window {window} of a {grid.height} x {grid.width} grid")
+        return 0, rows, 0, cols
+    r0, r1, rs = window[0].indices(rows)
+    c0, c1, cs = window[1].indices(cols)
+    if rs != 1 or cs != 1 or r1 <= r0 or c1 <= c0:
+        raise InputError(f"window {window} is empty or strided in a {rows} x {cols} grid")
     return r0, r1, c0, c1
 
 
@@ -180,7 +185,129 @@ def grid_coordinates(grid: BurstGrid, window: Window | None = None) -> tuple[np.
     Returns ``(x, y)``: x (cols,) eastings and y (rows,) northings in m, float64; y
     decreases with the row.
     """
-    r0, r1, c0, c1 = _resolve_window(grid, window)
+    r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
     x = grid.x0 + (np.arange(c0, c1) + 0.5) * grid.dx
     y = grid.y0 - (np.arange(r0, r1) + 0.5) * grid.dy
     return x, y
+
+
+@dataclass(frozen=True)
+class ProductGrid:
+    """A product's map grid: the burst ID's fixed grid averaged ``looks`` (rows, cols) to a pixel.
+
+    Row 0 is the northernmost; pixel (r, c) covers fixed-grid rows ``r·ly .. (r+1)·ly`` and
+    columns ``c·lx .. (c+1)·lx`` (a partial last look is dropped).
+    """
+
+    grid: BurstGrid
+    looks: tuple[int, int] = (1, 1)
+
+    @property
+    def epsg(self) -> int:
+        """EPSG code of the grid's UTM zone."""
+        return self.grid.epsg
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the product grid."""
+        ly, lx = self.looks
+        return self.grid.height // ly, self.grid.width // lx
+
+    @property
+    def spacing(self) -> tuple[float, float]:
+        """(dy, dx) pixel size, m."""
+        ly, lx = self.looks
+        return self.grid.dy * ly, self.grid.dx * lx
+
+    def transform(self, window: Window | None = None) -> tuple[float, float, float, float, float, float]:
+        """GDAL geotransform ``(x0, dx, 0, y0, 0, -dy)`` of a window's outer corner, m."""
+        r0, _, c0, _ = self.bounds_of(window)
+        dy, dx = self.spacing
+        return (self.grid.x0 + c0 * dx, dx, 0.0, self.grid.y0 - r0 * dy, 0.0, -dy)
+
+    def bounds_of(self, window: Window | None) -> tuple[int, int, int, int]:
+        """(r0, r1, c0, c1) of a product-grid window; InputError if empty or strided."""
+        return window_bounds(window, *self.shape)
+
+    def xy(self, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel-centre ``x`` (cols,) eastings and ``y`` (rows,) northings of a window, m, float64."""
+        r0, r1, c0, c1 = self.bounds_of(window)
+        dy, dx = self.spacing
+        return self.grid.x0 + (np.arange(c0, c1) + 0.5) * dx, self.grid.y0 - (np.arange(r0, r1) + 0.5) * dy
+
+    def grid_window(self, window: Window | None = None) -> Window:
+        """The fixed-grid window a product-grid window is computed from."""
+        r0, r1, c0, c1 = self.bounds_of(window)
+        ly, lx = self.looks
+        return slice(r0 * ly, r1 * ly), slice(c0 * lx, c1 * lx)
+
+    def lonlat_bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in degrees of the grid's corners."""
+        x0, y0, x1, y1 = self.grid.bounds
+        lon, lat = transformer(self.epsg, 4326).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
+        return min(lon), min(lat), max(lon), max(lat)
+
+    def window_of(self, bbox: tuple[float, float, float, float] | None) -> Window:
+        """The product-grid window covering a lon/lat ``bbox`` (west, south, east, north; degrees).
+
+        None = the whole grid. The bbox's edges are densified (21 points each) before they
+        are projected, so the window holds the whole curved footprint. InputError if the
+        bbox is malformed or misses the grid.
+        """
+        rows, cols = self.shape
+        if bbox is None:
+            return slice(0, rows), slice(0, cols)
+        west, south, east, north = bbox
+        if not (west < east and south < north and -180 <= west and east <= 180 and -90 <= south
+                and north <= 90):
+            raise InputError(
+                f"bbox {list(bbox)} is not west,south,east,north in degrees with west < east, south < north"
+            )
+        t = np.linspace(0, 1, 21)
+        lons = np.concatenate([west + (east - west) * t, np.full(21, east), east - (east - west) * t,
+                               np.full(21, west)])
+        lats = np.concatenate([np.full(21, south), south + (north - south) * t, np.full(21, north),
+                               north - (north - south) * t])
+        x, y = transformer(4326, self.epsg).transform(lons, lats)
+        dy, dx = self.spacing
+        c0 = max(0, math.floor((x.min() - self.grid.x0) / dx))
+        c1 = min(cols, math.ceil((x.max() - self.grid.x0) / dx))
+        r0 = max(0, math.floor((self.grid.y0 - y.max()) / dy))
+        r1 = min(rows, math.ceil((self.grid.y0 - y.min()) / dy))
+        if r1 <= r0 or c1 <= c0:
+            w, s_, e, n = self.lonlat_bounds()
+            raise InputError(
+                f"bbox {list(bbox)} is outside burst {self.grid.burst_id} (its grid covers "
+                f"lon {w:.4f}..{e:.4f}, lat {s_:.4f}..{n:.4f}); search /stac for the bursts that cover it"
+            )
+        return slice(r0, r1), slice(c0, c1)
+
+    def project(self, lon: float, lat: float) -> tuple[float, float]:
+        """(x, y) in the grid's CRS, m, of (lon, lat) in degrees (inf far outside the UTM zone)."""
+        x, y = transformer(4326, self.epsg).transform(lon, lat)
+        return float(x), float(y)
+
+    def pixel_of(self, lon: float, lat: float) -> tuple[int, int] | None:
+        """(row, col) of the product pixel holding (lon, lat) in degrees; None outside the grid."""
+        x, y = self.project(lon, lat)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        dy, dx = self.spacing
+        row = math.floor((self.grid.y0 - y) / dy)
+        col = math.floor((x - self.grid.x0) / dx)
+        rows, cols = self.shape
+        return (row, col) if 0 <= row < rows and 0 <= col < cols else None
+
+    def contains(self, lon: float, lat: float) -> bool:
+        """Whether (lon, lat) falls on the fixed grid (any product's looks)."""
+        x, y = self.project(lon, lat)
+        x0, y0, x1, y1 = self.grid.bounds
+        return bool(x0 <= x < x1 and y0 <= y <= y1)
+
+    def cf_attrs(self, window: Window | None = None) -> dict[str, object]:
+        """The CF grid-mapping attributes of ``spatial_ref`` (CRS, WKT, GDAL GeoTransform) of a window."""
+        from pyproj import CRS
+
+        crs = CRS.from_epsg(self.epsg)
+        return {**crs.to_cf(), "spatial_ref": crs.to_wkt(),
+                "GeoTransform": " ".join(str(v) for v in self.transform(window))}

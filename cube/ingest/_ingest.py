@@ -16,12 +16,29 @@ from cube.products import ensure_burst_grid
 from cube.storage import CubeStore
 
 
+@dataclass(frozen=True)
+class BurstDate:
+    """One date of one burst ID and polarization in the cube."""
+
+    burst_id: str
+    polarization: str
+    date_key: str
+
+    @classmethod
+    def of(cls, burst: BurstMetadata) -> BurstDate:
+        """The burst date of a burst's metadata."""
+        return cls(burst.burst_id, burst.polarization, burst.date_key)
+
+    def __str__(self) -> str:
+        return f"{self.burst_id} {self.polarization} {self.date_key}"
+
+
 @dataclass
 class IngestReport:
     """What an ingest did: burst dates added and burst dates already present."""
 
-    added: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    added: list[BurstDate] = field(default_factory=list)
+    skipped: list[BurstDate] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the console."""
@@ -70,8 +87,8 @@ def ingest(
     committed: list[BurstMetadata] = []
     with tqdm(total=len(plan), desc="ingest", unit="burst", disable=not progress) as bar:
         for product, burst in plan:
-            label = f"{burst.burst_id} {burst.polarization} {burst.date_key}"
-            bar.set_postfix_str(label)
+            label = BurstDate.of(burst)
+            bar.set_postfix_str(str(label))
             ensure_burst_grid(store, burst)  # the burst ID's fixed grid, defined once
             if _key(burst) in new_keys and append_date(
                 store, burst, product.read_burst(burst), lease_ttl_s=lease_ttl_s

@@ -23,7 +23,7 @@ from cube.jobs._isce2 import (
     write_isce_image,
 )
 from cube.jobs._local import LocalExecutor
-from cube.jobs._run import burst_key, date_sets, make_engine, plan_burst, record_metrics, run_burst
+from cube.jobs._run import burst_key, make_engine, plan_burst, record_metrics, run_burst
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "convert_topsstack",
     "burst_key",
     "check_job",
-    "date_sets",
     "isce2_cslc",
     "load_job",
     "make_dask_cluster",

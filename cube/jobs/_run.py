@@ -8,12 +8,11 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 
-from cube.catalog import rule_pairs
 from cube.errors import InputError
-from cube.jobs._spec import BurstJob, JobSpec, ProductJob
-from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally, Variant, make_lease_backend
-from cube.products._stack import _window_bounds
-from cube.storage import open_store
+from cube.jobs._spec import BurstJob, JobSpec
+from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally
+from cube.products import ArdArray
+from cube.storage import make_lease_backend, open_store
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +29,13 @@ def make_engine(spec: JobSpec) -> ArdEngine:
     return ArdEngine(cube, ard, leases)
 
 
-def date_sets(engine: ArdEngine, burst: BurstJob, job: ProductJob) -> list[tuple[str, ...]]:
-    """The dates (one-tuples) or pairs a product job covers."""
-    variant = job.variant()
-    dates = sorted(engine.stack(burst.burst_id, burst.polarization).dates)
-    if not variant.spec.pair:
-        return [(d,) for d in (job.dates if job.dates is not None else dates)]
-    if job.pairs is not None:
-        return [tuple(p) for p in job.pairs]
-    return rule_pairs(dates)
-
-
-def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[Variant, tuple[str, ...], int, int]]:
-    """Every (variant, dates, i, j) chunk of a burst job."""
-    for job in burst.products:
-        variant = job.variant()
-        window = None
-        if job.window is not None:
-            r0, r1, c0, c1 = job.window
-            rows, cols = engine.shape(burst.burst_id, burst.polarization, variant)
-            _window_bounds((slice(r0, r1), slice(c0, c1)), rows, cols)
-            window = (slice(r0, r1), slice(c0, c1))
-        chunks = engine.chunks_of(burst.burst_id, burst.polarization, variant, window)
-        for dates in date_sets(engine, burst, job):
-            engine.check_dates(burst.burst_id, burst.polarization, variant, dates)
+def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[ArdArray, int, int]]:
+    """Every (array, i, j) chunk of a burst job."""
+    for selection in burst.selections(engine):
+        chunks = engine.chunks_of(selection)
+        for ref in selection.arrays:
             for i, j in chunks:
-                yield variant, dates, i, j
+                yield ref, i, j
 
 
 def run_burst(
@@ -81,8 +61,8 @@ def run_burst(
     wall0, cpu0 = time.perf_counter(), _cpu_s()
     tally = Tally()
     todo = list(plan_burst(engine, burst))
-    for n, (variant, dates, i, j) in enumerate(todo):
-        engine.chunk_bytes(burst.burst_id, burst.polarization, variant, dates, i, j, tally)
+    for n, (ref, i, j) in enumerate(todo):
+        engine.chunk_bytes(ref, i, j, tally)
         if progress:
             progress(n + 1, len(todo))
     metrics = BurstMetrics(

@@ -21,8 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cube.errors import InputError, NotFoundError
-from cube.format import date_key_time
-from cube.materialize import ArdEngine, Variant
+from cube.materialize import ArdEngine, select
+from cube.products import Selection, Variant
 
 
 class ProductJob(BaseModel):
@@ -46,6 +46,24 @@ class ProductJob(BaseModel):
         """The product variant (validates the product name and its options)."""
         return Variant.of(self.product, self.options)
 
+    @classmethod
+    def of(cls, selection: Selection) -> ProductJob:
+        """The job of a selection (what the 202 path and keep-up submit)."""
+        v = selection.variant
+        return cls(
+            product=v.product,
+            options=v.options.non_default(),
+            dates=None if v.spec.pair else [d for (d,) in selection.date_sets],
+            pairs=[(a, b) for a, b in selection.date_sets] if v.spec.pair else None,
+            window=selection.window_bounds,
+        )
+
+    def selection(self, engine: ArdEngine, burst_id: str, polarization: str) -> Selection:
+        """What this product job computes on ``engine``'s cube: NotFoundError/InputError naming
+        the burst, product and value when it cannot."""
+        return select(engine, self.variant(), burst_id, polarization=polarization, bounds=self.window,
+                      dates=self.dates, pairs=self.pairs, all_pairs=True)
+
 
 class BurstJob(BaseModel):
     """The work of one burst: the unit a worker (container task, array task) runs."""
@@ -55,6 +73,16 @@ class BurstJob(BaseModel):
     burst_id: str = Field(pattern=r"^t\d{3}_\d{6}_iw[123]$", description="ESA burst ID")
     polarization: Literal["VV", "VH", "HH", "HV"] = "VV"
     products: list[ProductJob] = Field(min_length=1)
+
+    @classmethod
+    def of(cls, selection: Selection) -> BurstJob:
+        """The one-product job of a selection."""
+        return cls(burst_id=selection.burst_id, polarization=selection.polarization,  # type: ignore[arg-type]
+                   products=[ProductJob.of(selection)])
+
+    def selections(self, engine: ArdEngine) -> list[Selection]:
+        """What each of its products computes on ``engine``'s cube."""
+        return [p.selection(engine, self.burst_id, self.polarization) for p in self.products]
 
 
 class JobSpec(BaseModel):
@@ -84,68 +112,30 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
 
 
-def _check_date_key(burst_id: str, date: str, have: set[str], product: str) -> None:
-    try:
-        date_key_time(date)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"job: {burst_id} {product}: {date!r} is not a date key (YYYYmmddTHHMMSS[.ffffff]); "
-            "the burst's date keys are in its STAC items (/stac) or GET /zarr/{burst}/{product}"
-        ) from None
-    if date not in have:
-        raise NotFoundError(
-            f"job: {burst_id} {product}: the cube has no date {date} "
-            f"(have {', '.join(sorted(have)) or 'none'})"
-        )
-
-
 def check_job(bursts: list[BurstJob], engine: ArdEngine) -> None:
     """Check that a job can run on ``engine``'s cube before it is queued.
 
     Each burst (and polarization) is in the cube, each product's options validate, each date
     and pair names a date of the burst (a pair product takes ``pairs``, a per-date product
-    ``dates``), and each window lies inside the product grid (0 <= r0 < r1 <= rows, same for
-    columns). NotFoundError (unknown burst, date) or InputError (anything else) naming the
-    burst, product and value; the API answers them 404 / 400.
+    ``dates``), and each window lies inside the product grid. NotFoundError (unknown burst,
+    date) or InputError (anything else) naming the burst, product and value; the API answers
+    them 404 / 400.
     """
     for burst in bursts:
         try:
-            stack = engine.stack(burst.burst_id, burst.polarization)
+            engine.stack(burst.burst_id, burst.polarization)
         except (NotFoundError, FileNotFoundError, KeyError):
             raise NotFoundError(
                 f"job: burst {burst.burst_id} {burst.polarization} is not in the cube; search /stac for "
                 "the bursts it holds"
             ) from None
-        have = set(stack.dates)
         for product in burst.products:
             try:
-                variant = product.variant()
+                product.selection(engine, burst.burst_id, burst.polarization)
             except ValidationError as exc:
                 raise InputError(f"job: {burst.burst_id} {product.product} options: {_errors(exc)}") from None
-            pair = variant.spec.pair
-            if pair and product.dates is not None:
-                raise InputError(f"job: {burst.burst_id} {product.product} is a pair product: give pairs, "
-                                 "not dates")
-            if not pair and product.pairs is not None:
-                raise InputError(f"job: {burst.burst_id} {product.product} is a per-date product: give "
-                                 "dates, not pairs")
-            for date in product.dates or []:
-                _check_date_key(burst.burst_id, date, have, product.product)
-            for ref, sec in product.pairs or []:
-                for date in (ref, sec):
-                    _check_date_key(burst.burst_id, date, have, product.product)
-                if ref == sec:
-                    raise InputError(f"job: {burst.burst_id} {product.product}: pair ({ref}, {sec}) needs "
-                                     "two different dates")
-            if product.window is not None:
-                rows, cols = engine.shape(burst.burst_id, burst.polarization, variant)
-                r0, r1, c0, c1 = product.window
-                if not (0 <= r0 < r1 <= rows and 0 <= c0 < c1 <= cols):
-                    raise InputError(
-                        f"job: {burst.burst_id} {product.product}: window rows {r0}:{r1}, columns {c0}:{c1} "
-                        f"is empty or outside the {rows} x {cols} product grid; give 0 <= r0 < r1 <= {rows} "
-                        f"and 0 <= c0 < c1 <= {cols}"
-                    )
+            except (InputError, NotFoundError) as exc:
+                raise type(exc)(f"job: {burst.burst_id} {product.product}: {exc}") from None
 
 
 def load_job(source: str | Path) -> JobSpec:

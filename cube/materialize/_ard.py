@@ -5,6 +5,8 @@ Layout (``ard.zarr`` under the cube root by default, or any URL)::
     ard.zarr/<burst_id>/<pol>/<product>/<variant>/<dates>/zarr.json   one 2-D array per date
     ard.zarr/<burst_id>/<pol>/<product>/<variant>/<dates>/c/<i>/<j>    (or date pair)
 
+(``ArdArray.path`` and ``ArdArray.chunk_path``)
+
 - ``variant`` is ``v<algorithm version>-<options digest>``: two option sets, or two algorithm
   versions, never share chunks;
 - ``dates`` is a date key (``20240106T022010.390959``) or a pair ``<reference>_<secondary>``;
@@ -26,81 +28,17 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
-from functools import cached_property
 
 import google_crc32c
 import numcodecs
 import numpy as np
 
 from cube.errors import CorruptChunkError
-from cube.products import PRODUCTS, ProductOptions, ProductSpec, get_product
+from cube.products import Variant
 
 ARD_STORE = "ard.zarr"
-CSLC_CHUNK = 512
-"""Rows and columns of the fixed grid per chunk; a product chunk covers about that much ground."""
 ZSTD_LEVEL = 3
 _ZSTD = numcodecs.Zstd(level=ZSTD_LEVEL)
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A product with one set of options at one algorithm version: what a chunk belongs to."""
-
-    product: str
-    options: ProductOptions
-
-    @classmethod
-    def of(cls, product: str, options: ProductOptions | dict | None = None) -> Variant:
-        """The variant of ``product`` with ``options`` (a model, a dict, or None = defaults)."""
-        spec = get_product(product)
-        if options is None:
-            options = spec.options()
-        elif isinstance(options, dict):
-            options = spec.options.model_validate(options)
-        elif not isinstance(options, spec.options):
-            raise TypeError(f"{product}: options must be {spec.options.__name__}")
-        return cls(product, options)
-
-    @property
-    def spec(self) -> ProductSpec:
-        return PRODUCTS[self.product]
-
-    @property
-    def key(self) -> str:
-        """``<product>/v<version>-<digest>``: the variant's folder under a burst group."""
-        return f"{self.product}/v{self.spec.version}-{self.options.digest()}"
-
-    @cached_property
-    def chunks(self) -> tuple[int, int]:
-        """(rows, cols) of the product grid per chunk: about CSLC_CHUNK grid pixels each way."""
-        ly, lx = self.options.looks
-        return max(1, CSLC_CHUNK // ly), max(1, CSLC_CHUNK // lx)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(self.spec.dtype)
-
-    @property
-    def fill_value(self) -> complex | float:
-        return complex(np.nan, np.nan) if self.dtype.kind == "c" else float("nan")
-
-
-def dates_name(date_keys: tuple[str, ...]) -> str:
-    """The array name of one date or one (reference, secondary) pair."""
-    return "_".join(date_keys)
-
-
-def array_path(burst_id: str, polarization: str, variant: Variant, date_keys: tuple[str, ...]) -> str:
-    """Path of a (variant, dates) array relative to the ARD store root."""
-    return f"{burst_id}/{polarization.lower()}/{variant.key}/{dates_name(date_keys)}"
-
-
-def chunk_path(
-    burst_id: str, polarization: str, variant: Variant, date_keys: tuple[str, ...], i: int, j: int
-) -> str:
-    """Path of chunk (i, j) relative to the ARD store root."""
-    return f"{array_path(burst_id, polarization, variant, date_keys)}/c/{i}/{j}"
 
 
 def encode_chunk(data: np.ndarray, variant: Variant) -> bytes:

@@ -1,10 +1,14 @@
 """The lazy engine: a product chunk is computed the first time it is asked for, then kept.
 
-``ArdEngine.chunk_bytes`` returns a chunk's stored bytes, computing it first if it is absent.
-Concurrent callers (threads, processes, Lambdas) compute a chunk once: the computation runs
-under a lease (`single_flight`) and is published with one atomic write. Products other than
-``cslc`` take their pixels from the default CSLC variant's chunks, which are computed the
-same way when absent, chunk by chunk.
+Everything is addressed by :class:`~cube.products.ArdArray` (burst, polarization, variant,
+dates) and chunk (i, j). ``ArdEngine.chunk_bytes`` returns a chunk's stored bytes, computing it
+first if it is absent. Concurrent callers (threads, processes, Lambdas) compute a chunk once:
+the computation runs under a lease (`single_flight`) and is published with one atomic write.
+
+The engine resolves a product's inputs as the registry declares them: the ``cslc`` input is
+read from the default CSLC's chunks (computed the same way when absent), the others come from
+the burst's stack; then it calls the product's compute function. Products never call back
+into the engine.
 
 Every chunk read is checked (crc32c, `check_chunk`): a chunk that fails is never served; it
 is deleted and computed again, as if it were absent.
@@ -12,6 +16,7 @@ is deleted and computed again, as if it were absent.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import re
@@ -24,30 +29,30 @@ from typing import Literal
 import numpy as np
 
 from cube.errors import CorruptChunkError, InputError, NotFoundError
-from cube.format import BURST_ID_PATTERN
-from cube.geometry._grid import Window
+from cube.format import BURST_ID_PATTERN, GRID_DIR
+from cube.geometry import BurstGrid, ProductGrid, Window
 from cube.materialize._ard import (
     ARD_STORE,
     CODECS,
-    Variant,
     array_metadata,
-    array_path,
     check_chunk,
-    chunk_path,
     decode_chunk,
     encode_chunk,
     group_metadata,
 )
-from cube.products import BurstStack, CslcOptions
-from cube.products._stack import _window_bounds as _bounds
-from cube.storage import CubeStore, open_store, storage_errors
-from cube.storage._leases import LeaseBackend, single_flight, store_lease_backend
+from cube.products import ArdArray, BurstStack, Input, Selection, Variant, compute_product
+from cube.storage import (
+    CubeStore,
+    LeaseBackend,
+    open_store,
+    single_flight,
+    storage_errors,
+    store_lease_backend,
+)
 
 log = logging.getLogger(__name__)
 
 ChunkState = Literal["absent", "present", "computing"]
-CSLC = Variant("cslc", CslcOptions())
-"""The CSLC every other product is computed from (default options)."""
 LEASE_DIR = ".leases"
 _ATTEMPTS = 3  # reads of a chunk that fails its check before giving up (races with other deleters)
 
@@ -65,9 +70,11 @@ class Tally:
 
     @property
     def chunks_computed(self) -> int:
+        """Chunks computed, all products."""
         return sum(self.computed.values())
 
     def add(self, other: Tally) -> None:
+        """Add another tally's counts to this one."""
         self.computed.update(other.computed)
         self.hits += other.hits
         self.corrupt += other.corrupt
@@ -111,10 +118,16 @@ class ArdEngine:
         self.wait_s = wait_s
         self.refresh_s = refresh_s
         self.totals = Tally()
+        """What this engine computed and read so far (each chunk counted once)."""
         self._lock = threading.Lock()
         self._stacks: dict[tuple[str, str], tuple[BurstStack, float]] = {}
+        self._grids: tuple[float, list[BurstGrid]] | None = None
         self._written_meta: set[str] = set()
-        self._nesting = threading.local()  # depth of chunk_bytes calls in this thread
+
+    def totals_snapshot(self) -> Tally:
+        """A consistent copy of :attr:`totals` (for before/after metrics)."""
+        with self._lock:
+            return copy.deepcopy(self.totals)
 
     # -- bursts ---------------------------------------------------------------------------------
     def stack(self, burst_id: str, polarization: str = "VV") -> BurstStack:
@@ -132,69 +145,85 @@ class ArdEngine:
             self._stacks[key] = (stack, time.monotonic())
         return stack
 
-    def shape(self, burst_id: str, polarization: str, variant: Variant) -> tuple[int, int]:
-        """(rows, cols) of the variant's product grid."""
-        return self.stack(burst_id, polarization).shape(variant.product, variant.options)
+    def grids(self) -> list[BurstGrid]:
+        """Every burst ID's fixed grid in the cube, by burst ID (re-read every ``refresh_s``)."""
+        with self._lock:
+            hit = self._grids
+        if hit and time.monotonic() - hit[0] < self.refresh_s:
+            return hit[1]
+        with storage_errors(self.cube.url):
+            names = sorted(n for n in self.cube.list(GRID_DIR) if n.endswith(".json"))
+            grids = [BurstGrid.model_validate_json(self.cube.read_bytes(f"{GRID_DIR}/{n}")) for n in names]
+        with self._lock:
+            self._grids = (time.monotonic(), grids)
+        return grids
+
+    def find_burst(self, lon: float, lat: float) -> str:
+        """The first burst ID (in ID order) whose fixed grid holds (lon, lat); NotFoundError if none."""
+        for grid in self.grids():
+            if ProductGrid(grid).contains(lon, lat):
+                return grid.burst_id
+        raise NotFoundError(f"no burst of the cube covers lon={lon}, lat={lat}; search /stac for coverage")
+
+    def product_grid(self, burst_id: str, polarization: str, variant: Variant) -> ProductGrid:
+        """The variant's map grid on the burst ID's fixed grid."""
+        return ProductGrid(self.stack(burst_id, polarization).grid, variant.looks)
 
     def chunk_counts(self, burst_id: str, polarization: str, variant: Variant) -> tuple[int, int]:
         """Number of chunks along rows and columns."""
-        rows, cols = self.shape(burst_id, polarization, variant)
+        rows, cols = self.product_grid(burst_id, polarization, variant).shape
         cy, cx = variant.chunks
         return -(-rows // cy), -(-cols // cx)
 
-    def check_dates(
-        self, burst_id: str, polarization: str, variant: Variant, date_keys: tuple[str, ...]
-    ) -> tuple[str, ...]:
-        """``date_keys`` if they fit the product and exist; NotFoundError/InputError otherwise."""
-        need = 2 if variant.spec.pair else 1
-        if len(date_keys) != need:
-            raise InputError(f"{variant.product} needs {need} date(s), got {len(date_keys)}")
-        stack = self.stack(burst_id, polarization)
-        for d in date_keys:
-            stack.burst(d)  # NotFoundError listing the dates
-        return tuple(date_keys)
+    def chunks_of(self, selection: Selection) -> list[tuple[int, int]]:
+        """The (i, j) of the chunks the selection's window touches (the same for each of its arrays)."""
+        return self._chunks_in(selection, selection.window)
+
+    def _chunks_in(self, where: ArdArray | Selection, window: Window | None) -> list[tuple[int, int]]:
+        grid = self.product_grid(where.burst_id, where.polarization, where.variant)
+        r0, r1, c0, c1 = grid.bounds_of(window)
+        cy, cx = where.variant.chunks
+        return [(i, j) for i in range(r0 // cy, -(-r1 // cy)) for j in range(c0 // cx, -(-c1 // cx))]
+
+    def check_dates(self, ref: ArdArray) -> None:
+        """NotFoundError (listing the dates) unless the array's dates exist; InputError unless
+        there are as many as the product needs."""
+        need = ref.variant.spec.dates
+        if len(ref.dates) != need:
+            raise InputError(f"{ref.product} needs {need} date(s), got {len(ref.dates)}")
+        stack = self.stack(ref.burst_id, ref.polarization)
+        for d in ref.dates:
+            stack.burst(d)
 
     # -- chunks ---------------------------------------------------------------------------------
-    def _chunk_window(
-        self, burst_id: str, polarization: str, variant: Variant, i: int, j: int
-    ) -> tuple[slice, slice]:
-        rows, cols = self.shape(burst_id, polarization, variant)
-        ny, nx = self.chunk_counts(burst_id, polarization, variant)
+    def _chunk_window(self, ref: ArdArray, i: int, j: int) -> Window:
+        rows, cols = self.product_grid(ref.burst_id, ref.polarization, ref.variant).shape
+        ny, nx = self.chunk_counts(ref.burst_id, ref.polarization, ref.variant)
         if not (0 <= i < ny and 0 <= j < nx):
             raise NotFoundError(
-                f"{burst_id} {variant.product}: no chunk ({i}, {j}); the grid has {ny} x {nx} chunks"
+                f"{ref.burst_id} {ref.product}: no chunk ({i}, {j}); the grid has {ny} x {nx} chunks"
             )
-        cy, cx = variant.chunks
+        cy, cx = ref.variant.chunks
         return slice(i * cy, min((i + 1) * cy, rows)), slice(j * cx, min((j + 1) * cx, cols))
 
-    def state(
-        self, burst_id: str, polarization: str, variant: Variant, date_keys: tuple[str, ...], i: int, j: int
-    ) -> ChunkState:
+    def state(self, ref: ArdArray, i: int, j: int) -> ChunkState:
         """Whether chunk (i, j) is present, being computed, or absent."""
-        rel = chunk_path(burst_id, polarization, variant, date_keys, i, j)
+        rel = ref.chunk_path(i, j)
         if self.ard.exists(rel):
             return "present"
         lease = self.leases.peek(rel) if hasattr(self.leases, "peek") else None
         return "computing" if lease is not None and lease.expires > time.time() else "absent"
 
-    def chunk_bytes(
-        self,
-        burst_id: str,
-        polarization: str,
-        variant: Variant,
-        date_keys: tuple[str, ...],
-        i: int,
-        j: int,
-        tally: Tally | None = None,
-    ) -> bytes:
+    def chunk_bytes(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> bytes:
         """The stored bytes of chunk (i, j), computed first if absent (once among all callers).
 
         The bytes are checked (crc32c) before they are returned: a stored chunk that fails is
         deleted and computed again. CorruptChunkError if even the recomputed chunk fails
-        (the ARD store's storage corrupts what it stores).
+        (the ARD store's storage corrupts what it stores). ``tally`` gets this chunk's work
+        and that of the input chunks it needed; :attr:`totals` counts each chunk's own work once.
         """
-        rel = chunk_path(burst_id, polarization, variant, date_keys, i, j)
-        mine = Tally()
+        rel = ref.chunk_path(i, j)
+        mine, inputs = Tally(), Tally()
         try:
             for attempt in range(_ATTEMPTS):
                 try:
@@ -209,84 +238,64 @@ class ArdEngine:
                     mine.corrupt += 1
                     self.ard.delete(rel)
                 if attempt == 0:
-                    date_keys = self.check_dates(burst_id, polarization, variant, date_keys)
-                    window = self._chunk_window(burst_id, polarization, variant, i, j)
-                self._nesting.depth = getattr(self._nesting, "depth", 0) + 1
-                try:
-                    single_flight(
-                        self.leases,
-                        rel,
-                        is_done=lambda: self.ard.exists(rel),
-                        compute=functools.partial(self._compute, burst_id, polarization, variant,
-                                                  date_keys, i, j, window, mine),
-                        ttl_s=self.lease_ttl_s,
-                        timeout_s=self.wait_s,
-                    )
-                finally:
-                    self._nesting.depth -= 1
+                    self.check_dates(ref)
+                    window = self._chunk_window(ref, i, j)
+                single_flight(
+                    self.leases,
+                    rel,
+                    is_done=lambda: self.ard.exists(rel),
+                    compute=functools.partial(self._compute, ref, i, j, window, mine, inputs),
+                    ttl_s=self.lease_ttl_s,
+                    timeout_s=self.wait_s,
+                )
             raise CorruptChunkError(
                 f"{self.ard.child_url(rel)}: computed {_ATTEMPTS} times and still unreadable or failing "
                 "its crc32c check; check the storage of the ARD store (disk, bucket) and retry"
             )
         finally:
-            if not getattr(self._nesting, "depth", 0):  # nested CSLC chunks reach totals via the outer call
-                with self._lock:
-                    self.totals.add(mine)
+            with self._lock:
+                self.totals.add(mine)
             if tally is not None:
                 tally.add(mine)
+                tally.add(inputs)
 
-    def _compute(
-        self,
-        burst_id: str,
-        polarization: str,
-        variant: Variant,
-        date_keys: tuple[str, ...],
-        i: int,
-        j: int,
-        window: Window,
-        tally: Tally,
-    ) -> None:
-        t0 = time.perf_counter()
-        stack = self.stack(burst_id, polarization)
-        # nested CSLC chunks add their own reads and time to ``tally``: count this thread's
-        # reads and the elapsed time once, nested ones included
-        read_before, tally_read, compute_before = stack.thread_bytes_read, tally.bytes_read, tally.compute_s
+    def _compute(self, ref: ArdArray, i: int, j: int, window: Window, mine: Tally, inputs: Tally) -> None:
+        """Compute chunk (i, j) and store it; ``mine`` gets its own work, ``inputs`` that of the
+        input chunks it reads (computing the absent ones)."""
+        t0, inputs_s = time.perf_counter(), inputs.compute_s
+        stack = self.stack(ref.burst_id, ref.polarization)
+        variant = ref.variant
+        grid_window = ProductGrid(stack.grid, variant.looks).grid_window(window)
+        slc_bytes = [0]
 
-        def cslc_source(date: str, grid_window: Window) -> np.ndarray:
-            return self.read(burst_id, polarization, CSLC, (date,), grid_window, tally)
+        def source(name: Input, date: str) -> object:
+            if name in ("cslc", "cslc_window"):
+                cslc = self.read(ArdArray.cslc(ref.burst_id, ref.polarization, date), grid_window, inputs)
+                return stack.input(name, date, grid_window, cslc=cslc)
+            return stack.input(name, date, grid_window, counter=slc_bytes)
 
         with storage_errors(self.cube.url):  # the SLC pixels are read here
-            data = stack.compute(variant.product, date_keys, window, variant.options, cslc=cslc_source)
+            data = compute_product(variant.spec, variant.options, ref.dates, source)
         raw = encode_chunk(data, variant)
-        self._ensure_array(stack, variant, date_keys)
+        self._ensure_array(stack, ref)
         # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
-        rel = chunk_path(burst_id, polarization, variant, date_keys, i, j)
-        self.ard.write_bytes(rel, raw, sync_dir=False)
-        tally.computed[variant.product] += 1
-        tally.bytes_written += len(raw)
-        tally.bytes_read = tally_read + stack.thread_bytes_read - read_before
-        tally.compute_s = compute_before + time.perf_counter() - t0  # nested CSLC time included once
-        log.info(
-            "computed %s %s %s %s chunk (%d, %d) in %.0f ms",
-            burst_id,
-            variant.key,
-            "_".join(date_keys),
-            polarization,
-            i,
-            j,
-            1e3 * (time.perf_counter() - t0),
-        )
+        self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
+        mine.computed[variant.product] += 1
+        mine.bytes_written += len(raw)
+        mine.bytes_read += slc_bytes[0]
+        mine.compute_s += time.perf_counter() - t0 - (inputs.compute_s - inputs_s)
+        log.info("computed %s chunk (%d, %d) in %.0f ms", ref, i, j, 1e3 * (time.perf_counter() - t0))
 
-    def _ensure_array(self, stack: BurstStack, variant: Variant, date_keys: tuple[str, ...]) -> None:
-        """Write the zarr.json of the (variant, dates) array and of its parent groups, once."""
-        path = array_path(stack.burst_id, stack.polarization, variant, date_keys)
+    def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> None:
+        """Write the zarr.json of the array and of its parent groups, once."""
+        path, variant = ref.path, ref.variant
         if path in self._written_meta:
             return
         parts = path.split("/")
         groups = {
             "": {"description": "sarcube ARD store: computed product chunks"},
-            parts[0]: {"burst_id": stack.burst_id},
-            "/".join(parts[:2]): {"polarization": stack.polarization},
+            parts[0]: {"burst_id": ref.burst_id},
+            "/".join(parts[:2]): {"polarization": ref.polarization},
             "/".join(parts[:3]): {"product": variant.product, "title": variant.spec.title},
             "/".join(parts[:4]): {
                 "product": variant.product,
@@ -298,94 +307,53 @@ class ArdEngine:
             doc = f"{rel}/zarr.json" if rel else "zarr.json"
             if not self.ard.exists(doc):
                 self.ard.write_bytes(doc, group_metadata(attrs))
-        shape = stack.shape(variant.product, variant.options)
-        g = stack.grid
-        ly, lx = variant.options.looks
-        attrs = {
-            "dates": list(date_keys),
-            "epsg": g.epsg,
-            "units": variant.spec.units,
-            "transform": [g.x0, g.dx * lx, 0.0, g.y0, 0.0, -g.dy * ly],
-        }
+        grid = ProductGrid(stack.grid, variant.looks)
+        attrs = {"dates": list(ref.dates), "epsg": grid.epsg, "units": variant.spec.units,
+                 "transform": list(grid.transform())}
         doc = f"{path}/zarr.json"
         try:
             current = self.ard.read_json(doc).get("codecs")
         except NotFoundError:
             current = None
         if current != CODECS:  # absent, or written before format 1.1 (no crc32c): its chunks are recomputed
-            self.ard.write_bytes(doc, array_metadata(variant, shape, variant.chunks, ["y", "x"], attrs))
+            self.ard.write_bytes(doc, array_metadata(variant, grid.shape, variant.chunks, ["y", "x"], attrs))
         self._written_meta.add(path)
 
-    def chunk(
-        self,
-        burst_id: str,
-        polarization: str,
-        variant: Variant,
-        date_keys: tuple[str, ...],
-        i: int,
-        j: int,
-        tally: Tally | None = None,
-    ) -> np.ndarray:
+    def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
         """Chunk (i, j) decoded and cropped to the product grid (computed first if absent)."""
-        window = self._chunk_window(burst_id, polarization, variant, i, j)
-        full = decode_chunk(
-            self.chunk_bytes(burst_id, polarization, variant, date_keys, i, j, tally), variant
-        )
-        return full[: window[0].stop - window[0].start, : window[1].stop - window[1].start]
+        rows, cols = self._chunk_window(ref, i, j)
+        full = decode_chunk(self.chunk_bytes(ref, i, j, tally), ref.variant)
+        return full[: rows.stop - rows.start, : cols.stop - cols.start]
 
-    def materialized(
-        self, product: str, burst_id: str, date_keys: tuple[str, ...], polarization: str = "VV"
-    ) -> bool:
-        """Whether every chunk of a product's default variant is stored for these dates."""
-        variant = Variant.of(product)
+    def materialized(self, ref: ArdArray) -> bool:
+        """Whether every chunk of the array is stored."""
         try:
-            ny, nx = self.chunk_counts(burst_id, polarization, variant)
+            ny, nx = self.chunk_counts(ref.burst_id, ref.polarization, ref.variant)
         except (NotFoundError, InputError):
             return False
-        base = f"{array_path(burst_id, polarization, variant, tuple(date_keys))}/c"
-        return all(len(self.ard.list(f"{base}/{i}")) == nx for i in range(ny))
+        return all(len(self.ard.list(f"{ref.path}/c/{i}")) == nx for i in range(ny))
 
     # -- windows --------------------------------------------------------------------------------
-    def chunks_of(
-        self, burst_id: str, polarization: str, variant: Variant, window: Window | None
-    ) -> list[tuple[int, int]]:
-        """The (i, j) of the chunks a product-grid window touches."""
-        rows, cols = self.shape(burst_id, polarization, variant)
-        r0, r1, c0, c1 = _bounds(window, rows, cols)
-        cy, cx = variant.chunks
-        return [(i, j) for i in range(r0 // cy, -(-r1 // cy)) for j in range(c0 // cx, -(-c1 // cx))]
+    def missing(self, selection: Selection, limit: int | None = None) -> list[tuple[ArdArray, int, int]]:
+        """The chunks of a selection that are not stored yet (the first ``limit`` + 1 at most)."""
+        chunks = self.chunks_of(selection)
+        found = []
+        for ref in selection.arrays:
+            for i, j in chunks:
+                if not self.ard.exists(ref.chunk_path(i, j)):
+                    found.append((ref, i, j))
+                    if limit is not None and len(found) > limit:
+                        return found
+        return found
 
-    def missing(
-        self,
-        burst_id: str,
-        polarization: str,
-        variant: Variant,
-        date_keys: tuple[str, ...],
-        window: Window | None,
-    ) -> list[tuple[int, int]]:
-        """The chunks of a window that are not present yet."""
-        return [
-            (i, j)
-            for i, j in self.chunks_of(burst_id, polarization, variant, window)
-            if not self.ard.exists(chunk_path(burst_id, polarization, variant, date_keys, i, j))
-        ]
-
-    def read(
-        self,
-        burst_id: str,
-        polarization: str,
-        variant: Variant,
-        date_keys: tuple[str, ...],
-        window: Window | None = None,
-        tally: Tally | None = None,
-    ) -> np.ndarray:
-        """A product-grid window of one date (or pair), assembled from its chunks."""
-        rows, cols = self.shape(burst_id, polarization, variant)
-        r0, r1, c0, c1 = _bounds(window, rows, cols)
-        out = np.empty((r1 - r0, c1 - c0), variant.dtype)
-        cy, cx = variant.chunks
-        for i, j in self.chunks_of(burst_id, polarization, variant, window):
-            block = self.chunk(burst_id, polarization, variant, date_keys, i, j, tally)
+    def read(self, ref: ArdArray, window: Window | None = None, tally: Tally | None = None) -> np.ndarray:
+        """A product-grid window of one array (one date or pair), assembled from its chunks."""
+        grid = self.product_grid(ref.burst_id, ref.polarization, ref.variant)
+        r0, r1, c0, c1 = grid.bounds_of(window)
+        out = np.empty((r1 - r0, c1 - c0), ref.variant.dtype)
+        cy, cx = ref.variant.chunks
+        for i, j in self._chunks_in(ref, window):
+            block = self.chunk(ref, i, j, tally)
             a0, a1 = max(r0, i * cy), min(r1, i * cy + block.shape[0])
             b0, b1 = max(c0, j * cx), min(c1, j * cx + block.shape[1])
             out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = block[

@@ -24,15 +24,15 @@ from datetime import UTC, datetime
 
 import numpy as np
 import xarray as xr
-from pyproj import CRS
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
 from zarr.core.buffer import Buffer, BufferPrototype
 
-from cube import __version__
 from cube.errors import InputError
 from cube.format import date_key_time
-from cube.materialize._ard import Variant, array_metadata
+from cube.geometry import ProductGrid
+from cube.materialize._ard import array_metadata
 from cube.materialize._engine import ArdEngine, Tally
+from cube.products import X_ATTRS, Y_ATTRS, ArdArray, Variant, provenance, time_attrs, variable_attrs
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK_KEY = re.compile(r"^c(?:/\d+)+$")
@@ -104,44 +104,27 @@ class ProductStore(Store):
     def time_dims(self) -> list[str]:
         return ["reference_time", "secondary_time"] if self.variant.spec.pair else ["time"]
 
+    @property
+    def grid(self) -> ProductGrid:
+        """The variant's map grid."""
+        return ProductGrid(self.stack.grid, self.variant.looks)
+
     def _coords(self) -> dict[str, np.ndarray]:
-        g = self.stack.grid
-        ly, lx = self.variant.options.looks
-        rows, cols = self.engine.shape(self.burst_id, self.polarization, self.variant)
         times = np.array([_micros(d) for d in self.dates], "<i8")
-        coords = {
-            "x": (g.x0 + (np.arange(cols) + 0.5) * g.dx * lx).astype("<f8"),
-            "y": (g.y0 - (np.arange(rows) + 0.5) * g.dy * ly).astype("<f8"),
-        }
+        x, y = self.grid.xy()
+        coords = {"x": x.astype("<f8"), "y": y.astype("<f8")}
         for dim in self.time_dims:
             coords[dim] = times
         return coords
 
     def metadata(self) -> dict[str, dict]:
         """zarr.json documents by node path ('' = the root group)."""
-        v, g = self.variant, self.stack.grid
+        v = self.variant
         coords = self._coords()
         rows, cols = coords["y"].size, coords["x"].size
         nt = coords[self.time_dims[0]].size
-        crs = CRS.from_epsg(g.epsg)
-        ly, lx = v.options.looks
-        options = json.dumps(v.options.model_dump(mode="json"), sort_keys=True)
-        provenance = {
-            "product": v.product,
-            "options": options,
-            "algorithm_version": v.spec.version,
-            "variant": v.key,
-            "software": f"sarcube {__version__}",
-            "burst_id": self.burst_id,
-            "polarization": self.polarization,
-        }
-        data_attrs = {
-            **provenance,
-            "long_name": v.spec.title,
-            "units": v.spec.units,
-            "grid_mapping": "spatial_ref",
-            "coordinates": "spatial_ref",
-        }
+        about = provenance(self.burst_id, self.polarization, v)
+        data_attrs = {**about, **variable_attrs(v), "coordinates": "spatial_ref"}
         docs: dict[str, dict] = {
             v.product: json.loads(
                 array_metadata(
@@ -152,26 +135,8 @@ class ProductStore(Store):
                     data_attrs,
                 )
             ),
-            "x": _coord_meta(
-                cols,
-                "float64",
-                "x",
-                {
-                    "units": "m",
-                    "standard_name": "projection_x_coordinate",
-                    "long_name": "x of the pixel centre",
-                },
-            ),
-            "y": _coord_meta(
-                rows,
-                "float64",
-                "y",
-                {
-                    "units": "m",
-                    "standard_name": "projection_y_coordinate",
-                    "long_name": "y of the pixel centre",
-                },
-            ),
+            "x": _coord_meta(cols, "float64", "x", X_ATTRS),
+            "y": _coord_meta(rows, "float64", "y", Y_ATTRS),
             "spatial_ref": {
                 "zarr_format": 3,
                 "node_type": "array",
@@ -181,11 +146,7 @@ class ProductStore(Store):
                 "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
                 "fill_value": 0,
                 "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
-                "attributes": {
-                    **crs.to_cf(),
-                    "spatial_ref": crs.to_wkt(),
-                    "GeoTransform": " ".join(str(t) for t in (g.x0, g.dx * lx, 0, g.y0, 0, -g.dy * ly)),
-                },
+                "attributes": self.grid.cf_attrs(),
                 "dimension_names": [],
                 "storage_transformers": [],
             },
@@ -198,14 +159,13 @@ class ProductStore(Store):
                 {
                     "units": "microseconds since 1970-01-01T00:00:00",
                     "calendar": "proleptic_gregorian",
-                    "standard_name": "time",
-                    "long_name": f"{dim.replace('_', ' ')} (burst sensing start)",
+                    **time_attrs(dim),
                 },
             )
         root = {
             "zarr_format": 3,
             "node_type": "group",
-            "attributes": {**provenance, "Conventions": "CF-1.8"},
+            "attributes": {**about, "Conventions": "CF-1.8"},
             "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": docs},
         }
         return {"": root, **docs}
@@ -224,25 +184,25 @@ class ProductStore(Store):
         index = [int(p) for p in rest.split("/")[1:]]
         if node == self.variant.product:
             chunk = self._data_chunk(index)
-            return (
-                None
-                if chunk is None
-                else self.engine.chunk_bytes(self.burst_id, self.polarization, self.variant, *chunk, tally)
-            )
+            if chunk is None:
+                return None
+            ref, i, j = chunk
+            return self.engine.chunk_bytes(ref, i, j, tally)
         coords = self._coords()
         if node in coords and index == [0]:
             return coords[node].tobytes()
         return None
 
-    def _data_chunk(self, index: list[int]) -> tuple[tuple[str, ...], int, int] | None:
-        """(date keys, i, j) of a data chunk index, or None if it names no date (or pair)."""
+    def _data_chunk(self, index: list[int]) -> tuple[ArdArray, int, int] | None:
+        """(array, i, j) of a data chunk index, or None if it names no date (or pair)."""
         nd = len(self.time_dims)
         if len(index) != nd + 2:
             return None
         dates = self.dates
         if any(t >= len(dates) for t in index[:nd]):
             return None
-        return tuple(dates[t] for t in index[:nd]), index[nd], index[nd + 1]
+        ref = ArdArray(self.burst_id, self.polarization, self.variant, tuple(dates[t] for t in index[:nd]))
+        return ref, index[nd], index[nd + 1]
 
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None

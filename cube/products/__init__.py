@@ -1,54 +1,106 @@
-"""ARD products: an options model plus a pure function each, registered by name.
+"""ARD products: a registry of specs (options model, inputs, compute function), pure functions.
 
-- ``cslc``: :func:`geocode_slc` — geocoded coregistered SLC on the burst ID's fixed grid;
-- ``backscatter``: :func:`backscatter` — σ0/β0/γ0, optional noise removal, dB, looks;
-- ``amplitude``: :func:`amplitude`;
-- ``interferogram`` / ``coherence``: :func:`interferogram`, :func:`coherence` of two dates.
+- ``cslc``: geocoded coregistered SLC on the burst ID's fixed grid (:func:`geocode_slc`);
+- ``backscatter``: σ0/β0/γ0, optional noise removal, dB, looks;
+- ``amplitude``;
+- ``interferogram`` / ``coherence`` of two dates.
 
-:class:`BurstStack` is the driver that reads the cube and computes any window of any
-product; :data:`PRODUCTS` maps each name to its :class:`ProductSpec`.
+The registry, the options models and the addresses (:class:`Variant`, :class:`ArdArray`,
+:class:`Selection`) import without numba or xarray. The compute side (:class:`BurstStack`, the
+driver that reads the cube; :func:`geocode_slc`; :func:`product_dataset`) is imported on first
+use of its name.
 """
 
-from cube.products._cslc import CslcOptions, CslcWindow, carrier_model, geocode_slc
-from cube.products._dataset import product_dataset
-from cube.products._options import ProductOptions, parse_segment
-from cube.products._pairs import CoherenceOptions, InterferogramOptions, coherence, interferogram
-from cube.products._radiometry import (
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from cube.products._address import CSLC, CSLC_CHUNK, ArdArray, Selection, Variant
+from cube.products._options import (
     AmplitudeOptions,
     BackscatterOptions,
-    amplitude,
-    backscatter,
-    calibration_factors,
+    CoherenceOptions,
+    CslcOptions,
+    InterferogramOptions,
+    ProductOptions,
+    parse_segment,
+    parse_value,
 )
-from cube.products._registry import PRODUCTS, ProductSpec
-from cube.products._stack import (
-    BurstStack,
-    ensure_burst_grid,
-    get_product,
-    set_cube_dem,
-)
+from cube.products._registry import PRODUCTS, Input, ProductSpec, compute_product, get_product
+
+if TYPE_CHECKING:
+    from cube.products._cslc import CslcWindow, SlcSource, carrier_model, geocode_slc, radar_window
+    from cube.products._dataset import (
+        ENCODERS,
+        X_ATTRS,
+        Y_ATTRS,
+        product_dataset,
+        provenance,
+        split_complex,
+        time_attrs,
+        variable_attrs,
+    )
+    from cube.products._pairs import coherence, interferogram
+    from cube.products._radiometry import amplitude, backscatter, calibration_factors
+    from cube.products._stack import BurstStack, ensure_burst_grid, set_cube_dem
+
+_LAZY = {
+    "CslcWindow": "_cslc", "SlcSource": "_cslc", "carrier_model": "_cslc", "geocode_slc": "_cslc",
+    "radar_window": "_cslc", "product_dataset": "_dataset", "ENCODERS": "_dataset",
+    "provenance": "_dataset", "split_complex": "_dataset", "X_ATTRS": "_dataset", "Y_ATTRS": "_dataset",
+    "time_attrs": "_dataset", "variable_attrs": "_dataset", "coherence": "_pairs",
+    "interferogram": "_pairs", "amplitude": "_radiometry", "backscatter": "_radiometry",
+    "calibration_factors": "_radiometry", "BurstStack": "_stack", "ensure_burst_grid": "_stack",
+    "set_cube_dem": "_stack",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The compute side, imported on first use (it compiles numba kernels)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"cube.products.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'cube.products' has no attribute {name!r}")
+
 
 __all__ = [
+    "CSLC",
+    "ENCODERS",
+    "CSLC_CHUNK",
     "PRODUCTS",
+    "X_ATTRS",
+    "Y_ATTRS",
     "AmplitudeOptions",
+    "ArdArray",
     "BackscatterOptions",
     "BurstStack",
     "CoherenceOptions",
     "CslcOptions",
     "CslcWindow",
+    "Input",
     "InterferogramOptions",
     "ProductOptions",
     "ProductSpec",
+    "Selection",
+    "SlcSource",
+    "Variant",
     "amplitude",
     "backscatter",
     "calibration_factors",
     "carrier_model",
     "coherence",
+    "compute_product",
     "ensure_burst_grid",
     "geocode_slc",
     "get_product",
     "interferogram",
     "parse_segment",
+    "parse_value",
     "product_dataset",
+    "provenance",
+    "radar_window",
     "set_cube_dem",
+    "split_complex",
+    "time_attrs",
+    "variable_attrs",
 ]

@@ -18,28 +18,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from pydantic import Field
 
 from cube.format import BurstMetadata
-from cube.geometry import BurstGrid, Dem, burst_orbit, radar_positions
-from cube.geometry._grid import Window, _resolve_window, _transformer
+from cube.geometry import BurstGrid, Dem, Window, burst_orbit, radar_positions, transformer, window_bounds
 from cube.kernels import make_sinc_table, resample, tops_deramp, tops_reramp_at
-from cube.products._options import ProductOptions
+from cube.products._options import CslcOptions
 
 SlcReader = Callable[[int, int, int, int], np.ndarray]
 """``read(line0, line1, sample0, sample1) -> complex64 (line1 - line0, sample1 - sample0)``.
 
 The CSLC never writes into the array it returns (it may be a cached one)."""
-
-
-class CslcOptions(ProductOptions):
-    """Options of the geocoded coregistered SLC."""
-
-    taps: int = Field(8, ge=8, le=32, multiple_of=2, description="sinc interpolator length, samples")
-    flatten: bool = Field(True, description="remove the geometric range phase 4πR/λ")
-    bistatic: bool = Field(
-        True, description="apply the IPF's bistatic azimuth term, as ESA's geolocation grid does"
-    )
 
 
 @dataclass(frozen=True)
@@ -112,7 +100,7 @@ def geocode_slc(
     CslcWindow with complex64 data (rows, cols), amplitude in DN, phase the scatterers' own.
     """
     opts = options or CslcOptions()
-    line, sample = _positions(burst, grid, window, dem, opts.bistatic)
+    line, sample = radar_window(burst, grid, window, dem, opts.bistatic)
     lmin, lmax = _finite_range(line)
     if lmin != lmin:  # no pixel of the window sees the burst
         return CslcWindow(np.full(line.shape, np.nan + 1j * np.nan, np.complex64), line, sample)
@@ -140,6 +128,22 @@ def geocode_slc(
     return CslcWindow(values, line, sample)
 
 
+@dataclass(frozen=True)
+class SlcSource:
+    """One date's burst as the CSLC reads it, for one window of the burst ID's fixed grid."""
+
+    burst: BurstMetadata
+    grid: BurstGrid
+    window: Window
+    dem: Dem
+    read: SlcReader
+
+
+def cslc(source: SlcSource, options: CslcOptions) -> np.ndarray:
+    """The ``cslc`` product of one window: complex64 (rows, cols) of :func:`geocode_slc`."""
+    return geocode_slc(source.burst, source.grid, source.window, source.dem, source.read, options).data
+
+
 def _finite_range(a: np.ndarray) -> tuple[float, float]:
     """(min, max) of the non-NaN values of ``a`` (NaN, NaN if there is none), without copies."""
     if a.size == 0:
@@ -151,16 +155,17 @@ def _finite_range(a: np.ndarray) -> tuple[float, float]:
 NODE_SPACING = 16
 
 
-def _positions(burst: BurstMetadata, grid: BurstGrid, window: Window | None, dem: Dem,
-               bistatic: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Radar positions of a window, identical to the same pixels of the whole-grid computation.
+def radar_window(burst: BurstMetadata, grid: BurstGrid, window: Window | None, dem: Dem,
+                 bistatic: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """float64 (rows, cols) burst line and sample of each pixel of a grid window (NaN outside the
+    valid burst), identical to the same pixels of the whole-grid computation.
 
     The interpolation nodes sit on the grid's own lattice (every ``NODE_SPACING`` pixels from
     its origin) and are solved at the DEM's height range over the whole grid, so every chunk
     agrees with its neighbours and with a whole-burst run (the node interpolation error,
     ≤ 3e-4 sample, would otherwise differ between windows: 0.16 rad of flattening phase).
     """
-    r0, r1, c0, c1 = _resolve_window(grid, window)
+    r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
     er0, ec0 = r0 - r0 % NODE_SPACING, c0 - c0 % NODE_SPACING
     er1 = min(grid.height, -(-(r1 - 1) // NODE_SPACING) * NODE_SPACING + 1)
     ec1 = min(grid.width, -(-(c1 - 1) // NODE_SPACING) * NODE_SPACING + 1)
@@ -179,7 +184,7 @@ def _grid_height_range(dem: Dem, grid: BurstGrid) -> tuple[float, float]:
         x0, y0, x1, y1 = grid.bounds
         xs, ys = np.meshgrid(np.linspace(x0, x1, 64), np.linspace(y0, y1, 64))
         if dem.crs != grid.epsg:
-            xs, ys = _transformer(grid.epsg, dem.crs).transform(xs, ys)
+            xs, ys = transformer(grid.epsg, dem.crs).transform(xs, ys)
         rows, cols = dem.fractional_index(xs, ys)
         r = np.clip([np.floor(np.nanmin(rows)), np.ceil(np.nanmax(rows)) + 1], 0, dem.shape[0]).astype(int)
         c = np.clip([np.floor(np.nanmin(cols)), np.ceil(np.nanmax(cols)) + 1], 0, dem.shape[1]).astype(int)

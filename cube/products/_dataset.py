@@ -1,63 +1,148 @@
-"""A product window as an xarray Dataset: map coordinates, CRS and provenance."""
+"""The one builder of product datasets, and their encodings (NetCDF, COG, zipped zarr).
+
+Every product value sarcube hands out as a file or a zarr store carries the same attributes:
+CF coordinates ``x``/``y`` (m, pixel centres) and ``time`` (or ``reference_time`` and
+``secondary_time`` of each pair), the CF grid mapping ``spatial_ref``, the variable's
+``long_name`` and ``units``, and the provenance (product, options, algorithm version, variant,
+software, burst ID, polarization). ``/ard``, ``sarcube product`` and the zarr stores of
+``/zarr`` (:class:`~cube.materialize.ProductStore`, from the same attribute functions) agree.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 
 import numpy as np
 import xarray as xr
-from pyproj import CRS
 
 from cube import __version__
-from cube.geometry._grid import Window
-from cube.products._options import ProductOptions
-from cube.products._stack import BurstStack, _window_bounds, get_product
+from cube.geometry import ProductGrid
+from cube.products._address import Selection, Variant
+
+X_ATTRS = {"units": "m", "standard_name": "projection_x_coordinate", "long_name": "x of the pixel centre"}
+Y_ATTRS = {"units": "m", "standard_name": "projection_y_coordinate", "long_name": "y of the pixel centre"}
 
 
-def product_dataset(stack: BurstStack, product: str, date_keys: list[str], window: Window | None = None,
-                    options: ProductOptions | None = None) -> xr.Dataset:
-    """One product window with ``x``/``y`` (m, pixel centres) and ``spatial_ref`` (CF grid mapping).
-
-    The variable is named after the product; its attrs hold the provenance (product, options,
-    algorithm version, software, dates, burst ID).
-    """
-    spec = get_product(product)
-    opts = options if options is not None else spec.options()
-    data = stack.compute(product, date_keys, window, opts)
-    ly, lx = opts.looks
-    g = stack.grid
-    rows, cols = stack.shape(product, opts)
-    r0, r1, c0, c1 = _window_bounds(window, rows, cols)
-    x = g.x0 + (np.arange(c0, c1) + 0.5) * g.dx * lx
-    y = g.y0 - (np.arange(r0, r1) + 0.5) * g.dy * ly
-    crs = CRS.from_epsg(g.epsg)
-    attrs = {
-        "product": product,
-        "options": json.dumps(opts.model_dump(mode="json"), sort_keys=True),
-        "algorithm_version": spec.version,
+def provenance(burst_id: str, polarization: str, variant: Variant) -> dict[str, str]:
+    """What made a product value: product, options (JSON), algorithm version, variant, software."""
+    return {
+        "product": variant.product,
+        "options": json.dumps(variant.options.model_dump(mode="json"), sort_keys=True),
+        "algorithm_version": variant.spec.version,
+        "variant": variant.key,
         "software": f"sarcube {__version__}",
-        "burst_id": stack.burst_id,
-        "polarization": stack.polarization,
-        "dates": ",".join(date_keys),
-        "units": spec.units,
-        "long_name": spec.title,
-        "grid_mapping": "spatial_ref",
+        "burst_id": burst_id,
+        "polarization": polarization,
     }
-    if np.iscomplexobj(data):
-        variables = {f"{product}_real": (("y", "x"), data.real), f"{product}_imag": (("y", "x"), data.imag)}
+
+
+def variable_attrs(variant: Variant) -> dict[str, str]:
+    """CF attributes of a product variable: long name, units, grid mapping."""
+    return {"long_name": variant.spec.title, "units": variant.spec.units, "grid_mapping": "spatial_ref"}
+
+
+def time_attrs(dim: str) -> dict[str, str]:
+    """CF attributes of a time coordinate (``time``, ``reference_time``, ``secondary_time``)."""
+    return {"standard_name": "time", "long_name": f"{dim.replace('_', ' ')} (burst sensing start)"}
+
+
+def product_dataset(selection: Selection, grid: ProductGrid, data: np.ndarray) -> xr.Dataset:
+    """A selection's values as a Dataset.
+
+    ``data``: (date sets, rows, cols) of the product's dtype over ``selection.window`` of
+    ``grid``. Dims ``(time, y, x)``, or ``(pair, y, x)`` with ``reference_time`` and
+    ``secondary_time`` along ``pair``; complex products stay complex (:func:`split_complex`
+    for formats that cannot hold them).
+    """
+    v = selection.variant
+    labels = selection.labels()
+    if v.spec.pair:
+        dim = "pair"
+        coords = {f"{k}_time": (dim, _times([lab[k] for lab in labels]), time_attrs(f"{k}_time"))
+                  for k in ("reference", "secondary")}
     else:
-        variables = {product: (("y", "x"), data)}
-    ds = xr.Dataset(
-        {k: xr.DataArray(v[1], dims=v[0], attrs=attrs) for k, v in variables.items()},
+        dim = "time"
+        coords = {"time": (dim, _times([lab["datetime"] for lab in labels]), time_attrs("time"))}
+    x, y = grid.xy(selection.window)
+    return xr.Dataset(
+        {v.product: ((dim, "y", "x"), data, variable_attrs(v))},
         coords={
-            "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
-            "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
-            "spatial_ref": ((), 0, {**crs.to_cf(), "spatial_ref": crs.to_wkt(),
-                                    "GeoTransform": " ".join(str(v) for v in (
-                                        g.x0 + c0 * g.dx * lx, g.dx * lx, 0, g.y0 - r0 * g.dy * ly, 0,
-                                        -g.dy * ly))}),
+            **coords,
+            "x": ("x", x, X_ATTRS),
+            "y": ("y", y, Y_ATTRS),
+            "spatial_ref": ((), 0, grid.cf_attrs(selection.window)),
         },
-        attrs={k: attrs[k] for k in ("product", "options", "algorithm_version", "software", "burst_id",
-                                      "polarization", "dates")},
+        attrs={**provenance(selection.burst_id, selection.polarization, v), "Conventions": "CF-1.8"},
     )
-    return ds
+
+
+def _times(stamps: list[str]) -> np.ndarray:
+    return np.array([s.removesuffix("Z") for s in stamps], "datetime64[us]")
+
+
+def split_complex(ds: xr.Dataset) -> xr.Dataset:
+    """Complex variables as ``<name>_real`` and ``<name>_imag`` (NetCDF readers handle complex poorly)."""
+    out = ds.copy()
+    for name, da in ds.data_vars.items():
+        if np.iscomplexobj(da):
+            out = out.drop_vars(name)
+            out[f"{name}_real"] = da.real.assign_attrs(da.attrs)
+            out[f"{name}_imag"] = da.imag.assign_attrs(da.attrs)
+    return out
+
+
+def to_netcdf(ds: xr.Dataset) -> bytes:
+    """NetCDF-4 (h5netcdf) bytes; complex values split into _real/_imag."""
+    return split_complex(ds).to_netcdf(engine="h5netcdf")
+
+
+def to_cog(ds: xr.Dataset) -> bytes:
+    """Cloud-optimized GeoTIFF: one band per date (or pair), CFloat32 for complex products."""
+    import rasterio
+    from rasterio.io import MemoryFile
+    from rasterio.transform import Affine
+
+    name = ds.attrs["product"]
+    da = ds[name]
+    t = [float(v) for v in ds["spatial_ref"].attrs["GeoTransform"].split()]
+    profile = {
+        "driver": "COG",
+        "width": da.sizes["x"],
+        "height": da.sizes["y"],
+        "count": da.shape[0],
+        "dtype": "complex64" if np.iscomplexobj(da) else "float32",
+        "crs": rasterio.crs.CRS.from_wkt(ds["spatial_ref"].attrs["spatial_ref"]),
+        "transform": Affine(t[1], t[2], t[0], t[4], t[5], t[3]),
+        "nodata": float("nan"),
+        "compress": "deflate",
+        "blocksize": 256,
+    }
+    if np.iscomplexobj(da):
+        profile.pop("nodata")
+        profile["overviews"] = "none"
+    dims = [d for d in da.dims if d not in ("y", "x")][0]
+    with MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.write(da.values.astype(profile["dtype"]))
+            dst.update_tags(**{k: str(v) for k, v in ds.attrs.items()})
+            for b in range(da.shape[0]):
+                stamp = {c: str(ds[c].values[b]) for c in ds.coords if ds[c].dims == (dims,)}
+                dst.update_tags(b + 1, **stamp)
+                dst.set_band_description(b + 1, " ".join(stamp.values()))
+        return mem.read()
+
+
+def to_zipped_zarr(ds: xr.Dataset) -> bytes:
+    """A zarr v3 store (consolidated) in a zip file, as ``zarr.storage.ZipStore`` reads it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ds.to_zarr(os.path.join(tmp, "store"), zarr_format=3, consolidated=True)
+        archive = shutil.make_archive(os.path.join(tmp, "out"), "zip", os.path.join(tmp, "store"))
+        with open(archive, "rb") as f:
+            return f.read()
+
+
+ENCODERS = {"tif": to_cog, "nc": to_netcdf, "zarr": to_zipped_zarr}
+"""Bytes of a product dataset by format name (``/ard?format=``)."""

@@ -1,10 +1,12 @@
-"""The options model every product shares: bounded, frozen, and a stable key per variant."""
+"""The options of every product: one model each, bounded, frozen, with a stable key per variant.
+
+This module imports no numba: the registry, the API and the job file validate options with it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +53,73 @@ class ProductOptions(BaseModel):
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+
+class CslcOptions(ProductOptions):
+    """Options of the geocoded coregistered SLC."""
+
+    taps: int = Field(8, ge=8, le=32, multiple_of=2, description="sinc interpolator length, samples")
+    flatten: bool = Field(True, description="remove the geometric range phase 4πR/λ")
+    bistatic: bool = Field(
+        True, description="apply the IPF's bistatic azimuth term, as ESA's geolocation grid does"
+    )
+
+
+class BackscatterOptions(ProductOptions):
+    """Options of the calibrated backscatter."""
+
+    quantity: Literal["sigma0", "beta0", "gamma0"] = Field(
+        "sigma0", description="normalisation: σ0, β0 or γ0 (ESA's ellipsoid LUTs)"
+    )
+    denoise: bool = Field(True, description="subtract the annotated thermal noise (range × azimuth LUTs)")
+    db: bool = Field(False, description="10·log10 of the linear value")
+    multilook: LookPair = Field(
+        (2, 4), description="grid rows × cols averaged per output pixel (2 × 4 = 20 m × 20 m)"
+    )
+
+    @property
+    def looks(self) -> Looks:
+        """The multilook window."""
+        return self.multilook
+
+
+class AmplitudeOptions(ProductOptions):
+    """Options of the amplitude: √(mean |CSLC|²) in DN, or 20·log10 of it."""
+
+    db: bool = Field(False, description="20·log10 of the amplitude")
+    multilook: LookPair = Field((1, 1), description="grid rows × cols averaged per output pixel")
+
+    @property
+    def looks(self) -> Looks:
+        """The multilook window."""
+        return self.multilook
+
+
+class InterferogramOptions(ProductOptions):
+    """Options of the multilooked complex interferogram ``mean(ref · conj(sec))``."""
+
+    multilook: LookPair = Field(
+        (2, 4), description="grid rows × cols averaged per output pixel (2 × 4 = 20 m × 20 m)"
+    )
+
+    @property
+    def looks(self) -> Looks:
+        """The multilook window."""
+        return self.multilook
+
+
+class CoherenceOptions(ProductOptions):
+    """Options of the coherence magnitude |Σ ref·conj(sec)| / √(Σ|ref|² Σ|sec|²)."""
+
+    window: LookPair = Field(
+        (5, 10), description="estimator window, grid rows × cols (one output pixel per window)"
+    )
+
+    @property
+    def looks(self) -> Looks:
+        """The estimator window (one output pixel each)."""
+        return self.window
+
+
 def parse_segment(model: type[ProductOptions], segment: str) -> ProductOptions:
     """Options from a path segment ``key=value,key=value`` (``7x7`` for pairs).
 
@@ -61,11 +130,12 @@ def parse_segment(model: type[ProductOptions], segment: str) -> ProductOptions:
         key, sep, value = part.partition("=")
         if not sep:
             raise ValueError(f"option {part!r} is not key=value")
-        values[key.strip()] = _parse_value(value.strip())
+        values[key.strip()] = parse_value(value.strip())
     return model.model_validate(values)
 
 
-def _parse_value(value: str) -> object:
+def parse_value(value: str) -> object:
+    """A typed option value from text: ``7x7`` → [7, 7], ``true`` → True, else the text."""
     if "x" in value and all(p.isdigit() for p in value.split("x")):
         return [int(p) for p in value.split("x")]
     if value.lower() in ("true", "false"):

@@ -3,35 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
 
 from cube.kernels import interferogram as _interferogram
-from cube.products._options import LookPair, Looks, ProductOptions
-
-
-class InterferogramOptions(ProductOptions):
-    """Options of the multilooked complex interferogram ``mean(ref · conj(sec))``."""
-
-    multilook: LookPair = Field(
-        (2, 4), description="grid rows × cols averaged per output pixel (2 × 4 = 20 m × 20 m)"
-    )
-
-    @property
-    def looks(self) -> Looks:
-        return self.multilook
-
-
-class CoherenceOptions(ProductOptions):
-    """Options of the coherence magnitude |Σ ref·conj(sec)| / √(Σ|ref|² Σ|sec|²)."""
-
-    window: LookPair = Field(
-        (5, 10), description="estimator window, grid rows × cols (one output pixel per window)"
-    )
-
-    @property
-    def looks(self) -> Looks:
-        return self.window
-
+from cube.products._options import CoherenceOptions, InterferogramOptions
 
 
 def interferogram(ref: np.ndarray, sec: np.ndarray, options: InterferogramOptions) -> np.ndarray:

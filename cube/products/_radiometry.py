@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import Field
 
 from cube.format import BurstMetadata
 from cube.kernels import interpolate_bilinear, multilook
 from cube.products._cslc import CslcWindow
-from cube.products._options import LookPair, Looks, ProductOptions
+from cube.products._options import AmplitudeOptions, BackscatterOptions
 
 _LUT_FIELD = {"sigma0": "sigma_nought", "beta0": "beta_nought", "gamma0": "gamma"}
-
-
-class BackscatterOptions(ProductOptions):
-    """Options of the calibrated backscatter."""
-
-    quantity: Literal["sigma0", "beta0", "gamma0"] = Field(
-        "sigma0", description="normalisation: σ0, β0 or γ0 (ESA's ellipsoid LUTs)"
-    )
-    denoise: bool = Field(True, description="subtract the annotated thermal noise (range × azimuth LUTs)")
-    db: bool = Field(False, description="10·log10 of the linear value")
-    multilook: LookPair = Field(
-        (2, 4), description="grid rows × cols averaged per output pixel (2 × 4 = 20 m × 20 m)"
-    )
-
-    @property
-    def looks(self) -> Looks:
-        return self.multilook
-
-
-class AmplitudeOptions(ProductOptions):
-    """Options of the amplitude: √(mean |CSLC|²) in DN, or 20·log10 of it."""
-
-    db: bool = Field(False, description="20·log10 of the amplitude")
-    multilook: LookPair = Field((1, 1), description="grid rows × cols averaged per output pixel")
-
-    @property
-    def looks(self) -> Looks:
-        return self.multilook
-
 
 
 def _common_pixels(vectors, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,19 +1,49 @@
-"""The product registry: each product's name, options model, dtype, units and version."""
+"""The product registry: each product's name, options model, inputs, compute function and version.
+
+It imports no numba and no xarray: the API, the job file and the STAC layer read it cheaply.
+A product's compute function is named ``"module:function"`` and imported on first use.
+
+A compute function is called with its inputs, for each date of the product (one, or the
+reference and secondary of a pair) in the order of :attr:`ProductSpec.inputs`, then the
+options: ``interferogram(cslc_ref, cslc_sec, options)``. The inputs, resolved by whoever
+drives the computation (the lazy engine, or :class:`BurstStack` directly), are
+
+- ``slc``: a :class:`~cube.products._cslc.SlcSource` (the burst, grid window, DEM, pixel reader);
+- ``cslc``: complex64 (rows, cols), the default-options CSLC of the fixed-grid window;
+- ``cslc_window``: a :class:`~cube.products._cslc.CslcWindow` (that CSLC plus its burst positions);
+- ``metadata``: the date's :class:`~cube.format.BurstMetadata`.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from typing import Literal
 
-from cube.products._cslc import CslcOptions
-from cube.products._options import ProductOptions
-from cube.products._pairs import CoherenceOptions, InterferogramOptions
-from cube.products._radiometry import AmplitudeOptions, BackscatterOptions
+import numpy as np
+
+from cube.errors import InputError, NotFoundError
+from cube.products._options import (
+    AmplitudeOptions,
+    BackscatterOptions,
+    CoherenceOptions,
+    CslcOptions,
+    InterferogramOptions,
+    ProductOptions,
+)
+
+Input = Literal["slc", "cslc", "cslc_window", "metadata"]
 
 
 @dataclass(frozen=True)
 class ProductSpec:
-    """What a product is. ``version`` changes whenever its algorithm changes its values, so
-    stored chunks of an older version are never served (part of the variant key)."""
+    """What a product is and how it is computed.
+
+    ``version`` changes whenever the algorithm changes the values, so stored chunks of an older
+    version are never served (it is part of the variant key).
+    """
 
     name: str
     title: str
@@ -23,6 +53,33 @@ class ProductSpec:
     version: str
     dtype: str
     units: str
+    inputs: tuple[Input, ...]
+    compute: str
+
+    @property
+    def function(self) -> Callable[..., np.ndarray]:
+        """The compute function (imported on first use)."""
+        return _resolve(self.compute)
+
+    @property
+    def dates(self) -> int:
+        """How many dates one value needs: 2 for pair products, else 1."""
+        return 2 if self.pair else 1
+
+    def validate(self, options: ProductOptions | None) -> ProductOptions:
+        """``options`` if it is this product's model (None = the defaults); InputError otherwise."""
+        if options is None:
+            return self.options()
+        if not isinstance(options, self.options):
+            raise InputError(f"{self.name}: options must be {self.options.__name__}, "
+                             f"got {type(options).__name__}")
+        return options
+
+
+@cache
+def _resolve(ref: str) -> Callable[..., np.ndarray]:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 PRODUCTS: dict[str, ProductSpec] = {
@@ -31,18 +88,44 @@ PRODUCTS: dict[str, ProductSpec] = {
         ProductSpec("cslc", "Geocoded coregistered SLC",
                     "Each date's burst geocoded onto the burst ID's fixed UTM grid (5 m × 10 m), "
                     "TOPS deramped, sinc-interpolated, reramped and flattened (4πR/λ removed)",
-                    False, CslcOptions, "1", "complex64", "1"),
+                    False, CslcOptions, "1", "complex64", "1",
+                    ("slc",), "cube.products._cslc:cslc"),
         ProductSpec("backscatter", "Calibrated backscatter",
                     "σ0, β0 or γ0 from ESA's calibration LUTs, thermal noise removed, multilooked",
-                    False, BackscatterOptions, "1", "float32", "1"),
+                    False, BackscatterOptions, "1", "float32", "1",
+                    ("cslc_window", "metadata"), "cube.products._radiometry:backscatter"),
         ProductSpec("amplitude", "Amplitude", "√(mean |CSLC|²) in DN, multilooked",
-                    False, AmplitudeOptions, "1", "float32", "1"),
+                    False, AmplitudeOptions, "1", "float32", "1",
+                    ("cslc",), "cube.products._radiometry:amplitude"),
         ProductSpec("interferogram", "Interferogram",
                     "mean(ref · conj(sec)) of two dates' CSLCs, multilooked (phase: radians of the "
                     "complex value; +4π/λ·Δd_LOS, positive towards the satellite)",
-                    True, InterferogramOptions, "1", "complex64", "1"),
+                    True, InterferogramOptions, "1", "complex64", "1",
+                    ("cslc",), "cube.products._pairs:interferogram"),
         ProductSpec("coherence", "Coherence",
                     "|Σ ref·conj(sec)| / √(Σ|ref|² Σ|sec|²) over the estimator window",
-                    True, CoherenceOptions, "1", "float32", "1"),
+                    True, CoherenceOptions, "1", "float32", "1",
+                    ("cslc",), "cube.products._pairs:coherence"),
     ]
 }
+
+
+def get_product(name: str) -> ProductSpec:
+    """The registered product ``name``; ``NotFoundError`` listing the others if unknown."""
+    try:
+        return PRODUCTS[name]
+    except KeyError:
+        raise NotFoundError(f"unknown product {name!r}; products: {', '.join(PRODUCTS)}") from None
+
+
+InputSource = Callable[[Input, str], object]
+"""``source(input, date_key)``: one input of one date over the window being computed."""
+
+
+def compute_product(spec: ProductSpec, options: ProductOptions, dates: tuple[str, ...],
+                    source: InputSource) -> np.ndarray:
+    """One window of a product from its inputs: the spec's function over each date's inputs."""
+    if len(dates) != spec.dates:
+        raise InputError(f"{spec.name} needs {spec.dates} date(s), got {len(dates)}")
+    args = [source(name, date) for date in dates for name in spec.inputs]
+    return spec.function(*args, options)

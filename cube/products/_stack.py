@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zarr
@@ -17,20 +17,17 @@ import zarr
 from cube.errors import InputError, NotFoundError
 from cube.format import BurstMetadata, burst_group_path, date_metadata_path, grid_path
 from cube.format._layout import CUBE_DOC, SLC_STORE
-from cube.geometry import BurstGrid, Dem, make_burst_grid, read_dem
-from cube.geometry._grid import Window, _transformer
-from cube.products._cslc import CslcOptions, CslcWindow, _positions, geocode_slc
+from cube.geometry import BurstGrid, Dem, ProductGrid, Window, make_burst_grid, read_dem, transformer
+from cube.products._address import Selection, Variant
+from cube.products._cslc import CslcOptions, CslcWindow, SlcSource, geocode_slc, radar_window
 from cube.products._options import ProductOptions
-from cube.products._pairs import coherence, interferogram
-from cube.products._radiometry import amplitude, backscatter
-from cube.products._registry import PRODUCTS, ProductSpec
+from cube.products._registry import Input, compute_product, get_product
 from cube.storage import CubeStore
 
-DEM_MARGIN_DEG = 0.01
+if TYPE_CHECKING:
+    import xarray as xr
 
-CslcSource = Callable[[str, Window], np.ndarray]
-"""``source(date_key, grid_window) -> complex64 (rows, cols)``: default-options CSLC pixels of a
-window of the fixed grid (computed, or read from the ARD store by the lazy engine)."""
+DEM_MARGIN_DEG = 0.01
 
 
 def ensure_burst_grid(store: CubeStore, burst: BurstMetadata) -> BurstGrid:
@@ -87,9 +84,6 @@ class BurstStack:
         self._meta: dict[str, BurstMetadata] = {}
         self._grid: BurstGrid | None = None
         self._dem: Dem | None = None
-        self.bytes_read = 0
-        """SLC bytes read so far, by all threads (job metrics)."""
-        self._thread = threading.local()
 
     # -- metadata ---------------------------------------------------------------------------
     def burst(self, date_key: str) -> BurstMetadata:
@@ -102,11 +96,6 @@ class BurstStack:
             raw = self.store.read_bytes(date_metadata_path(self.burst_id, self.polarization, date_key))
             self._meta[date_key] = BurstMetadata.model_validate_json(raw)
         return self._meta[date_key]
-
-    @property
-    def thread_bytes_read(self) -> int:
-        """SLC bytes read so far by the calling thread (a request's or a chunk's own reads)."""
-        return getattr(self._thread, "bytes_read", 0)
 
     @property
     def grid(self) -> BurstGrid:
@@ -132,7 +121,7 @@ class BurstStack:
             xmin, ymin, xmax, ymax = g.bounds
             xs = np.array([xmin, xmax, xmin, xmax])
             ys = np.array([ymin, ymin, ymax, ymax])
-            lon, lat = _transformer(g.epsg, 4326).transform(xs, ys)
+            lon, lat = transformer(g.epsg, 4326).transform(xs, ys)
             bbox = (float(lon.min()) - DEM_MARGIN_DEG, float(lat.min()) - DEM_MARGIN_DEG,
                     float(lon.max()) + DEM_MARGIN_DEG, float(lat.max()) + DEM_MARGIN_DEG)
             url = dem["url"]
@@ -145,12 +134,23 @@ class BurstStack:
     def read_slc(self, date_key: str, l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
         """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window."""
         raw = self._slc[self._index[date_key], l0:l1, s0:s1, :]
-        self.bytes_read += raw.nbytes
-        self._thread.bytes_read = self.thread_bytes_read + raw.nbytes
         out = np.empty(raw.shape[:2], np.complex64)
         pairs = out.view(np.float32).reshape(*raw.shape[:2], 2)  # (re, im) of each pixel
         pairs[...] = raw
         return out
+
+    def slc_source(self, date_key: str, window: Window, counter: list[int] | None = None) -> SlcSource:
+        """What the CSLC of one date reads over a fixed-grid window; ``counter[0]`` adds up the
+        stored SLC bytes read (job metrics)."""
+        stored = 2 * self._slc.dtype.itemsize  # bytes per pixel: (re, im) as stored
+
+        def read(l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
+            pixels = self.read_slc(date_key, l0, l1, s0, s1)
+            if counter is not None:
+                counter[0] += pixels.size * stored
+            return pixels
+
+        return SlcSource(self.burst(date_key), self.grid, window, self.dem, read)
 
     def cslc(self, date_key: str, window: Window | None = None,
              options: CslcOptions | None = None) -> CslcWindow:
@@ -161,65 +161,62 @@ class BurstStack:
 
     def positions(self, date_key: str, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
         """float64 (rows, cols) burst line and sample of each pixel of a grid window (NaN outside)."""
-        return _positions(self.burst(date_key), self.grid, window, self.dem, CslcOptions().bistatic)
+        return radar_window(self.burst(date_key), self.grid, window, self.dem)
+
+    def input(self, name: Input, date_key: str, window: Window, cslc: np.ndarray | None = None,
+              counter: list[int] | None = None) -> object:
+        """One input of a product function (see ``cube.products._registry``) over a fixed-grid
+        window; ``cslc``: that date's CSLC pixels if the caller has them, else computed here."""
+        if name == "slc":
+            return self.slc_source(date_key, window, counter)
+        if name == "metadata":
+            return self.burst(date_key)
+        data = cslc if cslc is not None else self.cslc(date_key, window).data
+        if name == "cslc":
+            return data
+        return CslcWindow(data, *self.positions(date_key, window))
 
     # -- products ---------------------------------------------------------------------------
+    def product_grid(self, product: str, options: ProductOptions | None = None) -> ProductGrid:
+        """A product's map grid: the fixed grid divided by the options' looks."""
+        opts = get_product(product).validate(options)
+        return ProductGrid(self.grid, opts.looks)
+
     def shape(self, product: str, options: ProductOptions | None = None) -> tuple[int, int]:
         """(rows, cols) of a product's grid: the fixed grid divided by its looks."""
-        spec = get_product(product)
-        opts = options or spec.options()
-        ly, lx = opts.looks
-        return self.grid.height // ly, self.grid.width // lx
+        return self.product_grid(product, options).shape
 
     def compute(self, product: str, date_keys: Sequence[str], window: Window | None = None,
-                options: ProductOptions | None = None, cslc: CslcSource | None = None) -> np.ndarray:
-        """One window of a product (in the product's own grid, i.e. after looks).
+                options: ProductOptions | None = None) -> np.ndarray:
+        """One window of a product (in the product's own grid, i.e. after looks), computed here.
 
         ``date_keys`` holds one date (cslc, backscatter, amplitude) or two (reference,
-        secondary) for pair products. Products other than ``cslc`` take their CSLC pixels
-        from ``cslc`` (default: computed here with default options). Returns the product's
+        secondary) for pair products. The CSLC other products need is computed with default
+        options (the lazy engine reads it from the ARD store instead). Returns the product's
         dtype, shape of the window.
         """
         spec = get_product(product)
-        opts = options if options is not None else spec.options()
-        if not isinstance(opts, spec.options):
-            raise InputError(f"{product}: options must be {spec.options.__name__}, got {type(opts).__name__}")
-        need = 2 if spec.pair else 1
-        if len(date_keys) != need:
-            raise InputError(f"{product} needs {need} date(s), got {len(date_keys)}")
-        rows, cols = self.shape(product, opts)
-        r0, r1, c0, c1 = _window_bounds(window, rows, cols)
-        ly, lx = opts.looks
-        grid_window = (slice(r0 * ly, r1 * ly), slice(c0 * lx, c1 * lx))
-        if spec.name == "cslc":
-            return self.cslc(date_keys[0], grid_window, opts).data
-        source = cslc or (lambda date, win: self.cslc(date, win).data)
-        first = source(date_keys[0], grid_window)
-        if spec.name == "backscatter":
-            line, sample = self.positions(date_keys[0], grid_window)
-            return backscatter(CslcWindow(first, line, sample), self.burst(date_keys[0]), opts)  # type: ignore[arg-type]
-        if spec.name == "amplitude":
-            return amplitude(first, opts)  # type: ignore[arg-type]
-        second = source(date_keys[1], grid_window)
-        if spec.name == "interferogram":
-            return interferogram(first, second, opts)  # type: ignore[arg-type]
-        return coherence(first, second, opts)  # type: ignore[arg-type]
+        opts = spec.validate(options)
+        grid_window = ProductGrid(self.grid, opts.looks).grid_window(window)
+        return compute_product(spec, opts, tuple(date_keys),
+                               lambda name, date: self.input(name, date, grid_window))
 
+    def selection(self, product: str, date_sets: Sequence[Sequence[str]], window: Window | None = None,
+                  options: ProductOptions | None = None) -> Selection:
+        """A selection of this burst (dates must be the burst's date keys; window None = all)."""
+        variant = Variant.of(product, options)
+        grid = self.product_grid(product, variant.options)
+        r0, r1, c0, c1 = grid.bounds_of(window)
+        for d in {d for ds in date_sets for d in ds}:
+            self.burst(d)  # NotFoundError listing the dates
+        return Selection(self.burst_id, self.polarization, variant, tuple(tuple(ds) for ds in date_sets),
+                         (slice(r0, r1), slice(c0, c1)))
 
-def get_product(name: str) -> ProductSpec:
-    """The registered product ``name``; ``NotFoundError`` listing the others if unknown."""
-    try:
-        return PRODUCTS[name]
-    except KeyError:
-        raise NotFoundError(f"unknown product {name!r}; products: {', '.join(PRODUCTS)}") from None
+    def dataset(self, selection: Selection) -> xr.Dataset:
+        """A selection computed here (no ARD store) as the product Dataset every output shares."""
+        from cube.products._dataset import product_dataset
 
-
-def _window_bounds(window: Window | None, rows: int, cols: int) -> tuple[int, int, int, int]:
-    if window is None:
-        return 0, rows, 0, cols
-    r0, r1, rs = window[0].indices(rows)
-    c0, c1, cs = window[1].indices(cols)
-    if rs != 1 or cs != 1 or r1 <= r0 or c1 <= c0:
-        raise InputError(f"window {window} is empty or strided in a {rows} x {cols} grid")
-    return r0, r1, c0, c1
-
+        v = selection.variant
+        data = np.stack([self.compute(v.product, ds, selection.window, v.options)
+                         for ds in selection.date_sets])
+        return product_dataset(selection, self.product_grid(v.product, v.options), data)

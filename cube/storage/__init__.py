@@ -4,10 +4,12 @@ that let many writers share it (SQLite locally, S3 conditional writes, DynamoDB)
 from cube.storage._cube import list_burst_groups, open_slc, read_date_metadata, slc_complex
 from cube.storage._leases import (
     HeldLease,
+    Lease,
     LeaseBackend,
     LeaseLostError,
     exclusive,
     make_lease_backend,
+    single_flight,
     store_lease_backend,
 )
 from cube.storage._store import CubeStore, open_store, storage_errors
@@ -15,6 +17,7 @@ from cube.storage._store import CubeStore, open_store, storage_errors
 __all__ = [
     "CubeStore",
     "HeldLease",
+    "Lease",
     "LeaseBackend",
     "LeaseLostError",
     "exclusive",
@@ -23,6 +26,7 @@ __all__ = [
     "open_slc",
     "open_store",
     "read_date_metadata",
+    "single_flight",
     "slc_complex",
     "store_lease_backend",
     "storage_errors",

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cube.materialize import Variant, chunk_path, make_job_record, make_job_store
+from cube.materialize import make_job_record, make_job_store
 from cube.materialize._ard import decode_chunk
 from cube.materialize._product_store import date_key_time
-from cube.products import BurstStack
+from cube.products import ArdArray, BurstStack, Variant
 from cube.storage import open_store
 from tests.functions.conftest import (
     REPO,
@@ -160,7 +160,7 @@ def test_zarr_events_compute_then_serve_the_chunk(stack: Deployment, lambda_func
 
     event = load_event("zarr-chunk.json")
     t, i, j = (int(p) for p in event["rawPath"].split("/")[-3:])
-    rel = chunk_path(BURST, "VV", variant, (dates[t],), i, j)
+    rel = ArdArray(BURST, "VV", variant, (dates[t],)).chunk_path(i, j)
     ard = stack.ard()
     assert not ard.exists(rel)
     before = set(ard.fs.find(ard.root))

@@ -32,10 +32,10 @@ from cube.keepup import (
     subscribe,
     unsubscribe,
 )
-from cube.materialize import ArdEngine, Variant, array_path, chunk_path, make_job_store
+from cube.materialize import ArdEngine, make_job_store
 from cube.materialize._ard import decode_chunk
 from cube.materialize._product_store import date_key_time
-from cube.products import BurstStack, set_cube_dem
+from cube.products import ArdArray, BurstStack, Variant, set_cube_dem
 from cube.storage import open_store
 from tests.functions.conftest import (
     STATE_MACHINE_ARN,
@@ -96,7 +96,7 @@ def _expected_chunks(grid, variant: Variant, bbox) -> set[tuple[int, int]]:
 
 
 def _chunks_of(ard, burst: str, variant: Variant, dates: tuple[str, ...]) -> set[tuple[int, int]]:
-    base = array_path(burst, "VV", variant, dates)
+    base = ArdArray(burst, "VV", variant, dates).path
     found = set()
     for i in ard.list(f"{base}/c"):
         found |= {(int(i), int(j)) for j in ard.list(f"{base}/c/{i}")}
@@ -153,7 +153,7 @@ def test_object_created_event_ingests_and_materializes_the_subscriptions(
     cy, cx = bs.chunks
     window = (slice(i * cy, min((i + 1) * cy, grid.height // ly)), slice(j * cx, min((j + 1) * cx, grid.width // lx)))
     expected = stacks[BURST].compute("backscatter", [new], window)
-    got = decode_chunk(ard.read_bytes(chunk_path(BURST, "VV", bs, (new,), i, j)), bs)
+    got = decode_chunk(ard.read_bytes(ArdArray(BURST, "VV", bs, (new,)).chunk_path(i, j)), bs)
     np.testing.assert_allclose(got[: expected.shape[0], : expected.shape[1]], expected, rtol=1e-6, equal_nan=True)
     assert _chunks_of(ard, BURST, bs, (dates[0],)) == set()  # old dates: not asked for
 
@@ -168,7 +168,7 @@ def test_object_created_event_ingests_and_materializes_the_subscriptions(
     cwin = (slice(ci * ccy, min((ci + 1) * ccy, grid.height // wy)),
             slice(cj * ccx, min((cj + 1) * ccx, grid.width // wx)))
     expected = stacks[BURST].compute("coherence", [dates[1], new], cwin)
-    got = decode_chunk(ard.read_bytes(chunk_path(BURST, "VV", coh, (dates[1], new), ci, cj)), coh)
+    got = decode_chunk(ard.read_bytes(ArdArray(BURST, "VV", coh, (dates[1], new)).chunk_path(ci, cj)), coh)
     np.testing.assert_allclose(got[: expected.shape[0], : expected.shape[1]], expected, rtol=1e-5, equal_nan=True)
 
     # Nothing for the burst outside the area, nor for the other subscription's product.

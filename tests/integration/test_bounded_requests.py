@@ -21,8 +21,7 @@ from pyproj import Transformer
 from shapely.affinity import rotate
 
 from cube.api import Settings, create_app
-from cube.materialize import Variant
-from cube.products import BurstStack
+from cube.products import BurstStack, Variant
 from cube.storage import list_burst_groups
 from tests.integration._users import API_KEYS, bearer
 

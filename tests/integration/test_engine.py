@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import zarr
 
-from cube.materialize import ArdEngine, Tally, Variant, chunk_path
+from cube.materialize import ArdEngine, Tally
 from cube.materialize._ard import decode_chunk
-from cube.products import PRODUCTS, BurstStack
+from cube.products import PRODUCTS, ArdArray, BurstStack, Variant
 from cube.storage import list_burst_groups, open_store
 
 
@@ -34,13 +34,13 @@ def _burst(cube):
 def test_states_absent_computing_present(engine, cube):
     burst_id, dates = _burst(cube)
     v = Variant.of("cslc")
-    assert engine.state(burst_id, "VV", v, (dates[0],), 0, 0) == "absent"
-    lease = engine.leases.try_acquire(chunk_path(burst_id, "VV", v, (dates[0],), 0, 0), 30)
-    assert engine.state(burst_id, "VV", v, (dates[0],), 0, 0) == "computing"
+    assert engine.state(ArdArray(burst_id, "VV", v, (dates[0],)), 0, 0) == "absent"
+    lease = engine.leases.try_acquire(ArdArray(burst_id, "VV", v, (dates[0],)).chunk_path(0, 0), 30)
+    assert engine.state(ArdArray(burst_id, "VV", v, (dates[0],)), 0, 0) == "computing"
     engine.leases.release(lease)
-    assert engine.state(burst_id, "VV", v, (dates[0],), 0, 0) == "absent"
-    engine.chunk_bytes(burst_id, "VV", v, (dates[0],), 0, 0)
-    assert engine.state(burst_id, "VV", v, (dates[0],), 0, 0) == "present"
+    assert engine.state(ArdArray(burst_id, "VV", v, (dates[0],)), 0, 0) == "absent"
+    engine.chunk_bytes(ArdArray(burst_id, "VV", v, (dates[0],)), 0, 0)
+    assert engine.state(ArdArray(burst_id, "VV", v, (dates[0],)), 0, 0) == "present"
 
 
 def test_an_all_fill_chunk_is_stored_and_told_apart_from_absent(engine, cube):
@@ -52,30 +52,30 @@ def test_an_all_fill_chunk_is_stored_and_told_apart_from_absent(engine, cube):
     window = engine._chunk_window(burst_id, "VV", v, i, j)
     expected = BurstStack(cube, burst_id).compute("coherence", dates[:2], window)
     assert np.isnan(expected).all()
-    assert engine.state(burst_id, "VV", v, tuple(dates[:2]), i, j) == "absent"
+    assert engine.state(ArdArray(burst_id, "VV", v, tuple(dates[:2])), i, j) == "absent"
     tally = Tally()
-    block = engine.chunk(burst_id, "VV", v, tuple(dates[:2]), i, j, tally)
+    block = engine.chunk(ArdArray(burst_id, "VV", v, tuple(dates[:2])), i, j, tally)
     assert np.isnan(block).all() and tally.computed["coherence"] == 1
-    assert engine.state(burst_id, "VV", v, tuple(dates[:2]), i, j) == "present"
+    assert engine.state(ArdArray(burst_id, "VV", v, tuple(dates[:2])), i, j) == "present"
     again = Tally()
-    engine.chunk(burst_id, "VV", v, tuple(dates[:2]), i, j, again)
+    engine.chunk(ArdArray(burst_id, "VV", v, tuple(dates[:2])), i, j, again)
     assert again.chunks_computed == 0 and again.hits == 1
     # zarr-python reads the stored array: NaN there, and the absent chunk (0, 0) reads as fill too
     arr = zarr.open_array(engine.ard.path(f"{burst_id}/vv/{v.key}/{dates[0]}_{dates[1]}"), mode="r")
-    assert arr.shape == engine.shape(burst_id, "VV", v) and np.isnan(arr[:, -1]).all()
+    assert arr.shape == engine.product_grid(burst_id, "VV", v).shape and np.isnan(arr[:, -1]).all()
 
 
 def test_a_new_algorithm_version_never_serves_old_chunks(engine, cube, monkeypatch):
     burst_id, dates = _burst(cube)
     old = Variant.of("amplitude")
-    engine.chunk_bytes(burst_id, "VV", old, (dates[0],), 0, 0)
+    engine.chunk_bytes(ArdArray(burst_id, "VV", old, (dates[0],)), 0, 0)
     old_key = old.key
     monkeypatch.setitem(PRODUCTS, "amplitude", dataclasses.replace(PRODUCTS["amplitude"], version="2"))
     new = Variant.of("amplitude")
     assert new.key != old_key and new.key.startswith("amplitude/v2-")
-    assert engine.state(burst_id, "VV", new, (dates[0],), 0, 0) == "absent"
+    assert engine.state(ArdArray(burst_id, "VV", new, (dates[0],)), 0, 0) == "absent"
     tally = Tally()
-    engine.chunk_bytes(burst_id, "VV", new, (dates[0],), 0, 0, tally)
+    engine.chunk_bytes(ArdArray(burst_id, "VV", new, (dates[0],)), 0, 0, tally)
     assert tally.computed["amplitude"] == 1
 
 
@@ -88,13 +88,13 @@ def test_a_failed_computation_leaves_nothing_and_is_retried(engine, cube):
     try:
         fresh = ArdEngine(engine.cube, engine.ard)
         with pytest.raises(Exception, match="no DEM"):
-            fresh.chunk_bytes(burst_id, "VV", v, (dates[0],), 0, 0)
+            fresh.chunk_bytes(ArdArray(burst_id, "VV", v, (dates[0],)), 0, 0)
     finally:
         engine.cube.write_json("cube.json", {**doc, "dem": dem})
-    rel = chunk_path(burst_id, "VV", v, (dates[0],), 0, 0)
+    rel = ArdArray(burst_id, "VV", v, (dates[0],)).chunk_path(0, 0)
     assert not engine.ard.exists(rel) and engine.leases.peek(rel) is None  # no chunk, lease released
     tally = Tally()
-    ArdEngine(engine.cube, engine.ard).chunk_bytes(burst_id, "VV", v, (dates[0],), 0, 0, tally)
+    ArdEngine(engine.cube, engine.ard).chunk_bytes(ArdArray(burst_id, "VV", v, (dates[0],)), 0, 0, tally)
     assert tally.computed["backscatter"] == 1 and engine.ard.exists(rel)
 
 
@@ -109,7 +109,7 @@ def test_on_s3_with_s3_leases_one_computation_and_same_bytes_as_local(cube, s3_s
 
     def get(k: int) -> bytes:
         barrier.wait()
-        return s3.chunk_bytes(burst_id, "VV", v, tuple(dates[1:3]), 0, 0, tallies[k])
+        return s3.chunk_bytes(ArdArray(burst_id, "VV", v, tuple(dates[1:3])), 0, 0, tallies[k])
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(get, range(8)))
@@ -117,5 +117,5 @@ def test_on_s3_with_s3_leases_one_computation_and_same_bytes_as_local(cube, s3_s
     assert sum(t.computed["coherence"] for t in tallies) == 1
     local = ArdEngine(cube, open_store(str(tmp_path / "ard.zarr")))
     a = decode_chunk(results[0], v)
-    b = decode_chunk(local.chunk_bytes(burst_id, "VV", v, tuple(dates[1:3]), 0, 0), v)
+    b = decode_chunk(local.chunk_bytes(ArdArray(burst_id, "VV", v, tuple(dates[1:3])), 0, 0), v)
     np.testing.assert_array_equal(a, b)

@@ -26,8 +26,8 @@ from _live import serve
 
 from cube.api import Settings, create_app
 from cube.cli import main
-from cube.materialize import ArdEngine, Tally, Variant, chunk_path
-from cube.products import BurstStack
+from cube.materialize import ArdEngine, Tally
+from cube.products import ArdArray, BurstStack, Variant
 from cube.storage import list_burst_groups, open_store
 from cube.storage._leases import FileLeaseBackend
 from cube.verify import verify_cube
@@ -176,14 +176,14 @@ def test_engine_recomputes_a_corrupted_ard_chunk_instead_of_serving_it(tiny_cube
     burst_id, pol = list_burst_groups(tiny_cube)[0]
     dates = (sorted(BurstStack(tiny_cube, burst_id, pol).dates)[0],)
     v = Variant.of("cslc")
-    first = engine.chunk(burst_id, pol, v, dates, 0, 0)
-    path = Path(ard.path(chunk_path(burst_id, pol, v, dates, 0, 0)))
+    first = engine.chunk(ArdArray(burst_id, pol, v, dates), 0, 0)
+    path = Path(ard.path(ArdArray(burst_id, pol, v, dates).chunk_path(0, 0)))
     raw = path.read_bytes()
     assert struct.unpack("<I", raw[-4:])[0] == crc32c(raw[:-4])
     _flip_byte(path)
 
     tally = Tally()
-    again = engine.chunk(burst_id, pol, v, dates, 0, 0, tally)
+    again = engine.chunk(ArdArray(burst_id, pol, v, dates), 0, 0, tally)
     assert tally.corrupt == 1 and tally.computed["cslc"] == 1 and tally.hits == 0
     window = engine._chunk_window(burst_id, pol, v, 0, 0)
     np.testing.assert_allclose(again, _direct(tiny_cube.url, burst_id, "cslc", dates, window),
@@ -200,7 +200,7 @@ def test_engine_recomputes_a_corrupted_ard_chunk_instead_of_serving_it(tiny_cube
     path.write_bytes(raw[:-4])
     tally = Tally()
     fresh = ArdEngine(tiny_cube, ard)  # a new process: it has not written that zarr.json yet
-    np.testing.assert_array_equal(fresh.chunk(burst_id, pol, v, dates, 0, 0, tally), first)
+    np.testing.assert_array_equal(fresh.chunk(ArdArray(burst_id, pol, v, dates), 0, 0, tally), first)
     assert tally.corrupt == 1 and tally.computed["cslc"] == 1
     stored = zarr.open_array(str(array_dir), mode="r")
     np.testing.assert_array_equal(stored[: first.shape[0], : first.shape[1]], first)
@@ -219,7 +219,7 @@ def test_a_corrupted_ard_chunk_over_http_is_recomputed_not_served(tiny_cube, tmp
         meta = httpx.get(f"{url}/zarr/{burst_id}/backscatter/backscatter/zarr.json").json()
         assert [c["name"] for c in meta["codecs"]] == ["bytes", "zstd", "crc32c"]
         first = ds.backscatter.isel(time=1, y=slice(0, cy), x=slice(0, cx)).values
-        path = Path(engine.ard.path(chunk_path(burst_id, pol, v, (dates[1],), 0, 0)))
+        path = Path(engine.ard.path(ArdArray(burst_id, pol, v, (dates[1],)).chunk_path(0, 0)))
         good = path.read_bytes()
         _flip_byte(path)
         computed = dict(engine.totals.computed)
@@ -246,9 +246,9 @@ def test_verify_repair_deletes_a_corrupted_ard_chunk_and_leftovers(cube_copy):
     dates = sorted(BurstStack(cube, burst_id, pol).dates)
     v = Variant.of("cslc")
     for d in dates[:2]:
-        engine.chunk_bytes(burst_id, pol, v, (d,), 0, 0)
-    bad = Path(engine.ard.path(chunk_path(burst_id, pol, v, (dates[1],), 0, 0)))
-    good = Path(engine.ard.path(chunk_path(burst_id, pol, v, (dates[0],), 0, 0)))
+        engine.chunk_bytes(ArdArray(burst_id, pol, v, (d,)), 0, 0)
+    bad = Path(engine.ard.path(ArdArray(burst_id, pol, v, (dates[1],)).chunk_path(0, 0)))
+    good = Path(engine.ard.path(ArdArray(burst_id, pol, v, (dates[0],)).chunk_path(0, 0)))
     _flip_byte(bad, offset=3)
     # leftovers of killed processes: an old and a fresh *.partial, an expired and a live lease
     old = bad.with_name(f"{bad.name}.0123abcd.partial")
@@ -263,7 +263,7 @@ def test_verify_repair_deletes_a_corrupted_ard_chunk_and_leftovers(cube_copy):
 
     report = verify_cube(cube).as_dict()  # without --repair: report, delete nothing
     [problem] = report["problems"]
-    assert problem["store"] == "ard" and problem["path"] == chunk_path(burst_id, pol, v, (dates[1],), 0, 0)
+    assert problem["store"] == "ard" and problem["path"] == ArdArray(burst_id, pol, v, (dates[1],)).chunk_path(0, 0)
     assert (problem["burst_id"], problem["polarization"], problem["date_key"]) == (burst_id, pol, dates[1])
     assert report["ard_chunks"] == 2 and report["stale_partials"] == [str(old)]
     assert report["expired_leases"] == 1 and bad.exists() and old.exists()
@@ -279,7 +279,7 @@ def test_verify_repair_deletes_a_corrupted_ard_chunk_and_leftovers(cube_copy):
     assert verify_cube(cube).ok
     # the deleted chunk is computed again on its next read
     tally = Tally()
-    block = engine.chunk(burst_id, pol, v, (dates[1],), 0, 0, tally)
+    block = engine.chunk(ArdArray(burst_id, pol, v, (dates[1],)), 0, 0, tally)
     assert tally.computed["cslc"] == 1 and bad.exists()
     window = engine._chunk_window(burst_id, pol, v, 0, 0)
     np.testing.assert_allclose(block, _direct(cube_copy, burst_id, "cslc", (dates[1],), window),
@@ -345,8 +345,8 @@ def test_verify_on_s3_finds_bad_chunks_and_purges_expired_s3_leases(tiny_cube, s
     engine = ArdEngine(tiny_cube, open_store(cube.child_url("ard.zarr"), options))  # S3 ARD, S3 leases
     assert type(engine.leases).__name__ == "S3LeaseBackend"
     v = Variant.of("cslc")
-    rel = chunk_path(burst_id, pol, v, (dates[0],), 0, 0)
-    engine.chunk_bytes(burst_id, pol, v, (dates[0],), 0, 0)
+    rel = ArdArray(burst_id, pol, v, (dates[0],)).chunk_path(0, 0)
+    engine.chunk_bytes(ArdArray(burst_id, pol, v, (dates[0],)), 0, 0)
     raw = bytearray(engine.ard.read_bytes(rel))
     raw[-1] ^= 0x80  # the checksum itself
     engine.ard.write_bytes(rel, bytes(raw))

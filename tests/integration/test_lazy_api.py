@@ -30,9 +30,8 @@ import zarr
 from _live import serve
 
 from cube.api import Settings, create_app
-from cube.materialize import Variant, chunk_path
 from cube.materialize._ard import decode_chunk
-from cube.products import BurstStack, CoherenceOptions
+from cube.products import ArdArray, BurstStack, CoherenceOptions, Variant
 from cube.storage import list_burst_groups, open_store
 from cube.storage._leases import FileLeaseBackend
 from tests.integration._users import API_KEYS, bearer
@@ -321,7 +320,7 @@ def test_killed_worker_leaves_no_chunk_and_next_request_recomputes(cube_dir, tmp
     ard = tmp_path / "ard.zarr"
     env = {**os.environ, "SARCUBE_LEASE_TTL_S": "2", "SARCUBE_JOBS_URL": str(tmp_path / "j.sqlite")}
     variant = Variant.of("coherence")
-    key = chunk_path(burst_id, "VV", variant, (dates[0], dates[1]), 0, 0)
+    key = ArdArray(burst_id, "VV", variant, (dates[0], dates[1])).chunk_path(0, 0)
     leases = FileLeaseBackend(ard / ".leases")
 
     def serve() -> tuple[subprocess.Popen, int]:

@@ -37,8 +37,8 @@ from titiler.core.utils import render_image
 
 from cube.api import create_app
 from cube.api.tiles import VIEWS, TileCache, TileSource, burst_reader, render_tile, view_of
-from cube.materialize import ArdEngine, Variant
-from cube.products import PRODUCTS, BurstStack
+from cube.materialize import ArdEngine
+from cube.products import PRODUCTS, BurstStack, Variant
 from cube.simulate import load_truth
 from cube.storage import list_burst_groups, open_store
 from tests.integration._users import API_KEYS, bearer

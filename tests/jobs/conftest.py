@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from cube.jobs._spec import JobSpec
-from cube.materialize import ArdEngine, Variant
-from cube.products import BurstStack
+from cube.materialize import ArdEngine
+from cube.products import ArdArray, BurstStack, Variant
 from cube.storage import list_burst_groups, open_store
 
 #: Product-grid windows of the test job: one chunk of each product, a few CSLC chunks under them.
@@ -100,7 +100,7 @@ def read_job_windows(engine: ArdEngine, burst_id: str, tally=None) -> dict[tuple
     ):
         v = Variant.of(product)
         for ds in sets:
-            out[(product, ds)] = engine.read(burst_id, "VV", v, ds, (slice(r0, r1), slice(c0, c1)), tally)
+            out[(product, ds)] = engine.read(ArdArray(burst_id, "VV", v, ds), (slice(r0, r1), slice(c0, c1)), tally)
     return out
 
 

@@ -112,7 +112,7 @@ def test_default_limits_fit_the_lambda_functions_of_the_template():
 
 def test_a_zarr_chunk_of_every_product_fits_one_response():
     """/zarr answers one chunk per request: its raw bytes fit the default response limit."""
-    from cube.materialize import Variant
+    from cube.products import Variant
     from cube.products._registry import PRODUCTS
 
     limit = _settings().max_response_mb * 1e6

@@ -1,0 +1,80 @@
+"""Dates of a burst: date keys, the instants and intervals users name them by (no I/O).
+
+A date key is a burst's sensing start ``YYYYmmddTHHMMSS.ffffff`` (UTC). Users name dates by
+an RFC 3339 instant (matched within 1 s), a calendar day, an interval ``a/b`` (open ends
+``..``), or, on the command line, a unique prefix of a key (``20240106``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cube.errors import InputError, NotFoundError
+from cube.format._layout import date_key_time
+
+
+def iso(date_key: str) -> str:
+    """RFC 3339 (µs, Z) of a date key."""
+    return date_key_time(date_key).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_instant(text: str) -> datetime:
+    """An RFC 3339 instant or a calendar day, as an aware UTC datetime (InputError otherwise)."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except ValueError:
+        raise InputError(
+            f"datetime {text!r} is not RFC 3339 (2024-01-06T02:20:10Z) or a day (2024-01-06)"
+        ) from None
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InputError(f"datetime {text!r} is outside the years 1 to 9999 in UTC") from None
+
+
+def match_dates(dates: list[str], text: str | None, *, burst_id: str) -> list[str]:
+    """The date keys a ``datetime`` parameter names: an instant (±1 s), a day, or ``a/b``
+    (open ends ``..``). None = every date. NotFoundError if nothing matches."""
+    if not text:
+        return list(dates)
+    times = {d: date_key_time(d) for d in dates}
+    if "/" in text:
+        a, _, b = text.partition("/")
+        lo = parse_instant(a) if a not in ("", "..") else datetime.min.replace(tzinfo=UTC)
+        hi = parse_instant(b) if b not in ("", "..") else datetime.max.replace(tzinfo=UTC)
+        if len(b.strip()) == 10:
+            last = datetime.max.replace(tzinfo=UTC)  # 9999-12-31 has no next day
+            hi = last if hi.date() == last.date() else hi + timedelta(days=1)
+        found = [d for d in dates if lo <= times[d] <= hi]
+    elif len(text.strip()) == 10:
+        day = parse_instant(text).date()
+        found = [d for d in dates if times[d].date() == day]
+    else:
+        t = parse_instant(text)
+        found = [d for d in dates if abs((times[d] - t).total_seconds()) <= 1.0]
+    if not found:
+        have = ", ".join(iso(d) for d in dates)
+        raise NotFoundError(f"{burst_id}: no date matches datetime={text!r}; dates: {have}")
+    return found
+
+
+def pick_date(dates: list[str], text: str | None, *, burst_id: str, name: str = "datetime") -> str:
+    """Exactly one date key for ``text`` (the latest if None); InputError if it names several."""
+    if not text:
+        if not dates:
+            raise NotFoundError(f"{burst_id} has no dates")
+        return dates[-1]
+    found = match_dates(dates, text, burst_id=burst_id)
+    if len(found) != 1:
+        raise InputError(f"{name}={text!r} matches {len(found)} dates of {burst_id}; give one date")
+    return found[0]
+
+
+def date_by_prefix(dates: list[str], text: str, *, burst_id: str) -> str:
+    """The date key starting with ``text`` (a full key, or a unique prefix such as ``20240106``)."""
+    matches = [d for d in dates if d.startswith(text.strip())]
+    if len(matches) != 1:
+        raise InputError(f"date {text!r} matches {len(matches)} dates of {burst_id}: {', '.join(dates)}")
+    return matches[0]

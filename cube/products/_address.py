@@ -1,0 +1,151 @@
+"""Where a product value lives: a variant of a product, and the address of one stored array.
+
+- :class:`Variant`: a product with one set of options at one algorithm version;
+- :class:`ArdArray`: one burst × polarization × variant × date (or pair): one 2-D array of the
+  ARD store, with its path and its chunks' paths;
+- :class:`Selection`: what a request or a job reads: arrays of one burst and a product-grid window.
+
+No I/O and no numba here: the API, the job file, keep-up and the engine all pass these around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cube.format import iso
+from cube.products._options import ProductOptions
+from cube.products._registry import ProductSpec, get_product
+
+if TYPE_CHECKING:
+    from cube.geometry import Window
+
+CSLC_CHUNK = 512
+"""Rows and columns of the fixed grid per chunk; a product chunk covers about that much ground."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A product with one set of options at one algorithm version: what a chunk belongs to."""
+
+    product: str
+    options: ProductOptions
+
+    @classmethod
+    def of(cls, product: str, options: ProductOptions | dict | None = None) -> Variant:
+        """The variant of ``product`` with ``options`` (a model, a dict, or None = defaults)."""
+        spec = get_product(product)
+        if isinstance(options, dict):
+            options = spec.options.model_validate(options)
+        elif options is not None and not isinstance(options, spec.options):
+            raise TypeError(f"{product}: options must be {spec.options.__name__}")
+        return cls(product, options if options is not None else spec.options())
+
+    @property
+    def spec(self) -> ProductSpec:
+        """The product's registry entry."""
+        return get_product(self.product)
+
+    @property
+    def key(self) -> str:
+        """``<product>/v<version>-<digest>``: the variant's folder under a burst group."""
+        return f"{self.product}/v{self.spec.version}-{self.options.digest()}"
+
+    @property
+    def looks(self) -> tuple[int, int]:
+        """(rows, cols) of the fixed grid per product pixel."""
+        return self.options.looks
+
+    @cached_property
+    def chunks(self) -> tuple[int, int]:
+        """(rows, cols) of the product grid per chunk: about CSLC_CHUNK grid pixels each way."""
+        ly, lx = self.options.looks
+        return max(1, CSLC_CHUNK // ly), max(1, CSLC_CHUNK // lx)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The product's numpy dtype."""
+        return np.dtype(self.spec.dtype)
+
+    @property
+    def fill_value(self) -> complex | float:
+        """NaN (NaN+NaNj for complex products): the value of pixels without data."""
+        return complex(np.nan, np.nan) if self.dtype.kind == "c" else float("nan")
+
+
+@dataclass(frozen=True)
+class ArdArray:
+    """One stored product array: a burst ID, a polarization, a variant and its date (or pair).
+
+    ``dates`` holds one date key, or (reference, secondary) for a pair product.
+    """
+
+    burst_id: str
+    polarization: str
+    variant: Variant
+    dates: tuple[str, ...]
+
+    @classmethod
+    def cslc(cls, burst_id: str, polarization: str, date: str) -> ArdArray:
+        """The default CSLC of one date: every other product is computed from it."""
+        return cls(burst_id, polarization, CSLC, (date,))
+
+    @property
+    def product(self) -> str:
+        """The product name."""
+        return self.variant.product
+
+    @property
+    def path(self) -> str:
+        """The array's folder relative to the ARD store root."""
+        return f"{self.burst_id}/{self.polarization.lower()}/{self.variant.key}/{'_'.join(self.dates)}"
+
+    def chunk_path(self, i: int, j: int) -> str:
+        """Chunk (i, j) relative to the ARD store root."""
+        return f"{self.path}/c/{i}/{j}"
+
+    def __str__(self) -> str:
+        return f"{self.burst_id} {self.polarization} {self.variant.key} {'_'.join(self.dates)}"
+
+
+CSLC = Variant.of("cslc")
+"""The CSLC every other product is computed from (default options)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one request or one job product reads: arrays of one burst and variant, one window.
+
+    ``arrays`` holds one :class:`ArdArray` per date (or pair), in time order; ``window`` is a
+    window of the product grid (rows, cols after looks).
+    """
+
+    burst_id: str
+    polarization: str
+    variant: Variant
+    date_sets: tuple[tuple[str, ...], ...]
+    window: Window
+
+    @property
+    def arrays(self) -> list[ArdArray]:
+        """One address per date (or pair)."""
+        return [ArdArray(self.burst_id, self.polarization, self.variant, d) for d in self.date_sets]
+
+    @property
+    def pixels(self) -> int:
+        """Product pixels of the window."""
+        return (self.window[0].stop - self.window[0].start) * (self.window[1].stop - self.window[1].start)
+
+    @property
+    def window_bounds(self) -> tuple[int, int, int, int]:
+        """(r0, r1, c0, c1) of the window."""
+        return self.window[0].start, self.window[0].stop, self.window[1].start, self.window[1].stop
+
+    def labels(self) -> list[dict[str, str]]:
+        """Each date set as JSON fields: ``datetime`` or ``reference``/``secondary`` (RFC 3339)."""
+        if self.variant.spec.pair:
+            return [{"reference": iso(a), "secondary": iso(b)} for a, b in self.date_sets]
+        return [{"datetime": iso(d)} for (d,) in self.date_sets]
