@@ -26,6 +26,7 @@ from cube.api._plan import (
 )
 from cube.errors import InputError
 from cube.geometry._grid import _transformer
+from cube.materialize import read_pixels
 
 router = APIRouter(tags=["analysis"])
 
@@ -78,8 +79,9 @@ def point(
     started = admit(request, [plan], Cost(f"/point {product}", 1, n, n * POINT_VALUE_BYTES))
     if started is not None:
         return started
+    at_row, at_col = np.array([row]), np.array([col])
     series = [
-        {**label, "value": _value(engine.read(burst_id, pol, variant, dates, plan.window)[0, 0])}
+        {**label, "value": _value(read_pixels(engine, burst_id, pol, variant, dates, at_row, at_col)[0])}
         for label, dates in zip(plan.labels(), plan.date_sets, strict=True)
     ]
     if format == "csv":

@@ -3,6 +3,7 @@
 from cube.format._layout import (
     BURST_ID_PATTERN,
     FORMAT_VERSION,
+    GRID_DIR,
     burst_group_path,
     catalog_item_path,
     date_key_time,
@@ -24,6 +25,7 @@ from cube.format._models import (
 __all__ = [
     "BURST_ID_PATTERN",
     "FORMAT_VERSION",
+    "GRID_DIR",
     "SPEED_OF_LIGHT",
     "BurstMetadata",
     "CalibrationVector",

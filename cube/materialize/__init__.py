@@ -2,6 +2,8 @@
 
 - :class:`ArdEngine`: chunk bytes/arrays/windows of any product variant, single-flight compute;
 - :class:`Variant`: (product, options) → key ``<product>/v<version>-<digest>`` and chunk shape;
+- :func:`read_pixels`, :func:`read_strided`: a product's values at scattered pixels or on a
+  strided window, gathered chunk by chunk (map tiles, ``/point``);
 - :class:`ProductStore`: a read-only zarr v3 store presenting one burst's product as
   (time, y, x) or (reference_time, secondary_time, y, x), for ``xr.open_zarr`` and ``/zarr``;
 - leases (`single_flight`, file/S3/DynamoDB backends) and job records (SQLite/DynamoDB).
@@ -20,6 +22,7 @@ from cube.materialize._jobs_store import (
     make_job_store,
     request_allowlist,
 )
+from cube.materialize._pixels import read_pixels, read_strided
 from cube.materialize._product_store import ProductStore, open_product
 from cube.storage._leases import (
     HeldLease,
@@ -59,6 +62,8 @@ __all__ = [
     "make_job_store",
     "make_lease_backend",
     "open_product",
+    "read_pixels",
+    "read_strided",
     "request_allowlist",
     "single_flight",
     "store_lease_backend",
