@@ -46,7 +46,7 @@ class _Server:
 
 
 def _setup(ctx: Context):
-    from cube.products import ArdArray, Variant
+    from cube.products import Variant
 
     cube, burst_id, date = _cube(ctx)
     ard = tempfile.mkdtemp(prefix="sarcube-bench-ard-")
@@ -70,13 +70,16 @@ def bench_lazy_chunk_cold(ctx: Context) -> Result:
     """
     import httpx
 
+    from cube.products import ArdArray
+
     cube, burst_id, date, ard, server, engine, variant, middle = _setup(ctx)
     try:
         index = engine.stack(burst_id).dates.index(date)
         client = httpx.Client(base_url=server.url, timeout=300)
         n = max(1, min(ctx.repeat, (len(middle) - 1) // 2))
         cand_chunks, ref_chunks = middle[1:1 + n], middle[1 + n:1 + 2 * n]
-        engine.chunk_bytes(burst_id, "VV", variant, (date,), *middle[0])  # warm numba, DEM, grid
+        array = ArdArray(burst_id, "VV", variant, (date,))
+        engine.chunk_bytes(array, *middle[0])  # warm numba, DEM, grid
         times = []
         for i, j in cand_chunks:
             t0 = time.perf_counter()
@@ -86,7 +89,7 @@ def bench_lazy_chunk_cold(ctx: Context) -> Result:
         ref = []
         for i, j in ref_chunks:
             t0 = time.perf_counter()
-            engine.chunk_bytes(ArdArray(burst_id, "VV", variant, (date,)), i, j)
+            engine.chunk_bytes(array, i, j)
             ref.append(time.perf_counter() - t0)
         client.close()
         return Result(candidate=Timing(times), reference=Timing(ref) if ref else None,
@@ -104,6 +107,8 @@ def bench_lazy_chunk_warm(ctx: Context) -> Result:
     The reference reads the same chunk's bytes from the ARD store directly.
     """
     import httpx
+
+    from cube.products import ArdArray
 
     cube, burst_id, date, ard, server, engine, variant, middle = _setup(ctx)
     try:

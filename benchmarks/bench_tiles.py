@@ -87,7 +87,7 @@ def bench_tile_warm(ctx: Context) -> Result:
     chunks are stored, through the ASGI app. Candidate: p50 of batches of the tiles around the
     burst centre. Reference: reading the same tiles' product windows straight from the ARD
     store (``ArdEngine.read``), no tiling, warping or PNG."""
-    from cube.api.tiles import read_pixels
+    from cube.materialize import read_pixels
 
     cube, burst_id, _ = _cube(ctx)
     tmp = Path(tempfile.mkdtemp(prefix="bench-tiles-"))
@@ -105,7 +105,7 @@ def bench_tile_warm(ctx: Context) -> Result:
 
         def read_windows():
             for layer, g in geoms:
-                engine.read(layer.burst_id, layer.polarization, layer.variant, layer.date_keys, g.window)
+                engine.read(layer.array, g.window)
 
         ref = ctx.time(read_windows, repeat=max(3, ctx.repeat))
         ref = Timing([t / len(geoms) for t in ref.times])
@@ -114,7 +114,12 @@ def bench_tile_warm(ctx: Context) -> Result:
 
         rows = np.floor(g.rows[g.inside]).astype(np.int64)
         cols = np.floor(g.cols[g.inside]).astype(np.int64)
-        gather = ctx.time(lambda: read_pixels(engine, layer, rows, cols), repeat=max(3, ctx.repeat))
+
+        def gather_pixels():
+            lay = layer
+            read_pixels(engine, lay.array, rows, cols)
+
+        gather = ctx.time(gather_pixels, repeat=max(3, ctx.repeat))
         return Result(
             Timing(p50s),
             ref,

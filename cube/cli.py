@@ -255,8 +255,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from cube.storage import make_lease_backend
-    from cube.storage import open_store
+    from cube.storage import make_lease_backend, open_store
     from cube.verify import report_json, verify_cube
 
     cube = open_store(args.cube)

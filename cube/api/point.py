@@ -177,8 +177,8 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
         {
             "product": body.product,
             "variant": variant.key,
-            "burst_id": burst_id,
-            "polarization": pol,
+            "burst_id": selection.burst_id,
+            "polarization": selection.polarization,
             "units": variant.spec.units,
             "results": results,
         }

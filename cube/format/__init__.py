@@ -1,6 +1,6 @@
 """Cube layout, format version and metadata models (no I/O)."""
 
-from cube.format._dates import date_by_prefix, iso, match_dates, parse_instant, pick_date
+from cube.format._dates import date_by_prefix, iso, layer_dates, match_dates, parse_instant, pick_date
 from cube.format._layout import (
     BURST_ID_PATTERN,
     FORMAT_VERSION,
@@ -43,6 +43,7 @@ __all__ = [
     "date_metadata_path",
     "grid_path",
     "iso",
+    "layer_dates",
     "match_dates",
     "parse_instant",
     "pick_date",

@@ -78,3 +78,49 @@ def date_by_prefix(dates: list[str], text: str, *, burst_id: str) -> str:
     if len(matches) != 1:
         raise InputError(f"date {text!r} matches {len(matches)} dates of {burst_id}: {', '.join(dates)}")
     return matches[0]
+
+
+def layer_dates(
+    dates: list[str],
+    pair: bool,
+    *,
+    burst_id: str,
+    product: str,
+    datetime: str | None,
+    reference: str | None,
+    secondary: str | None,
+) -> tuple[str, ...]:
+    """The date (or pair) of a map layer: the latest date ``datetime`` matches (latest overall if
+    None); pairs: ``reference``/``secondary`` (a missing one is the next/previous date; neither:
+    the latest two dates). NotFoundError if nothing matches; InputError for a wrong mix."""
+    if not pair:
+        if reference or secondary:
+            raise InputError(f"{product} has one date per layer: give datetime=, not reference=/secondary=")
+        found = match_dates(dates, datetime, burst_id=burst_id) if datetime else dates
+        if not found:
+            raise NotFoundError(f"{burst_id} has no dates")
+        return (found[-1],)
+    if datetime:
+        raise InputError(
+            f"{product} is a pair product: give reference= and secondary= (neither: the latest pair), "
+            "not datetime="
+        )
+    ref = pick_date(dates, reference, burst_id=burst_id, name="reference") if reference else None
+    sec = pick_date(dates, secondary, burst_id=burst_id, name="secondary") if secondary else None
+    if ref is None and sec is None:
+        if len(dates) < 2:
+            raise NotFoundError(f"{burst_id} has {len(dates)} date(s); {product} needs two")
+        return dates[-2], dates[-1]
+    if sec is None:
+        later = [d for d in dates if d > ref]
+        if not later:
+            raise NotFoundError(f"{burst_id}: no date after reference={reference!r}; give secondary=")
+        sec = later[0]
+    if ref is None:
+        earlier = [d for d in dates if d < sec]
+        if not earlier:
+            raise NotFoundError(f"{burst_id}: no date before secondary={secondary!r}; give reference=")
+        ref = earlier[-1]
+    if ref == sec:
+        raise InputError(f"reference and secondary are the same date ({ref}); give two dates")
+    return ref, sec

@@ -241,11 +241,16 @@ class ProductGrid:
         ly, lx = self.looks
         return slice(r0 * ly, r1 * ly), slice(c0 * lx, c1 * lx)
 
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the product grid's outer edges, m (whole looks only)."""
+        (rows, cols), (dy, dx) = self.shape, self.spacing
+        return self.grid.x0, self.grid.y0 - rows * dy, self.grid.x0 + cols * dx, self.grid.y0
+
     def lonlat_bounds(self) -> tuple[float, float, float, float]:
-        """(west, south, east, north) in degrees of the grid's corners."""
-        x0, y0, x1, y1 = self.grid.bounds
-        lon, lat = transformer(self.epsg, 4326).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
-        return min(lon), min(lat), max(lon), max(lat)
+        """(west, south, east, north), degrees, of the product grid (edges densified, 21 points)."""
+        box = transformer(self.epsg, 4326).transform_bounds(*self.bounds, densify_pts=21)
+        return box[0], box[1], box[2], box[3]
 
     def window_of(self, bbox: tuple[float, float, float, float] | None) -> Window:
         """The product-grid window covering a lon/lat ``bbox`` (west, south, east, north; degrees).

@@ -3,6 +3,8 @@
 - :class:`ArdEngine`: chunks and windows of any :class:`~cube.products.ArdArray`, single-flight
   compute, the inputs of each product resolved as the registry declares them;
 - :func:`select`: a request's or a job's :class:`~cube.products.Selection` (burst, dates, window);
+- :func:`read_pixels`, :func:`read_strided`: an array's values at scattered pixels or on a
+  strided window, gathered chunk by chunk (map tiles);
 - :class:`ProductStore`: a read-only zarr v3 store presenting one burst's product as
   (time, y, x) or (reference_time, secondary_time, y, x), for ``xr.open_zarr`` and ``/zarr``.
 """
@@ -20,6 +22,7 @@ from cube.materialize._jobs_store import (
     make_job_store,
     request_allowlist,
 )
+from cube.materialize._pixels import read_pixels, read_strided
 from cube.materialize._product_store import ProductStore, open_product
 from cube.materialize._select import check_date_key, select
 
@@ -40,6 +43,8 @@ __all__ = [
     "make_job_record",
     "make_job_store",
     "open_product",
+    "read_pixels",
+    "read_strided",
     "request_allowlist",
     "select",
 ]

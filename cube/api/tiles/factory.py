@@ -1,0 +1,202 @@
+"""The ``/tiles`` router: titiler.xarray's TilerFactory over the ARD products
+(:class:`ArdTilerFactory`), its route class (rio-tiler errors as ``{code, detail}``) and
+:func:`make_tiles_router`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import rasterio
+from attrs import define
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.routing import APIRoute
+from morecantile.defaults import TileMatrixSets
+from pydantic import Field
+from rio_tiler.colormap import cmap as colormaps
+from rio_tiler.errors import EmptyMosaicError, PointOutsideBounds, RioTilerError, TileOutsideBounds
+from rio_tiler.io import BaseReader
+from starlette.responses import Response
+from titiler.core.algorithm import BaseAlgorithm
+from titiler.core.dependencies import DefaultDependency
+from titiler.core.factory import img_endpoint_params
+from titiler.core.resources.enums import ImageType
+from titiler.xarray.factory import TilerFactory
+
+from cube.api._common import error
+from cube.api._plan import job_if_too_many
+from cube.api.tiles.dependencies import ArdDatasetParams, post_process, tile_source
+from cube.api.tiles.readers import MosaicReader, open_reader
+from cube.api.tiles.render import DATA_FORMATS, render_tile
+from cube.api.tiles.tms import MAX_TILESIZE, MAX_ZOOM, SUPPORTED_TMS, TMS_BY_ID, TMS_IDS, TMS_URI, check_tile
+from cube.api.tiles.wmts import WmtsExtension
+
+
+def zoom_override_error(request: Request) -> Response | None:
+    """422 when ``minzoom``/``maxzoom`` (titiler's tileset, TileJSON and map routes take them
+    unbounded) lie outside the matrix set's zooms: titiler loops over every zoom between them."""
+    tms = TMS_BY_ID.get(request.path_params.get("tileMatrixSetId", "WebMercatorQuad"))
+    top = tms.maxzoom if tms is not None else MAX_ZOOM
+    for name in ("minzoom", "maxzoom"):
+        text = request.query_params.get(name)
+        try:
+            value = int(text) if text is not None else None
+        except ValueError:
+            continue  # not a number: the route's own validation answers 422
+        if value is not None and not 0 <= value <= top:
+            detail = f"query.{name}: {value} is not a zoom of the matrix set (0 to {top})"
+            return error(422, "invalid_request", detail)
+    return None
+
+
+class TileRoute(APIRoute):
+    """Routes that answer rio-tiler's errors as ``{code, detail}``: outside the data → 404
+    (as titiler), other rio-tiler input errors → 400; zoom overrides outside the matrix set → 422."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            bad = zoom_override_error(request)
+            if bad is not None:
+                return bad
+            try:
+                return await handler(request)
+            except (TileOutsideBounds, EmptyMosaicError) as exc:
+                return error(404, "tile_outside_bounds", f"{exc}; the TileJSON gives the bounds and zooms")
+            except PointOutsideBounds as exc:
+                return error(404, "point_outside_bounds", str(exc))
+            except RioTilerError as exc:
+                return error(400, "bad_request", f"{type(exc).__name__}: {exc}")
+
+        return route
+
+
+_NAME_PREFIX = "sarcube_tiles_"
+
+
+@define(kw_only=True)
+class ArdTilerFactory(TilerFactory):
+    """titiler.xarray's TilerFactory over the ARD products.
+
+    The product is a path parameter of the router's prefix (``/{product}``); the reader is
+    :func:`open_reader` and the path dependency :func:`tile_source`. Tiles sit at
+    ``/{tileMatrixSetId}/{z}/{x}/{y}.{format}`` (no ``/tiles`` segment: the router is mounted
+    at ``/tiles``), apply the view's defaults, and may compute chunks (or start a job).
+    """
+
+    reader: Callable[..., BaseReader] = open_reader  # type: ignore[assignment]
+    path_dependency: Callable[..., Any] = tile_source
+    reader_dependency: type[DefaultDependency] = DefaultDependency
+    dataset_dependency: type[DefaultDependency] = ArdDatasetParams
+    process_dependency: Callable[..., BaseAlgorithm | None] = post_process
+    supported_tms: TileMatrixSets = SUPPORTED_TMS
+    add_viewer: bool = False
+    add_part: bool = False
+    add_preview: bool = False
+
+    def register_routes(self):
+        super().register_routes()
+        for route in self.router.routes:  # unique names in the app (its /point is "point")
+            route.name = _NAME_PREFIX + route.name
+
+    def url_for(self, request: Request, name: str, **path_params: Any) -> str:
+        """Absolute URL of one of this factory's routes, for the request's product."""
+        params = {"product": request.path_params["product"], **path_params}
+        return str(request.url_for(_NAME_PREFIX + name, **params))
+
+    def statistics(self):
+        """No /statistics here: /zonal serves statistics over parcels."""
+
+    def tile(self):  # noqa: C901
+        """Register ``/{tileMatrixSetId}/{z}/{x}/{y}[.{format}]``."""
+
+        @self.router.get(
+            "/{tileMatrixSetId}/{z}/{x}/{y}",
+            operation_id=f"{self.operation_prefix}getTile",
+            **img_endpoint_params,
+        )
+        @self.router.get(
+            "/{tileMatrixSetId}/{z}/{x}/{y}.{format}",
+            operation_id=f"{self.operation_prefix}getTileWithFormat",
+            **img_endpoint_params,
+        )
+        def tile(
+            request: Request,
+            z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="zoom (TileMatrix)")],
+            x: Annotated[int, Path(ge=0, lt=2 ** (MAX_ZOOM + 1), description="column (TileCol)")],
+            y: Annotated[int, Path(ge=0, lt=2 ** (MAX_ZOOM + 1), description="row (TileRow)")],
+            tileMatrixSetId: Annotated[Literal[TMS_IDS], Path(description="tile matrix set")],  # type: ignore[valid-type]
+            src=Depends(self.path_dependency),  # noqa: B008
+            layer_params=Depends(self.layer_dependency),  # noqa: B008
+            dataset_params=Depends(self.dataset_dependency),  # noqa: B008
+            post_process=Depends(self.process_dependency),  # noqa: B008
+            colormap=Depends(self.colormap_dependency),  # noqa: B008
+            render_params=Depends(self.render_dependency),  # noqa: B008
+            env=Depends(self.environment_dependency),  # noqa: B008
+            format: Annotated[
+                ImageType | None, Field(description="png (default when masked), jpeg, webp, tif, npy")
+            ] = None,
+            tilesize: Annotated[
+                int | None, Query(gt=0, le=MAX_TILESIZE, description="pixels (default 256)")
+            ] = None,
+        ) -> Response:
+            """A map tile of the layer: the view's values, rescaled and coloured (view defaults
+            unless ``rescale``/``colormap_name``/``colormap`` are given). Chunks never computed
+            are computed first; ``X-Sarcube-Chunks-Computed`` counts them."""
+            tms = TMS_BY_ID[tileMatrixSetId]
+            check_tile(tms, x, y, z)
+            with rasterio.Env(**env):
+                with self.reader(src, tms=tms) as dst:
+                    plans = dst.plans(x, y, z, tilesize)
+                    if sum(n for _, n in plans) > src.max_chunks:
+                        started = job_if_too_many(request, [p for p, _ in plans])
+                        if started is not None:
+                            return started
+                    image = dst.tile(
+                        x, y, z, tilesize=tilesize, **layer_params.as_dict(), **dataset_params.as_dict()
+                    )
+            if post_process:
+                image = post_process(image)
+            render = render_params.as_dict()
+            if format not in DATA_FORMATS:  # images get the view's look; npy/tif keep the values
+                if not render.get("rescale"):
+                    render["rescale"] = [src.view.rescale]
+                if colormap is None and not render.get("color_formula"):
+                    colormap = colormaps.get(src.view.colormap)
+            content, media_type = self.render_func(image, output_format=format, colormap=colormap, **render)
+            headers = {
+                "Content-Bbox": ",".join(map(str, image.bounds)),
+                "X-Sarcube-Chunks-Computed": str(src.tally.chunks_computed),
+                "Cache-Control": "public, max-age=60",
+            }
+            headers["Content-Crs"] = TMS_URI[tileMatrixSetId]
+            return Response(content, media_type=media_type, headers=headers)
+
+
+def make_tiles_router() -> APIRouter:
+    """The ``/tiles`` router (mount it at ``/tiles``): one titiler.xarray factory whose prefix
+    ``/{product}`` names the product, plus the WMTS document."""
+    router = APIRouter(prefix="/{product}", route_class=TileRoute, tags=["tiles"])
+    factory = ArdTilerFactory(
+        router=router,
+        name="tiles",
+        extensions=[WmtsExtension()],
+        get_renders=_renders,
+        render_func=render_tile,
+    )
+    return factory.router
+
+
+def _renders(reader: BaseReader) -> dict[str, dict[str, Any]]:
+    """TileJSON ``raster_layers``: the view's default rendering, as titiler's render sets."""
+    source = reader.input if isinstance(reader, MosaicReader) else None
+    view = source.view if source is not None else reader.layer.view
+    return {
+        "default": {
+            "view": view.name,
+            "units": view.units,
+            "rescale": [list(view.rescale)],
+            "colormap_name": view.colormap,
+        }
+    }

@@ -1,0 +1,139 @@
+"""What a tile shows of a product (:class:`View`, one table :data:`VIEWS`) and the 2-D layer a
+request names (:class:`Layer`: one burst's product variant at one date or pair, through a view)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+
+from cube.errors import InputError
+from cube.geometry import ProductGrid
+from cube.products import PRODUCTS, ArdArray, ProductOptions, Variant
+
+
+@dataclass(frozen=True)
+class View:
+    """One way to show a product's values: a function of the values and the display defaults.
+
+    ``apply(values, options)`` maps the product's array (any shape, its dtype) to float32 in
+    ``units``; ``rescale`` (min, max) and ``colormap`` (a rio-tiler colormap name) are the
+    defaults when the request has no ``rescale`` / ``colormap_name`` / ``colormap``.
+    """
+
+    name: str
+    units: str
+    rescale: tuple[float, float]
+    colormap: str
+    apply: Callable[[np.ndarray, ProductOptions], np.ndarray]
+    description: str
+
+
+def _f32(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.float32)
+
+
+def _db(factor: float) -> Callable[[np.ndarray, ProductOptions], np.ndarray]:
+    """``factor``·log10(values) (NaN where ≤ 0), or the values when the variant is already dB."""
+
+    def apply(values: np.ndarray, options: ProductOptions) -> np.ndarray:
+        if getattr(options, "db", False):
+            return _f32(values)
+        v = np.abs(values) if np.iscomplexobj(values) else values
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _f32(np.where(v > 0, factor * np.log10(v), np.nan))
+
+    return apply
+
+
+def _linear(factor: float) -> Callable[[np.ndarray, ProductOptions], np.ndarray]:
+    """The linear values (10^(v/factor) when the variant is stored in dB)."""
+
+    def apply(values: np.ndarray, options: ProductOptions) -> np.ndarray:
+        if getattr(options, "db", False):
+            return _f32(10.0 ** (values / factor))
+        return _f32(values)
+
+    return apply
+
+
+def _phase(values: np.ndarray, options: ProductOptions) -> np.ndarray:
+    return _f32(np.angle(values))
+
+
+def _value(values: np.ndarray, options: ProductOptions) -> np.ndarray:
+    return _f32(values)
+
+
+_PI = float(np.pi)
+VIEWS: dict[str, dict[str, View]] = {
+    "backscatter": {
+        "db": View("db", "dB", (-25.0, 0.0), "gray", _db(10), "10·log10 of σ0/β0/γ0"),
+        "linear": View("linear", "1", (0.0, 0.5), "gray", _linear(10), "linear power ratio"),
+    },
+    "amplitude": {
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 of the amplitude (DN)"),
+        "linear": View("linear", "DN", (0.0, 500.0), "gray", _linear(20), "amplitude in DN"),
+    },
+    "coherence": {
+        "value": View("value", "1", (0.0, 1.0), "viridis", _value, "coherence magnitude 0-1"),
+    },
+    "interferogram": {
+        "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "wrapped phase, cyclic colours"),
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(10), "10·log10 |interferogram| (DN²)"),
+    },
+    "cslc": {
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 |CSLC| (DN)"),
+        "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "phase of the flattened CSLC"),
+    },
+}
+"""Per product, its views; the first is the default. Every registered product has one."""
+
+assert set(VIEWS) == set(PRODUCTS), "every product needs a row in VIEWS"
+
+
+def view_of(product: str, name: str | None) -> View:
+    """The named view of ``product`` (its default if None); InputError listing the views."""
+    views = VIEWS[product]
+    if name is None:
+        return next(iter(views.values()))
+    if name not in views:
+        raise InputError(f"{product} has no view {name!r}; views: {', '.join(views)}")
+    return views[name]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One burst's 2-D layer: an array (a product variant at one date or pair) on its product
+    grid, shown through a view. A layer of no dates (``array.dates == ()``) describes the grid only."""
+
+    array: ArdArray
+    view: View
+    grid: ProductGrid
+
+    @property
+    def burst_id(self) -> str:
+        """The layer's burst ID."""
+        return self.array.burst_id
+
+    @property
+    def variant(self) -> Variant:
+        """The layer's product variant."""
+        return self.array.variant
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the product grid."""
+        return self.grid.shape
+
+    @property
+    def transform(self) -> Affine:
+        """Affine of the product grid (pixel corners), m."""
+        return Affine.from_gdal(*self.grid.transform())
+
+    @property
+    def label(self) -> str:
+        """``<burst> <product> <dates> <view>`` (logs)."""
+        return f"{self.burst_id} {self.variant.product} {'_'.join(self.array.dates)} {self.view.name}"
