@@ -115,7 +115,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_dem(args: argparse.Namespace) -> int:
-    from cube.format._layout import CUBE_DOC
+    from cube.format import CUBE_DOC
     from cube.products import set_cube_dem
     from cube.storage import open_store
 

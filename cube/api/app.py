@@ -12,6 +12,7 @@ from cube.api._settings import Settings
 from cube.api.auth import Authenticator, Guarded, authenticate, install_auth_errors
 from cube.errors import InputError
 from cube.materialize import ArdEngine, make_job_store
+from cube.products import ArdArray, Variant
 from cube.storage import make_lease_backend, open_store
 
 ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")
@@ -106,8 +107,11 @@ def create_app(
     if "stac" in routers:
         from cube.api.stac import make_stac_app
 
-        stac_app = make_stac_app(
-            settings.cube_url, storage_options=settings.storage_options, materialized=engine.materialized
-        )
+        def materialized(product: str, burst_id: str, dates: list[str]) -> bool:
+            """Whether a product item's default variant is stored (VV, the items' polarization)."""
+            return engine.materialized(ArdArray(burst_id, "VV", Variant.of(product), tuple(dates)))
+
+        stac_app = make_stac_app(settings.cube_url, storage_options=settings.storage_options,
+                                 materialized=materialized)
         app.mount("/stac", Guarded(stac_app, auth))
     return app

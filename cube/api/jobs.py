@@ -21,8 +21,7 @@ from cube.api._plan import submit_job
 from cube.api._settings import Settings
 from cube.api.auth import QuotaError, current_user, require_owner
 from cube.errors import NotFoundError
-from cube.jobs import BurstJob
-from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION
+from cube.jobs import MAX_BURSTS_PER_EXECUTION, BurstJob
 from cube.materialize import JobRecord, job_id_of, make_job_record
 
 router = APIRouter(tags=["jobs"])

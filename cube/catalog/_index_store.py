@@ -30,8 +30,7 @@ from typing import Any
 
 from cube.catalog._index import ProductInfo, StacIndex
 from cube.catalog._stac_items import ProductSpec, default_products, make_indexed_slc_item, product_infos
-from cube.format import BurstMetadata, catalog_item_path
-from cube.format._layout import CATALOG_DIR
+from cube.format import CATALOG_DIR, BurstMetadata, catalog_item_path
 from cube.storage import CubeStore, exclusive, store_lease_backend
 
 INDEX_PATH = f"{CATALOG_DIR}/index.sqlite"

@@ -11,8 +11,7 @@ from pystac.extensions.sar import FrequencyBand, Polarization, SarExtension
 from pystac.extensions.sat import OrbitState, SatExtension
 
 from cube import __version__
-from cube.format import BurstMetadata, burst_group_path, catalog_item_path
-from cube.format._layout import SLC_STORE
+from cube.format import SLC_STORE, BurstMetadata, burst_group_path, catalog_item_path
 from cube.storage import CubeStore
 
 SLC_COLLECTION = "sentinel-1-slc-bursts"

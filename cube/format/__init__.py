@@ -3,8 +3,12 @@
 from cube.format._dates import date_by_prefix, iso, layer_dates, match_dates, parse_instant, pick_date
 from cube.format._layout import (
     BURST_ID_PATTERN,
+    CATALOG_DIR,
+    CUBE_DOC,
     FORMAT_VERSION,
     GRID_DIR,
+    METADATA_DIR,
+    SLC_STORE,
     burst_group_path,
     catalog_item_path,
     date_key_time,
@@ -25,8 +29,12 @@ from cube.format._models import (
 
 __all__ = [
     "BURST_ID_PATTERN",
+    "CATALOG_DIR",
+    "CUBE_DOC",
     "FORMAT_VERSION",
     "GRID_DIR",
+    "METADATA_DIR",
+    "SLC_STORE",
     "SPEED_OF_LIGHT",
     "BurstMetadata",
     "CalibrationVector",

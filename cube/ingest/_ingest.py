@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from cube.catalog import update_index, write_slc_item
-from cube.format import BurstMetadata, catalog_item_path
-from cube.format._layout import CUBE_DOC
+from cube.format import CUBE_DOC, BurstMetadata, catalog_item_path
 from cube.ingest._safe import SafeProduct, open_safe
 from cube.ingest._writer import append_date, ensure_cube, iter_new
 from cube.products import ensure_burst_grid

@@ -34,8 +34,14 @@ from zarr.errors import ContainsArrayError
 
 from cube import __version__
 from cube.errors import BusyError, ConflictError, CubeFormatError
-from cube.format import FORMAT_VERSION, BurstMetadata, burst_group_path, date_metadata_path
-from cube.format._layout import CUBE_DOC, SLC_STORE
+from cube.format import (
+    CUBE_DOC,
+    FORMAT_VERSION,
+    SLC_STORE,
+    BurstMetadata,
+    burst_group_path,
+    date_metadata_path,
+)
 from cube.storage import (
     CubeStore,
     HeldLease,

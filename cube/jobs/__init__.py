@@ -9,7 +9,7 @@
   :func:`convert_topsstack` / :func:`isce2_cslc` turn its coregistered bursts into CSLC.
 """
 
-from cube.jobs._aws import AwsExecutor, public_storage_options
+from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION, AwsExecutor, public_storage_options
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import Executor, make_executor
 from cube.jobs._isce2 import (
@@ -27,6 +27,7 @@ from cube.jobs._run import burst_key, make_engine, plan_burst, record_metrics, r
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
 
 __all__ = [
+    "MAX_BURSTS_PER_EXECUTION",
     "AwsExecutor",
     "DaskExecutor",
     "Executor",

@@ -196,7 +196,8 @@ class ArdEngine:
             stack.burst(d)
 
     # -- chunks ---------------------------------------------------------------------------------
-    def _chunk_window(self, ref: ArdArray, i: int, j: int) -> Window:
+    def chunk_window(self, ref: ArdArray, i: int, j: int) -> Window:
+        """The product-grid window chunk (i, j) covers (cut at the grid's edge); NotFoundError outside."""
         rows, cols = self.product_grid(ref.burst_id, ref.polarization, ref.variant).shape
         ny, nx = self.chunk_counts(ref.burst_id, ref.polarization, ref.variant)
         if not (0 <= i < ny and 0 <= j < nx):
@@ -239,7 +240,7 @@ class ArdEngine:
                     self.ard.delete(rel)
                 if attempt == 0:
                     self.check_dates(ref)
-                    window = self._chunk_window(ref, i, j)
+                    window = self.chunk_window(ref, i, j)
                 single_flight(
                     self.leases,
                     rel,
@@ -321,7 +322,7 @@ class ArdEngine:
 
     def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
         """Chunk (i, j) decoded and cropped to the product grid (computed first if absent)."""
-        rows, cols = self._chunk_window(ref, i, j)
+        rows, cols = self.chunk_window(ref, i, j)
         full = decode_chunk(self.chunk_bytes(ref, i, j, tally), ref.variant)
         return full[: rows.stop - rows.start, : cols.stop - cols.start]
 

@@ -15,8 +15,7 @@ import numpy as np
 import zarr
 
 from cube.errors import InputError, NotFoundError
-from cube.format import BurstMetadata, burst_group_path, date_metadata_path, grid_path
-from cube.format._layout import CUBE_DOC, SLC_STORE
+from cube.format import CUBE_DOC, SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path, grid_path
 from cube.geometry import BurstGrid, Dem, ProductGrid, Window, make_burst_grid, read_dem, transformer
 from cube.products._address import Selection, Variant
 from cube.products._cslc import CslcOptions, CslcWindow, SlcSource, geocode_slc, radar_window

@@ -6,8 +6,7 @@ import numpy as np
 import xarray as xr
 
 from cube.errors import NotFoundError
-from cube.format import BurstMetadata, burst_group_path, date_metadata_path
-from cube.format._layout import SLC_STORE
+from cube.format import SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path
 from cube.storage._store import CubeStore, storage_errors
 
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cube.format import date_key_time
 from cube.materialize import make_job_record, make_job_store
 from cube.materialize._ard import decode_chunk
-from cube.materialize._product_store import date_key_time
 from cube.products import ArdArray, BurstStack, Variant
 from cube.storage import open_store
 from tests.functions.conftest import (

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from cube.errors import CubeFormatError, InputError, NotFoundError
-from cube.geometry._grid import _transformer
+from cube.format import date_key_time
+from cube.geometry import transformer
 from cube.keepup import (
     SUBSCRIPTIONS,
     Subscription,
@@ -34,7 +35,6 @@ from cube.keepup import (
 )
 from cube.materialize import ArdEngine, make_job_store
 from cube.materialize._ard import decode_chunk
-from cube.materialize._product_store import date_key_time
 from cube.products import ArdArray, BurstStack, Variant, set_cube_dem
 from cube.storage import open_store
 from tests.functions.conftest import (
@@ -87,7 +87,7 @@ def _expected_chunks(grid, variant: Variant, bbox) -> set[tuple[int, int]]:
     x = grid.x0 + (np.arange(cols) + 0.5) * grid.dx * lx
     y = grid.y0 - (np.arange(rows) + 0.5) * grid.dy * ly
     xx, yy = np.meshgrid(x, y)
-    lon, lat = _transformer(grid.epsg, 4326).transform(xx, yy)
+    lon, lat = transformer(grid.epsg, 4326).transform(xx, yy)
     west, south, east, north = bbox
     r, c = np.nonzero((lon >= west) & (lon <= east) & (lat >= south) & (lat <= north))
     assert r.size, "the test area holds no pixel of the product grid"
@@ -381,7 +381,7 @@ def test_submitting_to_an_executor_records_the_job_first(local_cube, tiny_stack,
         rows, cols = grid.height // ly, grid.width // lx
         x = grid.x0 + (np.arange(cols) + 0.5) * grid.dx * lx
         y = grid.y0 - (np.arange(rows) + 0.5) * grid.dy * ly
-        lon, lat = _transformer(grid.epsg, 4326).transform(*np.meshgrid(x, y))
+        lon, lat = transformer(grid.epsg, 4326).transform(*np.meshgrid(x, y))
         inside = (lon >= AREA[0]) & (lon <= AREA[2]) & (lat >= AREA[1]) & (lat <= AREA[3])
         rr, cc = np.nonzero(inside)
         assert r0 <= rr.min() and rr.max() < r1 and c0 <= cc.min() and cc.max() < c1

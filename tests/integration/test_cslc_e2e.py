@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cube.geometry import grid_coordinates
-from cube.geometry._grid import _transformer
+from cube.geometry import grid_coordinates, transformer
 from cube.kernels import multilook
 from cube.products import (
     BackscatterOptions,
@@ -35,7 +34,7 @@ def _lonlat(stack: BurstStack, looks: tuple[int, int]) -> tuple[np.ndarray, np.n
     """Longitude/latitude of the centres of the product pixels for ``looks``."""
     x, y = grid_coordinates(stack.grid)
     xx, yy = np.meshgrid(x, y)
-    lon, lat = _transformer(stack.grid.epsg, 4326).transform(xx, yy)
+    lon, lat = transformer(stack.grid.epsg, 4326).transform(xx, yy)
     return multilook(lon, looks), multilook(lat, looks)
 
 

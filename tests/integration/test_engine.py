@@ -49,16 +49,17 @@ def test_an_all_fill_chunk_is_stored_and_told_apart_from_absent(engine, cube):
     # the grid is wider than the burst: the last column of chunks lies outside the valid window
     ny, nx = engine.chunk_counts(burst_id, "VV", v)
     i, j = 0, nx - 1
-    window = engine._chunk_window(burst_id, "VV", v, i, j)
+    ref = ArdArray(burst_id, "VV", v, tuple(dates[:2]))
+    window = engine.chunk_window(ref, i, j)
     expected = BurstStack(cube, burst_id).compute("coherence", dates[:2], window)
     assert np.isnan(expected).all()
-    assert engine.state(ArdArray(burst_id, "VV", v, tuple(dates[:2])), i, j) == "absent"
+    assert engine.state(ref, i, j) == "absent"
     tally = Tally()
-    block = engine.chunk(ArdArray(burst_id, "VV", v, tuple(dates[:2])), i, j, tally)
+    block = engine.chunk(ref, i, j, tally)
     assert np.isnan(block).all() and tally.computed["coherence"] == 1
-    assert engine.state(ArdArray(burst_id, "VV", v, tuple(dates[:2])), i, j) == "present"
+    assert engine.state(ref, i, j) == "present"
     again = Tally()
-    engine.chunk(ArdArray(burst_id, "VV", v, tuple(dates[:2])), i, j, again)
+    engine.chunk(ref, i, j, again)
     assert again.chunks_computed == 0 and again.hits == 1
     # zarr-python reads the stored array: NaN there, and the absent chunk (0, 0) reads as fill too
     arr = zarr.open_array(engine.ard.path(f"{burst_id}/vv/{v.key}/{dates[0]}_{dates[1]}"), mode="r")
