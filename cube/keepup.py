@@ -35,8 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from cube.catalog import rule_pairs
 from cube.errors import CubeFormatError, InputError, NotFoundError
+from cube.format import new_pairs
 from cube.geometry import BurstGrid
 from cube.geometry._grid import Window, _transformer
 from cube.ingest import ingest
@@ -273,15 +273,6 @@ def bbox_window(grid: BurstGrid, variant: Variant, shape: tuple[int, int],
     return slice(r0, r1), slice(c0, c1)
 
 
-def new_pairs(dates: Iterable[str], new: str) -> list[tuple[str, str]]:
-    """The (reference, secondary) pairs of the pair rule that hold the date ``new``.
-
-    The rule is the catalog's (:func:`cube.catalog.pair_in_rule`): consecutive dates, or dates
-    at most 48 days apart. ``new`` may fall before dates already there (late arrivals).
-    """
-    return [pair for pair in rule_pairs({*dates, new}) if new in pair]
-
-
 @dataclass
 class KeepUpMatch:
     """A subscription that covers a new burst date, and the product windows it gets."""
@@ -444,7 +435,6 @@ __all__ = [
     "burst_dates",
     "footprint",
     "keep_up",
-    "new_pairs",
     "plan_keep_up",
     "read_subscriptions",
     "is_sqs_event",

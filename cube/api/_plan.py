@@ -11,8 +11,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from cube.api._common import TooLargeError, engine_of, iso, match_dates, one_date
-from cube.catalog import rule_pairs
 from cube.errors import InputError, NotFoundError
+from cube.format import rule_pairs
 from cube.format._layout import GRID_DIR
 from cube.geometry import BurstGrid
 from cube.geometry._grid import Window, _transformer

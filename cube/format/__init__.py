@@ -1,5 +1,13 @@
 """Cube layout, format version and metadata models (no I/O)."""
 
+from cube.format._dates import (
+    DAY_US,
+    MAX_PAIR_DAYS,
+    new_pairs,
+    pair_in_rule,
+    rule_pair_indices,
+    rule_pairs,
+)
 from cube.format._layout import (
     BURST_ID_PATTERN,
     FORMAT_VERSION,
@@ -23,7 +31,9 @@ from cube.format._models import (
 
 __all__ = [
     "BURST_ID_PATTERN",
+    "DAY_US",
     "FORMAT_VERSION",
+    "MAX_PAIR_DAYS",
     "SPEED_OF_LIGHT",
     "BurstMetadata",
     "CalibrationVector",
@@ -38,4 +48,8 @@ __all__ = [
     "date_key_time",
     "date_metadata_path",
     "grid_path",
+    "new_pairs",
+    "pair_in_rule",
+    "rule_pair_indices",
+    "rule_pairs",
 ]

@@ -8,8 +8,8 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 
-from cube.catalog import rule_pairs
 from cube.errors import InputError
+from cube.format import rule_pairs
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob
 from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally, Variant, make_lease_backend
 from cube.products._stack import _window_bounds

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from cube.errors import CubeFormatError, InputError, NotFoundError
+from cube.format import new_pairs
 from cube.geometry._grid import _transformer
 from cube.keepup import (
     SUBSCRIPTIONS,
     Subscription,
     keep_up,
-    new_pairs,
     read_subscriptions,
     slc_urls_from_event,
     sqs_message_event,
