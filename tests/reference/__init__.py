@@ -4,7 +4,8 @@
 - :func:`tops_carrier_phase`, :func:`tops_carrier_phase_at`, :func:`deramp`, :func:`reramp`:
   the TOPS carrier in two steps, φ then the rotation (numba).
 - :func:`calibrate`: σ0/β0/γ0 of a radar-grid image from sparse calibration and noise LUTs
-  (numba), ESA's bilinear interpolation on the whole grid.
+  (numba), ESA's bilinear interpolation on the whole grid: the reference for the backscatter
+  product's calibration factors.
 """
 
 from tests.reference._calibrate import calibrate

@@ -6,7 +6,8 @@ noise power ``N`` in DN² (range vectors × azimuth vectors since IPF 2.9). Inte
 bilinear in (line, pixel), as ESA specifies.
 
 Moved out of ``cube.kernels``: the backscatter product computes ``1/A²`` and ``N/A²`` at the
-CSLC's fractional radar positions instead (``cube/products/_radiometry.py``).
+CSLC's fractional radar positions instead (``cube/products/_radiometry.py``); the kernel tests
+check those factors against this on the radar grid of a real burst.
 """
 
 from __future__ import annotations

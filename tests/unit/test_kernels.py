@@ -763,6 +763,37 @@ def test_calibrate_rejects_bad_input():
         R.calibrate(d, [0, 1], [0, 1], np.zeros((2, 2)))
 
 
+def test_backscatter_factors_match_the_radar_grid_reference():
+    """The backscatter product's per-pixel 1/A² and N/A² (``cube.products``, at radar
+    positions) equal the reference calibration on the radar grid, for a real ESA burst."""
+    from conftest import shared_path
+
+    from cube.ingest import open_safe
+    from cube.products._radiometry import calibration_factors
+
+    scene = ("hyp3-isce2/tests/data/packaging/slc/"
+             "S1A_IW_SLC__1SDV_20250406T022008_20250406T022035_058630_07421F_93A7.SAFE")
+    burst = open_safe(str(shared_path(scene))).bursts(swaths=["IW1"], polarizations=["VV"])[1]
+    l0, s0, ny, nx = 1300, 4000, 301, 1503  # across LUT lines (1160, 1807) and burst edges
+    line, sample = np.meshgrid(np.arange(l0, l0 + ny, dtype=np.float64),
+                               np.arange(s0, s0 + nx, dtype=np.float64), indexing="ij")
+    gain, noise = calibration_factors(burst, line, sample, "sigma0", denoise=True)
+
+    cal, rng_noise = burst.calibration, burst.noise_range
+    assert all(v.pixel == cal[0].pixel for v in cal) and all(v.pixel == rng_noise[0].pixel for v in rng_noise)
+    (az,) = burst.noise_azimuth
+    lut = ([v.line for v in cal], cal[0].pixel, np.array([v.sigma_nought for v in cal]))
+    noise_lut = ([v.line for v in rng_noise], rng_noise[0].pixel,
+                 np.array([v.noise_range_lut for v in rng_noise]))
+    power = 4.0 * noise_lut[2].max()
+    want_gain = R.calibrate(np.ones((ny, nx)), *lut, origin=(l0, s0))
+    want_net = R.calibrate(np.full((ny, nx), power), *lut, noise=noise_lut,
+                           noise_azimuth=(az.line, az.noise_azimuth_lut), origin=(l0, s0))
+    np.testing.assert_allclose(gain, want_gain, rtol=2e-6)
+    np.testing.assert_allclose(power * gain - noise, want_net, rtol=2e-6)
+    assert np.ptp(noise / gain) > 0.01 * noise_lut[2].max()  # the noise varies over the window
+
+
 def test_public_api_is_exported():
     assert sorted(K.__all__) == sorted(
         ["interferogram_and_coherence", "interpolate_bilinear", "make_sinc_table", "multilook",
