@@ -34,6 +34,8 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
     fdc = np.linspace(-50.0, 50.0, 24)
     ka = np.full(24, -2300.0)
     tops = {"velocity": 7600.0, "steering_rate": 0.0275, "wavelength": 0.0555}
+    reramp = dict(line_centre=8.0, azimuth_time_interval=2.0e-3, slant_range_time=5.3e-3,
+                  range_sampling_rate=6.4e7, sample0=0.0, fdc=fdc, ka=ka, **tops)
     t8 = k.make_sinc_table(8, 256)
     t16 = k.make_sinc_table(16, 256)
     return [
@@ -49,12 +51,9 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
          lambda: k.interpolate_bilinear(np.abs(c64).astype(np.float64), az, rg)),
         ("tops_deramp", lambda: k.tops_deramp(c64.copy(), eta, fdc, ka, **tops)),
         ("resample 8 taps, origin", lambda: k.resample(c64, az + 2, rg + 3, t8, origin=(2.0, 3.0))),
-        ("tops_reramp_at flatten", lambda: k.tops_reramp_at(
-            c64[:5, :7].copy(), az, rg, line_centre=8.0, azimuth_time_interval=2.0e-3, slant_range_time=5.3e-3,
-            range_sampling_rate=6.4e7, sample0=0.0, fdc=fdc, ka=ka, **tops, flatten=True)),
-        ("tops_reramp_at", lambda: k.tops_reramp_at(
-            c64[:5, :7].copy(), az, rg, line_centre=8.0, azimuth_time_interval=2.0e-3, slant_range_time=5.3e-3,
-            range_sampling_rate=6.4e7, sample0=0.0, fdc=fdc, ka=ka, **tops)),
+        ("tops_reramp_at flatten",
+         lambda: k.tops_reramp_at(c64[:5, :7].copy(), az, rg, **reramp, flatten=True)),
+        ("tops_reramp_at", lambda: k.tops_reramp_at(c64[:5, :7].copy(), az, rg, **reramp)),
     ]
 
 
