@@ -49,7 +49,7 @@ def _pair(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def numpy_interferogram(ref: np.ndarray, sec: np.ndarray, looks: tuple[int, int]):
-    """Compute what K.interferogram computes, with vectorised numpy (NaN-aware)."""
+    """Compute what K.interferogram_and_coherence computes, with vectorised numpy (NaN-aware)."""
     az, rg = looks
     ny, nx = ref.shape[0] // az, ref.shape[1] // rg
     r = ref[:ny * az, :nx * rg]
@@ -92,11 +92,11 @@ def bench_interferogram(ctx: Context) -> Result:
     shape = _shape(ctx)
     looks = (2, 8)
     ref, sec = _pair(shape)
-    ifg, coh = K.interferogram(ref, sec, looks)
+    ifg, coh = K.interferogram_and_coherence(ref, sec, looks)
     want_ifg, want_coh = numpy_interferogram(ref, sec, looks)
     np.testing.assert_allclose(coh, want_coh, rtol=1e-4, atol=1e-5, equal_nan=True)
     np.testing.assert_allclose(ifg, want_ifg, rtol=1e-4, atol=1e-4, equal_nan=True)
-    cand = ctx.time(lambda: K.interferogram(ref, sec, looks), repeat=max(ctx.repeat, 10))
+    cand = ctx.time(lambda: K.interferogram_and_coherence(ref, sec, looks), repeat=max(ctx.repeat, 10))
     ref_t = ctx.time(lambda: numpy_interferogram(ref, sec, looks), repeat=3)
     plain = ctx.time(lambda: numpy_interferogram_plain(ref, sec, looks), repeat=3)
     extra = {"looks": list(looks), "numpy_without_nan_handling_best_s": plain.best}
@@ -104,7 +104,7 @@ def bench_interferogram(ctx: Context) -> Result:
 
     if numba.config.NUMBA_NUM_THREADS > 1:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        multi = ctx.time(lambda: K.interferogram(ref, sec, looks), repeat=max(ctx.repeat, 10))
+        multi = ctx.time(lambda: K.interferogram_and_coherence(ref, sec, looks), repeat=max(ctx.repeat, 10))
         extra[f"numba_{numba.config.NUMBA_NUM_THREADS}_threads_best_s"] = multi.best
         numba.set_num_threads(1)
     return Result(cand, ref_t, "numpy (NaN-aware)", _size(shape), extra)
@@ -167,7 +167,7 @@ def numpy_carrier(eta, fdc, ka):
 
 @benchmark("deramp", goal="≈ 0.14 s per burst (design.md, one core)", max_seconds=0.3)
 def bench_deramp(ctx: Context) -> Result:
-    """Deramp one burst: carrier phase on the burst grid (tops_carrier_phase) + deramp()."""
+    """Deramp one burst: carrier phase and rotation in one pass (tops_deramp)."""
     shape = _shape(ctx)
     slc = _speckle(shape, 4)
     eta = (np.arange(shape[0]) - shape[0] // 2) * DT_AZ
@@ -175,8 +175,7 @@ def bench_deramp(ctx: Context) -> Result:
     out = np.empty_like(slc)
 
     def run():
-        phi = K.tops_carrier_phase(eta, fdc, ka, **TOPS)
-        K.deramp(slc, phi, out=out)
+        K.tops_deramp(slc, eta, fdc, ka, **TOPS, out=out)
 
     def numpy_ref():
         return (slc * np.exp(1j * numpy_carrier(eta, fdc, ka))).astype(np.complex64)
@@ -184,17 +183,13 @@ def bench_deramp(ctx: Context) -> Result:
     run()
     np.testing.assert_allclose(out[::37, ::101], numpy_ref()[::37, ::101], rtol=1e-5, atol=1e-5)
     cand = ctx.time(run)
-    phi = K.tops_carrier_phase(eta, fdc, ka, **TOPS)
-    phase_only = ctx.time(lambda: K.tops_carrier_phase(eta, fdc, ka, **TOPS))
-    apply_only = ctx.time(lambda: K.deramp(slc, phi, out=out))
     ref_t = ctx.time(numpy_ref, repeat=2)
-    return Result(cand, ref_t, "numpy exp", _size(shape),
-                  {"carrier_phase_best_s": phase_only.best, "deramp_apply_best_s": apply_only.best})
+    return Result(cand, ref_t, "numpy exp", _size(shape))
 
 
 @benchmark("reramp", goal="≈ 0.26 s per burst (design.md, one core)", max_seconds=0.5)
 def bench_reramp(ctx: Context) -> Result:
-    """Reramp one burst of values at fractional positions: tops_carrier_phase_at + reramp()."""
+    """Reramp one burst of values at fractional positions, in one pass (tops_reramp_at)."""
     shape = _shape(ctx)
     values = _speckle(shape, 5)
     az, rg = _positions(shape)
@@ -204,8 +199,9 @@ def bench_reramp(ctx: Context) -> Result:
     out = np.empty_like(values)
 
     def run():
-        phi = K.tops_carrier_phase_at(eta, tau, tau_grid=grid, fdc=fdc, ka=ka, **TOPS)
-        K.reramp(values, phi, out=out)
+        K.tops_reramp_at(values, az, rg, line_centre=shape[0] // 2, azimuth_time_interval=DT_AZ,
+                         slant_range_time=TAU0, range_sampling_rate=1.0 / DT_RG, sample0=0.0,
+                         fdc=fdc, ka=ka, **TOPS, out=out)
 
     def numpy_ref():
         ks = 2.0 * TOPS["velocity"] * TOPS["steering_rate"] / TOPS["wavelength"]
@@ -222,14 +218,8 @@ def bench_reramp(ctx: Context) -> Result:
     sl = (slice(5, None, 37), slice(5, -5, 101))  # inside the grid (np.interp clamps outside)
     np.testing.assert_allclose(out[sl], numpy_ref()[sl], rtol=1e-4, atol=1e-4)
     cand = ctx.time(run)
-    phi = K.tops_carrier_phase_at(eta, tau, tau_grid=grid, fdc=fdc, ka=ka, **TOPS)
-    phase_only = ctx.time(
-        lambda: K.tops_carrier_phase_at(eta, tau, tau_grid=grid, fdc=fdc, ka=ka, **TOPS))
-    apply_only = ctx.time(lambda: K.reramp(values, phi, out=out))
     ref_t = ctx.time(numpy_ref, repeat=2)
-    return Result(cand, ref_t, "numpy exp + interp", _size(shape),
-                  {"carrier_phase_at_best_s": phase_only.best,
-                   "reramp_apply_best_s": apply_only.best})
+    return Result(cand, ref_t, "numpy exp + interp", _size(shape))
 
 
 _FIRST_CALL = textwrap.dedent(
@@ -241,18 +231,17 @@ _FIRST_CALL = textwrap.dedent(
     import cube.kernels as K
     t2 = time.perf_counter()
     r = np.ones((64, 64), np.complex64)
-    K.interferogram(r, r, (2, 2))
+    K.interferogram_and_coherence(r, r, (2, 2))
     t3 = time.perf_counter()
     y, x = np.meshgrid(np.arange(64.0), np.arange(64.0), indexing="ij")
-    K.coherence(r, r, (3, 3))
     K.multilook(r, (2, 2))
     K.resample(r, y, x, K.make_sinc_table())
-    phi = K.tops_carrier_phase(np.zeros(64), np.zeros(64), -np.ones(64), velocity=7000.0,
-                               steering_rate=0.02, wavelength=0.05)
-    K.tops_carrier_phase_at(y, x, tau_grid=np.arange(64.0), fdc=np.zeros(64), ka=-np.ones(64),
-                            velocity=7000.0, steering_rate=0.02, wavelength=0.05)
-    K.deramp(r, phi)
-    K.calibrate(r, [0, 63], [0, 63], np.ones((2, 2)))
+    tops = dict(fdc=np.zeros(64), ka=-np.ones(64), velocity=7000.0, steering_rate=0.02,
+                wavelength=0.05)
+    K.tops_deramp(r, np.zeros(64), **tops)
+    K.tops_reramp_at(r, y, x, line_centre=32.0, azimuth_time_interval=1e-3,
+                     slant_range_time=5e-3, range_sampling_rate=6e7, sample0=0.0, **tops)
+    K.interpolate_bilinear(np.abs(r), y, x)
     t4 = time.perf_counter()
     print(json.dumps({"numpy_import_s": t1 - t0, "kernels_import_s": t2 - t1,
                       "first_interferogram_s": t3 - t2, "import_and_first_call_s": t3 - t1,
@@ -303,63 +292,3 @@ def bench_first_call(ctx: Context) -> Result:
         "cold_all_kernels_first_call_s": cold["all_kernels_first_call_s"],
         "warm_numba_cache_no_bytecode_cache_s": plain["import_and_first_call_s"],
     })
-
-
-def scipy_coherence(ref: np.ndarray, sec: np.ndarray, window: tuple[int, int]) -> np.ndarray:
-    """Sliding-window coherence with scipy.ndimage.uniform_filter (zero padding, NaN-aware)."""
-    from scipy import ndimage
-
-    valid = ~(np.isnan(ref) | np.isnan(sec))
-    r = np.where(valid, ref, 0)
-    s = np.where(valid, sec, 0)
-    p = r * np.conj(s)
-
-    def box(x):
-        return ndimage.uniform_filter(x, size=window, mode="constant", cval=0.0)
-
-    num = np.abs(box(p.real) + 1j * box(p.imag))
-    den = np.sqrt(box(r.real**2 + r.imag**2) * box(s.real**2 + s.imag**2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        coh = num / den
-    coh[box(valid.astype(np.float32)) <= 0] = np.nan
-    return coh.astype(np.float32)
-
-
-@benchmark("coherence", goal="–")
-def bench_coherence(ctx: Context) -> Result:
-    """Sliding-window coherence, window (5, 15), vs scipy.ndimage.uniform_filter."""
-    shape = _shape(ctx)
-    window = (5, 15)
-    ref, sec = _pair(shape)
-    got = K.coherence(ref, sec, window)
-    want = scipy_coherence(ref, sec, window)
-    sl = (slice(None, None, 7), slice(None, None, 13))
-    np.testing.assert_allclose(got[sl], want[sl], rtol=1e-3, atol=1e-4, equal_nan=True)
-    cand = ctx.time(lambda: K.coherence(ref, sec, window), repeat=min(ctx.repeat, 3))
-    ref_t = ctx.time(lambda: scipy_coherence(ref, sec, window), repeat=2, warmup=0)
-    return Result(cand, ref_t, "scipy uniform_filter", _size(shape), {"window": list(window)})
-
-
-def numpy_calibrate(dn, lines, pixels, values):
-    """Compute |DN|² / A², A bilinear in (line, pixel) and clamped, with np.interp."""
-    ny, nx = dn.shape
-    rows = np.stack([np.interp(np.arange(ny), lines, values[:, k]) for k in range(len(pixels))],
-                    axis=1)
-    a = np.stack([np.interp(np.arange(nx), pixels, rows[i]) for i in range(ny)])
-    return ((dn.real.astype(np.float64) ** 2 + dn.imag.astype(np.float64) ** 2) / a**2).astype(
-        np.float32)
-
-
-@benchmark("calibrate", goal="–")
-def bench_calibrate(ctx: Context) -> Result:
-    """σ0 of one burst from a sparse 10 × 500 LUT, no noise, vs np.interp both ways."""
-    shape = _shape(ctx)
-    dn = _speckle(shape, 6)
-    lines = np.linspace(-200, shape[0] + 200, 10)
-    pixels = np.linspace(0, shape[1] - 1, 500)
-    values = 500 + 100 * np.sin(pixels / 3000)[None, :] + lines[:, None] * 0.01
-    got = K.calibrate(dn, lines, pixels, values)
-    np.testing.assert_allclose(got, numpy_calibrate(dn, lines, pixels, values), rtol=1e-5)
-    cand = ctx.time(lambda: K.calibrate(dn, lines, pixels, values), repeat=min(ctx.repeat, 5))
-    ref_t = ctx.time(lambda: numpy_calibrate(dn, lines, pixels, values), repeat=2)
-    return Result(cand, ref_t, "numpy interp", _size(shape), {"lut_shape": [10, 500]})

@@ -30,25 +30,17 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
     c64b = (c64 * np.complex64(0.9 + 0.1j)).astype(np.complex64)
     az = np.linspace(4.0, 11.0, 35).reshape(5, 7)
     rg = np.linspace(4.0, 19.0, 35).reshape(5, 7)
-    lines = np.array([0.0, 8.0, 15.0])
-    pixels = np.array([0.0, 12.0, 23.0])
-    lut = np.full((3, 3), 500.0)
-    noise = (lines, pixels, np.full((3, 3), 10.0))
-    noise_az = (lines, np.ones(3))
     eta = np.linspace(-1.0, 1.0, 16)
-    tau_grid = 5.3e-3 + np.arange(24) * 1.7e-8
     fdc = np.linspace(-50.0, 50.0, 24)
     ka = np.full(24, -2300.0)
     tops = {"velocity": 7600.0, "steering_rate": 0.0275, "wavelength": 0.0555}
-    phase = k.tops_carrier_phase(eta, fdc, ka, **tops)
+    reramp = dict(line_centre=8.0, azimuth_time_interval=2.0e-3, slant_range_time=5.3e-3,
+                  range_sampling_rate=6.4e7, sample0=0.0, fdc=fdc, ka=ka, **tops)
     t8 = k.make_sinc_table(8, 256)
     t16 = k.make_sinc_table(16, 256)
-    eta_pts = np.linspace(-0.5, 0.5, 35).reshape(5, 7)
-    tau_pts = np.linspace(tau_grid[2], tau_grid[-3], 35).reshape(5, 7)
     return [
         ("tops_carrier_terms", lambda: k.tops_carrier_terms(fdc, ka, **tops)),
-        ("interferogram", lambda: k.interferogram(c64, c64b, (2, 3))),
-        ("coherence", lambda: k.coherence(c64, c64b, (3, 5))),
+        ("interferogram_and_coherence", lambda: k.interferogram_and_coherence(c64, c64b, (2, 3))),
         ("multilook complex64", lambda: k.multilook(c64, (2, 2))),
         ("multilook float32", lambda: k.multilook(np.abs(c64), (2, 2))),
         ("multilook float64", lambda: k.multilook(np.abs(c64).astype(np.float64), (2, 2))),
@@ -57,24 +49,11 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
         ("interpolate_bilinear float32", lambda: k.interpolate_bilinear(np.abs(c64), az, rg)),
         ("interpolate_bilinear float64",
          lambda: k.interpolate_bilinear(np.abs(c64).astype(np.float64), az, rg)),
-        ("calibrate complex64", lambda: k.calibrate(c64, lines, pixels, lut)),
-        ("calibrate complex64 + noise",
-         lambda: k.calibrate(c64, lines, pixels, lut, noise=noise, noise_azimuth=noise_az)),
-        ("calibrate float32", lambda: k.calibrate(np.abs(c64) ** 2, lines, pixels, lut, noise=noise)),
-        ("tops_carrier_phase_at uniform", lambda: k.tops_carrier_phase_at(
-            eta_pts, tau_pts, tau_grid=tau_grid, fdc=fdc, ka=ka, **tops)),
-        ("tops_carrier_phase_at scattered", lambda: k.tops_carrier_phase_at(
-            eta_pts, tau_pts, tau_grid=tau_grid + np.arange(24) ** 2 * 1e-10, fdc=fdc, ka=ka, **tops)),
-        ("deramp", lambda: k.deramp(c64, phase)),
-        ("reramp", lambda: k.reramp(c64, phase)),
         ("tops_deramp", lambda: k.tops_deramp(c64.copy(), eta, fdc, ka, **tops)),
         ("resample 8 taps, origin", lambda: k.resample(c64, az + 2, rg + 3, t8, origin=(2.0, 3.0))),
-        ("tops_reramp_at flatten", lambda: k.tops_reramp_at(
-            c64[:5, :7].copy(), az, rg, line_centre=8.0, azimuth_time_interval=2.0e-3, slant_range_time=5.3e-3,
-            range_sampling_rate=6.4e7, sample0=0.0, fdc=fdc, ka=ka, **tops, flatten=True)),
-        ("tops_reramp_at", lambda: k.tops_reramp_at(
-            c64[:5, :7].copy(), az, rg, line_centre=8.0, azimuth_time_interval=2.0e-3, slant_range_time=5.3e-3,
-            range_sampling_rate=6.4e7, sample0=0.0, fdc=fdc, ka=ka, **tops)),
+        ("tops_reramp_at flatten",
+         lambda: k.tops_reramp_at(c64[:5, :7].copy(), az, rg, **reramp, flatten=True)),
+        ("tops_reramp_at", lambda: k.tops_reramp_at(c64[:5, :7].copy(), az, rg, **reramp)),
     ]
 
 

@@ -34,8 +34,8 @@ from pydantic import (
     model_validator,
 )
 
-from cube.catalog import rule_pairs
 from cube.errors import CubeFormatError, InputError, NotFoundError
+from cube.format import new_pairs
 from cube.geometry import BurstGrid, transformer
 from cube.ingest import BurstDate, ingest
 from cube.jobs import BurstJob, JobSpec, ProductJob, run_burst
@@ -231,13 +231,6 @@ def footprint(grid: BurstGrid) -> shapely.Polygon:
     return shapely.Polygon(np.column_stack([lon, lat]))
 
 
-def new_pairs(dates: Iterable[str], new: str) -> list[tuple[str, str]]:
-    """The (reference, secondary) pairs of the pair rule that hold the date ``new``.
-
-    The rule is the catalog's (:func:`cube.catalog.pair_in_rule`): consecutive dates, or dates
-    at most 48 days apart. ``new`` may fall before dates already there (late arrivals).
-    """
-    return [pair for pair in rule_pairs({*dates, new}) if new in pair]
 
 
 @dataclass
@@ -394,7 +387,6 @@ __all__ = [
     "Subscription",
     "footprint",
     "keep_up",
-    "new_pairs",
     "plan_keep_up",
     "read_subscriptions",
     "is_sqs_event",

@@ -2,7 +2,6 @@
 
 from cube.catalog._cql2 import QUERYABLES, bbox_geometry, cql2_to_json
 from cube.catalog._index import (
-    MAX_PAIR_DAYS,
     SORTABLES,
     DateRecord,
     ItemRow,
@@ -10,8 +9,6 @@ from cube.catalog._index import (
     SearchPage,
     SearchQuery,
     StacIndex,
-    pair_in_rule,
-    rule_pairs,
 )
 from cube.catalog._index_store import (
     INDEX_PATH,
@@ -31,7 +28,6 @@ from cube.catalog._stac_items import (
 
 __all__ = [
     "INDEX_PATH",
-    "MAX_PAIR_DAYS",
     "QUERYABLES",
     "SLC_COLLECTION",
     "SORTABLES",
@@ -51,8 +47,6 @@ __all__ = [
     "make_slc_item",
     "merge_items",
     "open_index_for_update",
-    "pair_in_rule",
-    "rule_pairs",
     "queryables_schema",
     "rebuild_index",
     "update_index",

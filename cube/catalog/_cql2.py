@@ -1,8 +1,20 @@
 """CQL2-JSON → SQLite: the filter language of the STAC API over the embedded index.
 
-The ``cql2`` package parses CQL2 text into CQL2 JSON and validates it; its own SQL output
-is for PostGIS (``st_intersects``, ``st_geomfromtext``), so this module writes the SQLite
-form itself, for the operators the API advertises:
+The ``cql2`` package parses CQL2 text into CQL2 JSON. Its SQL output (``Expr.to_sql()``,
+cql2 0.6) does not serve here, so this module writes the SQLite form itself:
+
+- it pastes literals into the text instead of binding them, escaped PostgreSQL's way:
+  ``id = 'O''Brien'`` becomes ``id = E'O\\'Brien'``, a syntax error in SQLite;
+- its functions are PostgreSQL/PostGIS ones SQLite lacks: ``st_intersects(geometry,
+  st_makeenvelope(...))``, ``"sar:polarizations" @> ARRAY['VV']``, ``x = SOME(ARRAY[...])``,
+  ``CAST('...' AS TIMESTAMP WITH TIME ZONE)``;
+- it names properties as they are (``"sar:polarizations"``), where the index has columns of
+  its own (a polarization bit mask, timestamps in µs) and an R*Tree for the footprint.
+
+pygeofilter's SQL backend (``to_sql_where``) pastes strings unescaped (``f"'{value}'"``),
+which is an injection; its SQLAlchemy backend needs SQLAlchemy and a spatial SQL extension.
+
+The operators the API advertises:
 
 - logical ``and``, ``or``, ``not``; comparison ``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``,
   ``isNull`` (basic CQL2);

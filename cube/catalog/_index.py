@@ -8,7 +8,7 @@ Tables (``docs/stac.md`` has the why and the measurements):
     date relative to its burst's *anchor* date (the first date indexed for that burst ID).
 ``pairs``
     The pairs of dates of one burst ID that get pair-product items (the pair rule,
-    :func:`pair_in_rule`), with their exact baselines (``compute_baseline``) and the
+    :func:`cube.format.pair_in_rule`), with their exact baselines (:mod:`cube.geometry`) and the
     intersection of the two footprints.
 ``items``
     Every searchable STAC item: one row per SLC date, per (per-date product, date) and per
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import sqlite3
 import threading
 import zlib
@@ -47,14 +46,9 @@ from cube.catalog._cql2 import (
 )
 from cube.catalog._items import SLC_COLLECTION
 from cube.errors import CubeFormatError, InputError
-from cube.format import date_key_time
+from cube.format import DAY_US, MAX_PAIR_DAYS, rule_pair_indices
 
 INDEX_FORMAT = "1"
-MAX_PAIR_DAYS = 48
-"""Pair products get an item for consecutive dates and for dates at most this many days apart."""
-
-_DAY_US = 86_400_000_000
-_PAIR_TOLERANCE_US = _DAY_US // 2  # acquisitions of a burst ID repeat at the same time of day
 
 SORTABLES: dict[str, str] = {
     "datetime": "i.sort_us",
@@ -221,28 +215,6 @@ class SearchPage:
     more: bool
     offset: int
     limit: int = field(default=10)
-
-
-def pair_in_rule(days: float, consecutive: bool, max_days: float = MAX_PAIR_DAYS) -> bool:
-    """Whether a pair of dates of one burst ID gets pair-product items.
-
-    Consecutive dates always do; other pairs when at most ``max_days`` apart (half a day of
-    tolerance: the dates of a burst ID are whole days apart, give or take milliseconds).
-    """
-    return consecutive or days <= max_days + 0.5
-
-
-def rule_pairs(date_keys: Iterable[str], max_days: float = MAX_PAIR_DAYS) -> list[tuple[str, str]]:
-    """Every (reference, secondary) pair of the pair rule among one burst's date keys, in date order."""
-    dates = sorted(set(date_keys))
-    times = [date_key_time(d) for d in dates]
-    out = []
-    for i in range(len(dates)):
-        for j in range(i + 1, len(dates)):
-            if not pair_in_rule((times[j] - times[i]).total_seconds() / 86400, j == i + 1, max_days):
-                break  # sorted: later dates are further apart and not consecutive
-            out.append((dates[i], dates[j]))
-    return out
 
 
 # -- spatial predicate ------------------------------------------------------------------------
@@ -523,14 +495,8 @@ class StacIndex:
     def _refresh_pairs(self, conn: sqlite3.Connection, burst_id: str, max_pair_days: float) -> None:
         dates = conn.execute("SELECT id, start_us, wkb, burst FROM dates WHERE burst_id = ? "
                              "ORDER BY start_us, id", (burst_id,)).fetchall()
-        wanted: dict[tuple[int, int], float] = {}
-        for i, r in enumerate(dates):
-            for j in range(i + 1, len(dates)):
-                s = dates[j]
-                days = (s["start_us"] - r["start_us"]) / _DAY_US
-                if not pair_in_rule(days, j == i + 1, max_pair_days):
-                    break  # dates are sorted: later ones are further apart and not consecutive
-                wanted[(r["id"], s["id"])] = days
+        wanted = {(dates[i]["id"], dates[j]["id"]): (dates[j]["start_us"] - dates[i]["start_us"]) / DAY_US
+                  for i, j in rule_pair_indices([d["start_us"] for d in dates], max_pair_days)}
         have = {(row["ref_id"], row["sec_id"]): row["id"] for row in conn.execute(
             "SELECT id, ref_id, sec_id FROM pairs WHERE burst_id = ?", (burst_id,))}
         stale = [pid for key, pid in have.items() if key not in wanted]
@@ -703,10 +669,10 @@ class StacIndex:
             FROM dates r JOIN dates s ON s.burst_id = r.burst_id AND s.start_us > r.start_us
             LEFT JOIN pairs q ON q.ref_id = r.id AND q.sec_id = s.id
             WHERE r.burst_id = ? AND s.start_us - r.start_us >= ?"""
-        params: list[Any] = [burst_id, int(min_days * _DAY_US)]
+        params: list[Any] = [burst_id, int(min_days * DAY_US)]
         if max_days is not None:
             sql += " AND s.start_us - r.start_us <= ?"
-            params.append(int(max_days * _DAY_US))
+            params.append(int(max_days * DAY_US))
         if start_us is not None:
             sql += " AND r.end_us >= ?"
             params.append(int(start_us))
@@ -809,21 +775,13 @@ def _burst_from_blob(blob: bytes) -> Any:
 def _baseline(ref: bytes, sec: bytes) -> tuple[float | None, float | None]:
     """(Bperp, Bpar) in m of secondary w.r.t. reference (packed compact metadata), or
     (None, None) if not computable."""
-    from cube.geometry import compute_baseline
+    from cube.geometry import pair_baseline
 
-    try:
-        b = compute_baseline(_burst_from_blob(ref), _burst_from_blob(sec))
-    except ValueError:
-        return None, None
-    bperp, bpar = b["bperp_m"], b["bpar_m"]
-    if not (math.isfinite(bperp) and math.isfinite(bpar)):
-        return None, None
-    return float(bperp), float(bpar)
+    return pair_baseline(_burst_from_blob(ref), _burst_from_blob(sec))
 
 
 __all__ = [
     "INDEX_FORMAT",
-    "MAX_PAIR_DAYS",
     "QUERYABLES",
     "SLC_COLLECTION",
     "SORTABLES",
@@ -834,6 +792,4 @@ __all__ = [
     "SearchQuery",
     "StacIndex",
     "bbox_geometry",
-    "pair_in_rule",
-    "rule_pairs",
 ]

@@ -3,7 +3,7 @@
 - ``sentinel-1-slc-bursts``: the item ingest wrote (``make_slc_item``) with the processing and
   view extensions added (:func:`make_indexed_slc_item`, at index time).
 - One collection per ARD product: per-date products get one item per burst date, pair
-  products one item per pair of the pair rule (``cube.catalog.pair_in_rule``). Their assets
+  products one item per pair of the pair rule (``cube.format.pair_in_rule``). Their assets
   point at the ``/zarr``, ``/ard`` and ``/tiles`` endpoints of the API; ``sarcube:materialized``
   says whether the product is already computed (:func:`make_product_item`).
 """

@@ -1,6 +1,19 @@
 """Cube layout, format version and metadata models (no I/O)."""
 
-from cube.format._dates import date_by_prefix, iso, layer_dates, match_dates, parse_instant, pick_date
+from cube.format._dates import (
+    DAY_US,
+    MAX_PAIR_DAYS,
+    date_by_prefix,
+    iso,
+    layer_dates,
+    match_dates,
+    new_pairs,
+    pair_in_rule,
+    parse_instant,
+    pick_date,
+    rule_pair_indices,
+    rule_pairs,
+)
 from cube.format._layout import (
     BURST_ID_PATTERN,
     CATALOG_DIR,
@@ -31,8 +44,10 @@ __all__ = [
     "BURST_ID_PATTERN",
     "CATALOG_DIR",
     "CUBE_DOC",
+    "DAY_US",
     "FORMAT_VERSION",
     "GRID_DIR",
+    "MAX_PAIR_DAYS",
     "METADATA_DIR",
     "SLC_STORE",
     "SPEED_OF_LIGHT",
@@ -53,6 +68,10 @@ __all__ = [
     "iso",
     "layer_dates",
     "match_dates",
+    "new_pairs",
+    "pair_in_rule",
     "parse_instant",
     "pick_date",
+    "rule_pair_indices",
+    "rule_pairs",
 ]

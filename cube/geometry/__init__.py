@@ -7,7 +7,7 @@ seconds since an interpolator's ``epoch`` (naive UTC), slant ranges one-way metr
 heights metres above the WGS84 ellipsoid, angles in degrees.
 """
 
-from cube.geometry._baseline import compute_baseline, select_common_burst
+from cube.geometry._baseline import compute_baseline, pair_baseline, select_common_burst
 from cube.geometry._dem import (
     Dem,
     GeoidGrid,
@@ -95,6 +95,7 @@ __all__ = [
     "make_swath_timing",
     "make_synthetic_dem",
     "merge_orbits",
+    "pair_baseline",
     "radar_positions",
     "rdr2geo",
     "rdr2geo_times",

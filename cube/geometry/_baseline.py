@@ -83,6 +83,20 @@ def compute_baseline(reference: BurstMetadata, secondary: BurstMetadata) -> dict
     }
 
 
+def pair_baseline(reference: BurstMetadata,
+                  secondary: BurstMetadata) -> tuple[float | None, float | None]:
+    """``(bperp_m, bpar_m)`` of :func:`compute_baseline`, or ``(None, None)`` when the
+    secondary's orbit does not see the reference's centre or a value is not finite."""
+    try:
+        b = compute_baseline(reference, secondary)
+    except ValueError:
+        return None, None
+    bperp, bpar = b["bperp_m"], b["bpar_m"]
+    if not (math.isfinite(bperp) and math.isfinite(bpar)):
+        return None, None
+    return float(bperp), float(bpar)
+
+
 def select_common_burst(
     reference: list[BurstMetadata],
     secondary: list[BurstMetadata],

@@ -218,7 +218,7 @@ def resample(
     ----------
     slc : numpy.ndarray
         complex64, 2-D (lines, samples): the image to interpolate. For TOPS bursts pass the
-        *deramped* burst (see :func:`deramp`), so the signal is at baseband in azimuth.
+        *deramped* burst (see :func:`tops_deramp`), so the signal is at baseband in azimuth.
     az_pos, rg_pos : numpy.ndarray
         float64, same shape (any, e.g. a 2-D map-grid chunk): the line and sample of ``slc``
         (pixel indices, fractional) at which to interpolate. NaN means "no data".

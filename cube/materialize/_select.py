@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cube.catalog import rule_pairs
 from cube.errors import InputError, NotFoundError
-from cube.format import date_key_time, match_dates, pick_date
+from cube.format import date_key_time, match_dates, pick_date, rule_pairs
 from cube.geometry import Window
 from cube.materialize._engine import ArdEngine
 from cube.products import Selection, Variant

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cube.kernels import interferogram as _interferogram
+from cube.kernels import interferogram_and_coherence
 from cube.products._options import CoherenceOptions, InterferogramOptions
 
 
@@ -13,7 +13,7 @@ def interferogram(ref: np.ndarray, sec: np.ndarray, options: InterferogramOption
 
     Returns complex64 (rows // ly, cols // lx) in DN², NaN where a window has no valid pixel.
     """
-    ifg, _ = _interferogram(ref, sec, options.looks)
+    ifg, _ = interferogram_and_coherence(ref, sec, options.looks)
     return ifg
 
 
@@ -22,5 +22,5 @@ def coherence(ref: np.ndarray, sec: np.ndarray, options: CoherenceOptions) -> np
 
     Returns float32 (rows // wy, cols // wx) in [0, 1], NaN where a window has no valid pixel.
     """
-    _, coh = _interferogram(ref, sec, options.looks)
+    _, coh = interferogram_and_coherence(ref, sec, options.looks)
     return coh

@@ -288,10 +288,6 @@ def test_jobs_event_lists_records_from_the_state_table(stack: Deployment, lambda
 
 
 def test_tile_event(stack: Deployment, lambda_function) -> None:
-    try:
-        import cube.api.tiles  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"the tiles router (cube.api.tiles) is not importable yet: {exc}")
     import imagecodecs
 
     module = lambda_function("TilesFunction", stack)

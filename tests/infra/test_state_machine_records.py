@@ -17,10 +17,11 @@ from typing import Any
 import boto3
 import pytest
 
+from cube.materialize import JobRecord
+from cube.materialize._jobs_store import DynamoDBJobStore
 from tests.infra import _chain
 from tests.integration._moto import moto_server
 
-jobs_store = pytest.importorskip("cube.materialize._jobs_store")
 TABLE = "sarcube-infra-state-machine-records"
 ENTERED = "2026-05-01T10:20:30.123Z"
 
@@ -88,7 +89,7 @@ def _run(client: Any, state: dict[str, Any], data: dict[str, Any]) -> None:
 
 
 def _store(client: Any) -> Any:
-    return jobs_store.DynamoDBJobStore(TABLE, client)
+    return DynamoDBJobStore(TABLE, client)
 
 
 REQUEST = {"bursts": [{"burst_id": "t071_151200_iw3", "products": [{"product": "coherence", "options": {}}]}]}
@@ -96,7 +97,7 @@ REQUEST = {"bursts": [{"burst_id": "t071_151200_iw3", "products": [{"product": "
 
 def _new_job(client: Any, job_id: str) -> None:
     now = datetime.now(UTC)
-    _store(client).create(jobs_store.JobRecord(id=job_id, created=now, updated=now, request=REQUEST,
+    _store(client).create(JobRecord(id=job_id, created=now, updated=now, request=REQUEST,
                                                owner="alice"))
 
 

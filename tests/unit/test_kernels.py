@@ -1,5 +1,8 @@
 """cube.kernels against slow, obviously-correct numpy references, and against physics.
 
+The two-step TOPS carrier, the sliding-window coherence and the radar-grid calibration are
+references in ``tests/reference`` (no product uses them); they are checked here too.
+
 Arrays are small so the whole module runs in seconds once numba has compiled (cold compile
 of every kernel is most of its time).
 """
@@ -11,6 +14,7 @@ import pytest
 from scipy.interpolate import RegularGridInterpolator
 
 from cube import kernels as K
+from tests import reference as R
 
 RNG_SEED = 20240611
 
@@ -70,7 +74,7 @@ def ref_interferogram(ref, sec, looks):
 def test_interferogram_matches_reference(shape, looks):
     rng = np.random.default_rng(RNG_SEED)
     ref, sec = _correlated_pair(rng, shape)
-    ifg, coh = K.interferogram(ref, sec, looks)
+    ifg, coh = K.interferogram_and_coherence(ref, sec, looks)
     want_ifg, want_coh = ref_interferogram(ref, sec, looks)
     assert ifg.dtype == np.complex64 and coh.dtype == np.float32
     assert ifg.shape == (shape[0] // looks[0], shape[1] // looks[1]) == coh.shape
@@ -85,7 +89,7 @@ def test_interferogram_phase_sign_and_full_coherence():
     rng = np.random.default_rng(1)
     ref = _cplx(rng, (8, 16))
     sec = (ref * np.exp(-1j * 0.7)).astype(np.complex64)  # ref · conj(sec) = |ref|² e^{+0.7j}
-    ifg, coh = K.interferogram(ref, sec, (4, 4))
+    ifg, coh = K.interferogram_and_coherence(ref, sec, (4, 4))
     np.testing.assert_allclose(np.angle(ifg), 0.7, atol=1e-5)
     np.testing.assert_allclose(coh, 1.0, atol=1e-5)
     # the mean over the window, not the sum
@@ -95,32 +99,32 @@ def test_interferogram_phase_sign_and_full_coherence():
 
 def test_interferogram_all_nan_and_zero_windows():
     ref = np.full((4, 4), complex(np.nan, np.nan), dtype=np.complex64)
-    ifg, coh = K.interferogram(ref, ref.copy(), (2, 2))
+    ifg, coh = K.interferogram_and_coherence(ref, ref.copy(), (2, 2))
     assert np.isnan(ifg.real).all() and np.isnan(ifg.imag).all() and np.isnan(coh).all()
     z = np.zeros((4, 4), dtype=np.complex64)
-    ifg, coh = K.interferogram(z, z, (2, 2))
+    ifg, coh = K.interferogram_and_coherence(z, z, (2, 2))
     assert np.all(ifg == 0) and np.isnan(coh).all()
 
 
 def test_interferogram_rejects_bad_input():
     a = np.zeros((8, 8), np.complex64)
     with pytest.raises(ValueError, match="ref must have dtype complex64"):
-        K.interferogram(a.astype(np.complex128), a, (2, 2))
+        K.interferogram_and_coherence(a.astype(np.complex128), a, (2, 2))
     with pytest.raises(ValueError, match="sec must be 2-D"):
-        K.interferogram(a, a[0], (2, 2))
+        K.interferogram_and_coherence(a, a[0], (2, 2))
     with pytest.raises(ValueError, match="same shape"):
-        K.interferogram(a, a[:4], (2, 2))
+        K.interferogram_and_coherence(a, a[:4], (2, 2))
     for bad in [(0, 2), (2,), (2, 2, 2), (True, 2), (1.5, 2), "ab"]:
         with pytest.raises(ValueError, match="looks"):
-            K.interferogram(a, a, bad)
+            K.interferogram_and_coherence(a, a, bad)
     with pytest.raises(ValueError, match="larger than the image"):
-        K.interferogram(a, a, (9, 1))
+        K.interferogram_and_coherence(a, a, (9, 1))
 
 
 def test_interferogram_accepts_non_contiguous_views():
     rng = np.random.default_rng(2)
     ref, sec = _correlated_pair(rng, (30, 40))
-    ifg, coh = K.interferogram(ref[::2, 1:], sec[::2, 1:], (3, 3))
+    ifg, coh = K.interferogram_and_coherence(ref[::2, 1:], sec[::2, 1:], (3, 3))
     want_ifg, want_coh = ref_interferogram(ref[::2, 1:], sec[::2, 1:], (3, 3))
     np.testing.assert_allclose(coh, want_coh, rtol=2e-5, atol=2e-6, equal_nan=True)
 
@@ -155,25 +159,36 @@ def test_coherence_matches_reference(shape, window):
     rng = np.random.default_rng(RNG_SEED + 1)
     ref, sec = _correlated_pair(rng, shape, nan_fraction=0.1)
     ref[20:30, 3:6] = complex(np.nan, np.nan) if shape[0] > 30 else ref[20:30, 3:6]
-    coh = K.coherence(ref, sec, window)
+    coh = R.sliding_coherence(ref, sec, window)
     want = ref_coherence(ref, sec, window)
     assert coh.dtype == np.float32 and coh.shape == shape
     np.testing.assert_array_equal(np.isnan(coh), np.isnan(want))
     np.testing.assert_allclose(coh, want, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
+@pytest.mark.parametrize("window", [(3, 5), (5, 9), (1, 1)])
+def test_window_coherence_is_sliding_coherence_at_window_centres(window):
+    """The product's estimator (non-overlapping windows) against the sliding reference."""
+    rng = np.random.default_rng(RNG_SEED + 7)
+    ref, sec = _correlated_pair(rng, (31, 47), nan_fraction=0.1)
+    _, coh = K.interferogram_and_coherence(ref, sec, window)
+    wy, wx = window
+    centres = R.sliding_coherence(ref, sec, window)[wy // 2::wy, wx // 2::wx][:coh.shape[0], :coh.shape[1]]
+    np.testing.assert_allclose(coh, centres, rtol=2e-5, atol=2e-6, equal_nan=True)
+
+
 def test_coherence_of_identical_images_is_one():
     rng = np.random.default_rng(3)
     a = _cplx(rng, (20, 20))
-    np.testing.assert_allclose(K.coherence(a, a, (5, 5)), 1.0, atol=1e-6)
+    np.testing.assert_allclose(R.sliding_coherence(a, a, (5, 5)), 1.0, atol=1e-6)
 
 
 def test_coherence_rejects_even_window():
     a = np.zeros((8, 8), np.complex64)
     with pytest.raises(ValueError, match="odd"):
-        K.coherence(a, a, (4, 5))
+        R.sliding_coherence(a, a, (4, 5))
     with pytest.raises(ValueError, match="window"):
-        K.coherence(a, a, (0, 5))
+        R.sliding_coherence(a, a, (0, 5))
 
 
 # --------------------------------------------------------------------------- multilook
@@ -421,28 +436,28 @@ def test_carrier_phase_matches_reference_and_points_agree():
     tau = 5.3e-3 + np.arange(40) * 1.0 / 64.345e6
     fdc, ka = _s1_doppler(tau)
     eta = (np.arange(30) - 15) * DT_AZ * 50
-    phi = K.tops_carrier_phase(eta, fdc, ka, **S1)
+    phi = R.tops_carrier_phase(eta, fdc, ka, **S1)
     np.testing.assert_allclose(phi, ref_carrier_phase(eta, fdc, ka, **S1), rtol=1e-12, atol=1e-9)
     kt, eta_ref = K.tops_carrier_terms(fdc, ka, **S1)
     assert 1500 < kt.mean() < 2000 and eta_ref[0] == 0.0  # S-1 IW: k_t ≈ 1.7 kHz/s
     # scattered points: exact at grid points, linear interpolation of kt/η_ref/fdc between
     E, T = np.meshgrid(eta, tau, indexing="ij")
-    at = K.tops_carrier_phase_at(E, T, tau_grid=tau, fdc=fdc, ka=ka, **S1)
+    at = R.tops_carrier_phase_at(E, T, tau_grid=tau, fdc=fdc, ka=ka, **S1)
     np.testing.assert_allclose(at, phi, rtol=1e-12, atol=1e-9)
     tm = 0.5 * (tau[7] + tau[8])
     e0 = np.array([0.3])
-    mid = K.tops_carrier_phase_at(e0, np.array([tm]), tau_grid=tau, fdc=fdc, ka=ka, **S1)
+    mid = R.tops_carrier_phase_at(e0, np.array([tm]), tau_grid=tau, fdc=fdc, ka=ka, **S1)
     kt_m, er_m, f_m = (0.5 * (v[7] + v[8]) for v in (kt, eta_ref, fdc))
     d = e0 - er_m
     np.testing.assert_allclose(mid, -np.pi * kt_m * d**2 - 2 * np.pi * f_m * d, rtol=1e-12)
-    nan = K.tops_carrier_phase_at(np.array([np.nan, 0.1]), np.array([tau[3], np.nan]),
+    nan = R.tops_carrier_phase_at(np.array([np.nan, 0.1]), np.array([tau[3], np.nan]),
                                   tau_grid=tau, fdc=fdc, ka=ka, **S1)
     assert np.isnan(nan).all()
     # a non-uniform grid and points outside it (linear extrapolation) stay consistent
     g = np.sort(np.concatenate([tau[:5], tau[10:12], tau[30:]]))
     f2, k2 = _s1_doppler(g)
     k2 = np.interp(g, tau, ka)
-    out = K.tops_carrier_phase_at(np.full(3, 0.2), np.array([g[0] - 1e-7, g[6], g[-1] + 1e-7]),
+    out = R.tops_carrier_phase_at(np.full(3, 0.2), np.array([g[0] - 1e-7, g[6], g[-1] + 1e-7]),
                                   tau_grid=g, fdc=f2, ka=k2, **S1)
     assert np.isfinite(out).all()
 
@@ -451,8 +466,8 @@ def test_carrier_phase_with_eta_c0_for_a_range_window():
     tau = 5.3e-3 + np.arange(40) * 1.0 / 64.345e6
     fdc, ka = _s1_doppler(tau)
     eta = (np.arange(10) - 5) * DT_AZ
-    full = K.tops_carrier_phase(eta, fdc, ka, **S1)
-    win = K.tops_carrier_phase(eta, fdc[10:], ka[10:], eta_c0=-fdc[0] / ka[0], **S1)
+    full = R.tops_carrier_phase(eta, fdc, ka, **S1)
+    win = R.tops_carrier_phase(eta, fdc[10:], ka[10:], eta_c0=-fdc[0] / ka[0], **S1)
     np.testing.assert_allclose(win, full[:, 10:], rtol=1e-12)
 
 
@@ -484,15 +499,15 @@ def test_deramp_brings_a_tops_burst_to_baseband():
     # sanity: the synthetic burst really has a drifting (wrapped) centroid
     raw = np.unwrap(centroid(slc, 64) * 2 * np.pi * DT_AZ) / (2 * np.pi * DT_AZ)
     assert np.ptp(raw) > 2000  # Hz: k_t ≈ 1.6 kHz/s over a 2 s burst
-    phi = K.tops_carrier_phase(eta, fdc, ka, **S1)
-    flat = K.deramp(slc, phi)
+    phi = R.tops_carrier_phase(eta, fdc, ka, **S1)
+    flat = R.deramp(slc, phi)
     assert abs(centroid(flat, n_lines - 1)[0]) < 3.0  # Hz, whole burst; the PRF is 486 Hz
     assert np.abs(centroid(flat, 128)).max() < 15.0  # Hz, speckle noise of 128-line blocks
     # exact check: what is left is the baseband speckle times a constant phase per sample
     rest = np.angle(flat * np.conj(base))
     np.testing.assert_allclose(np.angle(np.exp(1j * (rest - rest[0]))), 0.0, atol=1e-3)
     # the opposite sign doubles the drift instead of removing it
-    wrong = K.reramp(slc, phi)
+    wrong = R.reramp(slc, phi)
     assert np.abs(centroid(wrong, 128)).max() > 100.0
 
 
@@ -501,29 +516,29 @@ def test_deramp_reramp_round_trip_and_exactness():
     x = _cplx(rng, (7, 33))
     phase = rng.uniform(-3e4, 3e4, x.shape)
     phase[0, 0] = np.nan
-    d = K.deramp(x, phase)
+    d = R.deramp(x, phase)
     want = x.astype(np.complex128) * np.exp(1j * phase)
     np.testing.assert_allclose(d, want, rtol=2e-6, atol=2e-6, equal_nan=True)
     assert np.isnan(d[0, 0].real) and np.isnan(d[0, 0].imag)
-    back = K.reramp(d, phase)
+    back = R.reramp(d, phase)
     np.testing.assert_allclose(back[1:], x[1:], rtol=1e-5, atol=1e-5)
     y = x.copy()
-    assert K.deramp(y, phase, out=y) is y  # in place
+    assert R.deramp(y, phase, out=y) is y  # in place
     np.testing.assert_allclose(y, d, rtol=1e-6, atol=1e-6, equal_nan=True)
     with pytest.raises(ValueError, match="phase must have dtype float64"):
-        K.deramp(x, phase.astype(np.float32))
+        R.deramp(x, phase.astype(np.float32))
     with pytest.raises(ValueError, match="same shape"):
-        K.reramp(x, phase[:, :5])
+        R.reramp(x, phase[:, :5])
 
 
 def test_carrier_rejects_bad_input():
     with pytest.raises(ValueError, match="ka must have 3 values"):
-        K.tops_carrier_phase(np.zeros(2), np.zeros(3), np.ones(2), **S1)
+        R.tops_carrier_phase(np.zeros(2), np.zeros(3), np.ones(2), **S1)
     with pytest.raises(ValueError, match="velocity"):
-        K.tops_carrier_phase(np.zeros(2), np.zeros(3), -np.ones(3), velocity=-1.0,
+        R.tops_carrier_phase(np.zeros(2), np.zeros(3), -np.ones(3), velocity=-1.0,
                              steering_rate=0.02, wavelength=0.05)
     with pytest.raises(ValueError, match="tau_grid must be strictly increasing"):
-        K.tops_carrier_phase_at(np.zeros(2), np.zeros(2), tau_grid=[1.0, 0.5], fdc=[0, 0],
+        R.tops_carrier_phase_at(np.zeros(2), np.zeros(2), tau_grid=[1.0, 0.5], fdc=[0, 0],
                                 ka=[-1, -1], **S1)
 
 
@@ -552,7 +567,7 @@ def test_tops_deramp_matches_reference_and_the_two_step_form():
     assert got.dtype == np.complex64 and got.shape == slc.shape
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6, equal_nan=True)
     assert np.isnan(got[3, 4].real) and np.isnan(got[3, 4].imag)
-    two_step = K.deramp(slc, K.tops_carrier_phase(eta, fdc, ka, eta_c0=c0, **S1))
+    two_step = R.deramp(slc, R.tops_carrier_phase(eta, fdc, ka, eta_c0=c0, **S1))
     np.testing.assert_allclose(got, two_step, rtol=1e-6, atol=1e-6, equal_nan=True)
     y = slc.copy()
     assert K.tops_deramp(y, eta, fdc, ka, eta_c0=c0, out=y, **S1) is y  # in place
@@ -608,9 +623,9 @@ def test_tops_reramp_at_matches_reference(flatten):
     if not flatten:  # the two-step form, also outside the samples (linear extrapolation)
         sample_out = sample + np.where(rng.random(sample.shape) < 0.5, -30.0, 30.0)
         got = K.tops_reramp_at(data, line, sample_out, **kw)
-        phi = K.tops_carrier_phase_at((line - 0.5 * lines) * dt, tau0 + sample_out / fs,
+        phi = R.tops_carrier_phase_at((line - 0.5 * lines) * dt, tau0 + sample_out / fs,
                                       tau_grid=tau, fdc=fdc, ka=ka, **S1)
-        np.testing.assert_allclose(got, K.reramp(data, phi), rtol=1e-6, atol=1e-6,
+        np.testing.assert_allclose(got, R.reramp(data, phi), rtol=1e-6, atol=1e-6,
                                    equal_nan=True)
     y = data.copy()
     assert K.tops_reramp_at(y, line, sample, flatten=flatten, out=y, **kw) is y  # in place
@@ -703,13 +718,13 @@ def test_calibrate_matches_reference(origin, negative):
     lines, pixels, values, noise, noise_az = _cal_luts(rng)
     dn = _cplx(rng, (31, 45), 0.8)
     dn[4, 4] = np.nan
-    got = K.calibrate(dn, lines, pixels, values, noise=noise, noise_azimuth=noise_az,
+    got = R.calibrate(dn, lines, pixels, values, noise=noise, noise_azimuth=noise_az,
                       origin=origin, negative=negative)
     want = ref_calibrate(dn, lines, pixels, values, noise, noise_az, origin, negative)
     assert got.dtype == np.float32
     assert np.isnan(got[4, 4]) and (want < 0.5 / 700**2).any()  # some pixels went negative
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-12, equal_nan=True)
-    no_noise = K.calibrate(dn, lines, pixels, values, origin=origin)
+    no_noise = R.calibrate(dn, lines, pixels, values, origin=origin)
     np.testing.assert_allclose(no_noise, ref_calibrate(dn, lines, pixels, values, origin=origin),
                                rtol=1e-5, equal_nan=True)
 
@@ -720,14 +735,14 @@ def test_calibrate_power_input_db_and_single_line_lut():
     power = (np.abs(dn) ** 2).astype(np.float32)
     lines, pixels = np.array([2]), np.array([0, 8])
     values = np.array([[250.0, 500.0]])
-    a = K.calibrate(dn, lines, pixels, values, out_db=True)
-    b = K.calibrate(power, lines, pixels, values, out_db=True)
+    a = R.calibrate(dn, lines, pixels, values, out_db=True)
+    b = R.calibrate(power, lines, pixels, values, out_db=True)
     want = ref_calibrate(dn, lines, pixels, values, db=True)
     np.testing.assert_allclose(a, want, atol=1e-4)
     np.testing.assert_allclose(b, want, atol=1e-4)
-    zero = K.calibrate(np.zeros((2, 2), np.float32), [0], [0], [[1.0]], out_db=True)
+    zero = R.calibrate(np.zeros((2, 2), np.float32), [0], [0], [[1.0]], out_db=True)
     assert np.all(zero == -np.inf)
-    neg = K.calibrate(np.zeros((2, 2), np.float32), [0], [0], [[1.0]],
+    neg = R.calibrate(np.zeros((2, 2), np.float32), [0], [0], [[1.0]],
                       noise=([0], [0], [[1.0]]), out_db=True, negative="zero")
     assert np.all(neg == -np.inf)
 
@@ -735,24 +750,54 @@ def test_calibrate_power_input_db_and_single_line_lut():
 def test_calibrate_rejects_bad_input():
     d = np.zeros((4, 4), np.complex64)
     with pytest.raises(ValueError, match="lut_values must have shape"):
-        K.calibrate(d, [0, 1], [0, 1, 2], np.ones((2, 2)))
+        R.calibrate(d, [0, 1], [0, 1, 2], np.ones((2, 2)))
     with pytest.raises(ValueError, match="lut_lines must be strictly increasing"):
-        K.calibrate(d, [1, 0], [0, 1], np.ones((2, 2)))
+        R.calibrate(d, [1, 0], [0, 1], np.ones((2, 2)))
     with pytest.raises(ValueError, match="noise_azimuth needs"):
-        K.calibrate(d, [0, 1], [0, 1], np.ones((2, 2)), noise_azimuth=([0], [1.0]))
+        R.calibrate(d, [0, 1], [0, 1], np.ones((2, 2)), noise_azimuth=([0], [1.0]))
     with pytest.raises(ValueError, match="negative"):
-        K.calibrate(d, [0, 1], [0, 1], np.ones((2, 2)), negative="clip")
+        R.calibrate(d, [0, 1], [0, 1], np.ones((2, 2)), negative="clip")
     with pytest.raises(ValueError, match="data must have dtype"):
-        K.calibrate(d.astype(np.complex128), [0, 1], [0, 1], np.ones((2, 2)))
+        R.calibrate(d.astype(np.complex128), [0, 1], [0, 1], np.ones((2, 2)))
     with pytest.raises(ValueError, match="non-zero"):
-        K.calibrate(d, [0, 1], [0, 1], np.zeros((2, 2)))
+        R.calibrate(d, [0, 1], [0, 1], np.zeros((2, 2)))
+
+
+def test_backscatter_factors_match_the_radar_grid_reference():
+    """The backscatter product's per-pixel 1/A² and N/A² (``cube.products``, at radar
+    positions) equal the reference calibration on the radar grid, for a real ESA burst."""
+    from conftest import shared_path
+
+    from cube.ingest import open_safe
+    from cube.products._radiometry import calibration_factors
+
+    scene = ("hyp3-isce2/tests/data/packaging/slc/"
+             "S1A_IW_SLC__1SDV_20250406T022008_20250406T022035_058630_07421F_93A7.SAFE")
+    burst = open_safe(str(shared_path(scene))).bursts(swaths=["IW1"], polarizations=["VV"])[1]
+    l0, s0, ny, nx = 1300, 4000, 301, 1503  # across LUT lines (1160, 1807) and burst edges
+    line, sample = np.meshgrid(np.arange(l0, l0 + ny, dtype=np.float64),
+                               np.arange(s0, s0 + nx, dtype=np.float64), indexing="ij")
+    gain, noise = calibration_factors(burst, line, sample, "sigma0", denoise=True)
+
+    cal, rng_noise = burst.calibration, burst.noise_range
+    assert all(v.pixel == cal[0].pixel for v in cal) and all(v.pixel == rng_noise[0].pixel for v in rng_noise)
+    (az,) = burst.noise_azimuth
+    lut = ([v.line for v in cal], cal[0].pixel, np.array([v.sigma_nought for v in cal]))
+    noise_lut = ([v.line for v in rng_noise], rng_noise[0].pixel,
+                 np.array([v.noise_range_lut for v in rng_noise]))
+    power = 4.0 * noise_lut[2].max()
+    want_gain = R.calibrate(np.ones((ny, nx)), *lut, origin=(l0, s0))
+    want_net = R.calibrate(np.full((ny, nx), power), *lut, noise=noise_lut,
+                           noise_azimuth=(az.line, az.noise_azimuth_lut), origin=(l0, s0))
+    np.testing.assert_allclose(gain, want_gain, rtol=2e-6)
+    np.testing.assert_allclose(power * gain - noise, want_net, rtol=2e-6)
+    assert np.ptp(noise / gain) > 0.01 * noise_lut[2].max()  # the noise varies over the window
 
 
 def test_public_api_is_exported():
     assert sorted(K.__all__) == sorted(
-        ["calibrate", "coherence", "deramp", "interferogram", "interpolate_bilinear", "make_sinc_table", "multilook",
-         "resample", "reramp", "tops_carrier_phase", "tops_carrier_phase_at",
-         "tops_carrier_terms", "tops_deramp", "tops_reramp_at"]
+        ["interferogram_and_coherence", "interpolate_bilinear", "make_sinc_table", "multilook",
+         "resample", "tops_carrier_terms", "tops_deramp", "tops_reramp_at"]
     )
 
 

@@ -343,3 +343,16 @@ def test_cql2_text_parses_and_bad_filters_raise(index, items):
             index.search(SearchQuery(filter=cql2_to_json(bad), limit=1))
     with pytest.raises(InputError):
         index.search(SearchQuery(sortby=[("nosuch", True)]))
+
+
+def test_cql2_values_are_bound_not_pasted(index, items):
+    """A quote, a backslash or SQL in a value is a value: no match, no error, no effect."""
+    from cube.catalog import cql2_to_json
+
+    one = items[0]["id"]
+    for value in ["x' OR '1'='1", "O''Brien", "x\\' OR 1=1 --", f"{one}'; DROP TABLE items; --"]:
+        expr = {"op": "or", "args": [{"op": "=", "args": [{"property": "id"}, value]},
+                                     {"op": "like", "args": [{"property": "id"}, value + "%"]}]}
+        assert index.search(SearchQuery(filter=expr, limit=10)).rows == []
+    text = cql2_to_json("id = 'O''Brien' OR id = '" + one + "'")
+    assert [r.item_id for r in index.search(SearchQuery(filter=text, limit=10)).rows] == [one]

@@ -4,6 +4,10 @@ Sentinel-1 calibration vectors give, on a sparse grid of (line, pixel), the valu
 σ0, β0 or γ0 such that ``calibrated power = |DN|² / A²``; noise vectors give the thermal
 noise power ``N`` in DN² (range vectors × azimuth vectors since IPF 2.9). Interpolation is
 bilinear in (line, pixel), as ESA specifies.
+
+Moved out of ``cube.kernels``: the backscatter product computes ``1/A²`` and ``N/A²`` at the
+CSLC's fractional radar positions instead (``cube/products/_radiometry.py``); the kernel tests
+check those factors against this on the radar grid of a real burst.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Literal
 import numba
 import numpy as np
 
-from . import _checks
+from cube.kernels import _checks
 
 
 def _bracket(grid: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
