@@ -17,6 +17,7 @@ help:
 	@echo "make demo   simulate a small stack, ingest it, compute ARD, serve it on 127.0.0.1:8000"
 	@echo "make test   run the test suite (fast tests; make test-slow adds full-size ones)"
 	@echo "make fuzz   fuzz every API operation longer than make test does (FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) per pass)"
+	@echo "make lint   ruff (style, docstrings), mypy (types) and the import contract"
 	@echo "make bench  run the benchmarks, write benchmarks/results/ and docs/performance.md"
 
 $(UV):
@@ -50,8 +51,11 @@ fuzz: setup
 bench: setup
 	$(RUN) python benchmarks/run.py
 
+# Style and docstrings (ruff), types (mypy, configured in pyproject.toml), and the import contract.
 lint: setup
 	$(RUN) ruff check cube tests benchmarks
+	$(RUN) mypy
+	$(RUN) pytest tests/unit/test_architecture.py -q
 
 clean:
 	rm -rf .tools $(VENV) $(DEMO_DIR)
