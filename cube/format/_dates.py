@@ -87,8 +87,11 @@ def parse_instant(text: str) -> datetime:
 
 
 def match_dates(dates: list[str], text: str | None, *, burst_id: str) -> list[str]:
-    """The date keys a ``datetime`` parameter names: an instant (±1 s), a day, or ``a/b``
-    (open ends ``..``). None = every date. NotFoundError if nothing matches."""
+    """The date keys a ``datetime`` parameter names.
+
+    ``text`` is an instant (±1 s), a day, or ``a/b`` (open ends ``..``); None means every date.
+    NotFoundError if nothing matches.
+    """
     if not text:
         return list(dates)
     times = {d: date_key_time(d) for d in dates}
@@ -142,9 +145,12 @@ def layer_dates(
     reference: str | None,
     secondary: str | None,
 ) -> tuple[str, ...]:
-    """The date (or pair) of a map layer: the latest date ``datetime`` matches (latest overall if
-    None); pairs: ``reference``/``secondary`` (a missing one is the next/previous date; neither:
-    the latest two dates). NotFoundError if nothing matches; InputError for a wrong mix."""
+    """The date (or pair) of a map layer.
+
+    One date: the latest date ``datetime`` matches (the latest overall if None). Pairs:
+    ``reference``/``secondary`` (a missing one is the next/previous date; neither: the latest two
+    dates). NotFoundError if nothing matches; InputError for a wrong mix.
+    """
     if not pair:
         if reference or secondary:
             raise InputError(f"{product} has one date per layer: give datetime=, not reference=/secondary=")
@@ -159,20 +165,20 @@ def layer_dates(
         )
     ref = pick_date(dates, reference, burst_id=burst_id, name="reference") if reference else None
     sec = pick_date(dates, secondary, burst_id=burst_id, name="secondary") if secondary else None
-    if ref is None and sec is None:
-        if len(dates) < 2:
-            raise NotFoundError(f"{burst_id} has {len(dates)} date(s); {product} needs two")
-        return dates[-2], dates[-1]
-    if sec is None:
-        later = [d for d in dates if d > ref]
-        if not later:
-            raise NotFoundError(f"{burst_id}: no date after reference={reference!r}; give secondary=")
-        sec = later[0]
     if ref is None:
+        if sec is None:
+            if len(dates) < 2:
+                raise NotFoundError(f"{burst_id} has {len(dates)} date(s); {product} needs two")
+            return dates[-2], dates[-1]
         earlier = [d for d in dates if d < sec]
         if not earlier:
             raise NotFoundError(f"{burst_id}: no date before secondary={secondary!r}; give reference=")
         ref = earlier[-1]
+    elif sec is None:
+        later = [d for d in dates if d > ref]
+        if not later:
+            raise NotFoundError(f"{burst_id}: no date after reference={reference!r}; give secondary=")
+        sec = later[0]
     if ref == sec:
         raise InputError(f"reference and secondary are the same date ({ref}); give two dates")
     return ref, sec

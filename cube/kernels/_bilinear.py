@@ -11,7 +11,7 @@ from . import _checks
 
 
 @numba.njit(cache=True, parallel=True)
-def _bilinear(image, az, rg, out):  # pragma: no cover - numba
+def _bilinear(image: np.ndarray, az: np.ndarray, rg: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
     rows, cols = image.shape
     n = az.shape[0]
     for k in numba.prange(n):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -50,14 +50,17 @@ def increasing(a: np.ndarray, name: str) -> None:
 
 def pair(x: object, name: str, odd: bool = False) -> tuple[int, int]:
     """Return ``x`` as two positive ints (azimuth, range); ``odd`` also requires odd values."""
+    wrong = f"{name} must be a pair (azimuth, range) of positive ints, got {x!r}"
+    if not isinstance(x, Iterable):
+        raise ValueError(wrong)
     try:
-        a, b = x  # type: ignore[misc]
+        a, b = x
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (azimuth, range) of positive ints, got {x!r}") from None
+        raise ValueError(wrong) from None
     out = []
     for v in (a, b):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a pair (azimuth, range) of positive ints, got {x!r}")
+            raise ValueError(wrong)
         if odd and v % 2 == 0:
             raise ValueError(f"{name} must hold odd sizes so the window is centred, got {x!r}")
         out.append(int(v))

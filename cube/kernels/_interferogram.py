@@ -27,7 +27,9 @@ _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _line_groups(r, s, acc, nx, rg, first):  # pragma: no cover - numba
+def _line_groups(
+    r: np.ndarray, s: np.ndarray, acc: np.ndarray, nx: int, rg: int, first: bool
+) -> None:  # pragma: no cover - numba
     """Sum groups of ``rg`` pixels of one line into ``acc`` (4, nx).
 
     The four sums are Re and Im of r·conj(s), |r|² and |s|². No NaN handling: a NaN anywhere
@@ -64,7 +66,9 @@ def _line_groups(r, s, acc, nx, rg, first):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True)
-def _masked_window(ref, sec, i0, i1, j0, j1):  # pragma: no cover - numba
+def _masked_window(
+    ref: np.ndarray, sec: np.ndarray, i0: int, i1: int, j0: int, j1: int
+) -> tuple[float, float, float, float, int]:  # pragma: no cover - numba
     """Sum over the valid pixels of ref[i0:i1, j0:j1] (float64); also return their count."""
     sr = 0.0
     si = 0.0
@@ -90,7 +94,9 @@ def _masked_window(ref, sec, i0, i1, j0, j1):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _interferogram(ref, sec, az, rg, ifg, coh):  # pragma: no cover - numba
+def _interferogram(
+    ref: np.ndarray, sec: np.ndarray, az: int, rg: int, ifg: np.ndarray, coh: np.ndarray
+) -> None:  # pragma: no cover - numba
     """Fill ``ifg`` (complex64) and ``coh`` (float32), both (ny // az, nx // rg).
 
     One pass over the inputs: each output row sums its ``az`` input lines group by group

@@ -11,7 +11,9 @@ from . import _checks
 
 
 @numba.njit(cache=True)
-def _multilook_row(x, az, rg, io, is_complex, out):  # pragma: no cover - numba
+def _multilook_row(
+    x: np.ndarray, az: int, rg: int, io: int, is_complex: bool, out: np.ndarray
+) -> None:  # pragma: no cover - numba
     """Fill output row ``io``: mean of the valid values of each window (float64 sums).
 
     A real value is valid when not NaN, a complex one when neither part is NaN. ``out`` is
@@ -33,16 +35,18 @@ def _multilook_row(x, az, rg, io, is_complex, out):  # pragma: no cover - numba
                     acc_i[jo] += im
                     cnt[jo] += 1
     for jo in range(nx):
-        re = acc_r[jo] / cnt[jo] if cnt[jo] > 0 else np.nan
+        mean_r = acc_r[jo] / cnt[jo] if cnt[jo] > 0 else np.nan
         if is_complex:
-            out[io, 2 * jo] = re
+            out[io, 2 * jo] = mean_r
             out[io, 2 * jo + 1] = acc_i[jo] / cnt[jo] if cnt[jo] > 0 else np.nan
         else:
-            out[io, jo] = re
+            out[io, jo] = mean_r
 
 
 @numba.njit(cache=True)
-def _multilook(x, az, rg, is_complex, out):  # pragma: no cover - numba
+def _multilook(
+    x: np.ndarray, az: int, rg: int, is_complex: bool, out: np.ndarray
+) -> None:  # pragma: no cover - numba
     """Multilook every output row.
 
     Serial on purpose: it is memory-bound (~0.1 s per burst), and each parallel kernel

@@ -110,7 +110,9 @@ def make_sinc_table(
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _resample8(slc, az, rg, y0, x0, table, out):  # pragma: no cover - numba
+def _resample8(
+    slc: np.ndarray, az: np.ndarray, rg: np.ndarray, y0: float, x0: float, table: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - numba
     """8-tap case, written so that LLVM vectorises it over the 8 range taps.
 
     The 8 azimuth taps are unrolled by hand over 8 row views, and the range index is
@@ -163,7 +165,9 @@ def _resample8(slc, az, rg, y0, x0, table, out):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _resample_n(slc, az, rg, y0, x0, table, out):  # pragma: no cover - numba
+def _resample_n(
+    slc: np.ndarray, az: np.ndarray, rg: np.ndarray, y0: float, x0: float, table: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - numba
     """Any even number of taps."""
     ny, nx = slc.shape
     osf = table.shape[0] - 1

@@ -89,7 +89,7 @@ def tops_carrier_terms(
 
 
 @numba.njit(cache=True, inline="always")
-def _cis(p):  # pragma: no cover - numba
+def _cis(p: float) -> tuple[float, float]:  # pragma: no cover - numba
     """Return (cos p, sin p), branch-free so that loops over it vectorise.
 
     Range reduction to [−π, π), then Taylor series of the half angle (error < 1e-9).
@@ -109,7 +109,9 @@ def _cis(p):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"contract"})
-def _deramp_grid(x, eta, kt, eta_ref, fdc, out):  # pragma: no cover - numba
+def _deramp_grid(
+    x: np.ndarray, eta: np.ndarray, kt: np.ndarray, eta_ref: np.ndarray, fdc: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - numba
     """Compute ``out = x · exp(+jφ)`` with φ on the grid computed in the same pass."""
     ny, nx = x.shape
     for i in numba.prange(ny):
@@ -178,8 +180,21 @@ def tops_deramp(
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"contract"})
-def _reramp_positions(x, line, sample, line_centre, dt, tau0, fs, sample0, kt, eta_ref, fdc,
-                      k_range, out):  # pragma: no cover - numba
+def _reramp_positions(
+    x: np.ndarray,
+    line: np.ndarray,
+    sample: np.ndarray,
+    line_centre: float,
+    dt: float,
+    tau0: float,
+    fs: float,
+    sample0: float,
+    kt: np.ndarray,
+    eta_ref: np.ndarray,
+    fdc: np.ndarray,
+    k_range: float,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - numba
     """Compute ``out = x · exp(j(k_range·cτ/2 − φ(η, τ)))`` at fractional (line, sample).
 
     η = (line − line_centre)·dt and τ = tau0 + sample/fs per point; k_t, η_ref and f_ηc are
