@@ -157,8 +157,9 @@ NODE_SPACING = 16
 
 def radar_window(burst: BurstMetadata, grid: BurstGrid, window: Window | None, dem: Dem,
                  bistatic: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """float64 (rows, cols) burst line and sample of each pixel of a grid window (NaN outside the
-    valid burst), identical to the same pixels of the whole-grid computation.
+    """Burst line and sample of each pixel of a grid window: float64 (rows, cols) each.
+
+    NaN outside the valid burst; identical to the same pixels of the whole-grid computation.
 
     The interpolation nodes sit on the grid's own lattice (every ``NODE_SPACING`` pixels from
     its origin) and are solved at the DEM's height range over the whole grid, so every chunk

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
@@ -88,7 +89,7 @@ def split_complex(ds: xr.Dataset) -> xr.Dataset:
     out = ds.copy()
     for name, da in ds.data_vars.items():
         if np.iscomplexobj(da):
-            out = out.drop_vars(name)
+            out = out.drop_vars([name])
             out[f"{name}_real"] = da.real.assign_attrs(da.attrs)
             out[f"{name}_imag"] = da.imag.assign_attrs(da.attrs)
     return out
@@ -96,7 +97,7 @@ def split_complex(ds: xr.Dataset) -> xr.Dataset:
 
 def to_netcdf(ds: xr.Dataset) -> bytes:
     """NetCDF-4 (h5netcdf) bytes; complex values split into _real/_imag."""
-    return split_complex(ds).to_netcdf(engine="h5netcdf")
+    return bytes(split_complex(ds).to_netcdf(engine="h5netcdf"))  # xarray gives a memoryview
 
 
 def to_cog(ds: xr.Dataset) -> bytes:
@@ -129,7 +130,7 @@ def to_cog(ds: xr.Dataset) -> bytes:
             dst.write(da.values.astype(profile["dtype"]))
             dst.update_tags(**{k: str(v) for k, v in ds.attrs.items()})
             for b in range(da.shape[0]):
-                stamp = {c: str(ds[c].values[b]) for c in ds.coords if ds[c].dims == (dims,)}
+                stamp = {str(c): str(ds[c].values[b]) for c in ds.coords if ds[c].dims == (dims,)}
                 dst.update_tags(b + 1, **stamp)
                 dst.set_band_description(b + 1, " ".join(stamp.values()))
         return mem.read()
@@ -144,5 +145,5 @@ def to_zipped_zarr(ds: xr.Dataset) -> bytes:
             return f.read()
 
 
-ENCODERS = {"tif": to_cog, "nc": to_netcdf, "zarr": to_zipped_zarr}
+ENCODERS: dict[str, Callable[[xr.Dataset], bytes]] = {"tif": to_cog, "nc": to_netcdf, "zarr": to_zipped_zarr}
 """Bytes of a product dataset by format name (``/ard?format=``)."""

@@ -1,6 +1,7 @@
 """The options of every product: one model each, bounded, frozen, with a stable key per variant.
 
-This module imports no numba: the registry, the API and the job file validate options with it."""
+This module imports no numba: the registry, the API and the job file validate options with it.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +37,10 @@ class ProductOptions(BaseModel):
         return {k: v for k, v in self.model_dump(mode="json").items() if defaults.get(k) != v}
 
     def segment(self) -> str:
-        """A URL path segment naming the non-default options, e.g. ``window=7x7,db=true``;
-        empty for the defaults. :func:`parse_segment` reads it back."""
+        """A URL path segment naming the non-default options, e.g. ``window=7x7,db=true``.
+
+        Empty for the defaults. :func:`parse_segment` reads it back.
+        """
         parts = []
         for key, value in sorted(self.non_default().items()):
             if isinstance(value, list):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import zarr
 
-from cube.errors import InputError, NotFoundError
+from cube.errors import CorruptChunkError, InputError, NotFoundError
 from cube.format import CUBE_DOC, SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path, grid_path
 from cube.geometry import BurstGrid, Dem, ProductGrid, Window, make_burst_grid, read_dem, transformer
 from cube.products._address import Selection, Variant
@@ -77,9 +77,13 @@ class BurstStack:
                 f"{store.url}: no burst {burst_id} {self.polarization} in the cube; "
                 "list the cube's bursts with `sarcube info`"
             ) from exc
-        self.dates: list[str] = [d["date_key"] for d in self.group.attrs.get("dates", [])]
-        self._index = {d["date_key"]: d["index"] for d in self.group.attrs.get("dates", [])}
-        self._slc = self.group["slc"]
+        stored_dates = cast("list[dict[str, Any]]", self.group.attrs.get("dates", []))
+        self.dates: list[str] = [d["date_key"] for d in stored_dates]
+        self._index: dict[str, int] = {d["date_key"]: d["index"] for d in stored_dates}
+        slc = self.group["slc"]
+        if not isinstance(slc, zarr.Array):
+            raise CorruptChunkError(f"{store.url}: {path}/slc is not an array; re-ingest burst {burst_id}")
+        self._slc = slc
         self._meta: dict[str, BurstMetadata] = {}
         self._grid: BurstGrid | None = None
         self._dem: Dem | None = None
@@ -132,15 +136,17 @@ class BurstStack:
     # -- pixels -----------------------------------------------------------------------------
     def read_slc(self, date_key: str, l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
         """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window."""
-        raw = self._slc[self._index[date_key], l0:l1, s0:s1, :]
+        raw = np.asarray(self._slc[self._index[date_key], l0:l1, s0:s1, :])
         out = np.empty(raw.shape[:2], np.complex64)
         pairs = out.view(np.float32).reshape(*raw.shape[:2], 2)  # (re, im) of each pixel
         pairs[...] = raw
         return out
 
     def slc_source(self, date_key: str, window: Window, counter: list[int] | None = None) -> SlcSource:
-        """What the CSLC of one date reads over a fixed-grid window; ``counter[0]`` adds up the
-        stored SLC bytes read (job metrics)."""
+        """What the CSLC of one date reads over a fixed-grid window.
+
+        ``counter[0]`` adds up the stored SLC bytes read (job metrics).
+        """
         stored = 2 * self._slc.dtype.itemsize  # bytes per pixel: (re, im) as stored
 
         def read(l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
@@ -164,8 +170,10 @@ class BurstStack:
 
     def input(self, name: Input, date_key: str, window: Window, cslc: np.ndarray | None = None,
               counter: list[int] | None = None) -> object:
-        """One input of a product function (see ``cube.products._registry``) over a fixed-grid
-        window; ``cslc``: that date's CSLC pixels if the caller has them, else computed here."""
+        """One input of a product function (see ``cube.products._registry``) over a fixed-grid window.
+
+        ``cslc``: that date's CSLC pixels if the caller has them, else computed here.
+        """
         if name == "slc":
             return self.slc_source(date_key, window, counter)
         if name == "metadata":
