@@ -36,8 +36,10 @@ def simulate_stack(
     polarization: str = "VV",
     progress: bool = False,
 ) -> SimulatedStack:
-    """Simulate a stack of ``dates`` Sentinel-1A IW SLC products (12 days apart, from 2024-01-06)
-    of ``bursts`` bursts of one ``swath``/``polarization`` into ``out_dir``.
+    """Simulate a stack of ``dates`` Sentinel-1A IW SLC products into ``out_dir``.
+
+    The products are 12 days apart from 2024-01-06, each of ``bursts`` bursts of one
+    ``swath``/``polarization``.
 
     ``size="tiny"``: 160 lines × 480 samples per burst (seconds); ``"full"``: 1512 × 20000.
     Deterministic for a given ``seed``.

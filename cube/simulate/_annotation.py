@@ -97,7 +97,7 @@ class AnnotationData:
 
 
 def ads_header(root: etree._Element, a: AnnotationData) -> None:
-    """adsHeader shared by annotation, calibration and noise files."""
+    """The adsHeader shared by annotation, calibration and noise files."""
     h = sub(root, "adsHeader")
     sub(h, "missionId", a.mission)
     sub(h, "productType", "SLC")

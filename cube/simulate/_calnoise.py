@@ -26,8 +26,10 @@ def q6(x: np.ndarray) -> np.ndarray:
 
 
 def nesz_db(sample: np.ndarray, layout) -> np.ndarray:
-    """Noise-equivalent σ0 (dB) across the full real sub-swath: −23.5 dB at its centre,
-    4 dB higher at the swath edges (elevation antenna pattern)."""
+    """Noise-equivalent σ0 (dB) across the full real sub-swath.
+
+    −23.5 dB at its centre, 4 dB higher at the swath edges (elevation antenna pattern).
+    """
     offset = (layout.slant_range_time - layout.swath.slant_range_time) * C.RANGE_SAMPLING_RATE
     u = (np.asarray(sample) + offset) / layout.swath.full_samples
     return -23.5 + 4.0 * (2.0 * u - 1.0) ** 2

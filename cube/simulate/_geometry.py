@@ -27,8 +27,10 @@ def llh_to_ecef(lat: np.ndarray, lon: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 def ecef_to_llh(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ECEF (..., 3) m -> (lat deg, lon deg, h m), Bowring's method with two refinements
-    (sub-millimetre near the Earth's surface)."""
+    """ECEF (..., 3) m -> (lat deg, lon deg, h m).
+
+    Bowring's method with two refinements (sub-millimetre near the Earth's surface).
+    """
     x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
     p = np.hypot(x, y)
     ep2 = (WGS84_A**2 - WGS84_B**2) / WGS84_B**2
@@ -64,8 +66,9 @@ def rdr2geo(
     t: np.ndarray, slant_range: np.ndarray, orbit: Orbit, dem: DemFunction, iterations: int = 30,
     tol: float = 1e-4,
 ) -> np.ndarray:
-    """Ground point (..., 3) ECEF seen at zero Doppler at time ``t`` and slant range
-    ``slant_range`` (right-looking), lying on the DEM surface.
+    """Ground point (..., 3) ECEF on the DEM surface seen at zero Doppler.
+
+    The point is seen at time ``t`` and slant range ``slant_range`` (right-looking).
 
     The point is parametrised by the look angle θ in the zero-Doppler plane,
     X(θ) = P + R (cos θ d + sin θ s), d the downward unit vector ⟂ V and s = d × v the right side;

@@ -75,11 +75,12 @@ class Layout:
         """One-way slant range of the first sample, m."""
         return self.slant_range_time * C.SPEED_OF_LIGHT / 2
 
-    def slant_range(self, sample: np.ndarray) -> np.ndarray:
+    def slant_range(self, sample: np.ndarray | float) -> np.ndarray:
+        """One-way slant range (m) of ``sample`` (range pixel index, any shape)."""
         return self.near_range + np.asarray(sample) * C.RANGE_PIXEL_SPACING
 
     def valid_window(self) -> tuple[np.ndarray, np.ndarray]:
-        """firstValidSample / lastValidSample per line of a burst (lines,), −1 when invalid."""
+        """The firstValidSample / lastValidSample per line of a burst (lines,), −1 when invalid."""
         first = np.full(self.lines_per_burst, self.first_valid_sample, dtype=np.int64)
         last = np.full(self.lines_per_burst, self.last_valid_sample, dtype=np.int64)
         first[: self.invalid_lines] = first[-self.invalid_lines:] = -1

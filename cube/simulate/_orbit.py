@@ -34,8 +34,10 @@ class Orbit:
 
     def perturbed(self, cross_track: float, radial: float, cross_rate: float, radial_rate: float,
                   t_ref: float) -> Orbit:
-        """A new orbit displaced by ``cross_track + cross_rate·(t − t_ref)`` metres along the orbit
-        normal and ``radial + radial_rate·(t − t_ref)`` metres along the radial direction.
+        """A new orbit displaced along the orbit normal and the radial direction.
+
+        The displacement is ``cross_track + cross_rate·(t − t_ref)`` metres along the normal and
+        ``radial + radial_rate·(t − t_ref)`` metres along the radial direction.
 
         Velocities get the exact time derivative of that displacement (computed from the rotating
         local frame of this orbit), so the new state vectors stay self-consistent.

@@ -12,8 +12,10 @@ from ._scene import Scene, region_sigma0
 
 def map_radar(t: np.ndarray, slant_range: np.ndarray, orbit: Orbit, ref_orbit: Orbit,
               scene: Scene, time_factor: float, strip_t0: float, strip_r0: float) -> dict[str, np.ndarray]:
-    """Simulate the geometry of radar samples (zero-Doppler time ``t`` s of day, one-way
-    ``slant_range`` m, same shape) of one date.
+    """Simulate the geometry of the radar samples of one date.
+
+    The samples are at zero-Doppler time ``t`` (s of day) and one-way ``slant_range`` (m), of
+    the same shape.
 
     Returns, per sample: ground ``lat``/``lon``/``height``; ellipsoid ``incidence``,
     ``local_incidence`` and ``elevation`` (deg); the position in the reference strip
@@ -52,8 +54,10 @@ def map_radar(t: np.ndarray, slant_range: np.ndarray, orbit: Orbit, ref_orbit: O
 
 
 def fm_rate(t: float, tau: np.ndarray, orbit: Orbit, scene: Scene) -> np.ndarray:
-    """Azimuth FM rate (Hz/s) at time ``t`` for two-way slant range times ``tau`` (n,):
-    ka = −2/λ · (|V|² − (X − P)·A) / R, X the zero-Doppler ground point."""
+    """Azimuth FM rate (Hz/s) at time ``t`` for two-way slant range times ``tau`` (n,).
+
+    ka = −2/λ · (|V|² − (X − P)·A) / R, with X the zero-Doppler ground point.
+    """
     r = tau * 299_792_458.0 / 2
     tt = np.full_like(r, t)
     xyz = rdr2geo(tt, r, orbit, scene.dem)

@@ -65,8 +65,10 @@ class Scene:
     @classmethod
     def build(cls, lat0: float, lon0: float, extent_e: float, extent_n: float,
               burst_centers: list[tuple[float, float]], burst_e: float, burst_n: float) -> Scene:
-        """Deterministic layout scaled to the burst footprint (``burst_e`` × ``burst_n`` m,
-        centred at ``burst_centers`` (E, N) m)."""
+        """Deterministic layout scaled to the burst footprint.
+
+        Each burst is ``burst_e`` × ``burst_n`` m, centred at ``burst_centers`` (E, N) m.
+        """
         small = min(burst_e, burst_n)
         sig = 0.18 * small
         amp = min(350.0, 0.4 * sig * np.exp(0.5))  # steepest slope ≤ 0.4 (22°): no layover
@@ -133,8 +135,11 @@ class Scene:
 
     # -- land cover, σ0, coherence ---------------------------------------------------------------
     def cover_args(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Smooth land-cover arguments: normalised distance to the nearest urban-ellipse centre and
-        hill height (m). Land cover = :meth:`weights_from_args` of them (sharp edges)."""
+        """Smooth land-cover arguments.
+
+        Normalised distance to the nearest urban-ellipse centre and hill height (m). Land cover =
+        :meth:`weights_from_args` of them (sharp edges).
+        """
         e, n = self.local_en(lat, lon)
         rho = np.min([np.hypot((e - ce) / self.urban_radii[0], (n - cn) / self.urban_radii[1])
                       for ce, cn in self.urban_centers], axis=0)

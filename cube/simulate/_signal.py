@@ -13,8 +13,10 @@ KERNEL_BINS = 2048
 
 
 def hamming_band(n: int, ratio: float) -> np.ndarray:
-    """Amplitude response (n,) of a generalised Hamming window (coefficient 0.75, as the IPF)
-    spanning ``ratio`` of the sampling frequency, centred on 0 (FFT frequency order)."""
+    """Amplitude response (n,) of a generalised Hamming window (coefficient 0.75, as the IPF).
+
+    The window spans ``ratio`` of the sampling frequency, centred on 0 (FFT frequency order).
+    """
     f = scipy.fft.fftfreq(n)
     half = ratio / 2
     w = WINDOW_COEFFICIENT + (1 - WINDOW_COEFFICIENT) * np.cos(np.pi * f / half)
@@ -23,8 +25,10 @@ def hamming_band(n: int, ratio: float) -> np.ndarray:
 
 def bandlimited_field(shape: tuple[int, int], ratios: tuple[float, float],
                       rng: np.random.Generator) -> np.ndarray:
-    """Unit-variance circular complex Gaussian field (complex64, ``shape`` = lines × samples)
-    whose azimuth/range spectra are Hamming-weighted over ``ratios`` of the sampling rates."""
+    """Unit-variance circular complex Gaussian field: complex64, ``shape`` = lines × samples.
+
+    Its azimuth/range spectra are Hamming-weighted over ``ratios`` of the sampling rates.
+    """
     white = rng.standard_normal((*shape, 2), dtype=np.float32).view(np.complex64)[..., 0]
     spec = scipy.fft.fft2(white, workers=-1, overwrite_x=True)
     h_az = hamming_band(shape[0], ratios[0]).astype(np.float32)
@@ -38,8 +42,10 @@ def bandlimited_field(shape: tuple[int, int], ratios: tuple[float, float],
 
 
 def sinc_kernel_table(taps: int = KERNEL_TAPS, bins: int = KERNEL_BINS, beta: float = 6.0) -> np.ndarray:
-    """Kaiser-windowed sinc weights (bins + 1, taps) float32 for fractional shifts in [0, 1];
-    row i interpolates at x = floor + i / bins using samples floor − taps/2 + 1 … floor + taps/2."""
+    """Kaiser-windowed sinc weights (bins + 1, taps) float32 for fractional shifts in [0, 1].
+
+    Row i interpolates at x = floor + i / bins using samples floor − taps/2 + 1 … floor + taps/2.
+    """
     frac = np.arange(bins + 1) / bins
     k = np.arange(-taps // 2 + 1, taps // 2 + 1)
     x = frac[:, None] - k[None, :]
@@ -108,8 +114,9 @@ def assemble_burst(field: np.ndarray, lref: np.ndarray, sref: np.ndarray, amp: n
 def tops_carrier_terms(tau: np.ndarray, dc_coeffs: np.ndarray, dc_t0: float,
                        fm_coeffs: np.ndarray, fm_t0: float, speed: float, steering_rate_rad: float,
                        wavelength: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Range-dependent TOPS terms (S1-TN-MDA-52-7445) for slant range times ``tau`` (samples,):
-    kt (Hz/s), η_ref (s) and f_ηc (Hz).
+    """Range-dependent TOPS terms (S1-TN-MDA-52-7445) for slant range times ``tau`` (samples,).
+
+    Returns kt (Hz/s), η_ref (s) and f_ηc (Hz).
 
     ks = 2 v k_ψ / λ; ka(τ), f_ηc(τ) polynomials in τ − t0; kt = ka ks / (ka − ks);
     η_c = −f_ηc / ka; η_ref = η_c(τ) − η_c(τ[0]).

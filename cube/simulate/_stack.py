@@ -95,8 +95,11 @@ def _make_strip(maps: list[list[dict]], layout: Layout) -> Strip:
 
 def _reflectivity(strip: Strip, scene: Scene, layout: Layout, days: np.ndarray, seed: int,
                   ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Independent unit speckle fields z_j (one per date) on the strip, the land-cover mixing
-    weights m_r = sqrt(w_r) (3, lines, samples) and the Cholesky factors (3, N, N)."""
+    """Speckle fields, land-cover mixing weights and Cholesky factors of the strip.
+
+    Returns the independent unit speckle fields z_j (one per date), the mixing weights
+    m_r = sqrt(w_r) (3, lines, samples) and the Cholesky factors (3, N, N).
+    """
     ref = seed_orbit()
     lc = _coarse_axis(strip.lines, 8, 129)
     sc = _coarse_axis(strip.samples, 16, 257)
@@ -145,8 +148,13 @@ def _dc_estimates(layout: Layout, acq: Acquisition, seed: int) -> list[DcEstimat
     return out
 
 
+#: The TOPS carrier of a burst: kt (Hz/s), η_ref (s), f_ηc (Hz) per sample, and the burst mid
+#: time relative to the strip start (s).
+Carrier = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+
+
 def _reference_carriers(layout: Layout, acq: Acquisition, scene: Scene,
-                        strip_t0: float) -> list[tuple[np.ndarray | float, ...]]:
+                        strip_t0: float) -> list[Carrier]:
     """The TOPS carrier terms (kt, η_ref, f_ηc per sample) of each burst, the same for every date.
 
     Physics: a focused target's response is carrier-free at its peak; the carrier only shapes
@@ -178,8 +186,11 @@ def _nearest(times: np.ndarray, t: float) -> int:
 
 
 def _burst_ids(layout: Layout, acq: Acquisition, anx_times: list[float]) -> tuple[list[int], list[int]]:
-    """ESA relative and absolute burst ids: 1 + ⌊(Δt_mid + (orbit − 1) T_orb − T_pre) / T_beam⌋
-    for the first burst, consecutive afterwards (tiny bursts are shorter than real ones)."""
+    """ESA relative and absolute burst ids.
+
+    1 + ⌊(Δt_mid + (orbit − 1) T_orb − T_pre) / T_beam⌋ for the first burst, consecutive afterwards
+    (tiny bursts are shorter than real ones).
+    """
     mid = anx_times[0] + layout.lines_per_burst / 2 * ATI
 
     def first_id(orbit: int) -> int:
@@ -233,7 +244,7 @@ def _fm_polynomials(layout: Layout, acq: Acquisition, scene: Scene, times: np.nd
 
 
 def _simulate_burst(layout: Layout, acq: Acquisition, b: int, coarse: dict[str, np.ndarray],
-                    scene: Scene, field: np.ndarray, luts, carrier: tuple[np.ndarray, ...],
+                    scene: Scene, field: np.ndarray, luts, carrier: Carrier,
                     seed: int, out: np.ndarray) -> None:
     """Fill ``out`` (lines per burst, samples, 2) int16 with burst ``b`` of one date."""
     lines_c = _coarse_axis(layout.lines_per_burst, 8, 65)

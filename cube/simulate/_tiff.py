@@ -16,8 +16,9 @@ _GEOKEYS = (1, 1, 0, 7, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326, 2049, 34
 
 def write_cint16_tiff(path: Path, pairs: np.ndarray, gcps: np.ndarray, description: str,
                       software: str, datetime_str: str) -> list[int]:
-    """Write ``pairs`` (lines, samples, 2) int16 (real, imaginary) as an uncompressed CInt16
-    GeoTIFF, one row per strip, with GCPs ``gcps`` (n, 5) = pixel, line, lon, lat, height.
+    """Write ``pairs`` (lines, samples, 2) int16 (real, imaginary) as a CInt16 GeoTIFF.
+
+    Uncompressed, one row per strip, with GCPs ``gcps`` (n, 5) = pixel, line, lon, lat, height.
 
     Returns the byte offset of every row. tifffile has no complex-int dtype, so the rows are
     written as int32 (same 32-bit layout, little endian: real in the low half) and the
@@ -37,8 +38,8 @@ def write_cint16_tiff(path: Path, pairs: np.ndarray, gcps: np.ndarray, descripti
     tifffile.imwrite(path, data, rowsperstrip=1, photometric="minisblack", compression=None,
                      description=description, software=software, datetime=datetime_str,
                      metadata=None, extratags=extratags, byteorder="<")
-    with tifffile.TiffFile(path, mode="r+b") as tif:
-        page = tif.pages[0]
+    with tifffile.TiffFile(path, mode="r+") as tif:  # binary: tifffile adds the "b"
+        page = tif.pages.first
         page.tags["SampleFormat"].overwrite(SAMPLE_FORMAT_COMPLEX_INT)
         offsets = list(page.dataoffsets)
     assert len(offsets) == lines

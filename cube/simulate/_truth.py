@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator
@@ -147,8 +148,10 @@ class TruthWriter:
         })
 
     def _baselines(self) -> np.ndarray:
-        """B_perp (m) of every date w.r.t. date 0 at the DEM grid centre:
-        (P_k − P_0) · unit(V × look), P at the zero-Doppler times of that point."""
+        """B_perp (m) of every date relative to date 0, at the DEM grid centre.
+
+        (P_k − P_0) · unit(V × look), P at the zero-Doppler times of that point.
+        """
         c = self.xyz[self.xyz.shape[0] // 2, self.xyz.shape[1] // 2][None]
         o0 = self.acqs[0].orbit
         t0, _ = geo2rdr(c, o0, self.t_mid)
@@ -160,7 +163,7 @@ class TruthWriter:
 
     def write(self, safe_names: list[str]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        stacked = {k: np.stack([d[k] for d in self.per_date]) for k in self.per_date[0]}
+        stacked: dict[str, Any] = {k: np.stack([d[k] for d in self.per_date]) for k in self.per_date[0]}
         b, li, s = self.samples
         np.savez(
             self.path / "truth.npz",
@@ -178,7 +181,7 @@ class TruthWriter:
             **stacked,
         )
         write_dem_geotiff(self.path / "dem.tif", self.lat, self.lon, self.height)
-        readme = dict(DESCRIPTION)
+        readme: dict[str, Any] = dict(DESCRIPTION)
         readme.update({
             "format_version": FORMAT_VERSION,
             "safe_names": safe_names,
