@@ -34,8 +34,8 @@ def run_demo(out: Path, dates: int = 3, bursts: int = 2, seed: int = 0) -> Path:
     burst_stack = BurstStack(store, first_id, first_pol)
     pair = burst_stack.dates[:2]
     for name in ("backscatter", "interferogram", "coherence"):
-        dates = pair if get_product(name).pair else pair[:1]
-        ds = burst_stack.dataset(burst_stack.selection(name, [dates]))
+        date_keys = pair if get_product(name).pair else pair[:1]
+        ds = burst_stack.dataset(burst_stack.selection(name, [date_keys]))
         path = products / f"{first_id}_{name}.nc"
         split_complex(ds).to_netcdf(path, engine="h5netcdf")
         print(f"    {name:<13} {dict(ds.sizes)}  -> {path.name}")
@@ -64,8 +64,10 @@ Ground truth of the simulation: {stack.truth_dir}""")
 
 
 def serve_demo(cube: Path, port: int = 8000, seconds: float = -1) -> None:
-    """Serve the demo cube on 127.0.0.1, check the printed ``xr.open_zarr`` line works, and keep
-    serving ``seconds`` (< 0: until Ctrl-C)."""
+    """Serve the demo cube on 127.0.0.1 and check the printed ``xr.open_zarr`` line works.
+
+    Then keep serving ``seconds`` (< 0: until Ctrl-C).
+    """
     import threading
 
     import uvicorn

@@ -1,5 +1,7 @@
-"""Keep-up mode: a new SLC arrives, it is ingested, and the products users subscribed to over its
-area are materialized for the new date (and its pairs with the dates already in the cube).
+"""Keep-up mode.
+
+A new SLC arrives, it is ingested, and the products users subscribed to over its area are
+materialized for the new date (and its pairs with the dates already in the cube).
 
 - Subscriptions live in the cube as ``subscriptions.json``: a list of
   ``{"id", "bbox": [west, south, east, north], "polarization", "products": [{"product", "options"}]}``
@@ -280,7 +282,9 @@ def plan_keep_up(engine: ArdEngine, new: Iterable[BurstDate],
             if products:
                 jobs.setdefault((bd.burst_id, bd.polarization), []).extend(products)
                 matches.append(KeepUpMatch(sub.id, bd.burst_id, bd.polarization, bd.date_key, products))
-    bursts = [BurstJob(burst_id=b, polarization=p, products=products) for (b, p), products in jobs.items()]
+    # model_validate: pydantic checks the polarization (a str here) as the constructor would
+    bursts = [BurstJob.model_validate({"burst_id": b, "polarization": p, "products": products})
+              for (b, p), products in jobs.items()]
     return bursts, matches
 
 

@@ -1,10 +1,10 @@
-"""CQL2-JSON → SQLite: the filter language of the STAC API over the embedded index.
+r"""CQL2-JSON → SQLite: the filter language of the STAC API over the embedded index.
 
 The ``cql2`` package parses CQL2 text into CQL2 JSON. Its SQL output (``Expr.to_sql()``,
 cql2 0.6) does not serve here, so this module writes the SQLite form itself:
 
 - it pastes literals into the text instead of binding them, escaped PostgreSQL's way:
-  ``id = 'O''Brien'`` becomes ``id = E'O\\'Brien'``, a syntax error in SQLite;
+  ``id = 'O''Brien'`` becomes ``id = E'O\'Brien'``, a syntax error in SQLite;
 - its functions are PostgreSQL/PostGIS ones SQLite lacks: ``st_intersects(geometry,
   st_makeenvelope(...))``, ``"sar:polarizations" @> ARRAY['VV']``, ``x = SOME(ARRAY[...])``,
   ``CAST('...' AS TIMESTAMP WITH TIME ZONE)``;
@@ -133,8 +133,11 @@ def query_geometry(value: Any) -> shapely.Geometry:
 
 
 def _check_lonlat(xy: Any, what: str) -> None:
-    """InputError unless every (lon, lat) is finite, |lat| ≤ 90 and |lon| ≤ 360 (a longitude a
-    little past ±180 wraps, as some clients write near the antimeridian; 1e308 overflows)."""
+    """InputError unless every (lon, lat) is finite, |lat| ≤ 90 and |lon| ≤ 360.
+
+    A longitude a little past ±180 wraps, as some clients write near the antimeridian; 1e308
+    overflows.
+    """
     for x, y in xy:
         if not (-360.0 <= x <= 360.0 and -90.0 <= y <= 90.0):  # NaN fails too
             raise InputError(f"{what}: ({x}, {y}) is not lon/lat degrees (|lon| ≤ 360, |lat| ≤ 90)")
@@ -277,7 +280,7 @@ class _Translator:
             raise InputError("property-to-property comparisons are not supported")
         if q.kind == "timestamp":
             if isinstance(value, dict) and ("timestamp" in value or "date" in value):
-                return to_timestamp_us(value.get("timestamp", value.get("date")))
+                return to_timestamp_us(value["timestamp"] if "timestamp" in value else value["date"])
             if isinstance(value, str):
                 return to_timestamp_us(value)
             raise InputError(f"{value!r} is not a timestamp (use TIMESTAMP('...'))")

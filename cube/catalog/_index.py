@@ -773,8 +773,10 @@ def _burst_from_blob(blob: bytes) -> Any:
 
 
 def _baseline(ref: bytes, sec: bytes) -> tuple[float | None, float | None]:
-    """(Bperp, Bpar) in m of secondary w.r.t. reference (packed compact metadata), or
-    (None, None) if not computable."""
+    """(Bperp, Bpar) in m of the secondary relative to the reference (packed compact metadata).
+
+    (None, None) if not computable.
+    """
     from cube.geometry import pair_baseline
 
     return pair_baseline(_burst_from_blob(ref), _burst_from_blob(sec))

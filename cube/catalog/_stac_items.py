@@ -34,13 +34,18 @@ Materialized = Callable[[str, str, tuple[str, ...]], bool]
 
 
 class ProductSpec(Protocol):
-    """What the catalog reads of an entry of ``cube.products.PRODUCTS``."""
+    """What the catalog reads of an entry of ``cube.products.PRODUCTS`` (read-only)."""
 
-    name: str
-    title: str
-    description: str
-    pair: bool
-    version: Any
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def pair(self) -> bool: ...
+    @property
+    def version(self) -> Any: ...
 
 
 def default_products() -> dict[str, ProductSpec]:
@@ -135,7 +140,7 @@ def make_product_item(row: ItemRow, roots: UrlRoots, spec: ProductSpec | None,
         sec = row.secondary["properties"]
         pols = [p for p in ref.get("sar:polarizations", []) if p in sec.get("sar:polarizations", [])]
         ref_dt, sec_dt = ref["datetime"], sec["datetime"]
-        date_keys = (ref["sarcube:date_key"], sec["sarcube:date_key"])
+        date_keys: tuple[str, ...] = (ref["sarcube:date_key"], sec["sarcube:date_key"])
         props.update({
             "datetime": None,
             "start_datetime": ref.get("start_datetime", ref_dt),

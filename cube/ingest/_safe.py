@@ -1,6 +1,7 @@
-"""Read a Sentinel-1 IW SLC product: a ``.SAFE`` folder, a ``.zip`` (read in place, not
-extracted), a single-burst SAFE, or a bare product annotation XML; local, ``s3://`` or
-``https://`` through fsspec.
+"""Read a Sentinel-1 IW SLC product.
+
+A ``.SAFE`` folder, a ``.zip`` (read in place, not extracted), a single-burst SAFE, or a bare
+product annotation XML; local, ``s3://`` or ``https://`` through fsspec.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any, TypeVar
 
 import fsspec
 import numpy as np
@@ -31,6 +34,8 @@ from cube.format import (
 from cube.ingest._burst_id import make_burst_id, relative_orbit
 from cube.ingest._orbit import orbit_for_interval, read_orbit_file
 from cube.ingest._xml import Node, parse_time, parse_xml
+
+_T = TypeVar("_T")
 
 # s1a-iw2-slc-vv-20250406t022010-20250406t022035-058630-07421f-005.xml
 _ANNOTATION_RE = re.compile(r"^(s1[abcd])-(iw[123])-slc-(vv|vh|hh|hv)-.*\.xml$", re.IGNORECASE)
@@ -194,10 +199,10 @@ def _read_manifest(fs, path: str, source: str) -> ManifestInfo:
     root = parse_xml(_read_bytes(fs, path, source), name)
     family = _xpath_text(root, "familyName") or ""
     number = _xpath_text(root, "number") or ""
-    abs_orbit = _xpath_text(root, "orbitNumber", type="start")
-    rel_start = _xpath_text(root, "relativeOrbitNumber", type="start")
+    abs_orbit = _xpath_text(root, "orbitNumber", type="start") or ""
+    rel_start = _xpath_text(root, "relativeOrbitNumber", type="start") or ""
     rel_stop = _xpath_text(root, "relativeOrbitNumber", type="stop") or rel_start
-    direction = _xpath_text(root, "pass")
+    direction = _xpath_text(root, "pass") or ""
     software = root.xpath(".//*[local-name()='software']/@version")
     missing = [
         n
@@ -225,7 +230,7 @@ def _swath_pol(path: str) -> tuple[str, str]:
     return m.group(2).upper(), m.group(3).upper()
 
 
-def _near(items: list, key, lo: datetime, hi: datetime) -> list:
+def _near(items: list[_T], key: Callable[[_T], Any], lo: datetime | int, hi: datetime | int) -> list[_T]:
     """Items whose time lies in [lo, hi], plus the nearest one on each side."""
     items = sorted(items, key=key)
     inside = [i for i, it in enumerate(items) if lo <= key(it) <= hi]
@@ -299,8 +304,8 @@ def _read_swath(product: SafeProduct, rel_path: str) -> list[BurstMetadata]:
     for index, b in enumerate(timing.findall("burstList/burst")):
         start = b.time("azimuthTime")
         stop = start + timedelta(seconds=dt * (lines_per_burst - 1))
-        first_valid = np.array(b.ints("firstValidSample"))
-        last_valid = np.array(b.ints("lastValidSample"))
+        first_valid: np.ndarray = np.array(b.ints("firstValidSample"))
+        last_valid: np.ndarray = np.array(b.ints("lastValidSample"))
         valid_lines = np.flatnonzero(first_valid >= 0)
         if valid_lines.size == 0:
             raise InvalidSourceError(f"{name}: burst {index} has no valid line")

@@ -24,6 +24,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
 import zarr
@@ -104,7 +105,7 @@ def open_burst_group(store: CubeStore, burst_id: str, polarization: str) -> zarr
 
 def committed_dates(group: zarr.Group | None) -> list[dict]:
     """The ``dates`` attribute of a burst group: one record per visible time index."""
-    return [] if group is None else list(group.attrs.get("dates", []))
+    return [] if group is None else list(cast("list[dict]", group.attrs.get("dates", [])))
 
 
 #: Attempts at one append when the conditional commit finds that another writer committed.
@@ -169,7 +170,7 @@ def _append_held(
     path = burst_group_path(burst.burst_id, burst.polarization)
     doc, version = _read_group_doc(store, path)
     committed = doc is not None and doc.get("consolidated_metadata") is not None
-    dates = list(doc["attributes"].get("dates", [])) if committed else []
+    dates = list(doc["attributes"].get("dates", [])) if doc is not None and committed else []
     if any(d["date_key"] == burst.date_key for d in dates):
         return False
     n = len(dates)
@@ -179,12 +180,12 @@ def _append_held(
         # a group never committed (first ingest killed early) holds nothing visible: (re)make it
         _create_group(store, root, path, burst, chunks, held)
         doc, version = _read_group_doc(store, path)
-        group = root[path]
-    else:
-        group = root[path]
-        if doc["attributes"].get("swath") != burst.swath:
-            raise ConflictError(f"{path}: holds swath {doc['attributes'].get('swath')}, not {burst.swath}")
-    arrays = {name: group[name] for name in ["slc", "time", "slant_range", *_PER_DATE]}
+    if doc is None:  # another writer removed the group just made
+        raise _CommitConflict(path)
+    if committed and doc["attributes"].get("swath") != burst.swath:
+        raise ConflictError(f"{path}: holds swath {doc['attributes'].get('swath')}, not {burst.swath}")
+    group = _group(root, path)
+    arrays = {name: _array(group, name) for name in ["slc", "time", "slant_range", *_PER_DATE]}
     lines = max(arrays["slc"].shape[1], burst.lines)
     samples = max(arrays["slc"].shape[2], burst.samples)
 
@@ -199,7 +200,7 @@ def _append_held(
             block[: min(r1, burst.lines) - r0, : burst.samples] = pixels[r0:r1]
         slc_view[n, r0:r1] = block
     time_values = np.append(
-        arrays["time"][:n] if n else np.array([], "int64"),
+        np.asarray(arrays["time"][:n]) if n else np.array([], "int64"),
         (np.datetime64(burst.sensing_start, "ns") - np.datetime64(0, "ns")) // _NS,
     )
     held.check()
@@ -241,6 +242,22 @@ def _append_held(
     return True
 
 
+def _group(root: zarr.Group, path: str) -> zarr.Group:
+    """The group at ``path`` under ``root``; CubeFormatError if an array is there instead."""
+    node = root[path]
+    if not isinstance(node, zarr.Group):
+        raise CubeFormatError(f"{SLC_STORE}/{path} is an array, expected a burst group")
+    return node
+
+
+def _array(group: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of a burst group; CubeFormatError if a group is there instead."""
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise CubeFormatError(f"{group.path}/{name} is a group, expected an array of the burst")
+    return node
+
+
 def _view(array: zarr.Array, shape: tuple[int, ...]) -> zarr.Array:
     """The same array with another shape, in memory only: writing chunks, not metadata."""
     meta = dataclasses.replace(array.metadata, shape=shape)
@@ -256,8 +273,10 @@ def _commit(
     version: str | None,
     guard: Callable[[], None],
 ) -> bool:
-    """Write the group's zarr.json with its attributes and consolidated metadata, atomically,
-    if it is still at ``version``; False (nothing written) if another writer changed it.
+    """Write the group's zarr.json atomically if it is still at ``version``.
+
+    The new zarr.json holds ``attributes`` and the consolidated metadata. False (nothing
+    written) if another writer changed it.
 
     This single object write is what makes a new date visible.
     """
@@ -286,8 +305,9 @@ def _metadata_json(array: zarr.Array) -> dict:
 def _create_group(
     store: CubeStore, root: zarr.Group, path: str, burst: BurstMetadata, chunks: tuple, held: HeldLease
 ) -> None:
-    """Make ``path`` a burst group with no date: its attributes, then each array it lacks
-    (shape 0 along time).
+    """Make ``path`` a burst group with no date.
+
+    Writes its attributes, then each array it lacks (shape 0 along time).
 
     Safe against a writer that took the group over meanwhile: the attributes are written
     with a compare-and-swap that fails (`_CommitConflict`) once any date is committed, and
@@ -312,7 +332,7 @@ def _create_group(
     group_doc = f"{SLC_STORE}/{path}/zarr.json"
     if not store.write_if(group_doc, json.dumps(body, indent=1).encode(), version, guard=held.check):
         raise _CommitConflict(path)
-    group = root[path]
+    group = _group(root, path)
     have = set(group.array_keys())
     for name, spec in _array_specs(burst, chunks).items():
         if name not in have:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from lxml import etree
 
 from cube.errors import InvalidSourceError, MissingElementError
+
+_T = TypeVar("_T")
 
 
 def parse_xml(data: bytes, name: str) -> etree._Element:
@@ -47,11 +52,12 @@ class Node:
         """Stripped text at ``path``."""
         return (self.find(path).element.text or "").strip()
 
-    def float(self, path: str = ".") -> float:
+    # The getters named float and int hide the builtins in this class body: annotations say builtins.
+    def float(self, path: str = ".") -> builtins.float:
         """Text at ``path`` as float."""
         return float(self._convert(path, float))
 
-    def int(self, path: str = ".") -> int:
+    def int(self, path: str = ".") -> builtins.int:
         """Text at ``path`` as int."""
         return int(self._convert(path, int))
 
@@ -59,15 +65,15 @@ class Node:
         """Text at ``path`` as a naive UTC datetime (ESA writes no zone; EOF prefixes 'UTC=')."""
         return self._convert(path, parse_time)
 
-    def floats(self, path: str = ".") -> list[float]:
+    def floats(self, path: str = ".") -> list[builtins.float]:
         """Space-separated numbers at ``path``."""
         return self._convert(path, lambda s: [float(v) for v in s.split()])
 
-    def ints(self, path: str = ".") -> list[int]:
+    def ints(self, path: str = ".") -> list[builtins.int]:
         """Space-separated integers at ``path``."""
         return self._convert(path, lambda s: [int(v) for v in s.split()])
 
-    def _convert(self, path, convert):
+    def _convert(self, path: str, convert: Callable[[str], _T]) -> _T:
         raw = self.text(path)
         try:
             return convert(raw)

@@ -73,8 +73,10 @@ def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
 
 
 def decode_block(raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...]) -> np.ndarray:
-    """A stored chunk of ``dtype`` and chunk ``shape`` (as its zarr.json says); CorruptChunkError
-    if its checksum fails or it does not decompress to exactly that many values."""
+    """A stored chunk of ``dtype`` and chunk ``shape`` (as its zarr.json says).
+
+    CorruptChunkError if its checksum fails or it does not decompress to exactly that many values.
+    """
     dtype = np.dtype(dtype)
     try:
         flat = np.frombuffer(_ZSTD.decode(check_chunk(raw)), dtype=dtype.newbyteorder("<"))

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -186,8 +186,10 @@ class ArdEngine:
         return [(i, j) for i in range(r0 // cy, -(-r1 // cy)) for j in range(c0 // cx, -(-c1 // cx))]
 
     def check_dates(self, ref: ArdArray) -> None:
-        """NotFoundError (listing the dates) unless the array's dates exist; InputError unless
-        there are as many as the product needs."""
+        """NotFoundError (listing the dates) unless the array's dates exist.
+
+        InputError unless there are as many as the product needs.
+        """
         need = ref.variant.spec.dates
         if len(ref.dates) != need:
             raise InputError(f"{ref.product} needs {need} date(s), got {len(ref.dates)}")
@@ -261,8 +263,11 @@ class ArdEngine:
                 tally.add(inputs)
 
     def _compute(self, ref: ArdArray, i: int, j: int, window: Window, mine: Tally, inputs: Tally) -> None:
-        """Compute chunk (i, j) and store it; ``mine`` gets its own work, ``inputs`` that of the
-        input chunks it reads (computing the absent ones)."""
+        """Compute chunk (i, j) and store it.
+
+        ``mine`` gets its own work, ``inputs`` that of the input chunks it reads (computing the
+        absent ones).
+        """
         t0, inputs_s = time.perf_counter(), inputs.compute_s
         stack = self.stack(ref.burst_id, ref.polarization)
         variant = ref.variant
@@ -293,7 +298,7 @@ class ArdEngine:
         if path in self._written_meta:
             return
         parts = path.split("/")
-        groups = {
+        groups: dict[str, dict[str, Any]] = {
             "": {"description": "sarcube ARD store: computed product chunks"},
             parts[0]: {"burst_id": ref.burst_id},
             "/".join(parts[:2]): {"polarization": ref.polarization},

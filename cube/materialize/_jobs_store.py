@@ -22,6 +22,7 @@ from the owner and the canonical request (`job_id_of`), identical submissions ar
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
@@ -113,9 +114,12 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 
 def request_allowlist(request: Any) -> dict[str, Any]:
-    """``request`` with only the fields a job record keeps (`REQUEST_FIELDS`, per burst
-    `BURST_FIELDS` and ``products``, per product its name, `PRODUCT_FIELDS` and the options of
-    the product's model): no storage options, URLs, headers or anything else."""
+    """``request`` with only the fields a job record keeps.
+
+    Those are `REQUEST_FIELDS`; per burst `BURST_FIELDS` and ``products``; per product its name,
+    `PRODUCT_FIELDS` and the options of the product's model. No storage options, URLs, headers
+    or anything else.
+    """
     if not isinstance(request, dict):
         return {}
     out: dict[str, Any] = {k: request[k] for k in REQUEST_FIELDS if isinstance(request.get(k), str)}
@@ -139,9 +143,11 @@ def request_allowlist(request: Any) -> dict[str, Any]:
 
 
 def job_id_of(owner: str | None, request: dict[str, Any], *, scope: str = "") -> str:
-    """The id of the job ``owner`` makes with ``request``: the same for identical requests
-    (SHA-256 of the owner, ``scope`` (e.g. the cube URL) and the canonical JSON of the kept
-    request fields), 32 hex digits."""
+    """The id of the job ``owner`` makes with ``request``.
+
+    The same for identical requests (SHA-256 of the owner, ``scope`` (e.g. the cube URL) and the
+    canonical JSON of the kept request fields), 32 hex digits.
+    """
     canonical = json.dumps(request_allowlist(request), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256("\0".join([owner or "", scope, canonical]).encode()).hexdigest()
     return digest[:32]
@@ -188,8 +194,11 @@ def _check_burst(burst: str) -> str:
 
 def make_job_record(request: dict[str, Any], *, total: int = 0, job_id: str | None = None,
                     owner: str | None = None) -> JobRecord:
-    """A new queued job record of ``owner`` for ``request`` (only its allowlisted fields are kept,
-    `request_allowlist`); a random 32-hex-digit id unless ``job_id``."""
+    """A new queued job record of ``owner`` for ``request``.
+
+    Only the request's allowlisted fields are kept (`request_allowlist`). The id is ``job_id``,
+    else a random 32 hex digits.
+    """
     now = _now()
     return JobRecord(id=job_id or uuid.uuid4().hex, owner=owner, created=now, updated=now,
                      progress=Progress(total=total), request=request)
@@ -235,8 +244,11 @@ class JobStore(Protocol):
         ...
 
     def claim(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        """Store ``record`` unless a record with its id is queued, running or succeeded (one
-        that failed is replaced), atomically; (the stored record, whether it is ``record``)."""
+        """Store ``record`` atomically unless a live record has its id.
+
+        A record that is queued, running or succeeded is live; one that failed is replaced.
+        Returns (the stored record, whether it is ``record``).
+        """
         ...
 
     def list(self, limit: int = 100, *, owner: str | None = None) -> list[JobRecord]:
@@ -291,8 +303,10 @@ class SQLiteJobStore:
         return record
 
     def claim(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        """Insert ``record``, or replace a failed one of the same id, in one transaction; else
-        the live record of that id."""
+        """Insert ``record``, or replace a failed one of the same id, in one transaction.
+
+        Returns the live record of that id if there is one (nothing stored).
+        """
         with self._db.transaction() as con:
             row = con.execute("SELECT record FROM jobs WHERE id = ?", (record.id,)).fetchone()
             if row is not None:
@@ -437,8 +451,10 @@ class DynamoDBJobStore:
         return record
 
     def claim(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        """Put ``record`` if its id is new or its record failed (one conditional ``PutItem``);
-        else the live record of that id."""
+        """Put ``record`` if its id is new or its record failed (one conditional ``PutItem``).
+
+        Returns the live record of that id if there is one (nothing stored).
+        """
         try:
             self.client.put_item(
                 TableName=self.table_name, Item=_to_item(record),
@@ -537,7 +553,7 @@ class DynamoDBJobStore:
             kwargs["ExpressionAttributeNames"] = {"#o": "owner"}
             kwargs["ExpressionAttributeValues"][":o"] = {"S": owner}
 
-    def _query(self, limit: int, owner: str | None = None) -> list[JobRecord]:
+    def _query(self, limit: int, owner: str | None = None) -> builtins.list[JobRecord]:
         records: list[JobRecord] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "IndexName": JOBS_INDEX, "KeyConditionExpression": "sk = :job",
@@ -553,7 +569,7 @@ class DynamoDBJobStore:
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
         return records[:limit]
 
-    def _scan(self, limit: int, owner: str | None = None) -> list[JobRecord]:
+    def _scan(self, limit: int, owner: str | None = None) -> builtins.list[JobRecord]:
         records: list[JobRecord] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table_name, "FilterExpression": "sk = :job",

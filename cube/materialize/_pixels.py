@@ -1,6 +1,9 @@
-"""Pixel gathering: an array's values at scattered pixels, or on a strided window, read chunk
-by chunk through the engine (absent chunks are computed first; chunks holding no requested
-pixel are not read). Used by the map tiles."""
+"""Pixel gathering.
+
+An array's values at scattered pixels, or on a strided window, read chunk by chunk through the
+engine (absent chunks are computed first; chunks holding no requested pixel are not read). Used by
+the map tiles.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ def read_pixels(
     cols: np.ndarray,
     tally: Tally | None = None,
 ) -> np.ndarray:
-    """The array's values at integer pixel positions (1-D int ``rows``, ``cols`` inside its
-    product grid): each chunk holding one of them is read once. Returns the variant's dtype,
-    shape of ``rows``."""
+    """The array's values at integer pixel positions (1-D int ``rows``, ``cols`` inside its product grid).
+
+    Each chunk holding one of them is read once. Returns the variant's dtype, shape of ``rows``.
+    """
     variant = ref.variant
     out = np.empty(rows.shape, variant.dtype)
     if rows.size == 0:
@@ -50,8 +54,10 @@ def read_strided(
     step: int,
     tally: Tally | None = None,
 ) -> np.ndarray:
-    """Every ``step``-th pixel (centred in each step × step block) of a product-grid window of
-    one array. Returns the variant's dtype, shape (⌈rows/step⌉, ⌈cols/step⌉)."""
+    """Every ``step``-th pixel (centred in each step × step block) of a product-grid window of one array.
+
+    Returns the variant's dtype, shape (⌈rows/step⌉, ⌈cols/step⌉).
+    """
     variant = ref.variant
     rr, cc = _samples(window[0], step), _samples(window[1], step)
     cy, cx = variant.chunks
@@ -66,7 +72,10 @@ def read_strided(
 
 
 def _samples(span: slice, step: int) -> np.ndarray:
-    """The indices :func:`read_strided` reads in ``span``: one per block of ``step``, at the
-    block's centre (the last, partial block's centre clipped into the span). int64 (n,)."""
+    """The indices :func:`read_strided` reads in ``span``.
+
+    One per block of ``step``, at the block's centre (the last, partial block's centre clipped into
+    the span). int64 (n,).
+    """
     n = -(-(span.stop - span.start) // step)
     return np.minimum(span.start + step // 2 + step * np.arange(n), span.stop - 1)

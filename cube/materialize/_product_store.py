@@ -172,8 +172,11 @@ class ProductStore(Store):
 
     # -- reads ------------------------------------------------------------------------------------
     def fetch(self, key: str, tally: Tally | None = None) -> bytes | None:
-        """The bytes of ``key``, or None if it is not in the store. Product chunks are computed
-        if absent; NotFoundError/InputError for chunk keys outside the grid or date list."""
+        """The bytes of ``key``, or None if it is not in the store.
+
+        Product chunks are computed if absent; NotFoundError/InputError for chunk keys outside the
+        grid or date list.
+        """
         if key == "zarr.json" or key.endswith("/zarr.json"):
             node = key[: -len("zarr.json")].rstrip("/")
             doc = self.metadata().get(node)
@@ -218,8 +221,10 @@ class ProductStore(Store):
         return [await self.get(k, prototype, r) for k, r in key_ranges]
 
     async def exists(self, key: str) -> bool:
-        """Whether ``key`` is in the store; a product chunk exists (it can be read) without being
-        computed here."""
+        """Whether ``key`` is in the store.
+
+        A product chunk exists (it can be read) without being computed here.
+        """
         node, _, rest = key.partition("/")
         if node == self.variant.product and _CHUNK_KEY.match(rest):
             chunk = self._data_chunk([int(p) for p in rest.split("/")[1:]])
