@@ -38,6 +38,7 @@ from typing import Any
 
 import shapely
 import shapely.geometry
+from shapely.geometry.base import BaseGeometry
 
 from cube.errors import InputError
 
@@ -116,7 +117,7 @@ def polarization_mask(values: Any) -> int:
     return mask
 
 
-def query_geometry(value: Any) -> shapely.Geometry:
+def query_geometry(value: Any) -> BaseGeometry:
     """A shapely geometry from a GeoJSON geometry or a CQL2 ``{"bbox": [...]}`` literal."""
     if isinstance(value, dict) and "type" in value:  # a GeoJSON geometry (its own "bbox" aside)
         try:
@@ -143,7 +144,7 @@ def _check_lonlat(xy: Any, what: str) -> None:
             raise InputError(f"{what}: ({x}, {y}) is not lon/lat degrees (|lon| ≤ 360, |lat| ≤ 90)")
 
 
-def bbox_geometry(bbox: Any) -> shapely.Geometry:
+def bbox_geometry(bbox: Any) -> BaseGeometry:
     """Polygon (or two, across the antimeridian) of a 4- or 6-number bbox."""
     try:
         nums = [float(v) for v in bbox]
@@ -172,7 +173,7 @@ class SqlFilter:
 
 
 class _Translator:
-    def __init__(self, spatial: Callable[[shapely.Geometry], tuple[str, list[Any]]]):
+    def __init__(self, spatial: Callable[[BaseGeometry], tuple[str, list[Any]]]):
         self.spatial = spatial
         self.params: list[Any] = []
 
@@ -343,7 +344,7 @@ def cql2_to_json(expr: str | dict, lang: str | None = None) -> dict | bool:
 
 
 def translate(expr: dict | bool,
-              spatial: Callable[[shapely.Geometry], tuple[str, list[Any]]]) -> SqlFilter:
+              spatial: Callable[[BaseGeometry], tuple[str, list[Any]]]) -> SqlFilter:
     """SQL WHERE fragment of a CQL2-JSON expression.
 
     Parameters

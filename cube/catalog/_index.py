@@ -36,6 +36,7 @@ from typing import Any
 
 import shapely
 import shapely.geometry
+from shapely.geometry.base import BaseGeometry
 
 from cube.catalog._cql2 import (
     QUERYABLES,
@@ -180,7 +181,7 @@ class SearchQuery:
 
     collections: list[str] | None = None
     ids: list[str] | None = None
-    geometry: shapely.Geometry | None = None
+    geometry: BaseGeometry | None = None
     start_us: int | None = None
     end_us: int | None = None
     filter: dict | bool | None = None
@@ -219,7 +220,7 @@ class SearchPage:
 
 # -- spatial predicate ------------------------------------------------------------------------
 @functools.lru_cache(maxsize=32)
-def _prepared(wkb: bytes) -> shapely.Geometry:
+def _prepared(wkb: bytes) -> BaseGeometry:
     geom = shapely.from_wkb(wkb)
     shapely.prepare(geom)
     return geom
@@ -231,7 +232,7 @@ def _intersects(item_wkb: bytes | None, query_wkb: bytes) -> int:
     return int(_prepared(query_wkb).intersects(shapely.from_wkb(item_wkb)))
 
 
-def _spatial_sql(geom: shapely.Geometry, wkb_expr: str,
+def _spatial_sql(geom: BaseGeometry, wkb_expr: str,
                  extent: tuple[float, float, float, float] | None = None) -> tuple[str, list[Any]]:
     """Bounding-box pre-filter over each part's bounds, then the exact test on the footprint.
 
@@ -263,7 +264,7 @@ def _spatial_sql(geom: shapely.Geometry, wkb_expr: str,
     return f"({pre} AND {exact})", params
 
 
-def _area_fraction(geom: shapely.Geometry, extent: tuple[float, float, float, float]) -> float:
+def _area_fraction(geom: BaseGeometry, extent: tuple[float, float, float, float]) -> float:
     """Fraction of the extent's bbox (lon/lat degrees²) that the query's bbox(es) cover."""
     ext = shapely.box(*extent)
     if ext.area <= 0:

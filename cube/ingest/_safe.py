@@ -203,7 +203,8 @@ def _read_manifest(fs, path: str, source: str) -> ManifestInfo:
     rel_start = _xpath_text(root, "relativeOrbitNumber", type="start") or ""
     rel_stop = _xpath_text(root, "relativeOrbitNumber", type="stop") or rel_start
     direction = _xpath_text(root, "pass") or ""
-    software = root.xpath(".//*[local-name()='software']/@version")
+    versions = root.xpath(".//*[local-name()='software']/@version")
+    software = versions if isinstance(versions, list) else []
     missing = [
         n
         for n, v in [("familyName", family), ("number", number), ("orbitNumber", abs_orbit),
