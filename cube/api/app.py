@@ -8,21 +8,12 @@ from fastapi import Depends, FastAPI
 
 from cube import __version__
 from cube.api._common import install_error_handlers
-from cube.api._settings import Settings
 from cube.api.auth import Authenticator, Guarded, authenticate, install_auth_errors
+from cube.config import Settings, make_engine
 from cube.errors import InputError
-from cube.materialize import ArdEngine, make_job_store, make_lease_backend
-from cube.storage import open_store
+from cube.materialize import make_job_store
 
 ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")
-
-
-def make_engine(settings: Settings) -> ArdEngine:
-    """The lazy engine the settings describe (DynamoDB leases if ``lock_table`` is set)."""
-    cube = open_store(settings.cube_url, settings.storage_options)
-    ard = open_store(settings.ard_url, settings.storage_options) if settings.ard_url else None
-    leases = make_lease_backend(f"dynamodb://{settings.lock_table}") if settings.lock_table else None
-    return ArdEngine(cube, ard, leases, lease_ttl_s=settings.lease_ttl_s, wait_s=settings.wait_s)
 
 
 def make_executor(settings: Settings):

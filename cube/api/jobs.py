@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cube.api._errors import JobsDisabledError
 from cube.api._plan import submit_job
-from cube.api._settings import Settings
 from cube.api.auth import QuotaError, current_user, require_owner
+from cube.config import Settings
 from cube.errors import NotFoundError
 from cube.jobs import BurstJob
 from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION

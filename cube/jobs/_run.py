@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import resource
 import time
 from collections.abc import Callable, Iterator
 
 from cube.catalog import rule_pairs
+from cube.config import Settings, make_engine
 from cube.errors import InputError
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob
-from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally, Variant, make_lease_backend
+from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally, Variant
 from cube.products._stack import _window_bounds
-from cube.storage import open_store
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +20,9 @@ Progress = Callable[[int, int], None]
 """``progress(done, total)`` in chunks."""
 
 
-def make_engine(spec: JobSpec) -> ArdEngine:
-    """The lazy engine of a job's cube and ARD store (leases in DynamoDB if SARCUBE_LOCK_TABLE)."""
-    cube = open_store(spec.cube_url, spec.storage_options)
-    ard = open_store(spec.ard_url, spec.storage_options) if spec.ard_url else None
-    table = os.environ.get("SARCUBE_LOCK_TABLE")
-    leases = make_lease_backend(table if "://" in table else f"dynamodb://{table}") if table else None
-    return ArdEngine(cube, ard, leases)
+def job_settings(spec: JobSpec) -> Settings:
+    """The settings of a job's engine: its cube and ARD store (leases in DynamoDB if SARCUBE_LOCK_TABLE)."""
+    return Settings.for_job(spec.cube_url, spec.ard_url, spec.storage_options)
 
 
 def date_sets(engine: ArdEngine, burst: BurstJob, job: ProductJob) -> list[tuple[str, ...]]:
@@ -77,7 +72,7 @@ def run_burst(
                              "run_isce2_burst); use engine='native'")
         return runner(spec, index, progress=progress)
     burst = spec.bursts[index]
-    engine = engine or make_engine(spec)
+    engine = engine or make_engine(job_settings(spec))
     wall0, cpu0 = time.perf_counter(), _cpu_s()
     tally = Tally()
     todo = list(plan_burst(engine, burst))
