@@ -109,15 +109,19 @@ class Settings(BaseSettings):
         return os.path.join(tempfile.gettempdir(), f"sarcube-jobs-{os.getuid()}.sqlite")
 
     @classmethod
-    def for_job(cls, cube_url: str, ard_url: str | None, storage_options: dict[str, Any]) -> Settings:
-        """The settings of a job's engine: the job's own stores, chunk leases in ``SARCUBE_LOCK_TABLE``
-        if set, and a worker's patience (60 s leases, 120 s waits: no 29 s request timeout)."""
-        return cls(cube_url=cube_url, ard_url=ard_url, storage_options=storage_options,
-                   lease_ttl_s=60.0, wait_s=120.0)
+    def for_job(
+        cls, cube_url: str, ard_url: str | None, storage_options: dict[str, Any], lock_table: str | None
+    ) -> Settings:
+        """The settings of a job's engine: the job's own stores (not the environment's), chunk leases
+        in ``lock_table`` if given, and a worker's patience (60 s leases, 120 s waits: no 29 s
+        request timeout). The values come from a validated job, so they are not checked again."""
+        return cls.model_construct(cube_url=cube_url, ard_url=ard_url, storage_options=dict(storage_options),
+                                   lock_table=lock_table, lease_ttl_s=60.0, wait_s=120.0)
 
 
 class WorkerSettings(BaseSettings):
-    """What ``sarcube-worker`` takes from its environment (flags override each of these)."""
+    """What a process running job bursts takes from its environment: ``sarcube-worker`` (flags
+    override each of these), and the lock table of the local and Dask executors' processes."""
 
     model_config = SettingsConfigDict(env_prefix="SARCUBE_", extra="ignore")
 
@@ -132,6 +136,9 @@ class WorkerSettings(BaseSettings):
     cube_url: str | None = Field(None, description="the SLC cube (flag mode)")
     ard_url: str | None = Field(None, description="the ARD store (flag mode; default <cube>/ard.zarr)")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (JSON)")
+    lock_table: str | None = Field(
+        None, description="DynamoDB table of chunk leases (bare name or dynamodb://table; default: beside the ARD store)"
+    )
     log_level: str | None = Field(
         None, validation_alias=AliasChoices("LOG_LEVEL"), description="DEBUG, INFO (default), WARNING"
     )

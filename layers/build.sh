@@ -82,7 +82,7 @@ run rm -rf "$TARGET/cube/api/viewer/node_modules"  # npm's build inputs; static/
 # The Lambda glue the API handler imports (functions.lambda_glue: Mangum, powertools), which the
 # cube package does not hold; the image functions get it from their copy of functions/.
 run mkdir -p "$TARGET/functions"
-run cp "$REPO/functions/lambda_glue.py" "$TARGET/functions/lambda_glue.py"
+run cp "$REPO/functions/__init__.py" "$REPO/functions/lambda_glue.py" "$TARGET/functions/"
 # Test suites and type stubs of the dependencies are dead weight (about 30 MB), and so is the
 # debug information in their compiled extensions (about 50 MB; symbols stay). Libraries vendored
 # by auditwheel (*.libs/) are left alone: patchelf edited them, and strip breaks such files

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from cube.catalog import rule_pairs
-from cube.config import Settings, make_engine
+from cube.config import Settings, WorkerSettings, make_engine
 from cube.errors import InputError
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob
 from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally, Variant
@@ -20,9 +20,11 @@ Progress = Callable[[int, int], None]
 """``progress(done, total)`` in chunks."""
 
 
-def job_settings(spec: JobSpec) -> Settings:
-    """The settings of a job's engine: its cube and ARD store (leases in DynamoDB if SARCUBE_LOCK_TABLE)."""
-    return Settings.for_job(spec.cube_url, spec.ard_url, spec.storage_options)
+def job_settings(spec: JobSpec, lock_table: str | None = None) -> Settings:
+    """The settings of a job's engine: its cube and ARD store, chunk leases in ``lock_table``
+    (default: this process's SARCUBE_LOCK_TABLE, else beside the ARD store)."""
+    return Settings.for_job(spec.cube_url, spec.ard_url, spec.storage_options,
+                            lock_table or WorkerSettings().lock_table)
 
 
 def date_sets(engine: ArdEngine, burst: BurstJob, job: ProductJob) -> list[tuple[str, ...]]:

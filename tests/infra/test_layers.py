@@ -229,7 +229,7 @@ def test_dry_run_targets_the_lambda_platform(arch: str, platform: str, tmp_path:
     assert "--frozen" in export and "--no-dev" in export
     assert any(c == f"cp -R {REPO}/cube {out}/python/cube" for c in commands)
     # the Lambda glue the handler imports is not in the cube package
-    assert f"cp {REPO}/functions/lambda_glue.py {out}/python/functions/lambda_glue.py" in commands
+    assert f"cp {REPO}/functions/__init__.py {REPO}/functions/lambda_glue.py {out}/python/functions/" in commands
     assert not out.exists()  # a dry run writes nothing
 
 
