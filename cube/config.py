@@ -137,7 +137,8 @@ class WorkerSettings(BaseSettings):
     ard_url: str | None = Field(None, description="the ARD store (flag mode; default <cube>/ard.zarr)")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (JSON)")
     lock_table: str | None = Field(
-        None, description="DynamoDB table of chunk leases (bare name or dynamodb://table; default: beside the ARD store)"
+        None, description="DynamoDB table of chunk leases (bare name or dynamodb://table; default: beside "
+        "the ARD store)"
     )
     log_level: str | None = Field(
         None, validation_alias=AliasChoices("LOG_LEVEL"), description="DEBUG, INFO (default), WARNING"
