@@ -12,7 +12,6 @@ is deleted and computed again, as if it were absent.
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import re
@@ -116,11 +115,6 @@ class ArdEngine:
         self._stacks: dict[tuple[str, str], tuple[BurstStack, float]] = {}
         self._written_meta: set[str] = set()
         self._nesting = threading.local()  # depth of chunk_bytes calls in this thread
-
-    def totals_snapshot(self) -> Tally:
-        """A copy of ``totals``, taken under the engine's lock (requests may be computing)."""
-        with self._lock:
-            return copy.deepcopy(self.totals)
 
     # -- bursts ---------------------------------------------------------------------------------
     def stack(self, burst_id: str, polarization: str = "VV") -> BurstStack:
