@@ -24,8 +24,9 @@ import xarray as xr
 import zarr
 from _live import serve
 
-from cube.api import Settings, create_app
+from cube.api import create_app
 from cube.cli import main
+from cube.config import Settings
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, BurstStack, Variant
 from cube.storage import list_burst_groups, open_store
