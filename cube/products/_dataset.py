@@ -19,7 +19,8 @@ def product_dataset(stack: BurstStack, product: str, date_keys: list[str], windo
     """One product window with ``x``/``y`` (m, pixel centres) and ``spatial_ref`` (CF grid mapping).
 
     The variable is named after the product; its attrs hold the provenance (product, options,
-    algorithm version, software, dates, burst ID).
+    algorithm version, software, dates, burst ID, the DEM: its source, the vertical datum of its
+    heights and the geoid grid applied, which names EGM96 standing in for a missing EGM2008).
     """
     spec = get_product(product)
     opts = options if options is not None else spec.options()
@@ -39,6 +40,9 @@ def product_dataset(stack: BurstStack, product: str, date_keys: list[str], windo
         "burst_id": stack.burst_id,
         "polarization": stack.polarization,
         "dates": ",".join(date_keys),
+        "dem": stack.dem.source,
+        "dem_vertical_datum": stack.dem.vertical_datum,
+        "geoid": stack.dem.geoid or "none (ellipsoidal heights)",
         "units": spec.units,
         "long_name": spec.title,
         "grid_mapping": "spatial_ref",
@@ -58,6 +62,6 @@ def product_dataset(stack: BurstStack, product: str, date_keys: list[str], windo
                                         -g.dy * ly))}),
         },
         attrs={k: attrs[k] for k in ("product", "options", "algorithm_version", "software", "burst_id",
-                                      "polarization", "dates")},
+                                      "polarization", "dates", "dem", "dem_vertical_datum", "geoid")},
     )
     return ds
