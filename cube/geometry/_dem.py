@@ -269,7 +269,7 @@ def _transformer(src: int, dst: int):
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-REMOTE_BLOCK_BYTES = 1 << 18
+REMOTE_BLOCK_BYTES = 1 << 16
 """Read-ahead of remote GeoTIFF reads: a COG window costs its header and the tiles it touches."""
 
 
