@@ -116,9 +116,16 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_dem(args: argparse.Namespace) -> int:
     from cube.format._layout import CUBE_DOC
-    from cube.geometry import DATUM_CRS, dem_info, find_geoid_file
-    from cube.geometry._cop30 import COP30_DATUM, COP30_PUBLIC_OPTIONS, COP30_PUBLIC_URL
-    from cube.geometry._dem import _check_datum
+    from cube.geometry import (
+        COP30_DATUM,
+        COP30_PUBLIC_OPTIONS,
+        COP30_PUBLIC_URL,
+        DATUM_CRS,
+        check_vertical_datum,
+        dem_info,
+        find_geoid_file,
+        load_geoid,
+    )
     from cube.products import set_cube_dem
     from cube.storage import open_store
 
@@ -142,7 +149,8 @@ def cmd_dem(args: argparse.Namespace) -> int:
         options = store.storage_options if "://" in args.dem else {}
         info = dem_info(args.dem, options)
         found = info.vertical_datum
-        datum = _check_datum(found if args.vertical_datum == "auto" else args.vertical_datum, args.dem)
+        asked = found if args.vertical_datum == "auto" else args.vertical_datum
+        datum = check_vertical_datum(asked, args.dem)
         said = (f"the file says {DATUM_CRS.get(found, found)}" if found
                 else "the file names no vertical CRS")
         print(f"{args.dem}: EPSG:{info.crs}, {info.shape[0]} x {info.shape[1]} pixels, bounds "
@@ -159,8 +167,6 @@ def cmd_dem(args: argparse.Namespace) -> int:
             print(f"geoid: no EGM2008 grid here; EGM96 from {egm96} will stand in (a warning at each "
                   "read, and products name it in their 'geoid' attribute)")
         else:
-            from cube.geometry import load_geoid
-
             load_geoid("egm96")  # raises NotFoundError saying what to install
     set_cube_dem(store, dem_url, datum, kind=kind, storage_options=options)
     print(f"{args.cube}: products will be geocoded with {args.dem}")

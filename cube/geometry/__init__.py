@@ -8,13 +8,23 @@ heights metres above the WGS84 ellipsoid, angles in degrees.
 """
 
 from cube.geometry._baseline import compute_baseline, select_common_burst
-from cube.geometry._cop30 import COP30_PUBLIC_URL, cop30_tile_name, cop30_tiles, read_cop30
+from cube.geometry._cop30 import (
+    COP30_DATUM,
+    COP30_PUBLIC_OPTIONS,
+    COP30_PUBLIC_URL,
+    cop30_orthometric,
+    cop30_tile_name,
+    cop30_tiles,
+    dem_geotiff_bytes,
+    read_cop30,
+)
 from cube.geometry._dem import (
     DATUM_CRS,
     VERTICAL_DATUMS,
     Dem,
     DemInfo,
     bilinear_height,
+    check_vertical_datum,
     dem_info,
     make_synthetic_dem,
     read_dem,
@@ -70,6 +80,8 @@ from cube.geometry._timing import (
 )
 
 __all__ = [
+    "COP30_DATUM",
+    "COP30_PUBLIC_OPTIONS",
     "COP30_PUBLIC_URL",
     "DATUM_CRS",
     "NOMINAL_BISTATIC_REFERENCE_S",
@@ -88,9 +100,12 @@ __all__ = [
     "bilinear_height",
     "burst_footprint",
     "burst_orbit",
+    "check_vertical_datum",
     "compute_baseline",
+    "cop30_orthometric",
     "cop30_tile_name",
     "cop30_tiles",
+    "dem_geotiff_bytes",
     "dem_info",
     "ecef_to_llh",
     "estimate_bistatic_reference",

@@ -155,7 +155,7 @@ def _mosaic(parts, missing) -> tuple[np.ndarray, tuple[float, float, float, floa
     return out, (float(west), float(dx), 0.0, float(north), 0.0, float(dy))
 
 
-def geotiff_bytes(heights: np.ndarray, transform, datum: str = COP30_DATUM) -> bytes:
+def dem_geotiff_bytes(heights: np.ndarray, transform, datum: str = COP30_DATUM) -> bytes:
     """A tiled, deflated float32 GeoTIFF (EPSG:4326 + the vertical CRS of ``datum``) of
     ``heights`` (rows, cols), as ``read_dem`` reads it back: how a cube caches its COP30 windows."""
     vertical = {"egm96": 5773, "egm2008": 3855, "ellipsoid": 4979}[datum]
@@ -174,4 +174,4 @@ def geotiff_bytes(heights: np.ndarray, transform, datum: str = COP30_DATUM) -> b
 
 
 __all__ = ["COP30_DATUM", "COP30_PUBLIC_OPTIONS", "COP30_PUBLIC_URL", "cop30_orthometric",
-           "cop30_tile_name", "cop30_tiles", "geotiff_bytes", "read_cop30"]
+           "cop30_tile_name", "cop30_tiles", "dem_geotiff_bytes", "read_cop30"]

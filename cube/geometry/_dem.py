@@ -181,7 +181,7 @@ def read_dem(
     Dem with float32 heights above WGS84 (NaN = no data); ``geoid`` names the grid applied.
     """
     raster = _read_geotiff(path_or_url, bbox, storage_options or {}, margin_pixels)
-    datum = _check_datum(raster.vertical if vertical_datum == "auto" else vertical_datum, path_or_url)
+    datum = check_vertical_datum(raster.vertical if vertical_datum == "auto" else vertical_datum, path_or_url)
     heights = raster.values.astype(np.float32)
     if raster.nodata is not None:
         heights[raster.values == raster.nodata] = np.nan
@@ -201,7 +201,8 @@ def to_ellipsoidal(heights: np.ndarray, transform, crs: int, datum: str, source:
                vertical_datum=datum, source=source, geoid=geoid_name)
 
 
-def _check_datum(datum: str | None, path: str) -> str:
+def check_vertical_datum(datum: str | None, path: str) -> str:
+    """``datum`` if sarcube converts it; else ``InvalidSourceError`` naming ``path`` and what to do."""
     if datum is None:
         raise InvalidSourceError(
             f"{path}: the GeoTIFF does not say what its heights are relative to (no compound or "
@@ -456,5 +457,6 @@ def make_synthetic_dem(
     )
 
 
-__all__ = ["DATUM_CRS", "VERTICAL_DATUMS", "Dem", "DemInfo", "bilinear_height", "dem_info",
+__all__ = ["DATUM_CRS", "VERTICAL_DATUMS", "Dem", "DemInfo", "bilinear_height", "check_vertical_datum",
+           "dem_info",
            "make_synthetic_dem", "read_dem", "to_ellipsoidal", "vertical_datum_of"]

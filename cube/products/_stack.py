@@ -18,8 +18,15 @@ import zarr
 from cube.errors import InputError, NotFoundError
 from cube.format import BurstMetadata, burst_group_path, date_metadata_path, grid_path
 from cube.format._layout import CUBE_DOC, SLC_STORE
-from cube.geometry import BurstGrid, Dem, make_burst_grid, read_dem, to_ellipsoidal
-from cube.geometry._cop30 import cop30_orthometric, geotiff_bytes
+from cube.geometry import (
+    BurstGrid,
+    Dem,
+    cop30_orthometric,
+    dem_geotiff_bytes,
+    make_burst_grid,
+    read_dem,
+    to_ellipsoidal,
+)
 from cube.geometry._grid import Window, _transformer
 from cube.products._cslc import CslcOptions, CslcWindow, _positions, geocode_slc
 from cube.products._options import ProductOptions
@@ -84,7 +91,7 @@ def _cop30_dem(store: CubeStore, burst_id: str, bbox: tuple[float, float, float,
                         storage_options=store.storage_options)
     options = dem.get("storage_options")
     heights, transform, source = cop30_orthometric(bbox, dem["url"], options)
-    store.write_if(rel, geotiff_bytes(heights, transform), None)  # another writer's copy is the same
+    store.write_if(rel, dem_geotiff_bytes(heights, transform), None)  # another writer's copy is the same
     return to_ellipsoidal(heights, transform, 4326, datum, source)
 
 

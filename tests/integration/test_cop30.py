@@ -15,8 +15,7 @@ from conftest import shared_path
 
 from cube.cli import main
 from cube.errors import NotFoundError
-from cube.geometry import GeoidStandInWarning, cop30_tile_name, find_geoid_file, read_dem
-from cube.geometry._cop30 import cop30_orthometric
+from cube.geometry import GeoidStandInWarning, cop30_orthometric, cop30_tile_name, find_geoid_file, read_dem
 from cube.products import BurstStack, product_dataset, set_cube_dem
 from cube.storage import list_burst_groups
 
