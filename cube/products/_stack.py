@@ -95,6 +95,22 @@ def _cop30_dem(store: CubeStore, burst_id: str, bbox: tuple[float, float, float,
     return to_ellipsoidal(heights, transform, 4326, datum, source)
 
 
+def _check_cover(dem: Dem, need: tuple[float, float, float, float], burst_id: str) -> None:
+    """``NotFoundError`` unless ``dem`` reaches over ``need`` (west, south, east, north; degrees)."""
+    if dem.crs == 4326:
+        west, south, east, north = dem.bounds
+    else:
+        x0, y0, x1, y1 = dem.bounds
+        west, south, east, north = _transformer(dem.crs, 4326).transform_bounds(x0, y0, x1, y1)
+    if west > need[0] or south > need[1] or east < need[2] or north < need[3]:
+        have = tuple(round(v, 4) for v in (west, south, east, north))
+        raise NotFoundError(
+            f"{dem.source}: the DEM covers only part of burst {burst_id} (its grid spans "
+            f"{tuple(round(v, 4) for v in need)}, the DEM {have}); record a DEM over the whole "
+            "burst with `sarcube dem`"
+        )
+
+
 class BurstStack:
     """One burst ID × polarization of a cube: dates, metadata, grid, DEM and product windows.
 
@@ -178,7 +194,10 @@ class BurstStack:
             else:
                 remote = dem.get("storage_options", self.store.storage_options if "://" in url else {})
                 options = json.dumps(remote, sort_keys=True, default=str)
-                self._dem = _read_dem_cached(url, bbox, dem.get("vertical_datum", "auto"), options)
+                read = _read_dem_cached(url, bbox, dem.get("vertical_datum", "auto"), options)
+                _check_cover(read, (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())),
+                             self.burst_id)
+                self._dem = read
         return self._dem
 
     # -- pixels -----------------------------------------------------------------------------

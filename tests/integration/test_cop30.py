@@ -17,6 +17,7 @@ from cube.cli import main
 from cube.errors import NotFoundError
 from cube.geometry import GeoidStandInWarning, cop30_orthometric, cop30_tile_name, find_geoid_file, read_dem
 from cube.products import BurstStack, product_dataset, set_cube_dem
+from cube.simulate._tiff import write_dem_geotiff
 from cube.storage import list_burst_groups
 
 rasterio = pytest.importorskip("rasterio")
@@ -55,7 +56,7 @@ def _proj_undulation(lat, lon):
 
 @pytest.fixture(scope="module")
 def rome_bucket(s3_server):
-    """Two full-size COP30 tiles (3600², 1024² COG tiles) holding the Rome DEM where it lies.
+    """Two full-size COP30 tiles (under a prefix of the session's bucket: SeaweedFS has few volumes) (3600², 1024² COG tiles) holding the Rome DEM where it lies.
 
     The Rome DEM's pixel centres are on whole arc-seconds as COP30's are: its rows north of 42°
     go to cell N42 E012, the others to N41 E012; the rest of each tile is smooth made-up terrain.
@@ -67,7 +68,6 @@ def rome_bucket(s3_server):
     i = np.arange(3600, dtype=np.float32)
     fill = np.round((300 + 80 * np.sin(i / 300)[:, None] * np.cos(i / 170)[None, :]) * 2) / 2
     fs = s3fs.S3FileSystem(**s3_server["storage_options"])
-    fs.mkdir("cop30-rome")
     sizes = {}
     for lat in (41, 42):
         tile = fill.copy()
@@ -76,9 +76,9 @@ def rome_bucket(s3_server):
         r0, r1 = max(row0, 0), min(row0 + rome.shape[0], 3600)
         tile[r0:r1, col0:col0 + rome.shape[1]] = rome[r0 - row0:r1 - row0]
         data = _tiff(tile, 12.0 - 0.5 * ARCSEC, y0, ARCSEC, ARCSEC)
-        fs.pipe(f"cop30-rome/{_key(lat, 12)}", data)
+        fs.pipe(f"cubes/cop30-rome/{_key(lat, 12)}", data)
         sizes[_key(lat, 12)] = len(data)
-    return {"url": "s3://cop30-rome", "options": s3_server["storage_options"], "sizes": sizes,
+    return {"url": "s3://cubes/cop30-rome", "options": s3_server["storage_options"], "sizes": sizes,
             "rome": rome, "transform": t}
 
 
@@ -125,10 +125,9 @@ def test_sarcube_dem_cop30_on_the_simulated_cube(tiny_cube, tiny_stack, s3_env, 
     assert np.abs(n).min() > 5.0  # a geoid that matters where the simulator puts its scene
     ortho = h - n
     fs = s3fs.S3FileSystem(**s3_env["storage_options"])
-    fs.mkdir("cop30-sim")
     keys = []
     for la, lo, part, x0, y0 in _cells(ortho, t.c, t.f, t.a, t.e):
-        keys.append(f"cop30-sim/{_key(la, lo)}")
+        keys.append(f"cubes/cop30-sim/{_key(la, lo)}")
         fs.pipe(keys[-1], _tiff(part, x0, y0, t.a, -t.e, tile=256))
     stack_args = (tiny_cube, *list_burst_groups(tiny_cube)[0])
     with warnings.catch_warnings(record=True) as stand_ins:
@@ -139,7 +138,7 @@ def test_sarcube_dem_cop30_on_the_simulated_cube(tiny_cube, tiny_stack, s3_env, 
 
 def _check_cop30_cube(tiny_cube, truth_tif, stack_args, ortho, keys, t, fs, endpoint, capsys, stand_ins):
     try:
-        assert main(["dem", tiny_cube.url, "cop30", "--cop30-url", "s3://cop30-sim",
+        assert main(["dem", tiny_cube.url, "cop30", "--cop30-url", "s3://cubes/cop30-sim",
                      "--endpoint-url", endpoint]) == 0
         out = capsys.readouterr().out
         egm2008 = find_geoid_file("egm2008")
@@ -147,7 +146,7 @@ def _check_cop30_cube(tiny_cube, truth_tif, stack_args, ortho, keys, t, fs, endp
         assert ("EGM96 from /usr/share/proj/egm96_15.gtx will stand in" in out) == (egm2008 is None)
         stack = BurstStack(*stack_args)
         dem = stack.dem  # every read of an EGM2008 DEM with EGM96 standing in warns
-        assert dem.vertical_datum == "egm2008" and dem.source.startswith("cop30:s3://cop30-sim")
+        assert dem.vertical_datum == "egm2008" and dem.source.startswith("cop30:s3://cubes/cop30-sim")
         truth = read_dem(truth_tif)
         x0, dx, _, y0, _, dy = dem.transform
         r, c = np.indices(dem.shape)
@@ -184,7 +183,7 @@ def _check_cop30_cube(tiny_cube, truth_tif, stack_args, ortho, keys, t, fs, endp
         # orthometric heights taken as ellipsoidal (no geoid): the same pixels land elsewhere
         for key, part in zip(keys, _cells(ortho, t.c, t.f, t.a, t.e), strict=True):
             fs.pipe(key, _tiff(part[2], part[3], part[4], t.a, -t.e, tile=256))
-        assert main(["dem", tiny_cube.url, "cop30", "--cop30-url", "s3://cop30-sim", "--endpoint-url",
+        assert main(["dem", tiny_cube.url, "cop30", "--cop30-url", "s3://cubes/cop30-sim", "--endpoint-url",
                      endpoint, "--vertical-datum", "ellipsoid"]) == 0
         assert "geoid: none applied" in capsys.readouterr().out
         n_line, n_sample = BurstStack(*stack_args).positions(date, window)
@@ -205,6 +204,14 @@ def test_sarcube_dem_reports_the_datum_and_refuses_bad_dems(tiny_cube, tiny_stac
         stack = BurstStack(tiny_cube, *list_burst_groups(tiny_cube)[0])
         with pytest.raises(NotFoundError, match="does not cover"):
             _ = stack.dem
+        # a DEM over half the burst
+        truth = np.load(tiny_stack.truth_dir / "truth.npz")
+        half = truth["dem_lon"].size // 2
+        write_dem_geotiff(tmp_path / "half.tif", truth["dem_lat"], truth["dem_lon"][:half],
+                          truth["dem_height"][:, :half])
+        assert main(["dem", tiny_cube.url, str(tmp_path / "half.tif")]) == 0
+        with pytest.raises(NotFoundError, match="covers only part of burst"):
+            _ = BurstStack(tiny_cube, *list_burst_groups(tiny_cube)[0]).dem
         plain = tmp_path / "plain.tif"
         tifffile.imwrite(plain, np.ones((8, 8), np.float32))
         assert main(["dem", tiny_cube.url, str(plain)]) == 2
