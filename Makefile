@@ -33,7 +33,12 @@ VIEWER_VENDOR := cube/api/viewer/static/vendor/maplibre-gl.js
 $(VIEWER_VENDOR): cube/api/viewer/package-lock.json
 	bash cube/api/viewer/build.sh || { [ -z "$${CI:-}" ] || { echo "viewer not built and CI is set: install nodejs and npm" >&2; exit 1; }; echo "viewer not built (needs node and npm): / answers 503, its tests skip"; }
 
+# EGM96 for DEM heights: Debian's proj-data ships /usr/share/proj/egm96_15.gtx (docs/geometry.md).
+GEOID_GRID := /usr/share/proj/egm96_15.gtx
 setup: $(VENV)/.synced $(VIEWER_VENDOR)
+	@test -f $(GEOID_GRID) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq proj-data >/dev/null; }; } \
+	  || echo "no $(GEOID_GRID): install Debian's proj-data (geoid heights need EGM96; its tests fail without it)"
 
 demo: setup
 	$(RUN) sarcube demo --out $(DEMO_DIR) $(DEMO_ARGS)

@@ -116,14 +116,70 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_dem(args: argparse.Namespace) -> int:
     from cube.format import CUBE_DOC
+    from cube.geometry import (
+        COP30_DATUM,
+        COP30_PUBLIC_OPTIONS,
+        COP30_PUBLIC_URL,
+        DATUM_CRS,
+        check_vertical_datum,
+        dem_info,
+        find_geoid_file,
+        load_geoid,
+    )
     from cube.products import set_cube_dem
     from cube.storage import open_store
 
     store = open_store(args.cube)
     if not store.exists(CUBE_DOC):
         raise NotFoundError(f"{args.cube}: not a sarcube cube (no cube.json); ingest into it first")
-    set_cube_dem(store, args.dem, args.vertical_datum)
+    if args.dem.lower() == "cop30":
+        url = args.cop30_url or COP30_PUBLIC_URL
+        if url == COP30_PUBLIC_URL and not args.endpoint_url:
+            options = COP30_PUBLIC_OPTIONS
+        else:
+            options = {"anon": True} if args.anonymous else {}
+            if args.endpoint_url:
+                options["client_kwargs"] = {"endpoint_url": args.endpoint_url}
+        datum = COP30_DATUM if args.vertical_datum == "auto" else args.vertical_datum
+        why = "the product definition" if args.vertical_datum == "auto" else "--vertical-datum"
+        at = f" at {args.endpoint_url}" if args.endpoint_url else ""
+        print(f"Copernicus DEM GLO-30 tiles from {url}{at}: heights above {datum.upper()} ({why})")
+        kind, dem_url = "cop30", url
+    else:
+        options = store.storage_options if "://" in args.dem else {}
+        info = dem_info(args.dem, options)
+        found = info.vertical_datum
+        asked = found if args.vertical_datum == "auto" else args.vertical_datum
+        datum = check_vertical_datum(asked, args.dem)
+        said = (f"the file says {DATUM_CRS.get(found, found)}" if found
+                else "the file names no vertical CRS")
+        print(f"{args.dem}: EPSG:{info.crs}, {info.shape[0]} x {info.shape[1]} pixels, bounds "
+              f"{tuple(round(v, 6) for v in info.bounds)}; heights above {datum.upper()} ({said}"
+              f"{'; --vertical-datum ' + datum if args.vertical_datum != 'auto' else ''})")
+        kind, dem_url, options = "file", args.dem, None
+    if datum == "ellipsoid":
+        print("geoid: none applied (heights are above the WGS84 ellipsoid already)")
+    else:
+        grid = find_geoid_file(datum)
+        if grid is not None:
+            print(f"geoid: {datum.upper()} from {grid} (h = H + N)")
+        elif datum == "egm2008" and (egm96 := find_geoid_file("egm96")) is not None:
+            print(f"geoid: no EGM2008 grid here; EGM96 from {egm96} will stand in (a warning at each "
+                  "read, and products name it in their 'geoid' attribute)")
+        else:
+            load_geoid("egm96")  # raises NotFoundError saying what to install
+    set_cube_dem(store, dem_url, datum, kind=kind, storage_options=options)
     print(f"{args.cube}: products will be geocoded with {args.dem}")
+    return 0
+
+
+def cmd_geoid(args: argparse.Namespace) -> int:
+    from cube.geometry import load_geoid
+
+    if not (-90.0 <= args.lat <= 90.0):
+        raise InputError(f"latitude {args.lat} is outside -90..90 degrees (the order is LON LAT)")
+    grid = load_geoid(args.model)
+    print(f"{float(grid.undulation(args.lat, args.lon)):.3f}")
     return 0
 
 
@@ -352,11 +408,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burst", default="first", help="first, last or the reference burst index N")
     p.set_defaults(func=cmd_baseline)
 
-    p = sub.add_parser("dem", help="record the DEM (GeoTIFF/COG path or URL) a cube is geocoded with")
+    p = sub.add_parser(
+        "dem", help="record the DEM (GeoTIFF/COG path or URL, or cop30) a cube is geocoded with",
+        description="Record the DEM a cube's products are geocoded with, and report what its heights "
+        "are relative to and which geoid grid will be applied (h = H + N). DEM is a GeoTIFF/COG "
+        "path or URL, or 'cop30': the Copernicus DEM GLO-30 read tile by tile from its public "
+        "bucket (or --cop30-url, --endpoint-url: a bucket laid out the same way), only the windows "
+        "each burst needs, cached in the cube.")
     p.add_argument("cube")
-    p.add_argument("dem")
-    p.add_argument("--vertical-datum", default="auto", choices=["auto", "ellipsoid", "egm96", "egm2008"])
+    p.add_argument("dem", help="GeoTIFF/COG path or URL, or cop30")
+    p.add_argument("--vertical-datum", default="auto", choices=["auto", "ellipsoid", "egm96", "egm2008"],
+                   help="what the heights are relative to (default: from the DEM's CRS; cop30: egm2008)")
+    p.add_argument("--cop30-url", help="cop30: the bucket (default s3://copernicus-dem-30m, anonymous)")
+    p.add_argument("--endpoint-url", help="cop30: the S3 endpoint of --cop30-url (credentials from the "
+                   "usual AWS variables, or --anonymous)")
+    p.add_argument("--anonymous", action="store_true", help="cop30: read --cop30-url without credentials")
     p.set_defaults(func=cmd_dem)
+
+    p = sub.add_parser("geoid", help="print the geoid undulation N (m above WGS84) at LON LAT")
+    p.add_argument("lon", type=float)
+    p.add_argument("lat", type=float)
+    p.add_argument("--model", default="egm96", choices=["egm96", "egm2008"])
+    p.set_defaults(func=cmd_geoid)
 
     p = sub.add_parser("product", help="compute a product window of one burst to NetCDF or zarr")
     p.add_argument("cube")

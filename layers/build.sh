@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the ApiLayer of template.yaml: <out>/python/ holds the packages of layers/requirements.txt
 # (manylinux2014 wheels for the Lambda architecture, CPython 3.11, versions pinned by uv.lock
-# except the few in layers/al2-overrides.txt) and the cube package itself. Lambda puts a layer's
-# python/ on sys.path.
+# except the few in layers/al2-overrides.txt), the cube package itself and the Lambda glue
+# (functions/lambda_glue.py). Lambda puts a layer's python/ on sys.path.
 #
 #   layers/build.sh [--arch x86_64|arm64] [--out DIR] [--dry-run]
 #
@@ -79,6 +79,10 @@ run "$UV" pip install --target "$TARGET" --python-platform "$PLATFORM" --python-
 run cp -R "$REPO/cube" "$TARGET/cube"
 run find "$TARGET/cube" -name __pycache__ -type d -prune -exec rm -rf {} +
 run rm -rf "$TARGET/cube/api/viewer/node_modules"  # npm's build inputs; static/vendor/ is what is served
+# The Lambda glue the API handler imports (functions.lambda_glue: Mangum, powertools), which the
+# cube package does not hold; the image functions get it from their copy of functions/.
+run mkdir -p "$TARGET/functions"
+run cp "$REPO/functions/__init__.py" "$REPO/functions/lambda_glue.py" "$TARGET/functions/"
 # Test suites and type stubs of the dependencies are dead weight (about 30 MB), and so is the
 # debug information in their compiled extensions (about 50 MB; symbols stay). Libraries vendored
 # by auditwheel (*.libs/) are left alone: patchelf edited them, and strip breaks such files

@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 S1 = SHARED / "data" / "sentinel1"
-sys.path.insert(0, str(Path(__file__).parent))
+# tests/ goes last on the path (for ``from _live import serve``): first, its packages (functions,
+# jobs, ...) would shadow the repository's own ``functions`` package (the Lambda glue).
+sys.path.append(str(Path(__file__).parent))
 
 
 def shared_path(rel: str) -> Path:

@@ -6,7 +6,7 @@ names are imported on first use, so ``cube.api.stac`` alone (the zip Lambda) nee
 
 from __future__ import annotations
 
-__all__ = ["Settings", "create_app"]
+__all__ = ["create_app"]
 
 
 def __getattr__(name: str):
@@ -14,8 +14,4 @@ def __getattr__(name: str):
         from cube.api.app import create_app
 
         return create_app
-    if name == "Settings":
-        from cube.api._settings import Settings
-
-        return Settings
     raise AttributeError(name)

@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from cube.api._common import TooLargeError, engine_of
+from cube.api.jobs import submit_job
 from cube.errors import InputError
 from cube.jobs import BurstJob
 from cube.materialize import ArdEngine
@@ -119,20 +120,3 @@ def start_job(request: Request, selections: list[Selection], *, reason: str) -> 
     """A job computing the selections' chunks: 202 + ``Location: /jobs/{id}``."""
     bursts = [BurstJob.of(s) for s in selections]
     return submit_job(request, bursts, reason=reason, retry=str(request.url))
-
-
-def submit_job(request: Request, bursts: list, *, reason: str, retry: str | None = None) -> JSONResponse:
-    """Create a job record, start it on the executor, answer 202 with its Location."""
-    from cube.api.jobs import start_job
-
-    # owner, checks against the cube, one job per identical request, quotas (cube.api.jobs)
-    record, started = start_job(request, bursts, what="this read" if retry else "POST /jobs")
-    location = str(request.url_for("get_job", job_id=record.id).path)
-    body = {
-        "job_id": record.id,
-        "state": record.state,
-        "detail": f"{reason}: {'started' if started else 'the same request is'} job {record.id}; "
-        f"poll {location}" + (f", then repeat the request ({retry})" if retry else ""),
-        "location": location,
-    }
-    return JSONResponse(body, status_code=202, headers={"Location": location})

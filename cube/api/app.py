@@ -8,40 +8,13 @@ from fastapi import Depends, FastAPI
 
 from cube import __version__
 from cube.api._common import install_error_handlers
-from cube.api._settings import Settings
 from cube.api.auth import Authenticator, Guarded, authenticate, install_auth_errors
+from cube.config import Settings, make_engine
 from cube.errors import InputError
-from cube.materialize import ArdEngine, make_job_store
+from cube.materialize import make_job_store
 from cube.products import ArdArray, Variant
-from cube.storage import make_lease_backend, open_store
 
 ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")
-
-
-def make_engine(settings: Settings) -> ArdEngine:
-    """The lazy engine the settings describe (DynamoDB leases if ``lock_table`` is set)."""
-    cube = open_store(settings.cube_url, settings.storage_options)
-    ard = open_store(settings.ard_url, settings.storage_options) if settings.ard_url else None
-    leases = make_lease_backend(f"dynamodb://{settings.lock_table}") if settings.lock_table else None
-    return ArdEngine(cube, ard, leases, lease_ttl_s=settings.lease_ttl_s, wait_s=settings.wait_s)
-
-
-def make_executor(settings: Settings):
-    """The executor /jobs submits to."""
-    if settings.executor == "local":
-        from cube.jobs import LocalExecutor
-
-        return LocalExecutor(settings.resolved_jobs_url())
-    from cube.jobs import make_executor as make_remote
-
-    return make_remote(settings)
-
-
-def get_executor(app: FastAPI):
-    """The app's executor, started on first use."""
-    if app.state._executor is None:
-        app.state._executor = make_executor(app.state.settings)
-    return app.state._executor
 
 
 def create_app(
@@ -90,7 +63,7 @@ def create_app(
     install_error_handlers(app)
     install_auth_errors(app)
 
-    app.state._executor = None  # started by the first job (get_executor)
+    app.state._executor = None  # started by the first job (cube.api.jobs.executor_of)
     from cube.api import ard, jobs, point, zarr
 
     for name, module in (("zarr", zarr), ("ard", ard), ("analysis", point), ("jobs", jobs)):

@@ -63,4 +63,5 @@ def selection_dataset(engine: ArdEngine, selection: Selection) -> xr.Dataset:
     """The selection's values as a Dataset: (time|pair, y, x), x/y in m, CF ``spatial_ref``, provenance."""
     data = np.stack([engine.read(ref, selection.window) for ref in selection.arrays])
     grid = engine.product_grid(selection.burst_id, selection.polarization, selection.variant)
-    return product_dataset(selection, grid, data)
+    dem = engine.stack(selection.burst_id, selection.polarization).dem
+    return product_dataset(selection, grid, data, dem)

@@ -38,7 +38,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cube.api._settings import Settings
+from cube.config import Settings
 from cube.errors import CubeError, InputError
 
 log = logging.getLogger(__name__)

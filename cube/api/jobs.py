@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from cube.api._errors import JobsDisabledError
-from cube.api._plan import submit_job
-from cube.api._settings import Settings
 from cube.api.auth import QuotaError, current_user, require_owner
+from cube.config import Settings
 from cube.errors import NotFoundError
-from cube.jobs import MAX_BURSTS_PER_EXECUTION, BurstJob
+from cube.jobs import MAX_BURSTS_PER_EXECUTION, BurstJob, Executor, JobSpec, check_job, make_executor
 from cube.materialize import JobRecord, job_id_of, make_job_record
 
 router = APIRouter(tags=["jobs"])
@@ -112,9 +111,6 @@ def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[J
     JobsDisabledError (403) where the deployment starts no jobs, NotFoundError/InputError
     from `cube.jobs.check_job`, QuotaError over quota.
     """
-    from cube.api.app import get_executor
-    from cube.jobs import JobSpec, check_job
-
     owner = require_owner(request, what=what)
     state = request.app.state
     s = state.settings
@@ -136,8 +132,30 @@ def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[J
         make_job_record(request_doc, total=len(spec.bursts), job_id=job_id, owner=owner)
     )
     if created:
-        get_executor(request.app).submit(spec, record.id)
+        executor_of(request.app).submit(spec, record.id)
     return record, created
+
+
+def executor_of(app: FastAPI) -> Executor:
+    """The app's executor (``settings.executor``), started by its first job."""
+    if app.state._executor is None:
+        app.state._executor = make_executor(app.state.settings)
+    return app.state._executor
+
+
+def submit_job(request: Request, bursts: list, *, reason: str, retry: str | None = None) -> JSONResponse:
+    """Create a job record, start it on the executor, answer 202 with its Location."""
+    # owner, checks against the cube, one job per identical request, quotas (cube.api.jobs)
+    record, started = start_job(request, bursts, what="this read" if retry else "POST /jobs")
+    location = str(request.url_for("get_job", job_id=record.id).path)
+    body = {
+        "job_id": record.id,
+        "state": record.state,
+        "detail": f"{reason}: {'started' if started else 'the same request is'} job {record.id}; "
+        f"poll {location}" + (f", then repeat the request ({retry})" if retry else ""),
+        "location": location,
+    }
+    return JSONResponse(body, status_code=202, headers={"Location": location})
 
 
 def own_job(request: Request, job_id: str) -> JobRecord:

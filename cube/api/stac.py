@@ -62,17 +62,21 @@ from cube.catalog import (
     SLC_COLLECTION,
     SORTABLES,
     IndexReader,
+    Materialized,
     SearchQuery,
     StacIndex,
+    UrlRoots,
     bbox_geometry,
     cql2_to_json,
+    default_products,
     make_collection,
     make_item,
+    query_geometry,
     queryables_schema,
+    to_timestamp_us,
 )
-from cube.catalog._cql2 import query_geometry, to_timestamp_us
-from cube.catalog._stac_items import Materialized, ProductSpec, UrlRoots, default_products
 from cube.errors import InputError, NotFoundError
+from cube.products import ProductSpec
 from cube.storage import open_store
 
 log = logging.getLogger(__name__)

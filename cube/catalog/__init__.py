@@ -1,6 +1,6 @@
 """STAC items and collections of the cube, and the embedded STAC index (SQLite + R*Tree)."""
 
-from cube.catalog._cql2 import QUERYABLES, bbox_geometry, cql2_to_json
+from cube.catalog._cql2 import QUERYABLES, bbox_geometry, cql2_to_json, query_geometry, to_timestamp_us
 from cube.catalog._index import (
     SORTABLES,
     DateRecord,
@@ -19,6 +19,9 @@ from cube.catalog._index_store import (
 )
 from cube.catalog._items import SLC_COLLECTION, make_slc_item, merge_items, write_slc_item
 from cube.catalog._stac_items import (
+    Materialized,
+    UrlRoots,
+    default_products,
     make_collection,
     make_indexed_slc_item,
     make_item,
@@ -32,14 +35,17 @@ __all__ = [
     "SLC_COLLECTION",
     "SORTABLES",
     "DateRecord",
+    "Materialized",
     "IndexReader",
     "ItemRow",
     "ProductInfo",
     "SearchPage",
     "SearchQuery",
     "StacIndex",
+    "UrlRoots",
     "bbox_geometry",
     "cql2_to_json",
+    "default_products",
     "make_collection",
     "make_indexed_slc_item",
     "make_item",
@@ -47,8 +53,10 @@ __all__ = [
     "make_slc_item",
     "merge_items",
     "open_index_for_update",
+    "query_geometry",
     "queryables_schema",
     "rebuild_index",
+    "to_timestamp_us",
     "update_index",
     "write_slc_item",
 ]

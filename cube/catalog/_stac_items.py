@@ -14,12 +14,13 @@ import copy
 import datetime as _dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from cube import __version__
 from cube.catalog._cql2 import QUERYABLES
 from cube.catalog._index import KIND_PAIR, KIND_SLC, SLC_COLLECTION, ItemRow, ProductInfo
+from cube.products import PRODUCTS, ProductSpec
 
 STAC_VERSION = "1.1.0"
 SAR_EXT = "https://stac-extensions.github.io/sar/v1.0.0/schema.json"
@@ -33,25 +34,8 @@ Materialized = Callable[[str, str, tuple[str, ...]], bool]
 """``materialized(product, burst_id, date_keys) -> bool``: is that product computed already?"""
 
 
-class ProductSpec(Protocol):
-    """What the catalog reads of an entry of ``cube.products.PRODUCTS`` (read-only)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def pair(self) -> bool: ...
-    @property
-    def version(self) -> Any: ...
-
-
 def default_products() -> dict[str, ProductSpec]:
     """``cube.products.PRODUCTS`` (name → spec)."""
-    from cube.products import PRODUCTS
-
     return dict(PRODUCTS)
 
 

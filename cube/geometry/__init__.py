@@ -1,20 +1,35 @@
 """Geometry: orbit interpolation, zero-Doppler rdr2geo/geo2rdr, DEM, per-burst UTM grid.
 
-Pure functions over ``cube.format`` models and numpy arrays; the only I/O is ``read_dem``
-(and ``load_geoid``). Units and conventions are in docs/geometry.md: times are float64
+Pure functions over ``cube.format`` models and numpy arrays; the only I/O is ``read_dem``,
+``read_cop30`` and ``load_geoid``. Units and conventions are in docs/geometry.md: times are float64
 seconds since an interpolator's ``epoch`` (naive UTC), slant ranges one-way metres (the
 ``*_times`` functions take two-way slant-range times in seconds, as the annotation does),
 heights metres above the WGS84 ellipsoid, angles in degrees.
 """
 
 from cube.geometry._baseline import compute_baseline, pair_baseline, select_common_burst
+from cube.geometry._cop30 import (
+    COP30_DATUM,
+    COP30_PUBLIC_OPTIONS,
+    COP30_PUBLIC_URL,
+    cop30_orthometric,
+    cop30_tile_name,
+    cop30_tiles,
+    dem_geotiff_bytes,
+    read_cop30,
+)
 from cube.geometry._dem import (
+    DATUM_CRS,
+    VERTICAL_DATUMS,
     Dem,
-    GeoidGrid,
+    DemInfo,
     bilinear_height,
-    load_geoid,
+    check_vertical_datum,
+    dem_info,
     make_synthetic_dem,
     read_dem,
+    to_ellipsoidal,
+    vertical_datum_of,
 )
 from cube.geometry._ellipsoid import (
     WGS84_A,
@@ -25,6 +40,13 @@ from cube.geometry._ellipsoid import (
     llh_to_ecef,
 )
 from cube.geometry._geocode import radar_positions
+from cube.geometry._geoid import (
+    GeoidGrid,
+    GeoidStandInWarning,
+    find_geoid_file,
+    geoid_for_datum,
+    load_geoid,
+)
 from cube.geometry._geolocate import (
     geo2rdr_times,
     geolocate,
@@ -62,14 +84,21 @@ from cube.geometry._timing import (
 )
 
 __all__ = [
+    "COP30_DATUM",
+    "COP30_PUBLIC_OPTIONS",
+    "COP30_PUBLIC_URL",
+    "DATUM_CRS",
     "NOMINAL_BISTATIC_REFERENCE_S",
+    "VERTICAL_DATUMS",
     "WGS84_A",
     "WGS84_B",
     "WGS84_E2",
     "WGS84_F",
     "BurstGrid",
     "Dem",
+    "DemInfo",
     "GeoidGrid",
+    "GeoidStandInWarning",
     "OrbitInterpolator",
     "ProductGrid",
     "SwathTiming",
@@ -77,10 +106,18 @@ __all__ = [
     "bilinear_height",
     "burst_footprint",
     "burst_orbit",
+    "check_vertical_datum",
     "compute_baseline",
+    "cop30_orthometric",
+    "cop30_tile_name",
+    "cop30_tiles",
+    "dem_geotiff_bytes",
+    "dem_info",
     "ecef_to_llh",
     "estimate_bistatic_reference",
+    "find_geoid_file",
     "geo2rdr",
+    "geoid_for_datum",
     "geo2rdr_times",
     "geolocate",
     "geolocate_lines",
@@ -99,11 +136,14 @@ __all__ = [
     "radar_positions",
     "rdr2geo",
     "rdr2geo_times",
+    "read_cop30",
     "read_dem",
     "select_common_burst",
     "seconds_since",
     "to_datetime64",
+    "to_ellipsoidal",
     "transformer",
     "utm_epsg",
+    "vertical_datum_of",
     "window_bounds",
 ]

@@ -1,17 +1,13 @@
-"""Digital elevation models: GeoTIFF/COG reader, geoid → ellipsoid heights, synthetic DEMs.
+"""Digital elevation models: GeoTIFF/COG reader, vertical datums, synthetic DEMs.
 
 Every ``Dem`` this module returns holds heights above the **WGS84 ellipsoid** (what the
-radar geometry needs), float32, NaN where there is no data. A DEM whose GeoTIFF says its
-heights are EGM96 (EPSG:5773, e.g. EPSG:9707 = WGS84 + EGM96) or EGM2008 (EPSG:3855) is
-converted with ``h = H + N``, N the geoid undulation of that model.
-
-Geoid models (no download here)
--------------------------------
-``load_geoid`` reads a geoid grid from, in this order: an explicit ``path`` (a GeoTIFF
-grid such as PROJ's ``us_nga_egm96_15.tif`` / ``us_nga_egm08_25.tif``, or an ``.npz``
-as shipped by the ``egm96`` PyPI package), the ``egm96`` package if it is installed
-(versions ≥ 0.2 ship the 5' EGM96 grid, but need Python ≥ 3.12), then PROJ's data
-directories. Without any, it raises ``NotFoundError`` saying what to install.
+radar geometry needs), float32, NaN where there is no data. The vertical datum of a file is
+read from its GeoKeys (``vertical_datum_of``): a compound CRS (EPSG:9707 = WGS 84 + EGM96
+height, EPSG:9518 = WGS 84 + EGM2008 height), a VerticalCSTypeGeoKey (5773 = EGM96, 3855 =
+EGM2008, 4979 = the ellipsoid) or a geographic 3-D CRS (EPSG:4979). Geoid heights are
+converted with ``h = H + N`` (cube.geometry._geoid: N from the EGM96/EGM2008 grids found on
+the machine; EGM96 stands in for a missing EGM2008 grid, with a warning, and the ``Dem``
+names the grid applied in ``geoid``).
 
 Pixel convention: ``transform = (x0, dx, 0, y0, 0, dy)`` (GDAL order) gives the outer
 corner of pixel (0, 0); pixel centres sit at ``x0 + (col + 0.5) dx``, ``y0 + (row + 0.5) dy``
@@ -22,11 +18,8 @@ on reading, as GDAL does.
 from __future__ import annotations
 
 import functools
-import importlib.resources
-import importlib.util
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import fsspec
@@ -35,9 +28,17 @@ import numpy as np
 import tifffile
 
 from cube.errors import CubeError, InvalidSourceError, NotFoundError
+from cube.geometry._geoid import GeoidGrid, geoid_for_datum
 
+VerticalDatum = Literal["ellipsoid", "egm96", "egm2008"]
+VERTICAL_DATUMS = ("ellipsoid", "egm96", "egm2008")
 VERTICAL_EPSG = {5773: "egm96", 3855: "egm2008", 4979: "ellipsoid"}
-COMPOUND_EPSG = {9707: (4326, "egm96"), 9518: (4326, "egm2008")}
+#: Horizontal-CRS codes that carry a vertical datum: compound CRSs and WGS 84 3-D.
+COMPOUND_EPSG = {9707: (4326, "egm96"), 9518: (4326, "egm2008"), 4979: (4326, "ellipsoid")}
+#: The CRS that says each datum (what ``sarcube dem`` reports).
+DATUM_CRS = {"egm96": "EPSG:9707 (WGS 84 + EGM96 height)",
+             "egm2008": "EPSG:9518 (WGS 84 + EGM2008 height, = EPSG:4326 + 3855)",
+             "ellipsoid": "EPSG:4979 (WGS 84 ellipsoidal heights)"}
 _NODATA = -32768.0
 
 
@@ -138,142 +139,6 @@ def _bilinear_array(heights, row, col, out):
 
 
 # ---------------------------------------------------------------------------------------
-# geoid
-
-
-@dataclass(frozen=True)
-class GeoidGrid:
-    """Geoid undulation N (m, geoid above the WGS84 ellipsoid) on a regular lat/lon grid.
-
-    ``values[i, j]`` is at latitude ``lat0 + i * dlat`` and longitude ``lon0 + j * dlon``
-    (degrees). Longitudes wrap modulo 360.
-    """
-
-    values: np.ndarray
-    lat0: float
-    lon0: float
-    dlat: float
-    dlon: float
-    name: str = ""
-
-    def undulation(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Bilinear undulation (m) at latitudes/longitudes (degrees)."""
-        lat, lon = np.broadcast_arrays(np.asarray(lat, np.float64), np.asarray(lon, np.float64))
-        out = np.empty(lat.shape)
-        _undulation_array(self.values, self.lat0, self.lon0, self.dlat, self.dlon,
-                          np.ascontiguousarray(lat.ravel()), np.ascontiguousarray(lon.ravel()),
-                          out.reshape(-1))
-        return out
-
-
-@numba.njit(cache=True)
-def _undulation_array(values, lat0, lon0, dlat, dlon, lat, lon, out):
-    rows, cols = values.shape
-    period = 360.0 / abs(dlon)
-    for k in range(lat.size):
-        fi = (lat[k] - lat0) / dlat
-        fi = min(max(fi, 0.0), rows - 1.0)
-        fj = (lon[k] - lon0) / dlon
-        if fj < 0.0:
-            fj += period
-        elif fj > cols - 1.0:
-            fj -= period
-        fj = min(max(fj, 0.0), cols - 1.0)
-        i0 = min(int(fi), rows - 2)
-        j0 = min(int(fj), cols - 2)
-        di = fi - i0
-        dj = fj - j0
-        out[k] = ((1.0 - di) * ((1.0 - dj) * values[i0, j0] + dj * values[i0, j0 + 1])
-                  + di * ((1.0 - dj) * values[i0 + 1, j0] + dj * values[i0 + 1, j0 + 1]))
-
-
-_GEOID_FILES = {
-    "egm96": ("us_nga_egm96_15.tif", "egm96_15.tif"),
-    "egm2008": ("us_nga_egm08_25.tif", "egm08_25.tif"),
-}
-
-
-def load_geoid(model: Literal["egm96", "egm2008"] = "egm96", path: str | None = None) -> GeoidGrid:
-    """Load a geoid undulation grid (see the module docstring for where it is looked for).
-
-    Parameters
-    ----------
-    model : "egm96" or "egm2008"
-    path : str, optional
-        A GeoTIFF geoid grid (geographic, undulations in m) or an ``.npz`` with
-        ``latitudes``, ``longitudes`` and ``undulation`` (m) or ``undulation_d2`` (int16
-        centimetre second differences, the ``egm96`` package's format).
-    """
-    if model not in _GEOID_FILES:
-        raise ValueError(f"geoid model must be 'egm96' or 'egm2008', not {model!r}")
-    if path is not None:
-        return _load_geoid_file(str(path), model)
-    for candidate in _geoid_candidates(model):
-        return _load_geoid_file(candidate, model)
-    raise NotFoundError(
-        f"no {model.upper()} geoid grid available offline: pass load_geoid(path=...) a "
-        f"GeoTIFF grid ({_GEOID_FILES[model][0]} from PROJ-data) or the egm96 package's "
-        "egm96-5.npz, or install a package that ships one (egm96>=0.2 needs Python 3.12)"
-    )
-
-
-def _geoid_candidates(model: str) -> list[str]:
-    found = []
-    if model == "egm96" and importlib.util.find_spec("egm96") is not None:
-        try:
-            ref = importlib.resources.files("egm96").joinpath("data", "egm96-5.npz")
-            if ref.is_file():
-                found.append(str(ref))
-        except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover - odd installs
-            pass
-    try:
-        import pyproj.datadir
-
-        dirs = [pyproj.datadir.get_data_dir(), pyproj.datadir.get_user_data_dir()]
-    except Exception:  # pragma: no cover - pyproj without data dir
-        dirs = []
-    for d in dirs:
-        for part in str(d).split(":"):
-            for name in _GEOID_FILES[model]:
-                p = Path(part) / name
-                if p.is_file():
-                    found.append(str(p))
-    return found
-
-
-@functools.lru_cache(maxsize=4)
-def _load_geoid_file(path: str, model: str) -> GeoidGrid:
-    if path.lower().endswith(".npz"):
-        try:
-            data = np.load(path)
-        except (OSError, ValueError) as exc:
-            raise InvalidSourceError(f"{path}: not a readable geoid .npz ({exc})") from exc
-        lats = np.asarray(data["latitudes"], np.float64)
-        lons = np.asarray(data["longitudes"], np.float64)
-        if "undulation" in data.files:
-            values = np.asarray(data["undulation"], np.float32)
-        elif "undulation_d2" in data.files:
-            # centimetres, differenced along longitude then latitude: undo both
-            cm = np.cumsum(np.asarray(data["undulation_d2"], np.int32), axis=0)
-            cm = np.cumsum(cm, axis=1)
-            values = (cm / 100.0).astype(np.float32)
-        else:
-            raise InvalidSourceError(f"{path}: geoid .npz needs 'undulation' or 'undulation_d2'")
-        return GeoidGrid(values=np.ascontiguousarray(values), lat0=float(lats[0]),
-                         lon0=float(lons[0]), dlat=float(lats[1] - lats[0]),
-                         dlon=float(lons[1] - lons[0]), name=f"{model}:{Path(path).name}")
-    raster = _read_geotiff(path, None, {})
-    if raster.crs not in (4326, 4979):
-        raise InvalidSourceError(f"{path}: a geoid grid must be geographic (EPSG:4326)")
-    x0, dx, _, y0, _, dy = raster.transform
-    return GeoidGrid(
-        values=np.ascontiguousarray(raster.values.astype(np.float32)),
-        lat0=y0 + 0.5 * dy, lon0=x0 + 0.5 * dx, dlat=dy, dlon=dx,
-        name=f"{model}:{Path(path).name}",
-    )
-
-
-# ---------------------------------------------------------------------------------------
 # GeoTIFF reading
 
 
@@ -304,36 +169,87 @@ def read_dem(
         Read only this area (plus ``margin_pixels``); only the tiles/strips it touches are
         read, so a remote COG costs a few range requests.
     vertical_datum : "auto" or a datum
-        What the file's heights are. "auto" takes it from the GeoTIFF
-        (VerticalCSTypeGeoKey / compound CRS); a file that does not say raises
+        What the file's heights are. "auto" takes it from the GeoTIFF (``vertical_datum_of``);
+        a file that does not say, or names another vertical datum, raises
         ``InvalidSourceError`` asking for it.
     geoid : GeoidGrid, optional
-        Geoid to convert EGM heights with; by default ``load_geoid(model)``.
+        Geoid to convert geoid heights with; by default ``geoid_for_datum(datum)`` (EGM96
+        stands in for a missing EGM2008 grid, with a ``GeoidStandInWarning``).
 
     Returns
     -------
-    Dem with float32 heights above WGS84 (NaN = no data).
+    Dem with float32 heights above WGS84 (NaN = no data); ``geoid`` names the grid applied.
     """
     raster = _read_geotiff(path_or_url, bbox, storage_options or {}, margin_pixels)
-    datum = raster.vertical if vertical_datum == "auto" else vertical_datum
-    if datum is None:
-        raise InvalidSourceError(
-            f"{path_or_url}: the GeoTIFF does not say what its heights are relative to; "
-            "pass vertical_datum='egm96', 'egm2008' or 'ellipsoid'"
-        )
-    if datum not in ("ellipsoid", "egm96", "egm2008"):
-        raise InvalidSourceError(f"{path_or_url}: unsupported vertical datum {datum!r}")
+    datum = check_vertical_datum(raster.vertical if vertical_datum == "auto" else vertical_datum, path_or_url)
     heights = raster.values.astype(np.float32)
     if raster.nodata is not None:
         heights[raster.values == raster.nodata] = np.nan
+    return to_ellipsoidal(heights, raster.transform, raster.crs, datum, str(path_or_url), geoid)
+
+
+def to_ellipsoidal(heights: np.ndarray, transform, crs: int, datum: str, source: str = "",
+                   geoid: GeoidGrid | None = None) -> Dem:
+    """A ``Dem`` of float32 (rows, cols) ``heights`` above ``datum``, converted to the ellipsoid."""
     geoid_name = None
     if datum != "ellipsoid":
-        grid = geoid if geoid is not None else load_geoid(datum)  # type: ignore[arg-type]
-        lon, lat = _pixel_lonlat(raster.transform, heights.shape, raster.crs)
+        grid = geoid if geoid is not None else geoid_for_datum(datum)
+        lon, lat = _pixel_lonlat(transform, heights.shape, crs)
         heights = (heights + grid.undulation(lat, lon)).astype(np.float32)
         geoid_name = grid.name or datum
-    return Dem(heights=heights, transform=raster.transform, crs=raster.crs,
-               vertical_datum=datum, source=str(path_or_url), geoid=geoid_name)
+    return Dem(heights=np.asarray(heights, np.float32), transform=tuple(transform), crs=crs,
+               vertical_datum=datum, source=source, geoid=geoid_name)
+
+
+def check_vertical_datum(datum: str | None, path: str) -> str:
+    """``datum`` if sarcube converts it; else ``InvalidSourceError`` naming ``path`` and what to do."""
+    if datum is None:
+        raise InvalidSourceError(
+            f"{path}: the GeoTIFF does not say what its heights are relative to (no compound or "
+            "vertical CRS); pass vertical_datum (sarcube dem --vertical-datum) egm96, egm2008 or "
+            "ellipsoid"
+        )
+    if datum not in VERTICAL_DATUMS:
+        raise InvalidSourceError(
+            f"{path}: unknown vertical datum {datum}: sarcube converts EGM96 (EPSG:5773), "
+            "EGM2008 (EPSG:3855) or ellipsoidal heights; convert the DEM to one of them, or pass "
+            "vertical_datum (sarcube dem --vertical-datum) if you know its heights are one"
+        )
+    return datum
+
+
+@dataclass(frozen=True)
+class DemInfo:
+    """What a DEM file says about itself (its header only): EPSG ``crs``, the vertical datum
+    (None when it does not say; ``"EPSG:nnnn"`` for one sarcube does not convert), outer
+    ``bounds`` (xmin, ymin, xmax, ymax) in ``crs`` units, ``shape`` (rows, cols)."""
+
+    crs: int
+    vertical_datum: str | None
+    bounds: tuple[float, float, float, float]
+    shape: tuple[int, int]
+
+
+def dem_info(path_or_url: str, storage_options: dict | None = None) -> DemInfo:
+    """Read a DEM GeoTIFF's georeferencing and vertical datum, not its pixels."""
+    try:
+        with _open(path_or_url, storage_options or {}) as fh, tifffile.TiffFile(fh) as tif:
+            page = tif.pages.first
+            transform, crs, vertical = _georeference(page, tif.geotiff_metadata or {}, path_or_url)
+            rows, cols = page.shape[:2]
+    except CubeError:
+        raise
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"{path_or_url}: DEM file not found") from exc
+    except (tifffile.TiffFileError, ValueError, OSError) as exc:
+        raise InvalidSourceError(f"{path_or_url}: cannot read GeoTIFF ({exc})") from exc
+    bounds = Dem(np.empty((rows, cols), np.float32), transform, crs).bounds
+    return DemInfo(crs=crs, vertical_datum=vertical, bounds=bounds, shape=(rows, cols))
+
+
+def vertical_datum_of(path_or_url: str, storage_options: dict | None = None) -> str | None:
+    """The vertical datum a DEM GeoTIFF names ("egm96", "egm2008", "ellipsoid", "EPSG:nnnn"), or None."""
+    return dem_info(path_or_url, storage_options).vertical_datum
 
 
 def _pixel_lonlat(transform, shape, crs):
@@ -354,9 +270,23 @@ def _transformer(src: int, dst: int):
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-def _read_geotiff(path: str, bbox, storage_options: dict, margin: int = 2) -> _Raster:
+REMOTE_BLOCK_BYTES = 1 << 16
+"""Read-ahead of remote GeoTIFF reads: a COG window costs its header and the tiles it touches."""
+
+
+def _open(path: str, storage_options: dict):
+    """A binary file object of a local path or fsspec URL (remote ones read in small blocks)."""
+    fs, inner = fsspec.core.url_to_fs(path, **storage_options)
+    if "file" in fs.protocol:
+        return fs.open(inner, "rb")
+    return fs.open(inner, "rb", block_size=REMOTE_BLOCK_BYTES, cache_type="readahead")
+
+
+def _read_geotiff(path: str, bbox, storage_options: dict, margin: int = 2, count_bytes: bool = False):
+    """The first band of a GeoTIFF (or its window over ``bbox``) with its georeferencing; with
+    ``count_bytes`` also the bytes the storage layer fetched: ``(raster, nbytes)``."""
     try:
-        with fsspec.open(path, "rb", **storage_options) as fh, tifffile.TiffFile(fh) as tif:
+        with _open(path, storage_options) as fh, tifffile.TiffFile(fh) as tif:
             page = tif.pages.first
             geo = tif.geotiff_metadata or {}
             transform, crs, vertical = _georeference(page, geo, path)
@@ -367,6 +297,8 @@ def _read_geotiff(path: str, bbox, storage_options: dict, margin: int = 2) -> _R
             else:
                 r0, r1, c0, c1 = _window(transform, crs, (rows, cols), bbox, margin, path)
             values = _read_window(fh, page, r0, r1, c0, c1, path)
+            cache = getattr(fh, "cache", None)
+            nbytes = int(getattr(cache, "total_requested_bytes", 0) or 0) if cache is not None else 0
     except CubeError:
         raise
     except FileNotFoundError as exc:
@@ -375,7 +307,8 @@ def _read_geotiff(path: str, bbox, storage_options: dict, margin: int = 2) -> _R
         raise InvalidSourceError(f"{path}: cannot read GeoTIFF ({exc})") from exc
     x0, dx, _, y0, _, dy = transform
     window_transform = (x0 + c0 * dx, dx, 0.0, y0 + r0 * dy, 0.0, dy)
-    return _Raster(values, window_transform, crs, vertical, nodata)
+    raster = _Raster(values, window_transform, crs, vertical, nodata)
+    return (raster, nbytes) if count_bytes else raster
 
 
 def _georeference(page, geo: dict, path: str):
@@ -524,4 +457,6 @@ def make_synthetic_dem(
     )
 
 
-__all__ = ["Dem", "GeoidGrid", "bilinear_height", "load_geoid", "make_synthetic_dem", "read_dem"]
+__all__ = ["DATUM_CRS", "VERTICAL_DATUMS", "Dem", "DemInfo", "bilinear_height", "check_vertical_datum",
+           "dem_info",
+           "make_synthetic_dem", "read_dem", "to_ellipsoidal", "vertical_datum_of"]

@@ -23,7 +23,7 @@ from cube.jobs._isce2 import (
     write_isce_image,
 )
 from cube.jobs._local import LocalExecutor
-from cube.jobs._run import burst_key, make_engine, plan_burst, record_metrics, run_burst
+from cube.jobs._run import burst_key, job_settings, plan_burst, record_metrics, run_burst
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
 
 __all__ = [
@@ -40,9 +40,9 @@ __all__ = [
     "burst_key",
     "check_job",
     "isce2_cslc",
+    "job_settings",
     "load_job",
     "make_dask_cluster",
-    "make_engine",
     "make_executor",
     "public_storage_options",
     "plan_burst",

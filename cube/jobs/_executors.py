@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from cube.config import Settings
 from cube.errors import InputError
 from cube.jobs._spec import JobSpec
-
-if TYPE_CHECKING:
-    from cube.api._settings import Settings
 
 
 @runtime_checkable

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import resource
 import time
 from collections.abc import Callable, Iterator
 
+from cube.config import Settings, WorkerSettings, make_engine
 from cube.errors import InputError
 from cube.jobs._spec import BurstJob, JobSpec
 from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally
 from cube.products import ArdArray
-from cube.storage import make_lease_backend, open_store
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +19,11 @@ Progress = Callable[[int, int], None]
 """``progress(done, total)`` in chunks."""
 
 
-def make_engine(spec: JobSpec) -> ArdEngine:
-    """The lazy engine of a job's cube and ARD store (leases in DynamoDB if SARCUBE_LOCK_TABLE)."""
-    cube = open_store(spec.cube_url, spec.storage_options)
-    ard = open_store(spec.ard_url, spec.storage_options) if spec.ard_url else None
-    table = os.environ.get("SARCUBE_LOCK_TABLE")
-    leases = make_lease_backend(table if "://" in table else f"dynamodb://{table}") if table else None
-    return ArdEngine(cube, ard, leases)
+def job_settings(spec: JobSpec, lock_table: str | None = None) -> Settings:
+    """The settings of a job's engine: its cube and ARD store, chunk leases in ``lock_table``
+    (default: this process's SARCUBE_LOCK_TABLE, else beside the ARD store)."""
+    return Settings.for_job(spec.cube_url, spec.ard_url, spec.storage_options,
+                            lock_table or WorkerSettings().lock_table)
 
 
 def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[ArdArray, int, int]]:
@@ -57,7 +54,7 @@ def run_burst(
                              "run_isce2_burst); use engine='native'")
         return runner(spec, index, progress=progress)
     burst = spec.bursts[index]
-    engine = engine or make_engine(spec)
+    engine = engine or make_engine(job_settings(spec))
     wall0, cpu0 = time.perf_counter(), _cpu_s()
     tally = Tally()
     todo = list(plan_burst(engine, burst))

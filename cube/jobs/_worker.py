@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError
 
+from cube.config import WorkerSettings
 from cube.errors import BusyError, CubeError, InputError, NotFoundError
 from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec, load_job
@@ -39,34 +38,6 @@ from cube.materialize import JobStore, make_job_store
 log = logging.getLogger("sarcube.worker")
 
 PROG = "sarcube-worker"
-INDEX_VARIABLES = ("SARCUBE_BURST_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "CLOUD_RUN_TASK_INDEX")
-"""Environment variables a burst index is taken from, first set wins (all 0-based). SLURM's
-``SLURM_ARRAY_TASK_ID`` is not among them: array ranges need not start at 0, so
-``containers/slurm/sarcube-array.sbatch`` passes ``--burst-index`` itself."""
-
-
-class WorkerSettings(BaseSettings):
-    """What the worker takes from its environment (flags override each of these)."""
-
-    model_config = SettingsConfigDict(env_prefix="SARCUBE_", extra="ignore")
-
-    job: str | None = Field(None, description="job file path or URL")
-    burst_index: int | None = Field(
-        None, ge=0, validation_alias=AliasChoices(*INDEX_VARIABLES), description="0-based burst of the job"
-    )
-    burst_id: str | None = Field(None, description="the burst ID expected at that index (state machine)")
-    job_id: str | None = Field(None, description="job record to add this burst's metrics to")
-    jobs_url: str | None = Field(None, description="job store: *.sqlite path, sqlite:///path or dynamodb://table")
-    jobs_table: str | None = Field(None, description="DynamoDB job table (bare name), if no jobs_url")
-    cube_url: str | None = Field(None, description="the SLC cube (flag mode)")
-    ard_url: str | None = Field(None, description="the ARD store (flag mode; default <cube>/ard.zarr)")
-    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (JSON)")
-
-    def resolved_jobs_url(self) -> str | None:
-        """``jobs_url``, else ``dynamodb://<jobs_table>``, else None."""
-        if self.jobs_url:
-            return self.jobs_url
-        return f"dynamodb://{self.jobs_table}" if self.jobs_table else None
 
 
 # ------------------------------------------------------------------------------------ command line
@@ -210,7 +181,7 @@ def _select(spec: JobSpec, index: int | None, burst_id: str | None) -> list[int]
 
 
 def _setup_logging(level: str | None) -> None:
-    name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+    name = (level or "INFO").upper()
     if not isinstance(logging.getLevelName(name), int):
         raise InputError(f"log level {name!r} is not DEBUG, INFO, WARNING or ERROR")
     root = logging.getLogger()
@@ -222,7 +193,7 @@ def _setup_logging(level: str | None) -> None:
 
 def run(args: argparse.Namespace, env: WorkerSettings) -> int:
     """Run the bursts ``args`` and ``env`` select; one JSON line per burst on stdout."""
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level or env.log_level)
     source = args.job or env.job
     given = [f"--{f.replace('_', '-')}" for f in _FIELD_FLAGS if getattr(args, f) is not None]
     if source and given:

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from cube import __version__
-from cube.geometry import ProductGrid
+from cube.geometry import Dem, ProductGrid
 from cube.products._address import Selection, Variant
 
 X_ATTRS = {"units": "m", "standard_name": "projection_x_coordinate", "long_name": "x of the pixel centre"}
@@ -40,6 +40,13 @@ def provenance(burst_id: str, polarization: str, variant: Variant) -> dict[str, 
     }
 
 
+def dem_provenance(dem: Dem) -> dict[str, str]:
+    """The DEM a product was geocoded with: its source, the vertical datum of its heights and the
+    geoid grid applied (which names EGM96 standing in for a missing EGM2008)."""
+    return {"dem": dem.source, "dem_vertical_datum": dem.vertical_datum,
+            "geoid": dem.geoid or "none (ellipsoidal heights)"}
+
+
 def variable_attrs(variant: Variant) -> dict[str, str]:
     """CF attributes of a product variable: long name, units, grid mapping."""
     return {"long_name": variant.spec.title, "units": variant.spec.units, "grid_mapping": "spatial_ref"}
@@ -50,11 +57,14 @@ def time_attrs(dim: str) -> dict[str, str]:
     return {"standard_name": "time", "long_name": f"{dim.replace('_', ' ')} (burst sensing start)"}
 
 
-def product_dataset(selection: Selection, grid: ProductGrid, data: np.ndarray) -> xr.Dataset:
+def product_dataset(selection: Selection, grid: ProductGrid, data: np.ndarray,
+                    dem: Dem | None = None) -> xr.Dataset:
     """A selection's values as a Dataset.
 
     ``data``: (date sets, rows, cols) of the product's dtype over ``selection.window`` of
-    ``grid``. Dims ``(time, y, x)``, or ``(pair, y, x)`` with ``reference_time`` and
+    ``grid``; ``dem``: the DEM it was geocoded with (its provenance goes into the attributes).
+
+    Dims ``(time, y, x)``, or ``(pair, y, x)`` with ``reference_time`` and
     ``secondary_time`` along ``pair``; complex products stay complex (:func:`split_complex`
     for formats that cannot hold them).
     """
@@ -76,7 +86,8 @@ def product_dataset(selection: Selection, grid: ProductGrid, data: np.ndarray) -
             "y": ("y", y, Y_ATTRS),
             "spatial_ref": ((), 0, grid.cf_attrs(selection.window)),
         },
-        attrs={**provenance(selection.burst_id, selection.polarization, v), "Conventions": "CF-1.8"},
+        attrs={**provenance(selection.burst_id, selection.polarization, v),
+               **(dem_provenance(dem) if dem is not None else {}), "Conventions": "CF-1.8"},
     )
 
 

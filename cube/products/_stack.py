@@ -7,6 +7,7 @@ metadata from the cube and hands arrays to the pure product functions.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -16,7 +17,18 @@ import zarr
 
 from cube.errors import CorruptChunkError, InputError, NotFoundError
 from cube.format import CUBE_DOC, SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path, grid_path
-from cube.geometry import BurstGrid, Dem, ProductGrid, Window, make_burst_grid, read_dem, transformer
+from cube.geometry import (
+    BurstGrid,
+    Dem,
+    ProductGrid,
+    Window,
+    cop30_orthometric,
+    dem_geotiff_bytes,
+    make_burst_grid,
+    read_dem,
+    to_ellipsoidal,
+    transformer,
+)
 from cube.products._address import Selection, Variant
 from cube.products._cslc import CslcOptions, CslcWindow, SlcSource, geocode_slc, radar_window
 from cube.products._options import ProductOptions
@@ -41,10 +53,18 @@ def ensure_burst_grid(store: CubeStore, burst: BurstMetadata) -> BurstGrid:
     return grid
 
 
-def set_cube_dem(store: CubeStore, url: str, vertical_datum: str = "auto") -> None:
-    """Record the DEM (GeoTIFF/COG path or URL) the cube's products are geocoded with."""
+def set_cube_dem(store: CubeStore, url: str, vertical_datum: str = "auto", kind: str = "file",
+                 storage_options: dict | None = None) -> None:
+    """Record the DEM the cube's products are geocoded with.
+
+    ``kind`` "file": ``url`` is one GeoTIFF/COG (path or URL). ``kind`` "cop30": ``url`` is a
+    bucket laid out as the public Copernicus DEM (cube.geometry._cop30); the windows each burst
+    needs are read from it once and cached in the cube under ``dem/``. ``storage_options``:
+    fsspec options to read ``url`` with (default: the cube's own for a URL).
+    """
     doc = store.read_json(CUBE_DOC)
-    doc["dem"] = {"url": url, "vertical_datum": vertical_datum}
+    doc["dem"] = {"kind": kind, "url": url, "vertical_datum": vertical_datum,
+                  **({"storage_options": storage_options} if storage_options is not None else {})}
     store.write_json(CUBE_DOC, doc)
 
 
@@ -52,6 +72,42 @@ def set_cube_dem(store: CubeStore, url: str, vertical_datum: str = "auto") -> No
 def _read_dem_cached(url: str, bbox: tuple[float, float, float, float], datum: str, options: str) -> Dem:
     """``options``: the fsspec storage options as sorted JSON (hashable, nested dicts included)."""
     return read_dem(url, bbox, vertical_datum=datum, storage_options=json.loads(options))  # type: ignore[arg-type]
+
+
+def _cop30_dem(store: CubeStore, burst_id: str, bbox: tuple[float, float, float, float], dem: dict) -> Dem:
+    """The COP30 window of one burst: from the cube's cache, else read from the bucket and cached.
+
+    The cache holds the heights as read (above EGM2008), so the geoid is applied on every read
+    with the grid this machine has; its path carries a digest of the DEM record, so recording
+    another DEM never reuses it.
+    """
+    digest = hashlib.sha256(json.dumps(dem, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    rel = f"dem/cop30-{digest}/{burst_id}.tif"
+    datum = dem.get("vertical_datum", "egm2008")
+    datum = "egm2008" if datum == "auto" else datum
+    if store.exists(rel):
+        return read_dem(store.child_url(rel), vertical_datum=datum,  # type: ignore[arg-type]
+                        storage_options=store.storage_options)
+    options = dem.get("storage_options")
+    heights, transform, source = cop30_orthometric(bbox, dem["url"], options)
+    store.write_if(rel, dem_geotiff_bytes(heights, transform), None)  # another writer's copy is the same
+    return to_ellipsoidal(heights, transform, 4326, datum, source)
+
+
+def _check_cover(dem: Dem, need: tuple[float, float, float, float], burst_id: str) -> None:
+    """``NotFoundError`` unless ``dem`` reaches over ``need`` (west, south, east, north; degrees)."""
+    if dem.crs == 4326:
+        west, south, east, north = dem.bounds
+    else:
+        x0, y0, x1, y1 = dem.bounds
+        west, south, east, north = transformer(dem.crs, 4326).transform_bounds(x0, y0, x1, y1)
+    if west > need[0] or south > need[1] or east < need[2] or north < need[3]:
+        have = tuple(round(v, 4) for v in (west, south, east, north))
+        raise NotFoundError(
+            f"{dem.source}: the DEM covers only part of burst {burst_id} (its grid spans "
+            f"{tuple(round(v, 4) for v in need)}, the DEM {have}); record a DEM over the whole "
+            "burst with `sarcube dem`"
+        )
 
 
 class BurstStack:
@@ -118,7 +174,7 @@ class BurstStack:
             if not dem:
                 raise InputError(
                     f"{self.store.url}: the cube has no DEM; record one with "
-                    "`sarcube dem CUBE DEM_URL` (a GeoTIFF/COG of heights)"
+                    "`sarcube dem CUBE DEM_URL` (a GeoTIFF/COG of heights) or `sarcube dem CUBE cop30`"
                 )
             g = self.grid
             xmin, ymin, xmax, ymax = g.bounds
@@ -128,9 +184,15 @@ class BurstStack:
             bbox = (float(lon.min()) - DEM_MARGIN_DEG, float(lat.min()) - DEM_MARGIN_DEG,
                     float(lon.max()) + DEM_MARGIN_DEG, float(lat.max()) + DEM_MARGIN_DEG)
             url = dem["url"]
-            remote = self.store.storage_options if "://" in url else {}
-            options = json.dumps(remote, sort_keys=True, default=str)
-            self._dem = _read_dem_cached(url, bbox, dem.get("vertical_datum", "auto"), options)
+            if dem.get("kind") == "cop30":
+                self._dem = _cop30_dem(self.store, self.burst_id, bbox, dem)
+            else:
+                remote = dem.get("storage_options", self.store.storage_options if "://" in url else {})
+                options = json.dumps(remote, sort_keys=True, default=str)
+                read = _read_dem_cached(url, bbox, dem.get("vertical_datum", "auto"), options)
+                _check_cover(read, (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())),
+                             self.burst_id)
+                self._dem = read
         return self._dem
 
     # -- pixels -----------------------------------------------------------------------------
@@ -226,4 +288,4 @@ class BurstStack:
         v = selection.variant
         data = np.stack([self.compute(v.product, ds, selection.window, v.options)
                          for ds in selection.date_sets])
-        return product_dataset(selection, self.product_grid(v.product, v.options), data)
+        return product_dataset(selection, self.product_grid(v.product, v.options), data, self.dem)

@@ -46,16 +46,17 @@ def write_cint16_tiff(path: Path, pairs: np.ndarray, gcps: np.ndarray, descripti
     return offsets
 
 
-def write_dem_geotiff(path: Path, lat: np.ndarray, lon: np.ndarray, height: np.ndarray) -> None:
-    """Write an ellipsoidal-height DEM as a float32 GeoTIFF (EPSG:4326, north up).
+def write_dem_geotiff(path: Path, lat: np.ndarray, lon: np.ndarray, height: np.ndarray,
+                      vertical_epsg: int = 4979) -> None:
+    """Write a DEM as a float32 GeoTIFF (EPSG:4326, north up).
 
     ``lat`` (ny,) and ``lon`` (nx,) are increasing pixel-centre axes (degrees, uniform
-    spacing), ``height`` (ny, nx) metres above WGS84. The vertical CRS is declared as
-    EPSG:4979 (WGS 84 3-D: heights above the ellipsoid) in VerticalCSTypeGeoKey.
+    spacing), ``height`` (ny, nx) metres above the vertical CRS ``vertical_epsg``, declared in
+    VerticalCSTypeGeoKey: 4979 (WGS 84 3-D: heights above the ellipsoid) or 5773 (EGM96 height).
     """
     dlat, dlon = float(lat[1] - lat[0]), float(lon[1] - lon[0])
     west, north = float(lon[0]) - 0.5 * dlon, float(lat[-1]) + 0.5 * dlat
-    geokeys = (1, 1, 0, 4, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326, 4096, 0, 1, 4979)
+    geokeys = (1, 1, 0, 4, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326, 4096, 0, 1, vertical_epsg)
     extratags = [
         (33550, "d", 3, (dlon, dlat, 0.0), True),
         (33922, "d", 6, (0.0, 0.0, 0.0, west, north, 0.0), True),

@@ -58,6 +58,9 @@ DESCRIPTION = {
         "dem_height": "(ny, nx) float64 m, ellipsoidal DEM (the simulator's terrain)",
         "dem.tif": "the same DEM as a float32 GeoTIFF (EPSG:4326, heights above WGS84, "
                    "VerticalCSTypeGeoKey 4979)",
+        "dem_egm96.tif": "the same terrain as real DEMs give it: orthometric heights H = h - N "
+                         "above EGM96 (VerticalCSTypeGeoKey 5773; N by PROJ's vgridshift with "
+                         "proj-data's egm96_15.gtx); written where that grid is installed",
         "region_weights": "(3, ny, nx) land-cover weights (stable, grassland, forest), sum 1",
         "sigma0": "(ny, nx) linear true sigma0 (reference geometry local incidence)",
         "sigma0_db": "(ny, nx) dB",
@@ -78,6 +81,26 @@ DESCRIPTION = {
         "orbit_time, orbit_position, orbit_velocity": "reference (unperturbed) orbit, s of day",
     },
 }
+
+
+EGM96_GRIDS = ("/usr/share/proj/egm96_15.gtx", "/usr/local/share/proj/egm96_15.gtx")
+
+
+def egm96_grid_file() -> str | None:
+    """Debian proj-data's EGM96 grid (make setup installs it), or None."""
+    return next((p for p in EGM96_GRIDS if Path(p).is_file()), None)
+
+
+def proj_undulation(lat: np.ndarray, lon: np.ndarray, grid: str) -> np.ndarray:
+    """EGM96 undulation N (m) by PROJ's vgridshift: the truth stays independent of cube.geometry."""
+    from pyproj import Transformer
+
+    t = Transformer.from_pipeline(
+        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+        f"+step +inv +proj=vgridshift +grids={grid} +multiplier=1 "
+        "+step +proj=unitconvert +xy_in=rad +xy_out=deg")
+    lon, lat = np.broadcast_arrays(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+    return -np.asarray(t.transform(lon.ravel(), lat.ravel(), np.zeros(lon.size))[2]).reshape(lon.shape)
 
 
 class TruthWriter:
@@ -181,6 +204,11 @@ class TruthWriter:
             **stacked,
         )
         write_dem_geotiff(self.path / "dem.tif", self.lat, self.lon, self.height)
+        grid = egm96_grid_file()
+        if grid is not None:  # the same terrain as real DEMs give it: above the geoid
+            glat, glon = np.meshgrid(self.lat, self.lon, indexing="ij")
+            orthometric = self.height - proj_undulation(glat, glon, grid)
+            write_dem_geotiff(self.path / "dem_egm96.tif", self.lat, self.lon, orthometric, 5773)
         readme: dict[str, Any] = dict(DESCRIPTION)
         readme.update({
             "format_version": FORMAT_VERSION,

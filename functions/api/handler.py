@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from cube import __version__
-from cube.api._lambda import lambda_settings, make_http_handler, make_powertools
-from cube.api._settings import Settings
 from cube.api.stac import make_stac_app
+from cube.config import Settings
+from functions.lambda_glue import lambda_settings, make_http_handler, make_powertools
 
 log = logging.getLogger(__name__)
 

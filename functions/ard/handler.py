@@ -6,7 +6,7 @@ location; the job runs on the configured executor (Step Functions in the deploye
 
 from __future__ import annotations
 
-from cube.api._lambda import image_function
+from functions.lambda_glue import image_function
 
 ROUTERS = ("ard", "analysis", "jobs")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cube.api._lambda import (
+from functions.lambda_glue import (
     Handler,
     add_engine_metrics,
     lambda_settings,
@@ -34,7 +34,8 @@ from cube.api._lambda import (
 def _build() -> Handler:
     tools = make_powertools()  # first: the cold start logs as JSON too
     seed_numba_cache()  # before the kernels load
-    from cube.api.app import make_engine, make_executor
+    from cube.config import make_engine
+    from cube.jobs import make_executor
     from cube.keepup import is_sqs_event, keep_up, slc_urls_from_event, sqs_message_event
     from cube.materialize import make_job_store
     from cube.storage import open_store

@@ -5,7 +5,7 @@ A tile over chunks that were never computed computes them through the lazy engin
 
 from __future__ import annotations
 
-from cube.api._lambda import image_function
+from functions.lambda_glue import image_function
 
 ROUTERS = ("tiles",)
 

@@ -5,7 +5,7 @@ Reading a chunk that was never computed computes it (the lazy engine), stores it
 
 from __future__ import annotations
 
-from cube.api._lambda import image_function
+from functions.lambda_glue import image_function
 
 ROUTERS = ("zarr",)
 

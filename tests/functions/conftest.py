@@ -273,7 +273,7 @@ def lambda_function(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., M
     yield load
     for name in loaded:
         sys.modules.pop(name, None)
-    for name in (*SERVICES, "cube"):
+    for name in (*SERVICES, "cube", "functions"):
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True

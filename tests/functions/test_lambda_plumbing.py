@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pytest
 
-from cube.api._lambda import COPIED_MARKER, lambda_settings, seed_numba_cache
 from cube.errors import InputError
+from functions.lambda_glue import COPIED_MARKER, lambda_settings, seed_numba_cache
 from tests.functions.conftest import EVENTS, REPO, STATE_MACHINE_ARN, function_environment, handler_path
 from tests.infra import _chain
 

@@ -2,7 +2,7 @@
 downloads wheels; it is run by hand or by sam build).
 
 The import check walks the source of the API handler and the routers it serves (AST, no import),
-follows ``cube.*`` imports through the repository, and asks, for every third-party module, whether
+follows ``cube.*`` and ``functions.*`` (the Lambda glue) imports through the repository, and asks, for every third-party module, whether
 the layer installs its distribution (the requirements plus their dependencies in uv.lock).
 """
 
@@ -33,12 +33,15 @@ RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "si
 #: Imports inside functions that the zip function may lack, keyed by (importing module, imported
 #: cube package), with why that is acceptable. Everything else must be in the layer.
 LAZY_OUTSIDE_LAYER = {
-    ("cube.api._lambda", "cube.api"):
+    ("functions.lambda_glue", "cube.api"):
         "image_function() builds the image functions' app (numba); the zip function calls only "
         "make_powertools, lambda_settings and make_http_handler",
+    ("cube.config", "cube.materialize"):
+        "make_engine() builds the lazy engine (numba) of the image functions; the zip function "
+        "reads the settings only",
     ("cube.api", "cube.api"):
         "cube/api/__init__.py imports the app factory on first use of cube.api.create_app; the zip "
-        "function imports cube.api.stac and cube.api._lambda only",
+        "function imports cube.api.stac only",
     ("cube.catalog._index", "cube.geometry"):
         "pair baselines: computed when the index is written (ingest, the keep-up image), not read",
     ("cube.catalog._index_store", "cube.geometry"):
@@ -157,7 +160,7 @@ def _walk(roots: list[Path]) -> tuple[list[tuple[Import, Gates]], set[str]]:
                 stack.append((".".join(parts[:i]), f, gates))
         for imp in _imports(path, name):
             top = imp.module.split(".")[0]
-            if top == "cube" or top in local:
+            if top in ("cube", "functions") or top in local:
                 f = _module_file(imp.module, handler_dir)
                 if f is not None:
                     edge = (name, ".".join(imp.module.split(".")[:2]))
@@ -191,6 +194,7 @@ def test_api_function_imports_are_in_the_layer() -> None:
     dists = {k: {_norm(d) for d in v} for k, v in importlib.metadata.packages_distributions().items()}
     found, visited = _walk(roots)
     assert "cube.api.stac" in visited or "handler" in visited
+    assert "functions.lambda_glue" in visited
     missing: dict[tuple[str, str], str] = {}
     for imp, gates in sorted(found, key=lambda f: len(f[1]), reverse=True):  # the most direct path wins
         top = imp.module.split(".")[0]
@@ -224,6 +228,8 @@ def test_dry_run_targets_the_lambda_platform(arch: str, platform: str, tmp_path:
     export = next(c for c in commands if " export " in c)
     assert "--frozen" in export and "--no-dev" in export
     assert any(c == f"cp -R {REPO}/cube {out}/python/cube" for c in commands)
+    # the Lambda glue the handler imports is not in the cube package
+    assert f"cp {REPO}/functions/__init__.py {REPO}/functions/lambda_glue.py {out}/python/functions/" in commands
     assert not out.exists()  # a dry run writes nothing
 
 

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import httpx
 from _live import serve
 
-from cube.api import Settings, create_app
+from cube.api import create_app
+from cube.config import Settings
 
 #: user → API key (the file holds the SHA-256 of each, computed here with hashlib)
 KEYS = {"alice": "alice-key-7f3a9c", "bob": "bob-key-51e0d2"}

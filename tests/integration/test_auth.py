@@ -22,7 +22,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cube.api import Settings, create_app
+from cube.api import create_app
+from cube.config import Settings
 from cube.errors import InputError
 from cube.materialize import make_job_record
 from cube.storage import list_burst_groups
@@ -270,7 +271,7 @@ def test_gateway_claims_are_the_user_on_lambda(tmp_path, cube_url):
 
 
 def test_lambda_settings_trust_the_gateway_by_default(monkeypatch):
-    from cube.api._lambda import lambda_settings
+    from functions.lambda_glue import lambda_settings
 
     monkeypatch.setenv("SARCUBE_CUBE_URL", "s3://bucket/cube")
     monkeypatch.delenv("SARCUBE_AUTH_MODE", raising=False)

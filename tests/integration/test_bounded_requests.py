@@ -20,7 +20,8 @@ from _live import serve
 from pyproj import Transformer
 from shapely.affinity import rotate
 
-from cube.api import Settings, create_app
+from cube.api import create_app
+from cube.config import Settings
 from cube.products import BurstStack, Variant
 from cube.storage import list_burst_groups
 from tests.integration._users import API_KEYS, bearer

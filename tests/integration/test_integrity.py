@@ -24,8 +24,9 @@ import xarray as xr
 import zarr
 from _live import serve
 
-from cube.api import Settings, create_app
+from cube.api import create_app
 from cube.cli import main
+from cube.config import Settings
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, BurstStack, Variant
 from cube.storage import list_burst_groups, open_store
@@ -185,7 +186,7 @@ def test_engine_recomputes_a_corrupted_ard_chunk_instead_of_serving_it(tiny_cube
     tally = Tally()
     again = engine.chunk(ArdArray(burst_id, pol, v, dates), 0, 0, tally)
     assert tally.corrupt == 1 and tally.computed["cslc"] == 1 and tally.hits == 0
-    window = engine._chunk_window(burst_id, pol, v, 0, 0)
+    window = engine.chunk_window(ArdArray(burst_id, pol, v, dates), 0, 0)
     np.testing.assert_allclose(again, _direct(tiny_cube.url, burst_id, "cslc", dates, window),
                                rtol=RTOL, atol=1e-5)
     np.testing.assert_array_equal(again, first)
@@ -281,7 +282,7 @@ def test_verify_repair_deletes_a_corrupted_ard_chunk_and_leftovers(cube_copy):
     tally = Tally()
     block = engine.chunk(ArdArray(burst_id, pol, v, (dates[1],)), 0, 0, tally)
     assert tally.computed["cslc"] == 1 and bad.exists()
-    window = engine._chunk_window(burst_id, pol, v, 0, 0)
+    window = engine.chunk_window(ArdArray(burst_id, pol, v, (dates[1],)), 0, 0)
     np.testing.assert_allclose(block, _direct(cube_copy, burst_id, "cslc", (dates[1],), window),
                                rtol=RTOL, atol=1e-5)
 

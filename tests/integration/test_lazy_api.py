@@ -29,7 +29,8 @@ import xarray as xr
 import zarr
 from _live import serve
 
-from cube.api import Settings, create_app
+from cube.api import create_app
+from cube.config import Settings
 from cube.materialize._ard import decode_chunk
 from cube.products import ArdArray, BurstStack, CoherenceOptions, Variant
 from cube.storage import list_burst_groups, open_store

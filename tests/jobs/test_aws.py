@@ -23,7 +23,7 @@ import boto3
 import numpy as np
 import pytest
 
-from cube.api import Settings
+from cube.config import Settings
 from cube.errors import ConflictError, InputError
 from cube.jobs import _aws
 from cube.jobs._aws import AwsExecutor, job_file_spec

@@ -13,8 +13,9 @@ import httpx
 import pytest
 from distributed import get_task_stream
 
-from cube.api import Settings, create_app
+from cube.api import create_app
 from cube.api.jobs import GB_HOUR_USD, MIN_BILLED_S, VCPU_HOUR_USD
+from cube.config import Settings
 from cube.errors import InputError
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import make_executor

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cube.config import make_engine
 from cube.jobs._isce2 import NO_ISCE2
-from cube.jobs._run import make_engine, run_burst
+from cube.jobs._run import job_settings, run_burst
 from cube.jobs._worker import main
 from cube.materialize import ArdEngine, Tally, make_job_record, make_job_store
 from cube.products import ArdArray, BurstStack
@@ -198,7 +199,7 @@ def test_bytes_read_counts_each_slc_read_once(cube4, bursts4, tmp_path, clean_en
 
     monkeypatch.setattr(BurstStack, "read_slc", spy)
     spec = make_spec(str(cube4), str(tmp_path / "ard"), bursts4[:1])
-    metrics = run_burst(spec, 0, engine=make_engine(spec))
+    metrics = run_burst(spec, 0, engine=make_engine(job_settings(spec)))
     assert read and metrics.bytes_read == sum(read)
 
 

@@ -14,10 +14,10 @@ import shapely
 import yaml
 from shapely.affinity import rotate
 
-from cube.api import Settings
 from cube.api._common import TooLargeError
 from cube.api._plan import Cost
 from cube.api.point import parcel_masks
+from cube.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # the window: 60 rows × 80 columns of 20 m pixels, pixel centres at x0 + 10 + 20 k, y0 - 10 - 20 k

@@ -12,14 +12,15 @@ A handler module builds its app once (the cold start) and exposes ``handler(even
 - :func:`make_event_handler` does the same for an event (EventBridge) handler, and re-raises
   any failure after logging it, so that EventBridge retries and dead-letters the event.
 
-This module must not import numba (directly or through ``cube.materialize``): the zip API
-function imports it, and numba is not in its layer.
+The glue lives here, outside the ``cube`` library (which imports no Mangum and no powertools),
+as ``functions.lambda_glue``: the container image copies ``functions/`` beside ``cube/``, and
+layers/build.sh copies this module into the ApiLayer (``python/functions/lambda_glue.py``) for
+the zip API function. It must not import numba (directly or through ``cube.materialize``): the
+zip API function imports it, and numba is not in its layer.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import importlib.util
 import logging
 import os
@@ -36,10 +37,13 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from cube.api._settings import Settings
+from cube.config import Settings
 from cube.errors import InputError
 
 log = logging.getLogger(__name__)
+
+LOGGERS = ("cube", "functions")
+"""Loggers whose records powertools formats as JSON: the library's and this glue's."""
 
 Handler = Callable[[dict[str, Any], Any], Any]
 """``handler(event, context)`` as the Lambda runtime calls it."""
@@ -148,12 +152,13 @@ def make_powertools(service: str | None = None) -> Powertools:
     """Logger, Tracer and Metrics for ``service`` (default ``POWERTOOLS_SERVICE_NAME``).
 
     The namespace of the metrics is ``POWERTOOLS_METRICS_NAMESPACE`` (``sarcube``). Records of
-    the ``cube`` loggers go through the same JSON formatter, correlation ID included. Tracing
-    is off where the X-Ray SDK is not installed (it is an optional dependency of powertools).
+    the :data:`LOGGERS` go through the same JSON formatter, correlation ID included. Tracing is
+    off where the X-Ray SDK is not installed (it is an optional dependency of powertools).
     """
     logger = Logger(service=service)
-    copy_config_to_registered_loggers(source_logger=logger, include={"cube"})
-    logging.getLogger("cube").setLevel(logger.log_level)
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logger.log_level)
+    copy_config_to_registered_loggers(source_logger=logger, include=set(LOGGERS))
     xray = importlib.util.find_spec("aws_xray_sdk") is not None
     tracer = Tracer(service=service, disabled=None if xray else True)
     metrics = Metrics(service=service)
@@ -162,10 +167,7 @@ def make_powertools(service: str | None = None) -> Powertools:
 
 def tally_of(engine: Any) -> Any:
     """A copy of the engine's running totals (a ``Tally``), or None without an engine."""
-    if engine is None:
-        return None
-    with getattr(engine, "_lock", contextlib.nullcontext()):
-        return copy.deepcopy(engine.totals)
+    return None if engine is None else engine.totals_snapshot()
 
 
 def tally_delta(after: Any, before: Any) -> dict[str, Any]:
@@ -260,23 +262,6 @@ def make_event_handler(
     )
 
 
-__all__ = [
-    "COPIED_MARKER",
-    "ENGINE_METRICS",
-    "NUMBA_CACHE_SRC",
-    "Handler",
-    "Powertools",
-    "add_engine_metrics",
-    "lambda_settings",
-    "make_event_handler",
-    "make_http_handler",
-    "make_powertools",
-    "seed_numba_cache",
-    "tally_delta",
-    "tally_of",
-]
-
-
 def image_function(routers: tuple[str, ...]) -> tuple[Any, Handler]:
     """(app, handler) of a container-image function serving ``routers`` of the app.
 
@@ -289,3 +274,22 @@ def image_function(routers: tuple[str, ...]) -> tuple[Any, Handler]:
 
     app = create_app(lambda_settings(), routers=routers)
     return app, make_http_handler(app, engine=app.state.engine, tools=tools)
+
+
+__all__ = [
+    "COPIED_MARKER",
+    "ENGINE_METRICS",
+    "NUMBA_CACHE_SRC",
+    "Handler",
+    "LOGGERS",
+    "Powertools",
+    "add_engine_metrics",
+    "image_function",
+    "lambda_settings",
+    "make_event_handler",
+    "make_http_handler",
+    "make_powertools",
+    "seed_numba_cache",
+    "tally_delta",
+    "tally_of",
+]

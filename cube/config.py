@@ -1,13 +1,27 @@
-"""Settings of the API and workers, from ``SARCUBE_*`` environment variables (pydantic-settings)."""
+"""Configuration in one place: the settings of the API and of the worker, from ``SARCUBE_*``
+environment variables (pydantic-settings), and the lazy engine they describe.
+
+Only this module reads the environment: an entry point (``sarcube serve``, a Lambda handler in
+``functions/``, ``sarcube-worker``) builds its settings here and passes them down. Importing it
+is light (pydantic only); :func:`make_engine` imports the engine when called.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from cube.materialize import ArdEngine
+
+INDEX_VARIABLES = ("SARCUBE_BURST_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "CLOUD_RUN_TASK_INDEX")
+"""Environment variables a worker's burst index is taken from, first set wins (all 0-based).
+SLURM's ``SLURM_ARRAY_TASK_ID`` is not among them: array ranges need not start at 0, so
+``containers/slurm/sarcube-array.sbatch`` passes ``--burst-index`` itself."""
 
 
 class Settings(BaseSettings):
@@ -20,7 +34,9 @@ class Settings(BaseSettings):
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (JSON)")
     jobs_url: str | None = Field(None, description="job records: *.sqlite path or dynamodb://table")
     jobs_table: str | None = Field(None, description="DynamoDB table of job records (bare name)")
-    lock_table: str | None = Field(None, description="DynamoDB table of chunk leases (bare name)")
+    lock_table: str | None = Field(
+        None, description="DynamoDB table of chunk leases (bare name, or a lease URL such as dynamodb://table)"
+    )
     executor: Literal["local", "dask", "aws"] = Field("local", description="where /jobs run")
     jobs_enabled: bool = Field(
         True, description="false: start no jobs (POST /jobs and over-limit requests answer 403 jobs_disabled)"
@@ -91,3 +107,61 @@ class Settings(BaseSettings):
             root = self.cube_url.removeprefix("file://")
             return os.path.join(root, ".sarcube", "jobs.sqlite")
         return os.path.join(tempfile.gettempdir(), f"sarcube-jobs-{os.getuid()}.sqlite")
+
+    @classmethod
+    def for_job(
+        cls, cube_url: str, ard_url: str | None, storage_options: dict[str, Any], lock_table: str | None
+    ) -> Settings:
+        """The settings of a job's engine: the job's own stores (not the environment's), chunk leases
+        in ``lock_table`` if given, and a worker's patience (60 s leases, 120 s waits: no 29 s
+        request timeout). The values come from a validated job, so they are not checked again."""
+        return cls.model_construct(cube_url=cube_url, ard_url=ard_url, storage_options=dict(storage_options),
+                                   lock_table=lock_table, lease_ttl_s=60.0, wait_s=120.0)
+
+
+class WorkerSettings(BaseSettings):
+    """What a process running job bursts takes from its environment: ``sarcube-worker`` (flags
+    override each of these), and the lock table of the local and Dask executors' processes."""
+
+    model_config = SettingsConfigDict(env_prefix="SARCUBE_", extra="ignore")
+
+    job: str | None = Field(None, description="job file path or URL")
+    burst_index: int | None = Field(
+        None, ge=0, validation_alias=AliasChoices(*INDEX_VARIABLES), description="0-based burst of the job"
+    )
+    burst_id: str | None = Field(None, description="the burst ID expected at that index (state machine)")
+    job_id: str | None = Field(None, description="job record to add this burst's metrics to")
+    jobs_url: str | None = Field(None, description="job store: *.sqlite path, sqlite:///path or dynamodb://table")
+    jobs_table: str | None = Field(None, description="DynamoDB job table (bare name), if no jobs_url")
+    cube_url: str | None = Field(None, description="the SLC cube (flag mode)")
+    ard_url: str | None = Field(None, description="the ARD store (flag mode; default <cube>/ard.zarr)")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options (JSON)")
+    lock_table: str | None = Field(
+        None, description="DynamoDB table of chunk leases (bare name or dynamodb://table; default: beside "
+        "the ARD store)"
+    )
+    log_level: str | None = Field(
+        None, validation_alias=AliasChoices("LOG_LEVEL"), description="DEBUG, INFO (default), WARNING"
+    )
+
+    def resolved_jobs_url(self) -> str | None:
+        """``jobs_url``, else ``dynamodb://<jobs_table>``, else None."""
+        if self.jobs_url:
+            return self.jobs_url
+        return f"dynamodb://{self.jobs_table}" if self.jobs_table else None
+
+
+def make_engine(settings: Settings) -> ArdEngine:
+    """The lazy engine the settings describe: their cube and ARD store, chunk leases in DynamoDB if
+    ``lock_table`` is set (else beside the ARD store), their lease TTL and wait."""
+    from cube.materialize import ArdEngine
+    from cube.storage import make_lease_backend, open_store
+
+    cube = open_store(settings.cube_url, settings.storage_options)
+    ard = open_store(settings.ard_url, settings.storage_options) if settings.ard_url else None
+    table = settings.lock_table
+    leases = make_lease_backend(table if "://" in table else f"dynamodb://{table}") if table else None
+    return ArdEngine(cube, ard, leases, lease_ttl_s=settings.lease_ttl_s, wait_s=settings.wait_s)
+
+
+__all__ = ["INDEX_VARIABLES", "Settings", "WorkerSettings", "make_engine"]

@@ -1,0 +1,1 @@
+"""The Lambda functions of template.yaml (one folder each) and their shared glue (`lambda_glue`)."""
