@@ -1,5 +1,7 @@
-"""Configuration in one place: the settings of the API and of the worker, from ``SARCUBE_*``
-environment variables (pydantic-settings), and the lazy engine they describe.
+"""Configuration in one place.
+
+The settings of the API and of the worker, from ``SARCUBE_*`` environment variables
+(pydantic-settings), and the lazy engine they describe.
 
 Only this module reads the environment: an entry point (``sarcube serve``, a Lambda handler in
 ``functions/``, ``sarcube-worker``) builds its settings here and passes them down. Importing it
@@ -112,16 +114,22 @@ class Settings(BaseSettings):
     def for_job(
         cls, cube_url: str, ard_url: str | None, storage_options: dict[str, Any], lock_table: str | None
     ) -> Settings:
-        """The settings of a job's engine: the job's own stores (not the environment's), chunk leases
-        in ``lock_table`` if given, and a worker's patience (60 s leases, 120 s waits: no 29 s
-        request timeout). The values come from a validated job, so they are not checked again."""
+        """The settings of a job's engine.
+
+        The job's own stores (not the environment's), chunk leases in ``lock_table`` if given, and a
+        worker's patience (60 s leases, 120 s waits: no 29 s request timeout). The values come from
+        a validated job, so they are not checked again.
+        """
         return cls.model_construct(cube_url=cube_url, ard_url=ard_url, storage_options=dict(storage_options),
                                    lock_table=lock_table, lease_ttl_s=60.0, wait_s=120.0)
 
 
 class WorkerSettings(BaseSettings):
-    """What a process running job bursts takes from its environment: ``sarcube-worker`` (flags
-    override each of these), and the lock table of the local and Dask executors' processes."""
+    """What a process running job bursts takes from its environment.
+
+    ``sarcube-worker`` (flags override each of these), and the lock table of the local and Dask
+    executors' processes.
+    """
 
     model_config = SettingsConfigDict(env_prefix="SARCUBE_", extra="ignore")
 
@@ -152,8 +160,11 @@ class WorkerSettings(BaseSettings):
 
 
 def make_engine(settings: Settings) -> ArdEngine:
-    """The lazy engine the settings describe: their cube and ARD store, chunk leases in DynamoDB if
-    ``lock_table`` is set (else beside the ARD store), their lease TTL and wait."""
+    """The lazy engine the settings describe.
+
+    Their cube and ARD store, chunk leases in DynamoDB if ``lock_table`` is set (else beside the ARD
+    store), their lease TTL and wait.
+    """
     from cube.materialize import ArdEngine
     from cube.storage import make_lease_backend, open_store
 

@@ -49,5 +49,7 @@ class CorruptChunkError(CubeError):
     ARD chunks are deleted and recomputed; SLC chunks must be re-ingested from their SAFE.
     """
 class StorageUnavailableError(CubeError, ConnectionError):
-    """The cube's object store or file system cannot be reached (connection refused, timed out);
-    nothing is wrong with the request: retry in a few seconds."""
+    """The cube's object store or file system cannot be reached (connection refused, timed out).
+
+    Nothing is wrong with the request: retry in a few seconds.
+    """

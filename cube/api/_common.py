@@ -1,7 +1,8 @@
 """What every router shares: the error table (from ``_errors``), the engine, and options parsing.
 
 Dates are matched by ``cube.format`` (``match_dates``, ``pick_date``), selections made by
-``cube.materialize.select``."""
+``cube.materialize.select``.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +33,10 @@ def engine_of(request: Request) -> ArdEngine:
 
 
 def variant_from(product: str, values: Mapping[str, Any] | str) -> Variant:
-    """A product variant from a path segment (``window=7x7``), query parameters (text) or a
-    JSON object (values already typed).
+    """A product variant from a path segment, query parameters or a JSON object.
+
+    A path segment is ``window=7x7``; query parameters are text; a JSON object's values are
+    already typed.
 
     NotFoundError for an unknown product; OptionsError (422) naming the bad option.
     """

@@ -1,5 +1,8 @@
-"""The API's errors: the table from error class to status and code, the ``{code, detail}`` body
-and its OpenAPI documentation. Light (no engine imports): the STAC Lambda uses it alone."""
+"""The API's errors.
+
+The table from error class to status and code, the ``{code, detail}`` body and its OpenAPI
+documentation. Light (no engine imports): the STAC Lambda uses it alone.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ class OptionsError(CubeError, ValueError):
 
 
 class JobsDisabledError(CubeError):
-    """This deployment starts no jobs (``SARCUBE_JOBS_ENABLED=false``); ask its operator."""
+    """The deployment starts no jobs (``SARCUBE_JOBS_ENABLED=false``); ask its operator."""
 
 
 #: Polarization parameters: vv, vh, hh, hv in any case. No ``(?i)``: JSON Schema patterns are
@@ -105,8 +108,9 @@ def install_error_handlers(
     validation_status: int = 422,
     body: type[BaseModel] = ErrorBody,
 ) -> None:
-    """Map sarcube's errors to 4xx/503 ``{code, detail}``; anything else is a bug: logged, and
-    answered as a JSON 500 ``internal_error``.
+    """Map sarcube's errors to 4xx/503 ``{code, detail}``.
+
+    Anything else is a bug: logged, and answered as a JSON 500 ``internal_error``.
 
     ``extra`` rows go before the table (a sub-app's own errors); ``validation_status`` is the
     status of a request that does not match the schema; ``body`` is the documented error body
@@ -155,8 +159,10 @@ def install_error_handlers(
 
 def document_errors(app: FastAPI, body: type[BaseModel] = ErrorBody,
                     statuses: Mapping[int, str] = ERROR_STATUSES) -> None:
-    """Make the app's OpenAPI document say that every operation may answer ``statuses`` with
-    ``body`` (422 included, in place of FastAPI's ``HTTPValidationError``)."""
+    """Make the app's OpenAPI document say that every operation may answer ``statuses``.
+
+    Each status answers ``body`` (422 included, in place of FastAPI's ``HTTPValidationError``).
+    """
     build = app.openapi
 
     def openapi() -> dict[str, Any]:

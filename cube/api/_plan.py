@@ -69,8 +69,11 @@ class Cost:
         return (self.pixels + self.parcel_pixels) * self.date_sets if self.parcels else 0
 
     def check(self, settings: Any) -> bool:
-        """TooLargeError (413) over ``max_response_mb`` or ``max_zonal_pixels``; True when the
-        chunks to compute exceed ``max_chunks_per_request`` (the caller starts a job: 202)."""
+        """TooLargeError (413) over ``max_response_mb`` or ``max_zonal_pixels``.
+
+        True when the chunks to compute exceed ``max_chunks_per_request`` (the caller starts a job:
+        202).
+        """
         mb, limit = self.response_bytes / 1e6, settings.max_response_mb
         if mb > limit:
             raise TooLargeError(
@@ -89,8 +92,11 @@ class Cost:
 
 
 def admit(request: Request, selections: list[Selection], cost: Cost) -> JSONResponse | None:
-    """Check a request's cost before it starts: 413 over a size limit, 202 + ``Location:
-    /jobs/{id}`` when it needs more missing chunks than one request may compute, None to go on."""
+    """Check a request's cost before it starts.
+
+    413 over a size limit, 202 + ``Location: /jobs/{id}`` when it needs more missing chunks than one
+    request may compute, None to go on.
+    """
     settings = request.app.state.settings
     cost.check(settings)  # sizes first: they cost no store request
     limit = settings.max_chunks_per_request
@@ -111,8 +117,11 @@ def count_missing(engine: ArdEngine, selections: list[Selection], limit: int) ->
 
 
 def job_if_too_many(request: Request, selections: list[Selection]) -> JSONResponse | None:
-    """202 + ``Location: /jobs/{id}`` when the selections need more missing chunks than one request
-    may compute; None when the request can go on (``admit`` without a size check)."""
+    """202 + ``Location: /jobs/{id}`` when the selections need a job; None when they can go on.
+
+    A job is needed when the selections need more missing chunks than one request may compute
+    (``admit`` without a size check).
+    """
     return admit(request, selections, Cost("", 0, 0, 0))
 
 

@@ -20,9 +20,11 @@ ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")
 def create_app(
     settings: Settings | None = None, *, routers: tuple[str, ...] = ROUTERS, **overrides
 ) -> FastAPI:
-    """The sarcube API. ``settings`` default to ``SARCUBE_*`` environment variables; keyword
-    ``overrides`` (``cube_url=...``) replace single settings. ``routers`` picks what to serve
-    (a Lambda serves one).
+    """The sarcube API.
+
+    ``settings`` default to ``SARCUBE_*`` environment variables; keyword ``overrides``
+    (``cube_url=...``) replace single settings. ``routers`` picks what to serve (a Lambda serves
+    one).
 
     Every route, the STAC sub-app included, runs `cube.api.auth.authenticate`. InputError if
     the settings name no way to identify callers and do not allow anonymous reads either.

@@ -86,8 +86,10 @@ def hash_key(key: str) -> str:
 
 
 def load_api_keys(settings: Settings) -> dict[str, str]:
-    """User → SHA-256 hex of the API key, from ``api_keys`` and ``api_keys_file``; InputError
-    naming the user or file if an entry is not 64 hex digits."""
+    """User → SHA-256 hex of the API key, from ``api_keys`` and ``api_keys_file``.
+
+    InputError naming the user or file if an entry is not 64 hex digits.
+    """
     keys = dict(settings.api_keys)
     if settings.api_keys_file:
         path = Path(settings.api_keys_file)
@@ -161,8 +163,11 @@ class _Jwks:
 
 
 def gateway_user(scope: Mapping[str, Any]) -> User | None:
-    """The caller the API Gateway verified, from the event in a Mangum scope: the ``sub`` of its
-    JWT authorizer's claims, or the ``userArn`` of its IAM (SigV4) authorization; None if neither."""
+    """The caller the API Gateway verified, from the event in a Mangum scope.
+
+    The ``sub`` of its JWT authorizer's claims, or the ``userArn`` of its IAM (SigV4) authorization;
+    None if neither.
+    """
     event = scope.get("aws.event") or {}
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     claims = (authorizer.get("jwt") or {}).get("claims") or {}
@@ -246,8 +251,10 @@ _bearer = HTTPBearer(auto_error=False, description="an API key or an OIDC JWT")
 def authenticate(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> User | None:
-    """FastAPI dependency of every route: the caller (None if anonymous), also kept as
-    ``request.state.user``; 401 when refused."""
+    """FastAPI dependency of every route.
+
+    The caller (None if anonymous), also kept as ``request.state.user``; 401 when refused.
+    """
     user = request.app.state.auth.check(request.method, request.url.path, request.headers, request.scope)
     request.state.user = user
     return user
@@ -259,8 +266,11 @@ def current_user(request: Request) -> User | None:
 
 
 def require_owner(request: Request, *, what: str) -> str:
-    """The caller's name, who will own a new job; AuthenticationError for anonymous callers
-    (they never start jobs). ``what`` says what was asked, for the message."""
+    """The caller's name, who will own a new job.
+
+    AuthenticationError for anonymous callers (they never start jobs). ``what`` says what was asked,
+    for the message.
+    """
     user = current_user(request)
     if user is None:
         raise AuthenticationError(
@@ -284,8 +294,10 @@ def _response_of(exc: Exception) -> JSONResponse:
 
 
 def install_auth_errors(app: FastAPI) -> None:
-    """401 (``WWW-Authenticate: Bearer``), 429 (``Retry-After``) and 503 answers of this module's
-    errors (more specific than the CubeError table, so they win)."""
+    """401 (``WWW-Authenticate: Bearer``), 429 (``Retry-After``) and 503 answers of this module's errors.
+
+    They are more specific than the CubeError table, so they win.
+    """
 
     async def handler(_: Request, exc: Exception) -> JSONResponse:
         return _response_of(exc)
@@ -301,6 +313,7 @@ class Guarded:
         self.app, self.auth = app, auth
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Check an HTTP request's caller, then pass it on; answer 401/429/503 if refused."""
         if scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             try:

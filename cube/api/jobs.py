@@ -71,8 +71,11 @@ CONCURRENT_RETRY_S = 60
 
 
 def check_quota(request: Request, owner: str, bursts: int) -> None:
-    """QuotaError (429) if ``owner`` has ``max_concurrent_jobs`` jobs queued or running, or
-    would submit more than ``max_bursts_per_day`` bursts within 24 hours with ``bursts`` more."""
+    """QuotaError (429) if ``owner`` is over a job quota with ``bursts`` more.
+
+    The quotas: ``max_concurrent_jobs`` jobs queued or running, and ``max_bursts_per_day``
+    bursts submitted within 24 hours.
+    """
     s: Settings = request.app.state.settings
     now = datetime.now(UTC)
     recent = [r for r in request.app.state.jobs.list(1000, owner=owner)
@@ -102,9 +105,10 @@ def check_quota(request: Request, owner: str, bursts: int) -> None:
 
 
 def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[JobRecord, bool]:
-    """Start a job of ``bursts`` on this API's cube for the caller; (its record, whether it
-    was started now). An identical live job of the same caller is answered instead
-    of starting another (its id derives from the owner and the request, and the record is
+    """Start a job of ``bursts`` on this API's cube for the caller.
+
+    (its record, whether it was started now). An identical live job of the same caller is answered
+    instead of starting another (its id derives from the owner and the request, and the record is
     claimed atomically).
 
     AuthenticationError for anonymous callers (``what`` names the request in the message),
@@ -159,8 +163,11 @@ def submit_job(request: Request, bursts: list, *, reason: str, retry: str | None
 
 
 def own_job(request: Request, job_id: str) -> JobRecord:
-    """The caller's job ``job_id``; NotFoundError (404) if it is missing or someone else's, with
-    the same message either way (the answer does not reveal that another user's job exists)."""
+    """The caller's job ``job_id``.
+
+    NotFoundError (404) if it is missing or someone else's, with the same message either way (the
+    answer does not reveal that another user's job exists).
+    """
     missing = NotFoundError(f"job {job_id!r} not found; list your jobs with GET /jobs")
     user = current_user(request)
     try:

@@ -41,9 +41,11 @@ def point(
     pol: str = Query("VV", pattern=POL_PATTERN),
     format: Literal["json", "csv"] = Query("json"),
 ) -> Response:
-    """The value of the product's pixel that holds (lon, lat), per date; pair products give every
-    pair of the pair rule (consecutive dates, or ≤ 48 days apart). Other query parameters are the
-    product's options. Complex values come as ``{re, im, abs, phase}``."""
+    """The value of the product's pixel that holds (lon, lat), per date.
+
+    Pair products give every pair of the pair rule (consecutive dates, or ≤ 48 days apart). Other
+    query parameters are the product's options. Complex values come as ``{re, im, abs, phase}``.
+    """
     engine = engine_of(request)
     variant = variant_from(product, option_params(product, dict(request.query_params)))
     pol = pol.upper()
@@ -106,8 +108,11 @@ class ZonalRequest(BaseModel):
 
 @router.post("/zonal", summary="Mean, median and count of a product per parcel and date")
 def zonal(body: ZonalRequest, request: Request) -> Response:
-    """Per parcel and date (or pair): the mean, median and count of valid pixels whose centres
-    fall inside the parcel. Parcels are identified by their ``id`` (or their index)."""
+    """Per parcel and date (or pair): the mean, median and count of the valid pixels inside.
+
+    A pixel is inside when its centre falls inside the parcel. Parcels are identified by their
+    ``id`` (or their index).
+    """
     engine = engine_of(request)
     variant = variant_from(body.product, body.options)
     feats = body.features.get("features") if body.features.get("type") == "FeatureCollection" else None

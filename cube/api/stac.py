@@ -107,8 +107,10 @@ STAC_ERRORS = [
 
 
 def _object_body(model: type[BaseModel]) -> type[BaseModel]:
-    """``model`` that rejects a body that is not a JSON object (400, not stac-pydantic's
-    ``AttributeError`` on ``[].get``)."""
+    """``model`` that rejects a body that is not a JSON object.
+
+    The answer is a 400, not stac-pydantic's ``AttributeError`` on ``[].get``.
+    """
 
     class SearchBody(model):  # type: ignore[valid-type, misc]
         @model_validator(mode="before")
@@ -193,8 +195,11 @@ def _fields_post(fields: Any) -> tuple[set[str], set[str]] | None:
 
 
 def _apply_fields(item: dict[str, Any], fields: tuple[set[str], set[str]] | None) -> dict[str, Any]:
-    """Fields extension: no include/exclude → the whole item; include → defaults ∪ include;
-    exclude → removed (from the whole item if there is no include)."""
+    """Apply the fields extension to an item.
+
+    No include/exclude → the whole item; include → defaults ∪ include; exclude → removed (from the
+    whole item if there is no include).
+    """
     if fields is None:
         return item
     include, exclude = fields

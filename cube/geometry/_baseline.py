@@ -85,8 +85,11 @@ def compute_baseline(reference: BurstMetadata, secondary: BurstMetadata) -> dict
 
 def pair_baseline(reference: BurstMetadata,
                   secondary: BurstMetadata) -> tuple[float | None, float | None]:
-    """``(bperp_m, bpar_m)`` of :func:`compute_baseline`, or ``(None, None)`` when the
-    secondary's orbit does not see the reference's centre or a value is not finite."""
+    """``(bperp_m, bpar_m)`` of :func:`compute_baseline`, or ``(None, None)``.
+
+    ``(None, None)`` when the secondary's orbit does not see the reference's centre or a value is
+    not finite.
+    """
     try:
         b = compute_baseline(reference, secondary)
     except ValueError:

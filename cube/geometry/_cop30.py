@@ -33,8 +33,10 @@ _EDGE = 1.0 / 3600.0  # one pixel: a cell's tile reaches half a pixel past the c
 
 
 def cop30_tile_name(lat_cell: int, lon_cell: int) -> str:
-    """``Copernicus_DSM_COG_10_N41_00_E012_00_DEM`` for the cell whose south-west corner is
-    (``lat_cell``, ``lon_cell``) degrees."""
+    """The COP30 tile name of a 1° cell, e.g. ``Copernicus_DSM_COG_10_N41_00_E012_00_DEM``.
+
+    The cell's south-west corner is (``lat_cell``, ``lon_cell``) degrees.
+    """
     ns = "N" if lat_cell >= 0 else "S"
     ew = "E" if lon_cell >= 0 else "W"
     return f"Copernicus_DSM_COG_10_{ns}{abs(lat_cell):02d}_00_{ew}{abs(lon_cell):03d}_00_DEM"
@@ -108,8 +110,11 @@ def read_cop30(
     geoid: GeoidGrid | None = None,
     margin_pixels: int = 2,
 ) -> Dem:
-    """COP30 over ``bbox`` as heights above WGS84 (EGM2008 applied; EGM96 stands in for a
-    missing EGM2008 grid with a ``GeoidStandInWarning``, named in ``Dem.geoid``)."""
+    """COP30 over ``bbox`` as heights above WGS84 (EGM2008 applied).
+
+    EGM96 stands in for a missing EGM2008 grid with a ``GeoidStandInWarning``, named in
+    ``Dem.geoid``.
+    """
     heights, transform, source = cop30_orthometric(bbox, url, storage_options, margin_pixels)
     return to_ellipsoidal(heights, transform, 4326, COP30_DATUM, source, geoid)
 
@@ -156,8 +161,11 @@ def _mosaic(parts, missing) -> tuple[np.ndarray, tuple[float, float, float, floa
 
 
 def dem_geotiff_bytes(heights: np.ndarray, transform, datum: str = COP30_DATUM) -> bytes:
-    """A tiled, deflated float32 GeoTIFF (EPSG:4326 + the vertical CRS of ``datum``) of
-    ``heights`` (rows, cols), as ``read_dem`` reads it back: how a cube caches its COP30 windows."""
+    """A tiled, deflated float32 GeoTIFF of ``heights`` (rows, cols), as ``read_dem`` reads it back.
+
+    Its CRS is EPSG:4326 + the vertical CRS of ``datum``. This is how a cube caches its COP30
+    windows.
+    """
     vertical = {"egm96": 5773, "egm2008": 3855, "ellipsoid": 4979}[datum]
     x0, dx, _, y0, _, dy = transform
     geokeys = (1, 1, 0, 4, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326, 4096, 0, 1, vertical)

@@ -220,9 +220,12 @@ def check_vertical_datum(datum: str | None, path: str) -> str:
 
 @dataclass(frozen=True)
 class DemInfo:
-    """What a DEM file says about itself (its header only): EPSG ``crs``, the vertical datum
-    (None when it does not say; ``"EPSG:nnnn"`` for one sarcube does not convert), outer
-    ``bounds`` (xmin, ymin, xmax, ymax) in ``crs`` units, ``shape`` (rows, cols)."""
+    """What a DEM file says about itself (its header only).
+
+    EPSG ``crs``, the vertical datum (None when it does not say; ``"EPSG:nnnn"`` for one sarcube
+    does not convert), outer ``bounds`` (xmin, ymin, xmax, ymax) in ``crs`` units, ``shape`` (rows,
+    cols).
+    """
 
     crs: int
     vertical_datum: str | None
@@ -283,8 +286,10 @@ def _open(path: str, storage_options: dict):
 
 
 def _read_geotiff(path: str, bbox, storage_options: dict, margin: int = 2, count_bytes: bool = False):
-    """The first band of a GeoTIFF (or its window over ``bbox``) with its georeferencing; with
-    ``count_bytes`` also the bytes the storage layer fetched: ``(raster, nbytes)``."""
+    """The first band of a GeoTIFF (or its window over ``bbox``) with its georeferencing.
+
+    With ``count_bytes`` also the bytes the storage layer fetched: ``(raster, nbytes)``.
+    """
     try:
         with _open(path, storage_options) as fh, tifffile.TiffFile(fh) as tif:
             page = tif.pages.first

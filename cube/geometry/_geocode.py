@@ -1,5 +1,7 @@
-"""Radar positions of map pixels: for each pixel of a burst grid window, the fractional
-(line, sample) of the burst that sees it, by zero-Doppler geo2rdr at the DEM height.
+"""Radar positions of map pixels.
+
+For each pixel of a burst grid window, the fractional (line, sample) of the burst that sees it, by
+zero-Doppler geo2rdr at the DEM height.
 
 Method
 ------

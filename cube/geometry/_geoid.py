@@ -227,8 +227,11 @@ def _load_geoid_file(path: str, model: str) -> GeoidGrid:
 
 
 def _read_gtx(path: str, name: str, model: str) -> GeoidGrid:
-    """NOAA VDatum .gtx: a big-endian header (lower-left lat, lon, dlat, dlon as float64; rows,
-    cols as int32), then rows × cols float32 from the south row up; -88.8888 is no data."""
+    """Read a NOAA VDatum .gtx geoid grid.
+
+    The file is a big-endian header (lower-left lat, lon, dlat, dlon as float64; rows, cols as
+    int32), then rows × cols float32 from the south row up; -88.8888 is no data.
+    """
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:

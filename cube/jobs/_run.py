@@ -20,8 +20,11 @@ Progress = Callable[[int, int], None]
 
 
 def job_settings(spec: JobSpec, lock_table: str | None = None) -> Settings:
-    """The settings of a job's engine: its cube and ARD store, chunk leases in ``lock_table``
-    (default: this process's SARCUBE_LOCK_TABLE, else beside the ARD store)."""
+    """The settings of a job's engine.
+
+    Its cube and ARD store, chunk leases in ``lock_table`` (default: this process's
+    SARCUBE_LOCK_TABLE, else beside the ARD store).
+    """
     return Settings.for_job(spec.cube_url, spec.ard_url, spec.storage_options,
                             lock_table or WorkerSettings().lock_table)
 
@@ -38,9 +41,11 @@ def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[ArdArray, i
 def run_burst(
     spec: JobSpec, index: int, *, engine: ArdEngine | None = None, progress: Progress | None = None
 ) -> BurstMetrics:
-    """Materialize burst ``index`` of a job with the job's engine; its metrics (wall, CPU, bytes,
-    chunks computed). ``native`` is our numba CSLC; ``isce2`` (``cube.jobs._isce2``, imported only
-    then) needs ISCE2, which only the worker image has."""
+    """Materialize burst ``index`` of a job with the job's engine.
+
+    Its metrics (wall, CPU, bytes, chunks computed). ``native`` is our numba CSLC; ``isce2``
+    (``cube.jobs._isce2``, imported only then) needs ISCE2, which only the worker image has.
+    """
     if not 0 <= index < len(spec.bursts):
         raise InputError(f"burst index {index} is outside the job's {len(spec.bursts)} bursts (0-based)")
     if spec.engine == "isce2":
@@ -80,8 +85,10 @@ def run_burst(
 
 
 def record_metrics(jobs: JobStore, job_id: str, burst: BurstJob, metrics: BurstMetrics) -> None:
-    """Add a burst's metrics to its job (key ``<burst_id>_<pol>``); a rerun replaces them
-    without counting the burst twice."""
+    """Add a burst's metrics to its job (key ``<burst_id>_<pol>``).
+
+    A rerun replaces them without counting the burst twice.
+    """
     key = burst_key(burst)
     done = 0 if key in jobs.get(job_id).metrics else 1
     jobs.record_burst(job_id, key, metrics, done=done)

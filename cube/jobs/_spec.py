@@ -59,8 +59,10 @@ class ProductJob(BaseModel):
         )
 
     def selection(self, engine: ArdEngine, burst_id: str, polarization: str) -> Selection:
-        """What this product job computes on ``engine``'s cube: NotFoundError/InputError naming
-        the burst, product and value when it cannot."""
+        """What this product job computes on ``engine``'s cube.
+
+        NotFoundError/InputError naming the burst, product and value when it cannot.
+        """
         return select(engine, self.variant(), burst_id, polarization=polarization, bounds=self.window,
                       dates=self.dates, pairs=self.pairs, all_pairs=True)
 

@@ -1,9 +1,9 @@
-"""``sarcube-worker``: materialize one burst of a job (a container task, an array task, a Dask task).
+r"""``sarcube-worker``: materialize one burst of a job (a container task, an array task, a Dask task).
 
 Two ways to say what to do::
 
     sarcube-worker --job s3://bucket/jobs/<id>/job.json --burst-index 3 --job-id <id>
-    sarcube-worker --cube-url s3://bucket/cube --burst-id t071_151200_iw3 \\
+    sarcube-worker --cube-url s3://bucket/cube --burst-id t071_151200_iw3 \
         --product coherence --options '{"window": [5, 10]}' --window 0,512,0,512
 
 The first reads a job file (:class:`~cube.jobs.JobSpec`, JSON or YAML, a path or URL); the
@@ -159,8 +159,10 @@ class _Bar:
 
 
 def _select(spec: JobSpec, index: int | None, burst_id: str | None) -> list[int]:
-    """The burst indices to run: ``index`` (checked against ``burst_id``), the bursts named
-    ``burst_id``, or all."""
+    """The burst indices to run.
+
+    ``index`` (checked against ``burst_id``), the bursts named ``burst_id``, or all.
+    """
     n = len(spec.bursts)
     if index is not None:
         if not 0 <= index < n:

@@ -41,8 +41,11 @@ def provenance(burst_id: str, polarization: str, variant: Variant) -> dict[str, 
 
 
 def dem_provenance(dem: Dem) -> dict[str, str]:
-    """The DEM a product was geocoded with: its source, the vertical datum of its heights and the
-    geoid grid applied (which names EGM96 standing in for a missing EGM2008)."""
+    """The DEM a product was geocoded with.
+
+    Its source, the vertical datum of its heights and the geoid grid applied (which names EGM96
+    standing in for a missing EGM2008).
+    """
     return {"dem": dem.source, "dem_vertical_datum": dem.vertical_datum,
             "geoid": dem.geoid or "none (ellipsoidal heights)"}
 

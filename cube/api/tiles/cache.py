@@ -25,8 +25,11 @@ class TileCache:
         self._arrays: OrderedDict[tuple, xr.DataArray] = OrderedDict()
 
     def dataset(self, burst_id: str, pol: str, variant: Variant) -> tuple[tuple[str, ...], xr.Dataset]:
-        """(dates along the time axes, lazy dataset) of a burst's product variant, reopened
-        when the burst's dates change (the store maps time indices to the current dates)."""
+        """(dates along the time axes, lazy dataset) of a burst's product variant.
+
+        The dataset is reopened when the burst's dates change (the store maps time indices to the
+        current dates).
+        """
         key = (burst_id, pol, variant)
         dates = tuple(sorted(self.engine.stack(burst_id, pol).dates))
         with self._lock:

@@ -1,5 +1,7 @@
-"""titiler's dependencies for the tiles: the path dependency (:func:`tile_source`), the dataset
-parameters and the post-processing algorithm."""
+"""The titiler dependencies of the tiles.
+
+The path dependency (:func:`tile_source`), the dataset parameters and the post-processing algorithm.
+"""
 
 from __future__ import annotations
 
@@ -42,8 +44,11 @@ def tile_source(
         str | None, Query(description="what to show of the values (per product; see docs)")
     ] = None,
 ) -> TileSource:
-    """titiler's path dependency: the layer (or mosaic) a request names, checked up front so an
-    unknown product, burst or date is a 404 and a wrong mix of parameters a 400."""
+    """Titiler's path dependency.
+
+    The layer (or mosaic) a request names, checked up front so an unknown product, burst or date is
+    a 404 and a wrong mix of parameters a 400.
+    """
     get_product(product)  # NotFoundError for an unknown product
     variant = variant_from(product, option_params(product, dict(request.query_params)))
     state = request.app.state
@@ -85,8 +90,10 @@ def cache_of(request: Request) -> TileCache:
 
 @dataclass
 class ArdDatasetParams(DatasetParams):
-    """titiler.xarray's dataset parameters with ``nodata`` checked by the schema: a number,
-    ``nan``, ``inf`` or ``-inf`` (titiler's takes any text and fails on ``float('abc')``)."""
+    """titiler.xarray's dataset parameters with ``nodata`` checked by the schema.
+
+    A number, ``nan``, ``inf`` or ``-inf`` (titiler's takes any text and fails on ``float('abc')``).
+    """
 
     nodata: Annotated[
         Literal["nan", "inf", "-inf"] | float | None,
@@ -105,8 +112,10 @@ def post_process(
         str | None, Query(description='the algorithm\'s parameters, a JSON object: {"name": value}')
     ] = None,
 ) -> BaseAlgorithm | None:
-    """titiler's post-processing dependency, with a 400 for parameters that are not a JSON object
-    (titiler's fails on ``null`` or ``[1]``: ``Algorithm(**None)``)."""
+    """Titiler's post-processing dependency, with a 400 for parameters that are not a JSON object.
+
+    Titiler's own fails on ``null`` or ``[1]`` (``Algorithm(**None)``).
+    """
     kwargs: Any = {}
     if algorithm_params:
         try:

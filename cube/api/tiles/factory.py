@@ -1,6 +1,8 @@
-"""The ``/tiles`` router: titiler.xarray's TilerFactory over the ARD products
-(:class:`ArdTilerFactory`), its route class (rio-tiler errors as ``{code, detail}``) and
-:func:`make_tiles_router`."""
+"""The ``/tiles`` router.
+
+The titiler.xarray TilerFactory over the ARD products (:class:`ArdTilerFactory`), its route class
+(rio-tiler errors as ``{code, detail}``) and :func:`make_tiles_router`.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +35,11 @@ from cube.api.tiles.wmts import WmtsExtension
 
 
 def zoom_override_error(request: Request) -> Response | None:
-    """422 when ``minzoom``/``maxzoom`` (titiler's tileset, TileJSON and map routes take them
-    unbounded) lie outside the matrix set's zooms: titiler loops over every zoom between them."""
+    """422 when ``minzoom``/``maxzoom`` lie outside the matrix set's zooms.
+
+    Titiler's tileset, TileJSON and map routes take them unbounded, and loop over every zoom
+    between them.
+    """
     tms = TMS_BY_ID.get(request.path_params.get("tileMatrixSetId", "WebMercatorQuad"))
     top = tms.maxzoom if tms is not None else MAX_ZOOM
     for name in ("minzoom", "maxzoom"):
@@ -50,10 +55,14 @@ def zoom_override_error(request: Request) -> Response | None:
 
 
 class TileRoute(APIRoute):
-    """Routes that answer rio-tiler's errors as ``{code, detail}``: outside the data → 404
-    (as titiler), other rio-tiler input errors → 400; zoom overrides outside the matrix set → 422."""
+    """Routes that answer rio-tiler's errors as ``{code, detail}``.
+
+    Outside the data → 404 (as titiler), other rio-tiler input errors → 400; zoom overrides outside
+    the matrix set → 422.
+    """
 
     def get_route_handler(self):
+        """The route's handler, answering rio-tiler's errors as ``{code, detail}``."""
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
@@ -96,6 +105,7 @@ class ArdTilerFactory(TilerFactory):
     add_preview: bool = False
 
     def register_routes(self):
+        """Titiler's routes, renamed to be unique in the app."""
         super().register_routes()
         for route in self.router.routes:  # unique names in the app (its /point is "point")
             route.name = _NAME_PREFIX + route.name
@@ -141,9 +151,12 @@ class ArdTilerFactory(TilerFactory):
                 int | None, Query(gt=0, le=MAX_TILESIZE, description="pixels (default 256)")
             ] = None,
         ) -> Response:
-            """A map tile of the layer: the view's values, rescaled and coloured (view defaults
-            unless ``rescale``/``colormap_name``/``colormap`` are given). Chunks never computed
-            are computed first; ``X-Sarcube-Chunks-Computed`` counts them."""
+            """A map tile of the layer.
+
+            The view's values, rescaled and coloured (view defaults unless
+            ``rescale``/``colormap_name``/``colormap`` are given). Chunks never computed are
+            computed first; ``X-Sarcube-Chunks-Computed`` counts them.
+            """
             tms = TMS_BY_ID[tileMatrixSetId]
             check_tile(tms, x, y, z)
             with rasterio.Env(**env):
@@ -175,8 +188,11 @@ class ArdTilerFactory(TilerFactory):
 
 
 def make_tiles_router() -> APIRouter:
-    """The ``/tiles`` router (mount it at ``/tiles``): one titiler.xarray factory whose prefix
-    ``/{product}`` names the product, plus the WMTS document."""
+    """The ``/tiles`` router (mount it at ``/tiles``).
+
+    One titiler.xarray factory whose prefix ``/{product}`` names the product, plus the WMTS
+    document.
+    """
     router = APIRouter(prefix="/{product}", route_class=TileRoute, tags=["tiles"])
     factory = ArdTilerFactory(
         router=router,

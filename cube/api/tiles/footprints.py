@@ -18,8 +18,10 @@ class Footprint:
 
 
 def footprints(engine: ArdEngine) -> list[Footprint]:
-    """Every burst grid of the cube with its lon/lat box (the engine re-reads the grids every
-    ``refresh_s``)."""
+    """Every burst grid of the cube with its lon/lat box.
+
+    The engine re-reads the grids every ``refresh_s``.
+    """
     return [Footprint(grid, product_lonlat(ProductGrid(grid))) for grid in engine.grids()]
 
 

@@ -1,6 +1,8 @@
-"""titiler's readers over the layers: :class:`BurstReader` (one burst) and
-:class:`MosaicReader` (every burst covering a tile), and where a tile's pixels fall in a
-product grid (:func:`source_positions`, :class:`TileGeometry`)."""
+"""titiler's readers over the layers.
+
+:class:`BurstReader` (one burst) and :class:`MosaicReader` (every burst covering a tile), and where
+a tile's pixels fall in a product grid (:func:`source_positions`, :class:`TileGeometry`).
+"""
 
 from __future__ import annotations
 
@@ -43,9 +45,11 @@ def _to_grid(tms_id: str, epsg: int) -> Transformer:
 
 
 def _bilinear(nodes: np.ndarray, ni: np.ndarray, nj: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bilinear interpolation of values on a mesh of nodes (rows at ``ni``, cols at ``nj``)
-    at every integer position (h, w); gathers and products only (no BLAS: its thread pool
-    made this ~40× slower inside a busy server)."""
+    """Bilinear interpolation of node values at every integer position (h, w).
+
+    The nodes are a mesh: rows at ``ni``, cols at ``nj``. Gathers and products only (no BLAS: its
+    thread pool made this ~40× slower inside a busy server).
+    """
 
     def axis(nodes_at: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         pos = np.arange(n, dtype=np.float64)
@@ -306,13 +310,16 @@ class MosaicReader(BaseReader):
 
     @property
     def minzoom(self) -> int:
+        """The smallest zoom of the mosaic's bursts."""
         return self._zooms[0]
 
     @property
     def maxzoom(self) -> int:
+        """The largest zoom of the mosaic's bursts."""
         return self._zooms[1]
 
     def plans(self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None = None) -> list[tuple]:
+        """The read plans of every burst the tile covers; TileOutsideBounds if it covers none."""
         out = []
         for layer in self._layers(self._tile_lonlat(tile_x, tile_y, tile_z)):
             try:
@@ -328,6 +335,7 @@ class MosaicReader(BaseReader):
         return out
 
     def tile(self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None = None, **kwargs) -> ImageData:
+        """The tile mosaicked from the bursts it covers (the first burst with a value wins)."""
         layers = self._layers(self._tile_lonlat(tile_x, tile_y, tile_z))
         if not layers:
             raise TileOutsideBounds(
@@ -346,6 +354,7 @@ class MosaicReader(BaseReader):
         return image
 
     def info(self) -> Info:
+        """Rio-tiler's info of the mosaic: one float32 band."""
         return Info(
             bounds=self.bounds,
             crs=CRS_to_uri(self.crs),
@@ -356,6 +365,7 @@ class MosaicReader(BaseReader):
         )
 
     def point(self, lon: float, lat: float, **kwargs) -> PointData:
+        """The value at (lon, lat) of the first burst holding it; PointOutsideBounds if none does."""
         check_lonlat(lon, lat)
         for layer in self._layers((lon, lat, lon, lat)):
             try:
@@ -371,7 +381,7 @@ class MosaicReader(BaseReader):
 
 
 def open_reader(source: TileSource, tms: TileMatrixSet = WEB_MERCATOR_TMS, **kwargs) -> BaseReader:
-    """titiler's ``reader``: a BurstReader for ``burst_id=``, else a MosaicReader."""
+    """Titiler's ``reader``: a BurstReader for ``burst_id=``, else a MosaicReader."""
     if source.layer is not None:
         return burst_reader(source, source.layer, tms)
     return MosaicReader(source, tms=tms)

@@ -26,8 +26,10 @@ def render_tile(
     color_formula: str | None = None,
     **kwargs: Any,
 ) -> tuple[bytes, str]:
-    """titiler's ``render_image``, with 8-bit PNGs encoded by imagecodecs at zlib level
-    :data:`PNG_LEVEL` (GDAL's PNG driver takes ~8× longer on a speckled 256² RGBA tile).
+    """Titiler's ``render_image``, with 8-bit PNGs encoded by imagecodecs.
+
+    The zlib level is :data:`PNG_LEVEL` (GDAL's PNG driver takes ~8× longer on a speckled 256²
+    RGBA tile).
 
     The same steps as titiler: rescale, colour formula, colour map (its alpha combined with
     the mask), mask as the last band. Other formats, or a PNG without ``rescale`` (titiler then

@@ -1,5 +1,7 @@
-"""The tile source (titiler's ``src_path``): what a request names, and how a burst's layer is
-picked for its dates."""
+"""The tile source (titiler's ``src_path``).
+
+What a request names, and how a burst's layer is picked for its dates.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ from cube.products import ArdArray, Variant
 
 @dataclass
 class TileSource:
-    """What a request names (titiler's ``src_path``): the product, its options and view, and
-    either one burst's layer or the criteria of a mosaic (``bbox``, dates)."""
+    """What a request names (titiler's ``src_path``).
+
+    The product, its options and view, and either one burst's layer or the criteria of a mosaic
+    (``bbox``, dates).
+    """
 
     engine: ArdEngine
     cache: TileCache

@@ -21,8 +21,10 @@ MAX_ZOOM = max(SUPPORTED_TMS.get(name).maxzoom for name in TMS_IDS)
 
 
 def check_tile(tms: TileMatrixSet, x: int, y: int, z: int) -> None:
-    """TileOutsideBounds (404) for a tile the matrix set does not have (morecantile would warn
-    and extrapolate, or fail on huge indexes)."""
+    """TileOutsideBounds (404) for a tile the matrix set does not have.
+
+    Morecantile would warn and extrapolate, or fail on huge indexes.
+    """
     if z > tms.maxzoom:
         raise TileOutsideBounds(f"zoom {z} is deeper than {tms.id} (zooms 0 to {tms.maxzoom})")
     matrix = tms.matrix(z)

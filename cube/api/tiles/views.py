@@ -1,5 +1,8 @@
-"""What a tile shows of a product (:class:`View`, one table :data:`VIEWS`) and the 2-D layer a
-request names (:class:`Layer`: one burst's product variant at one date or pair, through a view)."""
+"""What a tile shows of a product, and the 2-D layer a request names.
+
+:class:`View` (one table :data:`VIEWS`) says what a tile shows; :class:`Layer` is one burst's
+product variant at one date or pair, through a view.
+"""
 
 from __future__ import annotations
 
@@ -106,8 +109,11 @@ def view_of(product: str, name: str | None) -> View:
 
 @dataclass(frozen=True)
 class Layer:
-    """One burst's 2-D layer: an array (a product variant at one date or pair) on its product
-    grid, shown through a view. A layer of no dates (``array.dates == ()``) describes the grid only."""
+    """One burst's 2-D layer.
+
+    An array (a product variant at one date or pair) on its product grid, shown through a view. A
+    layer of no dates (``array.dates == ()``) describes the grid only.
+    """
 
     array: ArdArray
     view: View

@@ -1,5 +1,7 @@
-"""``/WMTSCapabilities.xml``: an OGC WMTS 1.0 RESTful capabilities document (a titiler factory
-extension)."""
+"""``/WMTSCapabilities.xml``.
+
+An OGC WMTS 1.0 RESTful capabilities document (a titiler factory extension).
+"""
 
 from __future__ import annotations
 
@@ -38,10 +40,14 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 
 @define
 class WmtsExtension(FactoryExtension):
-    """``/WMTSCapabilities.xml``: an OGC WMTS 1.0 RESTful capabilities document, one layer per
-    tile matrix set, whose tile template carries the request's query parameters."""
+    """``/WMTSCapabilities.xml``.
+
+    An OGC WMTS 1.0 RESTful capabilities document, one layer per tile matrix set, whose tile
+    template carries the request's query parameters.
+    """
 
     def register(self, factory: TilerFactory):  # type: ignore[override]
+        """Add ``/WMTSCapabilities.xml`` to ``factory``'s router."""
         @factory.router.get(
             "/WMTSCapabilities.xml",
             response_class=Response,
