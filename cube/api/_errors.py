@@ -121,7 +121,7 @@ def install_error_handlers(
 
     def answer(response: JSONResponse) -> JSONResponse:
         if more:
-            doc = json.loads(response.body)
+            doc = json.loads(bytes(response.body))
             doc.update({f: doc["detail"] for f in more})
             headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
             return JSONResponse(doc, status_code=response.status_code, headers=headers or None)
@@ -148,8 +148,9 @@ def install_error_handlers(
 
     for cls, _, _ in table:
         app.add_exception_handler(cls, known)
-    app.add_exception_handler(RequestValidationError, validation)
-    app.add_exception_handler(StarletteHTTPException, http)
+    # Starlette types every handler as taking any Exception; these two take their own class
+    app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, internal)
     statuses = dict(ERROR_STATUSES)
     if validation_status != 422:

@@ -82,7 +82,7 @@ def create_app(
     if "stac" in routers:
         from cube.api.stac import make_stac_app
 
-        def materialized(product: str, burst_id: str, dates: list[str]) -> bool:
+        def materialized(product: str, burst_id: str, dates: tuple[str, ...]) -> bool:
             """Whether a product item's default variant is stored (VV, the items' polarization)."""
             return engine.materialized(ArdArray(burst_id, "VV", Variant.of(product), tuple(dates)))
 

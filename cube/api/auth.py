@@ -37,6 +37,7 @@ import jwt
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Receive, Scope, Send
 
 from cube.config import Settings
 from cube.errors import CubeError, InputError
@@ -312,7 +313,7 @@ class Guarded:
     def __init__(self, app: Any, auth: Authenticator) -> None:
         self.app, self.auth = app, auth
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check an HTTP request's caller, then pass it on; answer 401/429/503 if refused."""
         if scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}

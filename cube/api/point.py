@@ -138,7 +138,8 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
     if not body.burst_id:  # the parcels' union is costly (0.5 s for 2,000): only to find the burst
         centroid = shapely.union_all(geoms).centroid
         centre = (centroid.x, centroid.y)
-    bbox = tuple(float(b) for b in shapely.total_bounds(geoms))  # = the union's bounds
+    west, south, east, north = (float(b) for b in shapely.total_bounds(geoms))
+    bbox = (west, south, east, north)  # = the union's bounds
     selection = select(engine, variant, body.burst_id, polarization=body.polarization, point=centre,
                        bbox=bbox, datetime=body.datetime, all_pairs=True)
     grid = engine.product_grid(selection.burst_id, selection.polarization, variant)

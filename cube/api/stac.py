@@ -57,7 +57,7 @@ from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.rfc3339 import str_to_interval
 
 from cube import __version__
-from cube.api._errors import ErrorBody, install_error_handlers
+from cube.api._errors import ErrorBody, Table, install_error_handlers
 from cube.catalog import (
     SLC_COLLECTION,
     SORTABLES,
@@ -100,7 +100,7 @@ class StacErrorBody(ErrorBody):
 
 
 #: stac-fastapi's own errors, before sarcube's table.
-STAC_ERRORS = [
+STAC_ERRORS: Table = [
     (stac_errors.NotFoundError, 404, "not_found"),
     (stac_errors.InvalidQueryParameter, 400, "bad_request"),
 ]
@@ -133,7 +133,7 @@ def _interval(value: str | None) -> tuple[int | None, int | None]:
     if isinstance(parsed, tuple):
         start, end = parsed
         return (to_timestamp_us(start) if start else None, to_timestamp_us(end) if end else None)
-    t = to_timestamp_us(parsed)
+    t = to_timestamp_us(parsed) if parsed else None
     return t, t
 
 
@@ -287,7 +287,7 @@ class SarcubeClient(BaseCoreClient):
     # core
     def landing_page(self, **kwargs: Any) -> dict[str, Any]:
         """Landing page with a link to the pair search."""
-        page = dict(super().landing_page(**kwargs))
+        page: dict[str, Any] = dict(super().landing_page(**kwargs))
         request: Request = kwargs["request"]
         root = self.roots(request).stac
         page["links"] = list(page["links"]) + [
@@ -578,7 +578,8 @@ def make_stac_app(cube_url: str, *, storage_options: dict | None = None,
         stac_version="1.1.0",
         search_get_request_model=create_get_request_model(search_exts),
         search_post_request_model=_object_body(create_post_request_model(search_exts)),
-        items_get_request_model=create_request_model(
+        # a GET model is an APIRequest class; stac-fastapi types the factory's result as either kind
+        items_get_request_model=create_request_model(  # type: ignore[arg-type]
             "ItemCollectionUri", base_model=ItemCollectionUri, extensions=item_exts,
             request_type="GET"),
     )

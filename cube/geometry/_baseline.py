@@ -23,7 +23,7 @@ Convention (read from ISCE2 ``TopsProc/runComputeBaseline.py``; this is our own 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from cube.geometry._orbit import burst_orbit
 from cube.geometry._radar import geo2rdr, rdr2geo
 
 
-def compute_baseline(reference: BurstMetadata, secondary: BurstMetadata) -> dict[str, float]:
+def compute_baseline(reference: BurstMetadata, secondary: BurstMetadata) -> dict[str, Any]:
     """Parallel and perpendicular baseline (m) of ``secondary`` w.r.t. ``reference``.
 
     Computed at the reference burst's mid time and mid range, in ISCE2 topsApp's convention

@@ -120,8 +120,8 @@ def proj_data_dirs() -> list[Path]:
     try:
         import pyproj.datadir
 
-        for d in (pyproj.datadir.get_data_dir(), pyproj.datadir.get_user_data_dir()):
-            dirs += [Path(p) for p in str(d).split(":") if p]
+        for data_dir in (pyproj.datadir.get_data_dir(), pyproj.datadir.get_user_data_dir()):
+            dirs += [Path(p) for p in str(data_dir).split(":") if p]
     except Exception:  # pragma: no cover - pyproj without a data directory
         pass
     dirs += [Path(sys.prefix) / "share" / "proj", *(Path(p) for p in SYSTEM_PROJ_DIRS)]

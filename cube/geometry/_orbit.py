@@ -132,7 +132,8 @@ def seconds_since(when, epoch: datetime) -> np.ndarray | float:
     if isinstance(when, datetime):
         if when.tzinfo is not None:
             when = when.replace(tzinfo=None) - (when.utcoffset() or timedelta(0))
-        return float((np.datetime64(when, "ns") - np.datetime64(epoch, "ns")).astype(np.int64)) * 1e-9
+        ns = np.datetime64(when, "ns").astype(np.int64) - np.datetime64(epoch, "ns").astype(np.int64)
+        return float(ns) * 1e-9
     arr = to_datetime64(when)
     delta = (arr - np.datetime64(epoch, "ns")).astype(np.int64)
     out = delta.astype(np.float64) * 1e-9
@@ -180,7 +181,7 @@ def make_orbit_interpolator(orbit: Orbit, epoch: datetime | None = None) -> Orbi
     """
     svs = sorted(orbit.state_vectors, key=lambda sv: sv.time)
     # drop exact duplicates (merged orbits)
-    unique = []
+    unique: list[StateVector] = []
     for sv in svs:
         if unique and sv.time == unique[-1].time:
             continue
@@ -221,7 +222,7 @@ def _cached_interpolator(key) -> OrbitInterpolator:
 
 def merge_orbits(orbits: list[Orbit]) -> Orbit:
     """One orbit with the state vectors of several (duplicates by time dropped)."""
-    seen = {}
+    seen: dict[datetime, StateVector] = {}
     for orb in orbits:
         for sv in orb.state_vectors:
             seen.setdefault(sv.time, sv)

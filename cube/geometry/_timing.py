@@ -60,7 +60,7 @@ def estimate_bistatic_reference(burst: BurstMetadata) -> float:
         if not 0 <= p.line < burst.lines:
             continue  # the grid line at ``lines`` carries the next burst's timing
         tagged = p.line * burst.azimuth_time_interval
-        actual = seconds_since(p.azimuth_time, burst.sensing_start)
+        actual = float(seconds_since(p.azimuth_time, burst.sensing_start))
         rows.setdefault(p.line, []).append(p.slant_range_time - 2.0 * (actual - tagged))
     if not rows:
         return NOMINAL_BISTATIC_REFERENCE_S

@@ -28,7 +28,7 @@ from titiler.xarray.factory import TilerFactory
 from cube.api._common import error
 from cube.api._plan import job_if_too_many
 from cube.api.tiles.dependencies import ArdDatasetParams, post_process, tile_source
-from cube.api.tiles.readers import MosaicReader, open_reader
+from cube.api.tiles.readers import BurstReader, MosaicReader, open_reader
 from cube.api.tiles.render import DATA_FORMATS, render_tile
 from cube.api.tiles.tms import MAX_TILESIZE, MAX_ZOOM, SUPPORTED_TMS, TMS_BY_ID, TMS_IDS, TMS_URI, check_tile
 from cube.api.tiles.wmts import WmtsExtension
@@ -136,7 +136,7 @@ class ArdTilerFactory(TilerFactory):
             z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="zoom (TileMatrix)")],
             x: Annotated[int, Path(ge=0, lt=2 ** (MAX_ZOOM + 1), description="column (TileCol)")],
             y: Annotated[int, Path(ge=0, lt=2 ** (MAX_ZOOM + 1), description="row (TileRow)")],
-            tileMatrixSetId: Annotated[Literal[TMS_IDS], Path(description="tile matrix set")],  # type: ignore[valid-type]
+            tileMatrixSetId: Annotated[Literal[TMS_IDS], Path(description="tile matrix set")],
             src=Depends(self.path_dependency),  # noqa: B008
             layer_params=Depends(self.layer_dependency),  # noqa: B008
             dataset_params=Depends(self.dataset_dependency),  # noqa: B008
@@ -206,8 +206,12 @@ def make_tiles_router() -> APIRouter:
 
 def _renders(reader: BaseReader) -> dict[str, dict[str, Any]]:
     """TileJSON ``raster_layers``: the view's default rendering, as titiler's render sets."""
-    source = reader.input if isinstance(reader, MosaicReader) else None
-    view = source.view if source is not None else reader.layer.view
+    if isinstance(reader, MosaicReader):
+        view = reader.input.view
+    elif isinstance(reader, BurstReader):
+        view = reader.layer.view
+    else:
+        raise TypeError(f"not a sarcube tile reader: {type(reader).__name__}")
     return {
         "default": {
             "view": view.name,

@@ -152,10 +152,10 @@ class BurstReader(XarrayReader):
         self.bounds = (t.c, t.f + rows * t.e, t.c + cols * t.a, t.f)
         self._dims = []
 
-    def point(self, lon: float, lat: float, **kwargs) -> PointData:
+    def point(self, lon: float, lat: float, *args: Any, **kwargs: Any) -> PointData:
         """rio-tiler's point, for a lon/lat in range."""
         check_lonlat(lon, lat)
-        return super().point(lon, lat, **kwargs)
+        return super().point(lon, lat, *args, **kwargs)
 
     @property
     def lonlat(self) -> tuple[float, float, float, float]:
@@ -175,7 +175,8 @@ class BurstReader(XarrayReader):
                 f"Tile(x={tile_x}, y={tile_y}, z={tile_z}) is outside {self.layer.burst_id}"
             )
         matrix = self.tms.matrix(tile_z)
-        bbox = tuple(self.tms.xy_bounds(Tile(x=tile_x, y=tile_y, z=tile_z)))
+        xy = self.tms.xy_bounds(Tile(x=tile_x, y=tile_y, z=tile_z))
+        bbox = (xy.left, xy.bottom, xy.right, xy.top)
         h, w = tilesize or matrix.tileHeight, tilesize or matrix.tileWidth
         rows, cols = source_positions(
             _to_grid(self.tms.id, self.layer.grid.epsg), self.layer.transform, bbox, (h, w)
@@ -198,7 +199,7 @@ class BurstReader(XarrayReader):
         plan = Selection(lay.burst_id, lay.array.polarization, lay.variant, (lay.array.dates,), g.window)
         return [(plan, g.chunks(lay))]
 
-    def tile(
+    def tile(  # type: ignore[override]  # fewer options than rio-tiler's; titiler passes keywords
         self,
         tile_x: int,
         tile_y: int,
@@ -259,7 +260,8 @@ def burst_reader(
 ) -> BurstReader:
     """A reader of ``layer`` (``with_input=False``: geometry only, for zoom levels)."""
     da = source.cache.array(layer) if with_input else None
-    return BurstReader(da, tms=tms, layer=layer, engine=source.engine, tally=source.tally)
+    # without input the reader only computes geometry (zooms), which reads no values
+    return BurstReader(da, tms=tms, layer=layer, engine=source.engine, tally=source.tally)  # type: ignore[arg-type]
 
 
 @attr.s
@@ -293,7 +295,8 @@ class MosaicReader(BaseReader):
         return layers
 
     def _tile_lonlat(self, tile_x: int, tile_y: int, tile_z: int) -> tuple[float, float, float, float]:
-        return tuple(self.tms.bounds(Tile(x=tile_x, y=tile_y, z=tile_z)))
+        b = self.tms.bounds(Tile(x=tile_x, y=tile_y, z=tile_z))
+        return (b.left, b.bottom, b.right, b.top)
 
     @functools.cached_property
     def _zooms(self) -> tuple[int, int]:

@@ -55,4 +55,4 @@ def render_tile(
         mask = np.where(mask != 0, alpha, 0).astype(np.uint8)
     bands = [*data, mask] if add_mask else [*data]
     pixels = np.ascontiguousarray(np.stack(bands, axis=-1).astype(np.uint8, copy=False))
-    return imagecodecs.png_encode(pixels, level=PNG_LEVEL), ImageType.png.mediatype
+    return bytes(imagecodecs.png_encode(pixels, level=PNG_LEVEL)), ImageType.png.mediatype  # bytes: no copy

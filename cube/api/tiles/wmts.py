@@ -103,8 +103,9 @@ class WmtsExtension(FactoryExtension):
                     for lim in tms_limits(tms, bounds, zooms=zooms, geographic_crs=WGS84_CRS):
                         el = _sub(limits, "TileMatrixLimits")
                         _sub(el, "TileMatrix", str(lim["tileMatrix"]))
-                        for key in ("MinTileRow", "MaxTileRow", "MinTileCol", "MaxTileCol"):
-                            value = lim[key[0].lower() + key[1:]]
+                        edges = (("MinTileRow", lim["minTileRow"]), ("MaxTileRow", lim["maxTileRow"]),
+                                 ("MinTileCol", lim["minTileCol"]), ("MaxTileCol", lim["maxTileCol"]))
+                        for key, value in edges:
                             if key.startswith("Max"):
                                 m = tms.matrix(int(lim["tileMatrix"]))
                                 value = min(value, (m.matrixHeight if "Row" in key else m.matrixWidth) - 1)
