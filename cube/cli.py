@@ -78,6 +78,7 @@ def cmd_geolocate(args: argparse.Namespace) -> int:
     bad = [i + 1 for i, r in enumerate(rows) if len(r) != 3]
     if bad:
         raise InputError(f"stdin line {bad[0]}: expected 3 columns, got {len(rows[bad[0] - 1])}")
+    points: list[tuple[str, float, float]] | np.ndarray
     if args.times and not args.inverse:
         points = [(r[0], float(r[1]), float(r[2])) for r in rows]
     else:

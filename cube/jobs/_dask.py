@@ -85,10 +85,10 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
         kw = _params(text, _SLURM_KEYS)
         jobs = kw.pop("jobs", None)
         kw.update(local)
-        cluster = SLURMCluster(**kw)
+        slurm = SLURMCluster(**kw)
         if jobs:
-            cluster.adapt(minimum_jobs=0, maximum_jobs=jobs)
-        return cluster, cluster
+            slurm.adapt(minimum_jobs=0, maximum_jobs=jobs)
+        return slurm, slurm
     if scheme in ("tcp", "tls", "ucx", "inproc", "ws", "wss"):
         return text, None
     raise InputError(

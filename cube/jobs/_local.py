@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from typing import Protocol
 
 from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec
 from cube.materialize import JobStore, make_job_store
+
+
+class Finished(Protocol):
+    """A finished task as the tracker reads it (a ``concurrent.futures.Future``, a Dask outcome)."""
+
+    def exception(self) -> BaseException | None:
+        """The task's exception, or None if it succeeded."""
+        ...
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +55,7 @@ class LocalExecutor:
         tracker = _Tracker(self.jobs, job_id, len(spec.bursts))
         for index in range(len(spec.bursts)):
             future = self._pool.submit(_run_one, spec.model_dump_json(), index, job_id, self.jobs_url)
-            future.add_done_callback(lambda f, i=index: tracker.done(f, spec.bursts[i].burst_id))
+            future.add_done_callback(functools.partial(tracker.done, burst_id=spec.bursts[index].burst_id))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -58,7 +68,7 @@ class _Tracker:
         self.jobs, self.job_id, self.left, self.failed = jobs, job_id, total, False
         self._lock = threading.Lock()
 
-    def done(self, future: Future, burst_id: str) -> None:
+    def done(self, future: Finished, burst_id: str) -> None:
         with self._lock:
             self.left -= 1
             exc = future.exception()

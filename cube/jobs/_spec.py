@@ -79,7 +79,7 @@ class BurstJob(BaseModel):
     @classmethod
     def of(cls, selection: Selection) -> BurstJob:
         """The one-product job of a selection."""
-        return cls(burst_id=selection.burst_id, polarization=selection.polarization,  # type: ignore[arg-type]
+        return cls(burst_id=selection.burst_id, polarization=selection.polarization,
                    products=[ProductJob.of(selection)])
 
     def selections(self, engine: ArdEngine) -> list[Selection]:

@@ -25,7 +25,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -34,6 +34,9 @@ from cube.errors import BusyError, CubeError, InputError, NotFoundError
 from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec, load_job
 from cube.materialize import JobStore, make_job_store
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 log = logging.getLogger("sarcube.worker")
 
@@ -143,7 +146,8 @@ class _Bar:
     """``progress(done, total)`` → a tqdm bar (made on the first call, when the total is known)."""
 
     def __init__(self, desc: str, enabled: bool):
-        self.desc, self.enabled, self.bar = desc, enabled, None
+        self.desc, self.enabled = desc, enabled
+        self.bar: tqdm[Any] | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
