@@ -26,6 +26,7 @@ def _csv(value: str) -> list[str]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``sarcube info``: one record per burst of a SAFE (metadata only), as text or JSON."""
     from cube.ingest import open_safe
 
     product = open_safe(args.source, orbit_file=args.orbit)
@@ -41,6 +42,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """``sarcube ingest``: ingest SAFE products into an SLC cube; print the report."""
     from cube.ingest import ingest
     from cube.storage import open_store
 
@@ -53,6 +55,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """``sarcube simulate``: write a simulated stack of SAFE products; print their paths."""
     from cube.simulate import simulate_stack
 
     stack = simulate_stack(
@@ -66,6 +69,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_geolocate(args: argparse.Namespace) -> int:
+    """``sarcube geolocate``: stdin rows of radar coordinates → stdout 'lat lon height'.
+
+    Rows are 'line sample height', or with ``--times`` 'azimuth_time slant_range_time height';
+    ``--inverse`` maps 'lat lon height' back.
+    """
     import numpy as np
 
     from cube.geometry import geolocate
@@ -102,6 +110,7 @@ def cmd_geolocate(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
+    """``sarcube baseline``: Bpar/Bperp (m, ISCE2 convention) of a burst common to two SAFEs, as JSON."""
     from cube.geometry import compute_baseline, select_common_burst
     from cube.ingest import open_safe
 
@@ -116,6 +125,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_dem(args: argparse.Namespace) -> int:
+    """``sarcube dem``: record the DEM a cube is geocoded with and report its vertical datum."""
     from cube.format import CUBE_DOC
     from cube.geometry import (
         COP30_DATUM,
@@ -175,6 +185,7 @@ def cmd_dem(args: argparse.Namespace) -> int:
 
 
 def cmd_geoid(args: argparse.Namespace) -> int:
+    """``sarcube geoid``: print the geoid undulation N (m above WGS84) at LON LAT."""
     from cube.geometry import load_geoid
 
     if not (-90.0 <= args.lat <= 90.0):
@@ -185,6 +196,7 @@ def cmd_geoid(args: argparse.Namespace) -> int:
 
 
 def cmd_product(args: argparse.Namespace) -> int:
+    """``sarcube product``: compute a product window of one burst into a NetCDF or zarr file."""
     from cube.format import date_by_prefix
     from cube.products import BurstStack, get_product, split_complex
     from cube.storage import open_store
@@ -229,6 +241,7 @@ DEMO_SERVE_UNATTENDED_S = 120.0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``sarcube demo``: simulate, ingest, compute ARD and serve a small cube."""
     from cube.demo import run_demo, serve_demo
 
     cube = run_demo(Path(args.out), dates=args.dates, bursts=args.bursts)
@@ -241,6 +254,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
+    """``sarcube subscribe``: add a keep-up subscription (products over an area) to a cube."""
     from cube.keepup import subscribe
     from cube.storage import open_store
 
@@ -256,6 +270,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
 
 def cmd_unsubscribe(args: argparse.Namespace) -> int:
+    """``sarcube unsubscribe``: remove a subscription by id."""
     from cube.keepup import unsubscribe
     from cube.storage import open_store
 
@@ -265,6 +280,7 @@ def cmd_unsubscribe(args: argparse.Namespace) -> int:
 
 
 def cmd_subscriptions(args: argparse.Namespace) -> int:
+    """``sarcube subscriptions``: print the cube's subscriptions as JSON lines."""
     from cube.keepup import read_subscriptions
     from cube.storage import open_store
 
@@ -274,6 +290,7 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
 
 
 def cmd_keep_up(args: argparse.Namespace) -> int:
+    """``sarcube keep-up``: ingest new SLCs, then compute what the subscriptions ask for."""
     from cube.keepup import keep_up
     from cube.materialize import ArdEngine
     from cube.storage import open_store
@@ -285,6 +302,7 @@ def cmd_keep_up(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``sarcube serve``: serve the API over a cube with uvicorn until stopped."""
     import uvicorn
 
     from cube.api import create_app
@@ -312,6 +330,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """``sarcube verify``: check every stored chunk's checksum; ``--repair`` deletes bad ARD chunks."""
     from cube.storage import make_lease_backend, open_store
     from cube.verify import report_json, verify_cube
 
