@@ -58,7 +58,7 @@ bench: setup
 
 # Style and docstrings (ruff), types (mypy, configured in pyproject.toml), and the import contract.
 lint: setup
-	$(RUN) ruff check cube tests benchmarks
+	$(RUN) ruff check cube functions tests benchmarks
 	$(RUN) mypy
 	$(RUN) pytest tests/unit/test_architecture.py -q
 
