@@ -40,8 +40,8 @@ from cube.errors import CubeFormatError, InputError, NotFoundError
 from cube.geometry import BurstGrid
 from cube.geometry._grid import Window, _transformer
 from cube.ingest import ingest
-from cube.jobs import BurstJob, JobSpec, ProductJob, run_burst
-from cube.materialize import ArdEngine, JobStore, Variant, make_job_record
+from cube.jobs import BurstJob, JobSpec, JobStore, ProductJob, make_job_record, run_burst
+from cube.materialize import ArdEngine, Variant
 from cube.storage import CubeStore
 
 log = logging.getLogger(__name__)

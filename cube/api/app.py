@@ -11,7 +11,8 @@ from cube.api._common import install_error_handlers
 from cube.api._settings import Settings
 from cube.api.auth import Authenticator, Guarded, authenticate, install_auth_errors
 from cube.errors import InputError
-from cube.materialize import ArdEngine, make_job_store, make_lease_backend
+from cube.jobs import make_job_store
+from cube.materialize import ArdEngine, make_lease_backend
 from cube.storage import open_store
 
 ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")

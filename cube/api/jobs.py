@@ -21,9 +21,8 @@ from cube.api._plan import submit_job
 from cube.api._settings import Settings
 from cube.api.auth import QuotaError, current_user, require_owner
 from cube.errors import NotFoundError
-from cube.jobs import BurstJob
+from cube.jobs import BurstJob, JobRecord, job_id_of, make_job_record
 from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION
-from cube.materialize import JobRecord, job_id_of, make_job_record
 
 router = APIRouter(tags=["jobs"])
 

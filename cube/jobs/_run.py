@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 
 from cube.catalog import rule_pairs
 from cube.errors import InputError
+from cube.jobs._records import BurstMetrics, JobStore
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob
-from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally, Variant, make_lease_backend
+from cube.materialize import ArdEngine, Tally, Variant, make_lease_backend
 from cube.products._stack import _window_bounds
 from cube.storage import open_store
 

@@ -4,24 +4,13 @@
 - :class:`Variant`: (product, options) → key ``<product>/v<version>-<digest>`` and chunk shape;
 - :class:`ProductStore`: a read-only zarr v3 store presenting one burst's product as
   (time, y, x) or (reference_time, secondary_time, y, x), for ``xr.open_zarr`` and ``/zarr``;
-- leases (`single_flight`, file/S3/DynamoDB backends) and job records (SQLite/DynamoDB).
+- leases (`single_flight`, file/S3/DynamoDB backends), re-exported from `cube.storage`.
 """
 
-from cube.materialize._ard import ARD_STORE, CSLC_CHUNK, Variant, array_path, chunk_path
-from cube.materialize._engine import CSLC, ArdEngine, ChunkState, Tally, default_lease_backend
-from cube.materialize._jobs_store import (
-    BurstMetrics,
-    JobRecord,
-    JobState,
-    JobStore,
-    Progress,
-    job_id_of,
-    make_job_record,
-    make_job_store,
-    request_allowlist,
-)
+from cube.materialize._ard import ARD_STORE, CSLC_CHUNK, Variant, array_path, chunk_path, decode_block
+from cube.materialize._engine import CSLC, LEASE_DIR, ArdEngine, ChunkState, Tally, default_lease_backend
 from cube.materialize._product_store import ProductStore, open_product
-from cube.storage._leases import (
+from cube.storage import (
     HeldLease,
     Lease,
     LeaseBackend,
@@ -36,30 +25,23 @@ __all__ = [
     "ARD_STORE",
     "CSLC",
     "CSLC_CHUNK",
+    "LEASE_DIR",
     "ArdEngine",
-    "BurstMetrics",
     "ChunkState",
-    "JobRecord",
-    "JobState",
-    "JobStore",
     "HeldLease",
     "Lease",
     "LeaseBackend",
     "LeaseLostError",
     "ProductStore",
-    "Progress",
     "Tally",
     "Variant",
     "array_path",
     "chunk_path",
+    "decode_block",
     "default_lease_backend",
     "exclusive",
-    "job_id_of",
-    "make_job_record",
-    "make_job_store",
     "make_lease_backend",
     "open_product",
-    "request_allowlist",
     "single_flight",
     "store_lease_backend",
 ]

@@ -40,8 +40,14 @@ from cube.materialize._ard import (
 )
 from cube.products import BurstStack, CslcOptions
 from cube.products._stack import _window_bounds as _bounds
-from cube.storage import CubeStore, open_store, storage_errors
-from cube.storage._leases import LeaseBackend, single_flight, store_lease_backend
+from cube.storage import (
+    CubeStore,
+    LeaseBackend,
+    open_store,
+    single_flight,
+    storage_errors,
+    store_lease_backend,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cube.materialize import Variant, chunk_path, make_job_record, make_job_store
+from cube.jobs import make_job_record, make_job_store
+from cube.materialize import Variant, chunk_path
 from cube.materialize._ard import decode_chunk
 from cube.materialize._product_store import date_key_time
 from cube.products import BurstStack

@@ -21,6 +21,7 @@ import pytest
 
 from cube.errors import CubeFormatError, InputError, NotFoundError
 from cube.geometry._grid import _transformer
+from cube.jobs import make_job_store
 from cube.keepup import (
     SUBSCRIPTIONS,
     Subscription,
@@ -32,7 +33,7 @@ from cube.keepup import (
     subscribe,
     unsubscribe,
 )
-from cube.materialize import ArdEngine, Variant, array_path, chunk_path, make_job_store
+from cube.materialize import ArdEngine, Variant, array_path, chunk_path
 from cube.materialize._ard import decode_chunk
 from cube.materialize._product_store import date_key_time
 from cube.products import BurstStack, set_cube_dem

@@ -20,7 +20,7 @@ import pytest
 from tests.infra import _chain
 from tests.integration._moto import moto_server
 
-jobs_store = pytest.importorskip("cube.materialize._jobs_store")
+jobs_store = pytest.importorskip("cube.jobs")
 TABLE = "sarcube-infra-state-machine-records"
 ENTERED = "2026-05-01T10:20:30.123Z"
 

@@ -347,7 +347,7 @@ def test_bucket_table_and_keep_up_rule(cfn: dict[str, Any]) -> None:
 
 def test_table_matches_what_the_job_and_lease_stores_create() -> None:
     """cube.materialize creates this table in its tests: the deployed one must have the same keys."""
-    locks = pytest.importorskip("cube.storage._leases")
+    locks = pytest.importorskip("cube.storage")
     spec = locks.dynamodb_table_spec("sarcube-state")
     table = _chain.load_template()["Resources"]["StateTable"]["Properties"]
     for key in ("BillingMode", "KeySchema", "GlobalSecondaryIndexes"):

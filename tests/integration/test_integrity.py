@@ -28,8 +28,7 @@ from cube.api import Settings, create_app
 from cube.cli import main
 from cube.materialize import ArdEngine, Tally, Variant, chunk_path
 from cube.products import BurstStack
-from cube.storage import list_burst_groups, open_store
-from cube.storage._leases import FileLeaseBackend
+from cube.storage import FileLeaseBackend, list_burst_groups, open_store
 from cube.verify import verify_cube
 
 SARCUBE = Path(sys.executable).with_name("sarcube")

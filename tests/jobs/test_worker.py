@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cube.jobs import make_job_record, make_job_store
 from cube.jobs._isce2 import NO_ISCE2
 from cube.jobs._run import make_engine, run_burst
 from cube.jobs._worker import main
-from cube.materialize import ArdEngine, Tally, make_job_record, make_job_store
+from cube.materialize import ArdEngine, Tally
 from cube.products import BurstStack
 from cube.storage import open_store
 from tests.jobs.conftest import (
