@@ -194,6 +194,9 @@ class CubeStore(ABC):
     durable, the compare-and-swap pair (`read_versioned`, `write_if`), the zarr store, the
     leases beside the data and the leftovers a crash can leave.
 
+    A new kind of store subclasses this, implements the abstract methods, is picked in
+    `open_store`, and joins the stores of ``tests/integration/test_store_conformance.py``.
+
     Parameters
     ----------
     url : str

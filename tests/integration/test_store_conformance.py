@@ -167,7 +167,7 @@ def test_exactly_one_of_many_racers_wins(store):
     for rnd in range(2):
         start = threading.Barrier(8)
 
-        def race(i: int, rnd=rnd, version=version) -> bool:
+        def race(i: int, rnd=rnd, version=version, start=start) -> bool:
             start.wait()
             return store.write_if("cas/race.json", f"round {rnd} writer {i}".encode(), version)
 
