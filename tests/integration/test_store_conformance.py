@@ -24,10 +24,11 @@ import numpy as np
 import pytest
 import zarr
 
-from cube.errors import NotFoundError
+from cube.errors import InputError, NotFoundError
 from cube.storage import (
     PARTIAL_SUFFIX,
     CubeStore,
+    FsspecCubeStore,
     LocalCubeStore,
     S3CubeStore,
     open_store,
@@ -256,3 +257,17 @@ def test_lease_backend_gives_a_lease_to_one_holder(store):
     leases.release(held)
     assert leases.peek("slc.zarr/group") is None
     assert leases.try_acquire("slc.zarr/group", 30) is not None
+
+
+def test_other_fsspec_stores_read_and_write_but_refuse_compare_and_swap():
+    """A URL of another fsspec file system (here ``memory://``) gets `FsspecCubeStore`: plain
+    reads and writes, and a clear error where a shared cube needs S3 or a local path."""
+    store = open_store(f"memory://conformance-{uuid.uuid4().hex[:12]}")
+    assert type(store) is FsspecCubeStore and not store.is_local
+    store.write_bytes("a/b.bin", b"x")
+    assert store.read_bytes("a/b.bin") == b"x" and store.list("a") == ["b.bin"]
+    for call in (lambda: store.read_versioned("a/b.bin"), lambda: store.write_if("a/b.bin", b"y", None),
+                 lambda: store.lease_backend()):
+        with pytest.raises(InputError, match=store.url):
+            call()
+    assert store.read_bytes("a/b.bin") == b"x"
