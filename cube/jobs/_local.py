@@ -7,9 +7,9 @@ import multiprocessing
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from cube.jobs._records import JobStore, make_job_store
 from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec
-from cube.materialize import JobStore, make_job_store
 
 log = logging.getLogger(__name__)
 
