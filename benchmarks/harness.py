@@ -332,6 +332,12 @@ def render_doc(directory: Path = RESULTS, doc: Path = DOC) -> Path:
             + (" (with uncommitted changes)" if machine.get("git_dirty") else ""),
             f"- date {records[-1].get('date_utc', '?')}",
         ]
+    comparisons = sorted((directory / "compare").glob("*.md"))
+    if comparisons:
+        lines += ["", "## Before/after comparisons", "",
+                  "Interleaved runs of two commits on one machine (`benchmarks/compare.py --before REV`):",
+                  ""]
+        lines += [f"- [{p.stem}](../benchmarks/results/compare/{p.name})" for p in comparisons]
     lines += [
         "",
         "Run `make bench` (or `uv run python benchmarks/run.py`, `--quick` for small sizes, "

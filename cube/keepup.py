@@ -40,8 +40,8 @@ from cube.errors import CubeFormatError, InputError, NotFoundError
 from cube.format import new_pairs
 from cube.geometry import BurstGrid, transformer
 from cube.ingest import BurstDate, ingest
-from cube.jobs import BurstJob, JobSpec, ProductJob, run_burst
-from cube.materialize import ArdEngine, JobStore, make_job_record, select
+from cube.jobs import BurstJob, JobSpec, JobStore, ProductJob, make_job_record, run_burst
+from cube.materialize import ArdEngine, select
 from cube.products import Variant
 from cube.storage import CubeStore
 

@@ -18,9 +18,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -32,12 +30,18 @@ from zarr.codecs import Crc32cCodec
 
 from cube.errors import ConflictError, CorruptChunkError, NotFoundError
 from cube.format import burst_group_path
-from cube.format._layout import CUBE_DOC, SLC_STORE
-from cube.materialize._ard import ARD_STORE, decode_block
-from cube.materialize._engine import LEASE_DIR, default_lease_backend
-from cube.storage import CubeStore, list_burst_groups, open_store
-from cube.storage._leases import LEASE_DB_NAME, LeaseBackend, exclusive, store_lease_backend
-from cube.storage._store import PARTIAL_SUFFIX
+from cube.format import CUBE_DOC, SLC_STORE
+from cube.materialize import ARD_STORE, LEASE_DIR, decode_block, default_lease_backend
+from cube.storage import (
+    LEASE_DB_NAME,
+    PARTIAL_SUFFIX,
+    CubeStore,
+    LeaseBackend,
+    exclusive,
+    list_burst_groups,
+    open_store,
+    store_lease_backend,
+)
 
 PARTIAL_AGE_S = 15 * 60.0
 """A ``*.partial`` file older than this (s) belongs to a killed writer: no write takes so long."""
@@ -190,17 +194,7 @@ def _slc_work(cube: CubeStore, report: VerifyReport):
 
 def _chunk_keys(store: CubeStore, prefix: str) -> list[str]:
     """Chunk keys (``c/0/1/...``) stored under an array's folder."""
-    base = store.path(f"{prefix}/c").rstrip("/")
-    try:
-        files = store.fs.find(base)
-    except FileNotFoundError:
-        return []
-    keys = []
-    for f in files:
-        key = "c" + f[len(base):]
-        if _SLC_CHUNK.match(key):
-            keys.append(key)
-    return sorted(keys)
+    return [key for rel in store.find(f"{prefix}/c") if _SLC_CHUNK.match(key := f"c/{rel}")]
 
 
 @dataclass(frozen=True)
@@ -288,15 +282,9 @@ def _rewrite_held(cube: CubeStore, burst, pixels: np.ndarray, path: str) -> None
 # -- ARD ----------------------------------------------------------------------------------------
 def _ard_work(ard: CubeStore) -> list[tuple[str, dict | None]]:
     """(chunk path, its array's zarr.json or None) of every stored ARD chunk."""
-    try:
-        files = ard.fs.find(ard.root)
-    except FileNotFoundError:
-        return []
-    base = ard.root.rstrip("/") + "/"
     metas: dict[str, dict | None] = {}
     out = []
-    for f in sorted(files):
-        rel = f[len(base):] if f.startswith(base) else f
+    for rel in ard.find():
         m = _ARD_CHUNK.match(rel)
         if not m:
             continue
@@ -338,31 +326,22 @@ def _check_ard_chunk(ard: CubeStore, rel: str, meta: dict | None, report: Verify
 def _partials(cube: CubeStore, ard: CubeStore, report: VerifyReport, age_s: float) -> None:
     """Stale ``*.partial`` files under the cube and the ARD store (local stores only: object
     stores publish with one PUT and leave none)."""
-    roots = [s.path("") for s in (cube, ard) if s.is_local]
-    if len(roots) == 2 and os.path.abspath(roots[1]).startswith(os.path.abspath(roots[0]) + os.sep):
-        roots.pop()  # the ARD store lies inside the cube
-    cutoff = time.time() - age_s
-    for root in roots:
-        for dirpath, _, names in os.walk(root):
-            for name in names:
-                if not name.endswith(PARTIAL_SUFFIX):
-                    continue
-                path = os.path.join(dirpath, name)
+    inside = ard.root.startswith(cube.root.rstrip("/") + "/")
+    for store in (cube,) if inside else (cube, ard):  # the ARD store lies inside the cube
+        for path in store.stale_partials(age_s):
+            report.stale_partials.append(path)
+            if report.repair:
                 try:
-                    if os.stat(path).st_mtime > cutoff:
-                        continue  # a writer may still be at work
-                    report.stale_partials.append(path)
-                    if report.repair:
-                        os.unlink(path)
-                        report.partials_removed += 1
+                    store.fs.rm_file(path)
                 except FileNotFoundError:
                     continue  # renamed or removed meanwhile
+                report.partials_removed += 1
 
 
 def _leases(ard: CubeStore, leases: LeaseBackend | None, report: VerifyReport) -> None:
     """Expired leases of the backend (``purge_expired``); the default local backend only if it exists."""
     if leases is None:
-        if ard.is_local and not os.path.exists(os.path.join(ard.path(LEASE_DIR), LEASE_DB_NAME)):
+        if ard.is_local and not ard.exists(f"{LEASE_DIR}/{LEASE_DB_NAME}"):
             return
         leases = default_lease_backend(ard)
     purge = getattr(leases, "purge_expired", None)

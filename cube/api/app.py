@@ -11,7 +11,7 @@ from cube.api._common import install_error_handlers
 from cube.api.auth import Authenticator, Guarded, authenticate, install_auth_errors
 from cube.config import Settings, make_engine
 from cube.errors import InputError
-from cube.materialize import make_job_store
+from cube.jobs import make_job_store
 from cube.products import ArdArray, Variant
 
 ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")

@@ -20,8 +20,17 @@ from cube.api._errors import JobsDisabledError
 from cube.api.auth import QuotaError, current_user, require_owner
 from cube.config import Settings
 from cube.errors import NotFoundError
-from cube.jobs import MAX_BURSTS_PER_EXECUTION, BurstJob, Executor, JobSpec, check_job, make_executor
-from cube.materialize import JobRecord, job_id_of, make_job_record
+from cube.jobs import (
+    MAX_BURSTS_PER_EXECUTION,
+    BurstJob,
+    Executor,
+    JobRecord,
+    JobSpec,
+    check_job,
+    job_id_of,
+    make_executor,
+    make_job_record,
+)
 
 router = APIRouter(tags=["jobs"])
 

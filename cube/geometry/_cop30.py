@@ -23,8 +23,9 @@ import numpy as np
 import tifffile
 
 from cube.errors import NotFoundError
-from cube.geometry._dem import Dem, _bilinear_array, _read_geotiff, to_ellipsoidal
+from cube.geometry._dem import Dem, _bilinear_array, to_ellipsoidal
 from cube.geometry._geoid import GeoidGrid
+from cube.geometry._geotiff import read_geotiff
 
 COP30_PUBLIC_URL = "s3://copernicus-dem-30m"
 COP30_PUBLIC_OPTIONS = {"anon": True, "client_kwargs": {"region_name": "eu-central-1"}}
@@ -80,7 +81,7 @@ def cop30_orthometric(
     for _, _, key in cop30_tiles(bbox):
         tile_url = f"{base}/{key}"
         try:
-            raster, nbytes = _read_geotiff(tile_url, bbox, options, margin_pixels, count_bytes=True)
+            raster, nbytes = read_geotiff(tile_url, bbox, options, margin_pixels, count_bytes=True)
         except NotFoundError as exc:
             if "not found" in str(exc):
                 missing.append(key)

@@ -213,9 +213,9 @@ def _load_geoid_file(path: str, model: str) -> GeoidGrid:
         return _read_npz(path, name, model)
     if lower.endswith((".nc", ".h5")):
         return _read_netcdf(path, name, model)
-    from cube.geometry._dem import _read_geotiff
+    from cube.geometry._geotiff import read_geotiff
 
-    raster = _read_geotiff(path, None, {})
+    raster = read_geotiff(path, None, {})
     if raster.crs not in (4326, 4979):
         raise InvalidSourceError(f"{path}: a geoid grid must be geographic (EPSG:4326)")
     x0, dx, _, y0, _, dy = raster.transform

@@ -4,6 +4,8 @@
 - executors, one per place a job runs (:func:`make_executor` picks one from the settings):
   :class:`LocalExecutor` (process pool), :class:`DaskExecutor` (any Dask cluster, a
   LocalCluster, or SLURM through dask-jobqueue), :class:`AwsExecutor` (Step Functions);
+- job records (:class:`JobRecord`, :class:`JobStore`: SQLite or DynamoDB, :func:`make_job_store`):
+  the state, progress and per-burst metrics of a job, as ``GET /jobs/{id}`` shows them;
 - ``sarcube-worker`` (``cube.jobs._worker``) runs one burst of a job file in a container task;
 - the ``isce2`` engine: :func:`run_topsstack` drives ISCE2's topsStack for one burst and
   :func:`convert_topsstack` / :func:`isce2_cslc` turn its coregistered bursts into CSLC.
@@ -23,11 +25,39 @@ from cube.jobs._isce2 import (
     write_isce_image,
 )
 from cube.jobs._local import LocalExecutor
+from cube.jobs._records import (
+    LIVE_STATES,
+    UPDATABLE_FIELDS,
+    BurstMetrics,
+    DynamoDBJobStore,
+    JobRecord,
+    JobState,
+    JobStore,
+    Progress,
+    SQLiteJobStore,
+    job_id_of,
+    make_job_record,
+    make_job_store,
+    request_allowlist,
+)
 from cube.jobs._run import burst_key, job_settings, plan_burst, record_metrics, run_burst
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
 
 __all__ = [
     "MAX_BURSTS_PER_EXECUTION",
+    "LIVE_STATES",
+    "UPDATABLE_FIELDS",
+    "BurstMetrics",
+    "DynamoDBJobStore",
+    "JobRecord",
+    "JobState",
+    "JobStore",
+    "Progress",
+    "SQLiteJobStore",
+    "job_id_of",
+    "make_job_record",
+    "make_job_store",
+    "request_allowlist",
     "AwsExecutor",
     "DaskExecutor",
     "Executor",

@@ -21,8 +21,8 @@ from typing import Any
 import fsspec
 
 from cube.errors import ConflictError, InputError, NotFoundError
+from cube.jobs._records import JobStore, make_job_record, make_job_store
 from cube.jobs._spec import JobSpec
-from cube.materialize import JobStore, make_job_record, make_job_store
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cube.errors import InputError
 from cube.jobs._local import _Tracker
+from cube.jobs._records import BurstMetrics, JobStore, make_job_store
 from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec
-from cube.materialize import BurstMetrics, JobStore, make_job_store
 
 log = logging.getLogger(__name__)
 

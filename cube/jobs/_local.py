@@ -9,9 +9,9 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
+from cube.jobs._records import JobStore, make_job_store
 from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec
-from cube.materialize import JobStore, make_job_store
 
 
 class Finished(Protocol):

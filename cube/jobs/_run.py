@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 
 from cube.config import Settings, WorkerSettings, make_engine
 from cube.errors import InputError
+from cube.jobs._records import BurstMetrics, JobStore
 from cube.jobs._spec import BurstJob, JobSpec
-from cube.materialize import ArdEngine, BurstMetrics, JobStore, Tally
+from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray
 
 log = logging.getLogger(__name__)

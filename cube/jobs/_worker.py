@@ -31,9 +31,9 @@ from pydantic import ValidationError
 
 from cube.config import WorkerSettings
 from cube.errors import BusyError, CubeError, InputError, NotFoundError
+from cube.jobs._records import JobStore, make_job_store
 from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec, load_job
-from cube.materialize import JobStore, make_job_store
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -9,42 +9,24 @@
   (time, y, x) or (reference_time, secondary_time, y, x), for ``xr.open_zarr`` and ``/zarr``.
 """
 
-from cube.materialize._ard import ARD_STORE
-from cube.materialize._engine import ArdEngine, ChunkState, Tally, default_lease_backend
-from cube.materialize._jobs_store import (
-    BurstMetrics,
-    JobRecord,
-    JobState,
-    JobStore,
-    Progress,
-    job_id_of,
-    make_job_record,
-    make_job_store,
-    request_allowlist,
-)
+from cube.materialize._ard import ARD_STORE, decode_block
+from cube.materialize._engine import LEASE_DIR, ArdEngine, ChunkState, Tally, default_lease_backend
 from cube.materialize._pixels import read_pixels, read_strided
 from cube.materialize._product_store import ProductStore, open_product
 from cube.materialize._select import check_date_key, select
 
 __all__ = [
     "ARD_STORE",
+    "LEASE_DIR",
     "ArdEngine",
-    "BurstMetrics",
     "ChunkState",
-    "JobRecord",
-    "JobState",
-    "JobStore",
     "ProductStore",
-    "Progress",
     "Tally",
     "check_date_key",
+    "decode_block",
     "default_lease_backend",
-    "job_id_of",
-    "make_job_record",
-    "make_job_store",
     "open_product",
     "read_pixels",
     "read_strided",
-    "request_allowlist",
     "select",
 ]

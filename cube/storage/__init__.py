@@ -1,26 +1,78 @@
-"""One store abstraction for local paths and ``s3://`` (and any fsspec URL), and the leases
-that let many writers share it (SQLite locally, S3 conditional writes, DynamoDB)."""
+"""One store interface for local paths and ``s3://`` (and any fsspec URL), the leases that let
+many writers share it (SQLite locally, S3 conditional writes, DynamoDB), and the state
+backends (SQLite, the DynamoDB state table) that leases and job records share.
+
+- `CubeStore`: the interface; `open_store` picks `LocalCubeStore`, `S3CubeStore` or
+  `FsspecCubeStore` from the URL;
+- leases: `single_flight`, `exclusive`, `make_lease_backend`, `store_lease_backend`;
+- state: `SQLiteDatabase`, `dynamodb_table_spec`, `boto3_client`, `aws_error_code`.
+"""
 
 from cube.storage._cube import list_burst_groups, open_slc, read_date_metadata, slc_complex
 from cube.storage._leases import (
+    LEASE_DB_NAME,
+    DynamoDBLeaseBackend,
+    FileLeaseBackend,
     HeldLease,
     Lease,
     LeaseBackend,
     LeaseLostError,
+    S3LeaseBackend,
     exclusive,
     make_lease_backend,
     single_flight,
     store_lease_backend,
 )
-from cube.storage._store import CubeStore, open_store, storage_errors
+from cube.storage._state import (
+    JOBS_INDEX,
+    SQLiteDatabase,
+    aws_error_code,
+    boto3_client,
+    dynamodb_table,
+    dynamodb_table_spec,
+    ensure_dynamodb_table,
+    is_condition_failure,
+)
+from cube.storage._store import (
+    CAS_LOCK,
+    PARTIAL_SUFFIX,
+    S3_CLIENT_DEFAULTS,
+    UNREACHABLE_ERRORS,
+    CubeStore,
+    FsspecCubeStore,
+    LocalCubeStore,
+    S3CubeStore,
+    open_store,
+    storage_errors,
+    with_client_defaults,
+)
 
 __all__ = [
+    "CAS_LOCK",
+    "JOBS_INDEX",
+    "LEASE_DB_NAME",
+    "PARTIAL_SUFFIX",
+    "S3_CLIENT_DEFAULTS",
+    "UNREACHABLE_ERRORS",
     "CubeStore",
+    "DynamoDBLeaseBackend",
+    "FileLeaseBackend",
+    "FsspecCubeStore",
     "HeldLease",
     "Lease",
     "LeaseBackend",
     "LeaseLostError",
+    "LocalCubeStore",
+    "S3CubeStore",
+    "S3LeaseBackend",
+    "SQLiteDatabase",
+    "aws_error_code",
+    "boto3_client",
+    "dynamodb_table",
+    "dynamodb_table_spec",
+    "ensure_dynamodb_table",
     "exclusive",
+    "is_condition_failure",
     "list_burst_groups",
     "make_lease_backend",
     "open_slc",
@@ -30,4 +82,5 @@ __all__ = [
     "slc_complex",
     "store_lease_backend",
     "storage_errors",
+    "with_client_defaults",
 ]

@@ -28,7 +28,6 @@ import os
 import random
 import secrets
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +38,13 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from cube.errors import BusyError, InputError
+from cube.storage._state import (
+    SQLiteDatabase,
+    aws_error_code,
+    boto3_client,
+    dynamodb_table,
+    is_condition_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,62 +119,6 @@ def _check_ttl(ttl_s: float) -> float:
 # SQLite (local)
 
 
-class _SQLite:
-    """Connections to one SQLite file: one per thread and process, WAL journal, busy wait.
-
-    sqlite3 connections must not cross threads or a fork, so each (process, thread) opens
-    its own and keeps it. ``transaction`` wraps ``BEGIN IMMEDIATE`` … ``COMMIT``: the write
-    lock is taken up front, so a read-modify-write inside it is atomic across processes.
-    """
-
-    def __init__(self, path: Path, schema: str, *, busy_timeout_s: float = 30.0) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
-        deadline = time.monotonic() + busy_timeout_s
-        while True:  # switching to WAL needs a moment alone with the file
-            try:
-                con = self.connection()
-                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(schema)
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit mode; use `transaction` to group statements)."""
-        pid, con = getattr(self._local, "con", (None, None))
-        if con is None or pid != os.getpid():
-            con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-            con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = (os.getpid(), con)
-        return con
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on this thread's connection."""
-        con = self.connection()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-
-    def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        pid, con = getattr(self._local, "con", (None, None))
-        if con is not None and pid == os.getpid():
-            con.close()
-        self._local.con = (None, None)
-
-
 _LEASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (
     key TEXT PRIMARY KEY,
@@ -200,7 +150,9 @@ class FileLeaseBackend:
 
     def __init__(self, directory: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
         self.directory = Path(directory)
-        self._db = _SQLite(self.directory / LEASE_DB_NAME, _LEASE_SCHEMA, busy_timeout_s=busy_timeout_s)
+        self._db = SQLiteDatabase(
+            self.directory / LEASE_DB_NAME, _LEASE_SCHEMA, busy_timeout_s=busy_timeout_s
+        )
 
     def __repr__(self) -> str:
         return f"FileLeaseBackend({str(self.directory)!r})"
@@ -259,19 +211,9 @@ class FileLeaseBackend:
 # S3
 
 
-def _error_code(exc: Exception) -> tuple[str, int]:
-    """(error code, HTTP status) of a botocore ClientError; ("", 0) for anything else."""
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict):
-        return "", 0
-    code = str(response.get("Error", {}).get("Code", ""))
-    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return code, status
-
-
 def _is_conditional_failure(exc: Exception) -> bool:
     """A conditional request lost: 412 precondition, 409 concurrent conflict, 404 gone."""
-    code, status = _error_code(exc)
+    code, status = aws_error_code(exc)
     return status in (404, 409, 412) or code in (
         "PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "NotFound"
     )
@@ -339,7 +281,7 @@ class S3LeaseBackend:
         try:
             out = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
         except Exception as exc:
-            code, status = _error_code(exc)
+            code, status = aws_error_code(exc)
             if status == 404 or code in ("NoSuchKey", "NotFound"):
                 return None
             raise
@@ -409,59 +351,6 @@ class S3LeaseBackend:
 # DynamoDB
 
 
-#: Name of the global secondary index that lists jobs by creation time (see `dynamodb_table_spec`).
-JOBS_INDEX = "by_created"
-
-
-def dynamodb_table_spec(table_name: str) -> dict[str, Any]:
-    """Arguments of ``CreateTable`` for the sarcube state table (leases and jobs).
-
-    Single-table design: partition key ``pk`` (string: ``lease#<key>``, ``job#<id>``), sort
-    key ``sk`` (``lease`` or ``job``), and a sparse global secondary index `JOBS_INDEX` on
-    (``sk``, ``created``) that only job items enter. Items carry ``ttl`` (Unix seconds)
-    when they may be deleted; enable DynamoDB TTL on that attribute in the deployment.
-    """
-    return {
-        "TableName": table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "created", "AttributeType": "S"},
-        ],
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "GlobalSecondaryIndexes": [{
-            "IndexName": JOBS_INDEX,
-            "KeySchema": [{"AttributeName": "sk", "KeyType": "HASH"},
-                          {"AttributeName": "created", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
-    }
-
-
-def ensure_dynamodb_table(client: Any, table_name: str) -> None:
-    """Create the sarcube state table (`dynamodb_table_spec`) unless it exists; wait until active."""
-    try:
-        client.describe_table(TableName=table_name)
-        return
-    except Exception as exc:
-        if _error_code(exc)[0] != "ResourceNotFoundException":
-            raise
-    try:
-        client.create_table(**dynamodb_table_spec(table_name))
-    except Exception as exc:
-        if _error_code(exc)[0] != "ResourceInUseException":  # someone else created it meanwhile
-            raise
-    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-
-
-def _is_condition_failure(exc: Exception) -> bool:
-    return _error_code(exc)[0] == "ConditionalCheckFailedException"
-
-
 class DynamoDBLeaseBackend:
     """Leases as items ``pk = "lease#<key>", sk = "lease"`` in the sarcube state table.
 
@@ -505,7 +394,7 @@ class DynamoDBLeaseBackend:
                 ExpressionAttributeValues={":now": {"N": repr(now)}},
             )
         except Exception as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return None
             raise
         return lease
@@ -519,7 +408,7 @@ class DynamoDBLeaseBackend:
                 ExpressionAttributeValues={":t": {"S": lease.token}},
             )
         except Exception as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
 
     def renew(self, lease: Lease, ttl_s: float) -> Lease | None:
@@ -534,7 +423,7 @@ class DynamoDBLeaseBackend:
                                            ":ttl": {"N": str(int(new.expires) + 3600)}},
             )
         except Exception as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return None
             raise
         return new
@@ -730,30 +619,13 @@ def exclusive(
 
 def store_lease_backend(store: Any, rel: str = ".leases") -> LeaseBackend:
     """Leases kept in a cube-like store (`cube.storage.CubeStore`) under ``rel``: SQLite in
-    that directory for a local store, one object per lease on ``s3://``."""
-    if store.is_local:
-        return make_lease_backend(store.path(rel))
-    if store.url.startswith("s3://"):
-        options = store.storage_options
-        kw = {}
-        endpoint = options.get("endpoint_url") or options.get("client_kwargs", {}).get("endpoint_url")
-        if endpoint:
-            kw["endpoint_url"] = endpoint
-        for src, dst in (("key", "aws_access_key_id"), ("secret", "aws_secret_access_key")):
-            if options.get(src):
-                kw[dst] = options[src]
-        return make_lease_backend(store.child_url(rel), **kw)
-    raise InputError(f"{store.url}: no lease backend for this scheme; pass leases= (dynamodb://table)")
+    that directory for a local store, one object per lease on ``s3://``
+    (``store.lease_backend(rel)``)."""
+    return store.lease_backend(rel)
 
 
 # --------------------------------------------------------------------------------------------
 # factory
-
-
-def _boto3_client(service: str, **kw: Any) -> Any:
-    import boto3  # only the cloud backends need it
-
-    return boto3.client(service, **kw)
 
 
 def make_lease_backend(url: str | os.PathLike[str], **kw: Any) -> LeaseBackend:
@@ -778,18 +650,14 @@ def make_lease_backend(url: str | os.PathLike[str], **kw: Any) -> LeaseBackend:
         return FileLeaseBackend(path, **kw)
     parts = urlsplit(text)
     if scheme == "s3":
-        client = kw.pop("client", None) or _boto3_client("s3", **kw)
+        client = kw.pop("client", None) or boto3_client("s3", **kw)
         return S3LeaseBackend(parts.netloc, parts.path.strip("/"), client)
     if scheme == "dynamodb":
-        if parts.path.strip("/"):
-            raise InputError(f"lease URL {text!r}: use dynamodb://<table> with no path")
-        client = kw.pop("client", None) or _boto3_client("dynamodb", **kw)
-        return DynamoDBLeaseBackend(parts.netloc, client)
+        return DynamoDBLeaseBackend(*dynamodb_table(text, "lease URL", **kw))
     raise InputError(f"lease URL {text!r}: scheme {scheme!r} is not one of file, s3, dynamodb")
 
 
 __all__ = [
-    "JOBS_INDEX",
     "LEASE_DB_NAME",
     "DynamoDBLeaseBackend",
     "FileLeaseBackend",
@@ -798,8 +666,6 @@ __all__ = [
     "LeaseBackend",
     "LeaseLostError",
     "S3LeaseBackend",
-    "dynamodb_table_spec",
-    "ensure_dynamodb_table",
     "make_lease_backend",
     "exclusive",
     "single_flight",

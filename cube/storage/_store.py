@@ -1,10 +1,12 @@
 """A cube root on a local path or an object store, with atomic, durable writes.
 
-Local writes go to a temporary file (``*.partial``), fsynced, then renamed into place, and
-the directory is fsynced after the rename: after a crash or power loss a file holds its old
-or its new bytes, never a part, and a published file stays published. Object-store PUTs are
-atomic and durable already. Zarr stores for subpaths come from the same URL and options;
-locally they write chunks the same way (`DurableLocalStore`).
+`CubeStore` is the interface; `open_store` picks its implementation from the URL:
+`LocalCubeStore`, `S3CubeStore` or `FsspecCubeStore`. Local writes go to a temporary file
+(``*.partial``), fsynced, then renamed into place, and the directory is fsynced after the
+rename: after a crash or power loss a file holds its old or its new bytes, never a part,
+and a published file stays published. Object-store PUTs are atomic and durable already.
+Zarr stores for subpaths come from the same URL and options; locally they write chunks the
+same way (`DurableLocalStore`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import posixpath
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import fsspec
 import fsspec.asyn
@@ -32,7 +34,8 @@ import zarr.storage
 from fsspec.implementations.local import LocalFileSystem
 from zarr.core.buffer import Buffer
 
-from cube.errors import CubeError, NotFoundError, StorageUnavailableError
+from cube.errors import CubeError, InputError, NotFoundError, StorageUnavailableError
+from cube.storage._leases import LeaseBackend, make_lease_backend
 
 #: Object-store clients give up quickly when the server is down (botocore's default is 5 tries
 #: with back-off and a 60 s connect timeout: 8-30 s before an error), yet ride over a transient
@@ -180,18 +183,45 @@ class DurableLocalStore(zarr.storage.LocalStore):
         await asyncio.to_thread(write_file_durably, Path(self.root) / key, value.as_buffer_like())
 
 
-@dataclass
-class CubeStore:
-    """The root of a cube: ``url`` plus fsspec ``storage_options`` (credentials, endpoint)."""
+class CubeStore(ABC):
+    """The root of a cube: ``url`` plus fsspec ``storage_options`` (credentials, endpoint).
 
-    url: str
-    storage_options: dict[str, Any] = field(default_factory=dict)
+    An interface with one implementation per kind of store, picked by `open_store`:
+    `LocalCubeStore` (files of this machine), `S3CubeStore` (``s3://``, with conditional
+    writes) and `FsspecCubeStore` (any other fsspec URL). Keys (``rel``) are ``/``-separated
+    paths relative to the root. Reads, listing and deletes go through the fsspec file system
+    ``fs`` the same way on every store; what differs is how a write is made atomic and
+    durable, the compare-and-swap pair (`read_versioned`, `write_if`), the zarr store, the
+    leases beside the data and the leftovers a crash can leave.
 
-    def __post_init__(self) -> None:
-        self.url = self.url.rstrip("/")
-        self.storage_options = with_client_defaults(self.url, self.storage_options)
+    A new kind of store subclasses this, implements the abstract methods, is picked in
+    `open_store`, and joins the stores of ``tests/integration/test_store_conformance.py``.
+
+    Parameters
+    ----------
+    url : str
+        A local path, ``file://``, ``s3://bucket/prefix`` ...; a trailing ``/`` is dropped.
+    storage_options : dict, optional
+        fsspec options; for ``s3://`` bounded timeouts and retries are added
+        (`S3_CLIENT_DEFAULTS`, the caller's options win).
+    """
+
+    #: Whether the store's files are files of this machine (plain paths, SQLite beside them).
+    is_local: ClassVar[bool] = False
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.storage_options = with_client_defaults(self.url, dict(storage_options or {}))
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is type(self) and other.url == self.url  # type: ignore[attr-defined]
+                and other.storage_options == self.storage_options)  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
     def path(self, rel: str) -> str:
         """Filesystem path of ``rel`` (relative to the cube root)."""
@@ -218,81 +248,111 @@ class CubeStore:
         """Parsed JSON of ``rel``."""
         return json.loads(self.read_bytes(rel))
 
+    @abstractmethod
     def write_bytes(self, rel: str, data: bytes, *, sync_dir: bool = True) -> None:
         """Write ``rel`` atomically: readers see the old or the new bytes, never a part.
 
         Locally the file is fsynced before its rename and (``sync_dir``) its directory
         after; pass ``sync_dir=False`` for files whose loss in a crash costs only a
-        recomputation (ARD chunks).
+        recomputation (ARD chunks). Object stores ignore ``sync_dir``.
         """
-        path = self.path(rel)
-        if self.is_local:
-            write_file_durably(path, data, sync_dir=sync_dir)
-        else:
-            with storage_errors(self.url):
-                self.fs.pipe_file(path, data)
+
+    def write_json(self, rel: str, obj: Any) -> None:
+        """Write ``obj`` as indented JSON, atomically."""
+        self.write_bytes(rel, json.dumps(obj, indent=1, default=str).encode())
 
     def delete(self, rel: str) -> None:
         """Remove the file ``rel``; nothing happens if it is already gone."""
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(rel))
 
-    def write_json(self, rel: str, obj: Any) -> None:
-        """Write ``obj`` as indented JSON, atomically."""
-        self.write_bytes(rel, json.dumps(obj, indent=1, default=str).encode())
-
+    @abstractmethod
     def read_versioned(self, rel: str) -> tuple[bytes | None, str | None]:
         """Bytes of ``rel`` and their version tag, read together; ``(None, None)`` if absent.
 
-        The tag is the object's ETag on an object store and the SHA-256 of the bytes locally.
-        Pass it to `write_if` to write only if nobody changed ``rel`` in between.
+        Pass the tag to `write_if` to write only if nobody changed ``rel`` in between.
         """
-        path = self.path(rel)
-        if self.is_local:
-            try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except FileNotFoundError:
-                return None, None
-            return data, hashlib.sha256(data).hexdigest()
-        bucket, key, _ = self.fs.split_path(path)
 
-        async def get() -> tuple[bytes, str]:
-            resp = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
-            async with resp["Body"] as body:
-                return await body.read(), resp["ETag"]
-
-        try:
-            return fsspec.asyn.sync(self.fs.loop, get)
-        except FileNotFoundError:
-            return None, None
-
+    @abstractmethod
     def write_if(
         self, rel: str, data: bytes, version: str | None, guard: Callable[[], None] | None = None
     ) -> bool:
         """Write ``rel`` atomically if its version is still ``version`` (None: if absent).
 
         Returns False, writing nothing, when another writer changed (or created) ``rel``
-        since it was read: a compare-and-swap, with ``If-Match``/``If-None-Match`` on an
-        object store and under an exclusive file lock locally. ``guard`` (a writer's lease
-        check) runs right before the write and may raise to stop it: a writer stopped inside
-        its compare-and-swap, woken after others went on, then writes nothing.
+        since it was read: a compare-and-swap. ``guard`` (a writer's lease check) runs right
+        before the write and may raise to stop it: a writer stopped inside its
+        compare-and-swap, woken after others went on, then writes nothing.
         """
+
+    def list(self, rel: str) -> list[str]:
+        """Names directly under ``rel`` (empty if it does not exist)."""
+        try:
+            with storage_errors(self.url):
+                entries = self.fs.ls(self.path(rel), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(posixpath.basename(e.rstrip("/")) for e in entries)
+
+    def find(self, rel: str = "") -> list[str]:
+        """Every file under ``rel``, at any depth, as keys relative to ``rel`` (sorted; empty
+        if ``rel`` does not exist)."""
+        base = self.path(rel).rstrip("/")
+        try:
+            with storage_errors(self.url):
+                files = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        prefix = base + "/"
+        return sorted(f[len(prefix):] if f.startswith(prefix) else f for f in files)
+
+    @abstractmethod
+    def zarr_store(self, rel: str, read_only: bool = False) -> zarr.storage.StoreLike:
+        """A zarr v3 store at ``rel`` whose writes are as atomic and durable as `write_bytes`."""
+
+    @abstractmethod
+    def lease_backend(self, rel: str = ".leases") -> LeaseBackend:
+        """Leases kept beside the data, under ``rel``: many writers of this store take turns."""
+
+    def stale_partials(self, age_s: float) -> list[str]:
+        """Paths of temporary files (``*.partial``) older than ``age_s`` seconds that killed
+        writers left behind; remove them with ``fs.rm_file``. Empty where writes publish in
+        one step (object stores)."""
+        return []
+
+
+class LocalCubeStore(CubeStore):
+    """A cube in a directory of this machine.
+
+    Writes go to ``<file>.<random>.partial``, fsynced, then renamed into place, and the
+    directory is fsynced after: a crash leaves the old or the new file, whole. `write_if`
+    compares and renames under an exclusive file lock (`CAS_LOCK`); version tags are the
+    SHA-256 of the bytes. Leases live in SQLite in ``<root>/.leases``.
+    """
+
+    is_local = True
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        super().__init__(url, storage_options)
+        if not isinstance(self.fs, LocalFileSystem):
+            raise InputError(f"{self.url} is not a local path; open it with open_store")
+
+    def write_bytes(self, rel: str, data: bytes, *, sync_dir: bool = True) -> None:
+        write_file_durably(self.path(rel), data, sync_dir=sync_dir)
+
+    def read_versioned(self, rel: str) -> tuple[bytes | None, str | None]:
+        """Bytes of ``rel`` and their SHA-256; ``(None, None)`` if absent."""
+        try:
+            with open(self.path(rel), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None, None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def write_if(
+        self, rel: str, data: bytes, version: str | None, guard: Callable[[], None] | None = None
+    ) -> bool:
         path = self.path(rel)
-        if not self.is_local:
-            bucket, key, _ = self.fs.split_path(path)
-            condition = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
-            if guard is not None:
-                guard()
-            try:
-                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
-            except Exception as exc:  # s3fs turns 412/409 into OSError subclasses
-                if _is_precondition_failure(exc):
-                    return False
-                raise
-            finally:
-                self.fs.invalidate_cache(path)
-            return True
         # the slow part (write and fsync a temporary file) first: the locked section between
         # the compare, the guard and the rename that publishes lasts microseconds
         directory = os.path.dirname(path)
@@ -311,25 +371,114 @@ class CubeStore:
         fsync_dir(directory)
         return True
 
-    def list(self, rel: str) -> list[str]:
-        """Names directly under ``rel`` (empty if it does not exist)."""
-        try:
-            with storage_errors(self.url):
-                entries = self.fs.ls(self.path(rel), detail=False)
-        except FileNotFoundError:
-            return []
-        return sorted(posixpath.basename(e.rstrip("/")) for e in entries)
+    def zarr_store(self, rel: str, read_only: bool = False) -> zarr.storage.StoreLike:
+        """A `DurableLocalStore` at ``rel``."""
+        return DurableLocalStore(self.path(rel), read_only=read_only)
+
+    def lease_backend(self, rel: str = ".leases") -> LeaseBackend:
+        """SQLite leases in the directory ``rel``."""
+        return make_lease_backend(self.path(rel))
+
+    def stale_partials(self, age_s: float) -> list[str]:
+        cutoff = time.time() - age_s
+        out = []
+        for dirpath, _, names in os.walk(self.root):
+            for name in names:
+                if not name.endswith(PARTIAL_SUFFIX):
+                    continue
+                path = os.path.join(dirpath, name)
+                try:
+                    if os.stat(path).st_mtime <= cutoff:  # younger: a writer may still be at work
+                        out.append(path)
+                except FileNotFoundError:
+                    continue  # renamed or removed meanwhile
+        return out
+
+
+class FsspecCubeStore(CubeStore):
+    """A cube on an object store reached through fsspec (``gs://``, ``memory://`` ...).
+
+    A PUT is atomic and durable already, and leaves nothing behind if it fails. No
+    compare-and-swap and no leases: use ``s3://`` or a local path for a cube many writers share.
+    """
+
+    def write_bytes(self, rel: str, data: bytes, *, sync_dir: bool = True) -> None:
+        with storage_errors(self.url):
+            self.fs.pipe_file(self.path(rel), data)
+
+    def read_versioned(self, rel: str) -> tuple[bytes | None, str | None]:
+        raise InputError(f"{self.url}: no conditional writes on this store; use s3:// or a local path")
+
+    def write_if(
+        self, rel: str, data: bytes, version: str | None, guard: Callable[[], None] | None = None
+    ) -> bool:
+        raise InputError(f"{self.url}: no conditional writes on this store; use s3:// or a local path")
 
     def zarr_store(self, rel: str, read_only: bool = False) -> zarr.storage.StoreLike:
-        """A zarr v3 store at ``rel`` (`DurableLocalStore` locally; FsspecStore else)."""
-        if self.is_local:
-            return DurableLocalStore(self.path(rel), read_only=read_only)
+        """zarr's FsspecStore at ``rel``, with the same options."""
         return zarr.storage.FsspecStore.from_url(
             self.child_url(rel), storage_options=self.storage_options, read_only=read_only
         )
 
+    def lease_backend(self, rel: str = ".leases") -> LeaseBackend:
+        raise InputError(f"{self.url}: no lease backend for this scheme; pass leases= (dynamodb://table)")
 
-#: The lock file that serializes local compare-and-swap writes (`CubeStore.write_if`).
+
+class S3CubeStore(FsspecCubeStore):
+    """A cube on S3 (or an S3-compatible server: SeaweedFS, MinIO).
+
+    `write_if` is a conditional ``PutObject`` (``If-Match: <ETag>``, or ``If-None-Match: *``
+    to create); version tags are ETags. Leases are objects under ``<root>/.leases``, written
+    with the same conditional requests (`S3LeaseBackend`).
+    """
+
+    def read_versioned(self, rel: str) -> tuple[bytes | None, str | None]:
+        """Bytes of ``rel`` and their ETag, from one GET; ``(None, None)`` if absent."""
+        bucket, key, _ = self.fs.split_path(self.path(rel))
+
+        async def get() -> tuple[bytes, str]:
+            resp = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
+            async with resp["Body"] as body:
+                return await body.read(), resp["ETag"]
+
+        try:
+            return fsspec.asyn.sync(self.fs.loop, get)
+        except FileNotFoundError:
+            return None, None
+
+    def write_if(
+        self, rel: str, data: bytes, version: str | None, guard: Callable[[], None] | None = None
+    ) -> bool:
+        path = self.path(rel)
+        bucket, key, _ = self.fs.split_path(path)
+        condition = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
+        if guard is not None:
+            guard()
+        try:
+            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+        except Exception as exc:  # s3fs turns 412/409 into OSError subclasses
+            if _is_precondition_failure(exc):
+                return False
+            raise
+        finally:
+            self.fs.invalidate_cache(path)
+        return True
+
+    def lease_backend(self, rel: str = ".leases") -> LeaseBackend:
+        """One object per lease under ``rel``, through a boto3 client with the store's
+        endpoint and keys."""
+        options = self.storage_options
+        kw = {}
+        endpoint = options.get("endpoint_url") or options.get("client_kwargs", {}).get("endpoint_url")
+        if endpoint:
+            kw["endpoint_url"] = endpoint
+        for src, dst in (("key", "aws_access_key_id"), ("secret", "aws_secret_access_key")):
+            if options.get(src):
+                kw[dst] = options[src]
+        return make_lease_backend(self.child_url(rel), **kw)
+
+
+#: The lock file that serializes local compare-and-swap writes (`LocalCubeStore.write_if`).
 CAS_LOCK = ".leases/cas.lock"
 #: After how long a local compare-and-swap waiting for its lock says so in the log, s.
 CAS_LOCK_WARN_S = 5.0
@@ -377,5 +526,14 @@ def _is_precondition_failure(exc: BaseException) -> bool:
 
 
 def open_store(url: str, storage_options: dict[str, Any] | None = None) -> CubeStore:
-    """A CubeStore for ``url`` (a local path, ``file://``, ``s3://`` ...)."""
-    return CubeStore(url, dict(storage_options or {}))
+    """The `CubeStore` for ``url``: `LocalCubeStore` for a local path or ``file://``,
+    `S3CubeStore` for ``s3://``, `FsspecCubeStore` for any other fsspec URL."""
+    protocol = fsspec.utils.get_protocol(url)
+    cls: type[CubeStore]
+    if protocol in ("file", "local"):
+        cls = LocalCubeStore
+    elif protocol in ("s3", "s3a"):
+        cls = S3CubeStore
+    else:
+        cls = FsspecCubeStore
+    return cls(url, dict(storage_options or {}))

@@ -35,9 +35,8 @@ def _build() -> Handler:
     tools = make_powertools()  # first: the cold start logs as JSON too
     seed_numba_cache()  # before the kernels load
     from cube.config import make_engine
-    from cube.jobs import make_executor
+    from cube.jobs import make_executor, make_job_store
     from cube.keepup import is_sqs_event, keep_up, slc_urls_from_event, sqs_message_event
-    from cube.materialize import make_job_store
     from cube.storage import open_store
 
     settings = lambda_settings()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from cube.format import date_key_time
-from cube.materialize import make_job_record, make_job_store
+from cube.jobs import make_job_record, make_job_store
 from cube.materialize._ard import decode_chunk
 from cube.products import ArdArray, BurstStack, Variant
 from cube.storage import open_store

@@ -22,6 +22,7 @@ import pytest
 from cube.errors import CubeFormatError, InputError, NotFoundError
 from cube.format import date_key_time, new_pairs
 from cube.geometry import transformer
+from cube.jobs import make_job_store
 from cube.keepup import (
     SUBSCRIPTIONS,
     Subscription,
@@ -32,7 +33,7 @@ from cube.keepup import (
     subscribe,
     unsubscribe,
 )
-from cube.materialize import ArdEngine, make_job_store
+from cube.materialize import ArdEngine
 from cube.materialize._ard import decode_chunk
 from cube.products import ArdArray, BurstStack, Variant, set_cube_dem
 from cube.storage import open_store

@@ -17,8 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cube.materialize import JobRecord
-from cube.materialize._jobs_store import DynamoDBJobStore
+from cube.jobs import DynamoDBJobStore, JobRecord
 from tests.infra import _chain
 from tests.integration._moto import moto_server
 

@@ -347,7 +347,7 @@ def test_bucket_table_and_keep_up_rule(cfn: dict[str, Any]) -> None:
 
 def test_table_matches_what_the_job_and_lease_stores_create() -> None:
     """cube.materialize creates this table in its tests: the deployed one must have the same keys."""
-    from cube.storage._leases import dynamodb_table_spec
+    from cube.storage import dynamodb_table_spec
 
     spec = dynamodb_table_spec("sarcube-state")
     table = _chain.load_template()["Resources"]["StateTable"]["Properties"]

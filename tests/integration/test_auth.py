@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cube.api import create_app
 from cube.config import Settings
 from cube.errors import InputError
-from cube.materialize import make_job_record
+from cube.jobs import make_job_record
 from cube.storage import list_burst_groups
 from tests.integration._users import KEYS, bearer, keys_file, live
 

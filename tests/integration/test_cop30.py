@@ -16,7 +16,7 @@ from conftest import shared_path
 from cube.cli import main
 from cube.errors import NotFoundError
 from cube.geometry import GeoidStandInWarning, cop30_orthometric, cop30_tile_name, find_geoid_file, read_dem
-from cube.products import BurstStack, product_dataset, set_cube_dem
+from cube.products import BurstStack, set_cube_dem
 from cube.simulate._tiff import write_dem_geotiff
 from cube.storage import list_burst_groups
 
@@ -163,7 +163,7 @@ def _check_cop30_cube(tiny_cube, truth_tif, stack_args, ortho, keys, t, fs, endp
         gh, gw = stack.grid.height // 2, stack.grid.width // 2
         window = (slice(gh - 32, gh + 32), slice(gw - 32, gw + 32))
         line, sample = stack.positions(date, window)
-        ds = product_dataset(stack, "amplitude", [date], window)
+        ds = stack.dataset(stack.selection("amplitude", [(date,)], window))
         assert ds.attrs["dem_vertical_datum"] == "egm2008" and ds.attrs["geoid"] == dem.geoid
 
         # the windows are cached in the cube: the bucket is no longer read

@@ -29,8 +29,7 @@ from cube.cli import main
 from cube.config import Settings
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, BurstStack, Variant
-from cube.storage import list_burst_groups, open_store
-from cube.storage._leases import FileLeaseBackend
+from cube.storage import FileLeaseBackend, list_burst_groups, open_store
 from cube.verify import verify_cube
 
 SARCUBE = Path(sys.executable).with_name("sarcube")

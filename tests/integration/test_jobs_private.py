@@ -11,10 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from cube.materialize import make_job_record, make_job_store
+from cube.jobs import make_job_record, make_job_store
 from cube.products import BurstStack
-from cube.storage import list_burst_groups
-from cube.storage._leases import dynamodb_table_spec
+from cube.storage import dynamodb_table_spec, list_burst_groups
 from tests.integration._moto import moto_server
 from tests.integration._users import bearer, live
 

@@ -33,8 +33,7 @@ from cube.api import create_app
 from cube.config import Settings
 from cube.materialize._ard import decode_chunk
 from cube.products import ArdArray, BurstStack, CoherenceOptions, Variant
-from cube.storage import list_burst_groups, open_store
-from cube.storage._leases import FileLeaseBackend
+from cube.storage import FileLeaseBackend, list_burst_groups, open_store
 from tests.integration._users import API_KEYS, bearer
 
 RTOL = 1e-4  # chunked vs whole-window sinc interpolation: float32 rounding only

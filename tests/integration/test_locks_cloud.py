@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from cube.materialize._jobs_store import DynamoDBJobStore, JobRecord, make_job_record, make_job_store
-from cube.storage._leases import (
+from cube.jobs import DynamoDBJobStore, JobRecord, make_job_record, make_job_store
+from cube.storage import (
     DynamoDBLeaseBackend,
     S3LeaseBackend,
     dynamodb_table_spec,

@@ -25,13 +25,12 @@ import pytest
 
 from cube.config import Settings
 from cube.errors import ConflictError, InputError
-from cube.jobs import _aws
+from cube.jobs import DynamoDBJobStore, _aws
 from cube.jobs._aws import AwsExecutor, job_file_spec
 from cube.jobs._executors import make_executor
 from cube.jobs._spec import JobSpec
 from cube.jobs._worker import main
 from cube.materialize import ArdEngine, Tally
-from cube.materialize._jobs_store import DynamoDBJobStore
 from cube.storage import open_store
 from tests.infra import _chain
 from tests.integration._moto import moto_server

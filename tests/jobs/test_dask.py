@@ -17,10 +17,10 @@ from cube.api import create_app
 from cube.api.jobs import GB_HOUR_USD, MIN_BILLED_S, VCPU_HOUR_USD
 from cube.config import Settings
 from cube.errors import InputError
+from cube.jobs import make_job_record, make_job_store
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import make_executor
 from cube.jobs._local import LocalExecutor
-from cube.materialize import make_job_record, make_job_store
 from tests._live import serve
 from tests.integration._users import API_KEYS, bearer
 from tests.jobs.conftest import (

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 from cube.config import make_engine
+from cube.jobs import make_job_record, make_job_store
 from cube.jobs._isce2 import NO_ISCE2
 from cube.jobs._run import job_settings, run_burst
 from cube.jobs._worker import main
-from cube.materialize import ArdEngine, Tally, make_job_record, make_job_store
+from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, BurstStack
 from cube.storage import open_store
 from tests.jobs.conftest import (

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from cube.errors import BusyError, ConflictError, CubeError, InputError, NotFoundError
-from cube.materialize._jobs_store import (
+from cube.jobs import (
     BurstMetrics,
     JobRecord,
     JobStore,
@@ -37,7 +37,7 @@ from cube.materialize._jobs_store import (
     make_job_record,
     make_job_store,
 )
-from cube.storage._leases import (
+from cube.storage import (
     DynamoDBLeaseBackend,
     FileLeaseBackend,
     Lease,
@@ -155,7 +155,7 @@ def workers() -> Iterator[ProcessPoolExecutor]:
 _HOLDER = """
 import json, os, sys, threading, time
 from pathlib import Path
-from cube.storage._leases import make_lease_backend, single_flight
+from cube.storage import make_lease_backend, single_flight
 
 url, kw, directory, key, ttl_s = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 backend = make_lease_backend(url, **kw)

@@ -7,8 +7,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from cube.errors import BusyError, NotFoundError, StorageUnavailableError
-from cube.storage import open_store, storage_errors
-from cube.storage._store import S3_CLIENT_DEFAULTS, with_client_defaults
+from cube.storage import S3_CLIENT_DEFAULTS, open_store, storage_errors, with_client_defaults
 
 
 @pytest.mark.parametrize("exc", [

@@ -6,7 +6,7 @@ burst cost. Workers update it; the API reads it. Two stores share one protocol:
 
 - `SQLiteJobStore`: one SQLite file in WAL mode, safe for threads and processes on one machine;
 - `DynamoDBJobStore`: items ``pk = "job#<id>", sk = "job"`` in the sarcube state table that
-  also holds the leases of `cube.storage._leases` (see `dynamodb_table_spec`).
+  also holds the leases of `cube.storage` (see `cube.storage.dynamodb_table_spec`).
 
 Every ``update`` writes its set of fields atomically; `JobStore.record_burst` adds one
 burst's metrics and advances ``progress.done`` in one atomic step, so workers running in
@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cube.errors import ConflictError, InputError, NotFoundError
-from cube.storage._leases import JOBS_INDEX, _boto3_client, _error_code, _SQLite
+from cube.storage import JOBS_INDEX, SQLiteDatabase, aws_error_code, dynamodb_table, is_condition_failure
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ class SQLiteJobStore:
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        self._db = _SQLite(self.path, _JOB_SCHEMA, busy_timeout_s=busy_timeout_s)
+        self._db = SQLiteDatabase(self.path, _JOB_SCHEMA, busy_timeout_s=busy_timeout_s)
 
     def __repr__(self) -> str:
         return f"SQLiteJobStore({str(self.path)!r})"
@@ -445,7 +445,7 @@ class DynamoDBJobStore:
             self.client.put_item(TableName=self.table_name, Item=_to_item(record),
                                  ConditionExpression="attribute_not_exists(pk)")
         except Exception as exc:
-            if _error_code(exc)[0] == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 raise ConflictError(f"job {record.id!r} exists already; make a new id") from exc
             raise
         return record
@@ -463,7 +463,7 @@ class DynamoDBJobStore:
                 ExpressionAttributeValues={":failed": {"S": "failed"}},
             )
         except Exception as exc:
-            if _error_code(exc)[0] != "ConditionalCheckFailedException":
+            if not is_condition_failure(exc):
                 raise
             return self.get(record.id), False
         return record, True
@@ -498,7 +498,7 @@ class DynamoDBJobStore:
                 ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
             )
         except Exception as exc:
-            if _error_code(exc)[0] == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 raise _not_found(job_id) from exc
             raise
         return _from_item(out["Attributes"])
@@ -538,7 +538,7 @@ class DynamoDBJobStore:
             return self._query(limit, owner)
         except Exception as exc:
             # DynamoDB says ValidationException, moto ResourceNotFoundException
-            missing = _error_code(exc)[0] in ("ValidationException", "ResourceNotFoundException")
+            missing = aws_error_code(exc)[0] in ("ValidationException", "ResourceNotFoundException")
             if not missing or "index" not in str(exc).lower():
                 raise
         log.warning("table %s has no index %r: listing jobs by a full scan; add the index "
@@ -613,11 +613,7 @@ def make_job_store(url: str | os.PathLike[str], **kw: Any) -> JobStore:
     if scheme == "" and text.endswith(".sqlite"):
         return SQLiteJobStore(text, **kw)
     if scheme == "dynamodb":
-        parts = urlsplit(text)
-        if parts.path.strip("/"):
-            raise InputError(f"job store URL {text!r}: use dynamodb://<table> with no path")
-        client = kw.pop("client", None) or _boto3_client("dynamodb", **kw)
-        return DynamoDBJobStore(parts.netloc, client)
+        return DynamoDBJobStore(*dynamodb_table(text, "job store URL", **kw))
     raise InputError(f"job store URL {text!r}: use sqlite:///path, a path ending .sqlite, or dynamodb://table")
 
 
