@@ -21,16 +21,16 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import zarr
 from tqdm import tqdm
 from zarr.codecs import Crc32cCodec
+from zarr.core.metadata import ArrayV3Metadata
 
-from cube.errors import ConflictError, CorruptChunkError, NotFoundError
-from cube.format import burst_group_path
-from cube.format import CUBE_DOC, SLC_STORE
+from cube.errors import ConflictError, CorruptChunkError, CubeFormatError, NotFoundError
+from cube.format import CUBE_DOC, SLC_STORE, burst_group_path
 from cube.materialize import ARD_STORE, LEASE_DIR, decode_block, default_lease_backend
 from cube.storage import (
     LEASE_DB_NAME,
@@ -132,8 +132,9 @@ def verify_cube(
     partial_age_s: float = PARTIAL_AGE_S,
     progress: bool = False,
 ) -> VerifyReport:
-    """Read every SLC and ARD chunk of ``cube`` and check it; with ``repair`` delete bad ARD
-    chunks, stale ``*.partial`` files and expired leases.
+    """Read every SLC and ARD chunk of ``cube`` and check it.
+
+    With ``repair`` delete bad ARD chunks, stale ``*.partial`` files and expired leases.
 
     Parameters
     ----------
@@ -171,7 +172,7 @@ def _slc_work(cube: CubeStore, report: VerifyReport):
         path = burst_group_path(burst_id, pol)
         try:
             group = zarr.open_consolidated(root, path=path, mode="r")
-            dates = list(group.attrs.get("dates", []))
+            dates = list(cast("list[dict[str, Any]]", group.attrs.get("dates", [])))
             arrays = dict(group.arrays())
         except Exception as exc:  # any parse failure of the group's zarr.json
             report.problems.append(Problem(
@@ -181,7 +182,8 @@ def _slc_work(cube: CubeStore, report: VerifyReport):
             ))
             continue
         for name, array in arrays.items():
-            has_crc = any(isinstance(c, Crc32cCodec) for c in array.metadata.codecs)
+            codecs = array.metadata.codecs if isinstance(array.metadata, ArrayV3Metadata) else ()
+            has_crc = any(isinstance(c, Crc32cCodec) for c in codecs)
             grid = [-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True)]
             prefix = f"{SLC_STORE}/{path}/{name}"
             for key in _chunk_keys(cube, prefix):
@@ -211,7 +213,7 @@ class _SlcCheck:
         report.slc_chunks += 1
         report.slc_chunks_without_checksum += not self.has_crc
         try:
-            block = self.array.get_block_selection(self.index)
+            block = np.asarray(self.array.get_block_selection(self.index))
             sizes = zip(self.index, self.array.chunks, self.array.shape, strict=True)
             expected = tuple(min(c, s - k * c) for k, c, s in sizes)
             if block.shape != expected:
@@ -232,8 +234,9 @@ class _SlcCheck:
 
 
 def restore_slc(cube: CubeStore, sources: Iterable[str], problems: Iterable[Problem]) -> list[Problem]:
-    """Rewrite the pixels of every committed date that has a bad SLC chunk from its SAFE in
-    ``sources``; the problems restored (a chunk then holds what ingest wrote).
+    """Rewrite the pixels of every committed date that has a bad SLC chunk from its SAFE in ``sources``.
+
+    Returns the problems restored (a chunk then holds what ingest wrote).
 
     Only the pixel chunks of that date's time index are written, with the array's own codecs,
     each atomically; metadata and the other dates are untouched. A bad chunk of a per-date
@@ -265,8 +268,11 @@ def _rewrite_pixels(cube: CubeStore, burst, pixels: np.ndarray) -> None:
 
 def _rewrite_held(cube: CubeStore, burst, pixels: np.ndarray, path: str) -> None:
     group = zarr.open_consolidated(cube.zarr_store(SLC_STORE), path=path, mode="r+")
-    record = next(d for d in group.attrs["dates"] if d["date_key"] == burst.date_key)
+    dates = cast("list[dict[str, Any]]", group.attrs["dates"])
+    record = next(d for d in dates if d["date_key"] == burst.date_key)
     slc = group["slc"]  # the committed shape: writes cannot reach a date not committed yet
+    if not isinstance(slc, zarr.Array):
+        raise CubeFormatError(f"{SLC_STORE}/{path}/slc is a group, expected the burst's SLC array")
     lines, samples = slc.shape[1:3]
     if record.get("product_id") not in (None, burst.product_id) or pixels.shape[0] > lines \
             or pixels.shape[1] > samples:
@@ -324,8 +330,10 @@ def _check_ard_chunk(ard: CubeStore, rel: str, meta: dict | None, report: Verify
 
 # -- leftovers ----------------------------------------------------------------------------------
 def _partials(cube: CubeStore, ard: CubeStore, report: VerifyReport, age_s: float) -> None:
-    """Stale ``*.partial`` files under the cube and the ARD store (local stores only: object
-    stores publish with one PUT and leave none)."""
+    """Stale ``*.partial`` files under the cube and the ARD store.
+
+    Local stores only: object stores publish with one PUT and leave none.
+    """
     inside = ard.root.startswith(cube.root.rstrip("/") + "/")
     for store in (cube,) if inside else (cube, ard):  # the ARD store lies inside the cube
         for path in store.stale_partials(age_s):

@@ -45,8 +45,10 @@ def open_file(path: str, storage_options: dict):
 
 
 def read_geotiff(path: str, bbox, storage_options: dict, margin: int = 2, count_bytes: bool = False):
-    """The first band of a GeoTIFF (or its window over ``bbox``) with its georeferencing; with
-    ``count_bytes`` also the bytes the storage layer fetched: ``(raster, nbytes)``."""
+    """The first band of a GeoTIFF (or its window over ``bbox``) with its georeferencing.
+
+    With ``count_bytes`` also the bytes the storage layer fetched: ``(raster, nbytes)``.
+    """
     try:
         with open_file(path, storage_options) as fh, tifffile.TiffFile(fh) as tif:
             page = tif.pages.first

@@ -1,6 +1,7 @@
-"""One store interface for local paths and ``s3://`` (and any fsspec URL), the leases that let
-many writers share it (SQLite locally, S3 conditional writes, DynamoDB), and the state
-backends (SQLite, the DynamoDB state table) that leases and job records share.
+"""One store interface for local paths, ``s3://`` and any fsspec URL, with leases and state.
+
+The leases let many writers share a store (SQLite locally, S3 conditional writes, DynamoDB);
+the state backends (SQLite, the DynamoDB state table) are shared by leases and job records.
 
 - `CubeStore`: the interface; `open_store` picks `LocalCubeStore`, `S3CubeStore` or
   `FsspecCubeStore` from the URL;

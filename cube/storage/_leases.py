@@ -554,7 +554,7 @@ def single_flight(
 
 
 class LeaseLostError(BusyError):
-    """This writer's lease expired or was taken over: it must stop writing and retry."""
+    """The writer's lease expired or was taken over: it must stop writing and retry."""
 
 
 class HeldLease:
@@ -592,8 +592,10 @@ def exclusive(
     poll_s: float = 0.05,
     max_poll_s: float = 1.0,
 ) -> Iterator[HeldLease]:
-    """Hold the lease on ``key`` for the block: wait for it (up to ``timeout_s``, then
-    `BusyError`), renew it every ``ttl_s / 3`` s while the block runs, release it after.
+    """Hold the lease on ``key`` for the block.
+
+    Wait for it (up to ``timeout_s``, then `BusyError`), renew it every ``ttl_s / 3`` s while the
+    block runs, release it after.
 
     A holder that crashed stops renewing, so its lease is taken over ``ttl_s`` after its
     last renewal: writers that use it must leave their shared state valid at every step.
@@ -618,9 +620,11 @@ def exclusive(
 
 
 def store_lease_backend(store: Any, rel: str = ".leases") -> LeaseBackend:
-    """Leases kept in a cube-like store (`cube.storage.CubeStore`) under ``rel``: SQLite in
-    that directory for a local store, one object per lease on ``s3://``
-    (``store.lease_backend(rel)``)."""
+    """Leases kept in a cube-like store (`cube.storage.CubeStore`) under ``rel``.
+
+    SQLite in that directory for a local store, one object per lease on ``s3://``
+    (``store.lease_backend(rel)``).
+    """
     return store.lease_backend(rel)
 
 

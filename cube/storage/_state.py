@@ -64,7 +64,7 @@ class SQLiteDatabase:
                 time.sleep(0.01)
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit mode; use `transaction` to group statements)."""
+        """The calling thread's connection (autocommit mode; use `transaction` to group statements)."""
         pid, con = getattr(self._local, "con", (None, None))
         if con is None or pid != os.getpid():
             con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)

@@ -12,6 +12,7 @@ same way (`DurableLocalStore`).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -70,8 +71,10 @@ UNREACHABLE_ERRORS = _unreachable_errors()
 
 
 def _server_fault(exc: BaseException) -> bool:
-    """Whether ``exc`` is an object store's 5xx answer (InternalError, ServiceUnavailable,
-    SlowDown), as botocore raises it or as s3fs passes it on (an OSError caused by it)."""
+    """Whether ``exc`` is an object store's 5xx answer (InternalError, ServiceUnavailable, SlowDown).
+
+    As botocore raises it, or as s3fs passes it on (an OSError caused by it).
+    """
     for e in (exc, exc.__cause__, exc.__context__):
         meta = getattr(e, "response", None)
         status = meta.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(meta, dict) else 0
@@ -82,8 +85,10 @@ def _server_fault(exc: BaseException) -> bool:
 
 @contextlib.contextmanager
 def storage_errors(url: str) -> Iterator[None]:
-    """Turn "cannot reach the store" errors raised inside (connection refused or timed out,
-    or the store's own 5xx answer) into StorageUnavailableError."""
+    """Turn "cannot reach the store" errors raised inside into StorageUnavailableError.
+
+    Those are a connection refused or timed out, or the store's own 5xx answer.
+    """
     try:
         yield
     except (CubeError, FileNotFoundError):
@@ -144,8 +149,9 @@ def write_partial(path: str, data: Any) -> str:
 
 
 def write_file_durably(path: str | os.PathLike[str], data: Any, *, sync_dir: bool = True) -> None:
-    """Write ``data`` (bytes-like) to ``path`` through ``<path>.<random>.partial``: write,
-    fsync, rename into place, then (``sync_dir``) fsync the directory.
+    """Write ``data`` (bytes-like) to ``path`` through ``<path>.<random>.partial``.
+
+    Write, fsync, rename into place, then (``sync_dir``) fsync the directory.
 
     A crash leaves either the old file or the new one, whole; at worst a stray ``*.partial``
     (``sarcube verify --repair`` removes old ones). Without ``sync_dir`` a crash soon after
@@ -218,8 +224,8 @@ class CubeStore(ABC):
         return f"{type(self).__name__}({self.url!r})"
 
     def __eq__(self, other: object) -> bool:
-        return (type(other) is type(self) and other.url == self.url  # type: ignore[attr-defined]
-                and other.storage_options == self.storage_options)  # type: ignore[attr-defined]
+        return (type(other) is type(self) and other.url == self.url
+                and other.storage_options == self.storage_options)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
@@ -294,9 +300,12 @@ class CubeStore(ABC):
             return []
         return sorted(posixpath.basename(e.rstrip("/")) for e in entries)
 
-    def find(self, rel: str = "") -> list[str]:
-        """Every file under ``rel``, at any depth, as keys relative to ``rel`` (sorted; empty
-        if ``rel`` does not exist)."""
+    # `list` below is the method above: the annotations name the builtin
+    def find(self, rel: str = "") -> builtins.list[str]:
+        """Every file under ``rel``, at any depth, as keys relative to ``rel``.
+
+        Sorted; empty if ``rel`` does not exist.
+        """
         base = self.path(rel).rstrip("/")
         try:
             with storage_errors(self.url):
@@ -314,10 +323,12 @@ class CubeStore(ABC):
     def lease_backend(self, rel: str = ".leases") -> LeaseBackend:
         """Leases kept beside the data, under ``rel``: many writers of this store take turns."""
 
-    def stale_partials(self, age_s: float) -> list[str]:
-        """Paths of temporary files (``*.partial``) older than ``age_s`` seconds that killed
-        writers left behind; remove them with ``fs.rm_file``. Empty where writes publish in
-        one step (object stores)."""
+    def stale_partials(self, age_s: float) -> builtins.list[str]:
+        """Paths of the temporary files (``*.partial``) that killed writers left behind.
+
+        Only files older than ``age_s`` seconds; remove them with ``fs.rm_file``. Empty where
+        writes publish in one step (object stores).
+        """
         return []
 
 
@@ -415,7 +426,7 @@ class FsspecCubeStore(CubeStore):
         raise InputError(f"{self.url}: no conditional writes on this store; use s3:// or a local path")
 
     def zarr_store(self, rel: str, read_only: bool = False) -> zarr.storage.StoreLike:
-        """zarr's FsspecStore at ``rel``, with the same options."""
+        """Zarr's FsspecStore at ``rel``, with the same options."""
         return zarr.storage.FsspecStore.from_url(
             self.child_url(rel), storage_options=self.storage_options, read_only=read_only
         )
@@ -465,8 +476,10 @@ class S3CubeStore(FsspecCubeStore):
         return True
 
     def lease_backend(self, rel: str = ".leases") -> LeaseBackend:
-        """One object per lease under ``rel``, through a boto3 client with the store's
-        endpoint and keys."""
+        """One object per lease under ``rel``.
+
+        Written through a boto3 client with the store's endpoint and keys.
+        """
         options = self.storage_options
         kw = {}
         endpoint = options.get("endpoint_url") or options.get("client_kwargs", {}).get("endpoint_url")
@@ -526,8 +539,11 @@ def _is_precondition_failure(exc: BaseException) -> bool:
 
 
 def open_store(url: str, storage_options: dict[str, Any] | None = None) -> CubeStore:
-    """The `CubeStore` for ``url``: `LocalCubeStore` for a local path or ``file://``,
-    `S3CubeStore` for ``s3://``, `FsspecCubeStore` for any other fsspec URL."""
+    """The `CubeStore` for ``url``.
+
+    `LocalCubeStore` for a local path or ``file://``, `S3CubeStore` for ``s3://``, `FsspecCubeStore`
+    for any other fsspec URL.
+    """
     protocol = fsspec.utils.get_protocol(url)
     cls: type[CubeStore]
     if protocol in ("file", "local"):
