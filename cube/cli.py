@@ -532,8 +532,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run a subcommand; a CubeError becomes one line on stderr and exit 2, an
-    unreachable store exit 3 (see EXIT_CODES)."""
+    """Entry point: run a subcommand and return its exit code.
+
+    A CubeError becomes one line on stderr and exit 2, an unreachable store exit 3 (see
+    EXIT_CODES).
+    """
     from cube.storage import UNREACHABLE_ERRORS
 
     args = build_parser().parse_args(argv)
