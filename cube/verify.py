@@ -29,8 +29,7 @@ from tqdm import tqdm
 from zarr.codecs import Crc32cCodec
 
 from cube.errors import ConflictError, CorruptChunkError, NotFoundError
-from cube.format import burst_group_path
-from cube.format import CUBE_DOC, SLC_STORE
+from cube.format import CUBE_DOC, SLC_STORE, burst_group_path
 from cube.materialize import ARD_STORE, LEASE_DIR, decode_block, default_lease_backend
 from cube.storage import (
     LEASE_DB_NAME,
