@@ -529,11 +529,7 @@ def make_stac_app(cube_url: str, *, storage_options: dict | None = None,
     """
     store = open_store(cube_url, storage_options)
     if products is None:
-        try:
-            products = default_products()
-        except ImportError:
-            log.warning("cube.products is not importable: serving the SLC collection only")
-            products = {}
+        products = default_products()
     reader = IndexReader(store, refresh_s=refresh_s)
     settings = ApiSettings(
         stac_fastapi_title="sarcube STAC API",

@@ -1,8 +1,8 @@
 """ApiFunction (zip package + ApiLayer): the STAC API at ``/stac`` and the viewer at ``/``.
 
 No numba here: the layer has none (it would not fit a zip function). /zarr, /tiles, /ard,
-/point, /zonal and /jobs need the lazy engine and run in the container-image functions. Without
-the product registry (it imports the numba kernels) the STAC API serves the SLC collection only.
+/point, /zonal and /jobs need the lazy engine and run in the container-image functions. The
+product registry imports without numba, so the STAC API serves every product collection too.
 """
 
 from __future__ import annotations

@@ -46,10 +46,6 @@ LAZY_OUTSIDE_LAYER = {
         "pair baselines: computed when the index is written (ingest, the keep-up image), not read",
     ("cube.catalog._index_store", "cube.geometry"):
         "burst grids: computed when a date is indexed (ingest), not when /stac reads the index",
-    ("cube.catalog._stac_items", "cube.products"):
-        "the product registry pulls the numba kernels; the STAC app catches the ImportError and "
-        "serves the SLC collection only (see the deploy doc: product collections need the registry "
-        "importable without kernels)",
 }
 
 
