@@ -116,7 +116,7 @@ def check_quota(request: Request, owner: str, bursts: int) -> None:
 def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[JobRecord, bool]:
     """Start a job of ``bursts`` on this API's cube for the caller.
 
-    (its record, whether it was started now). An identical live job of the same caller is answered
+    Returns (its record, whether it was started now). An identical live job of the same caller is answered
     instead of starting another (its id derives from the owner and the request, and the record is
     claimed atomically).
 

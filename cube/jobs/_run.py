@@ -44,7 +44,7 @@ def run_burst(
 ) -> BurstMetrics:
     """Materialize burst ``index`` of a job with the job's engine.
 
-    Its metrics (wall, CPU, bytes, chunks computed). ``native`` is our numba CSLC; ``isce2``
+    Returns its metrics (wall, CPU, bytes, chunks computed). ``native`` is our numba CSLC; ``isce2``
     (``cube.jobs._isce2``, imported only then) needs ISCE2, which only the worker image has.
     """
     if not 0 <= index < len(spec.bursts):
