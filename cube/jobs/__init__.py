@@ -5,23 +5,14 @@
   :class:`LocalExecutor` (process pool), :class:`DaskExecutor` (any Dask cluster, a
   LocalCluster, or SLURM through dask-jobqueue), :class:`AwsExecutor` (Step Functions);
 - ``sarcube-worker`` (``cube.jobs._worker``) runs one burst of a job file in a container task;
-- the ``isce2`` engine: :func:`run_topsstack` drives ISCE2's topsStack for one burst and
-  :func:`convert_topsstack` / :func:`isce2_cslc` turn its coregistered bursts into CSLC.
+- the ``isce2`` engine: :func:`run_isce2_burst` runs ISCE2's topsStack for one burst of a
+  job and stores its CSLC chunks (the adapter itself is ``cube.isce2``).
 """
 
 from cube.jobs._aws import AwsExecutor, public_storage_options
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import Executor, make_executor
-from cube.jobs._isce2 import (
-    TopsStackTask,
-    convert_topsstack,
-    isce2_cslc,
-    read_isce_image,
-    run_topsstack,
-    topsstack_command,
-    topsstack_task,
-    write_isce_image,
-)
+from cube.jobs._isce2 import run_isce2_burst
 from cube.jobs._local import LocalExecutor
 from cube.jobs._run import burst_key, date_sets, make_engine, plan_burst, record_metrics, run_burst
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
@@ -34,23 +25,16 @@ __all__ = [
     "JobSpec",
     "LocalExecutor",
     "ProductJob",
-    "TopsStackTask",
-    "convert_topsstack",
     "burst_key",
     "check_job",
     "date_sets",
-    "isce2_cslc",
     "load_job",
     "make_dask_cluster",
     "make_engine",
     "make_executor",
     "public_storage_options",
     "plan_burst",
-    "read_isce_image",
     "record_metrics",
     "run_burst",
-    "run_topsstack",
-    "topsstack_command",
-    "topsstack_task",
-    "write_isce_image",
+    "run_isce2_burst",
 ]

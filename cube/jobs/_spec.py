@@ -66,6 +66,9 @@ class JobSpec(BaseModel):
     ard_url: str | None = Field(None, description="ARD store; default <cube>/ard.zarr")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options of both stores")
     engine: Literal["native", "isce2"] = "native"
+    sources: list[str] = Field(
+        default_factory=list,
+        description="isce2 engine: local SAFE folders or zips of the dates, or folders holding them")
     bursts: list[BurstJob] = Field(min_length=1)
 
     def model_post_init(self, _: Any) -> None:

@@ -12,14 +12,18 @@ interferogram with no reference date.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
+from cube.errors import InputError
 from cube.format import BurstMetadata
 from cube.geometry import BurstGrid, Dem, burst_orbit, radar_positions
 from cube.geometry._grid import Window, _resolve_window, _transformer
@@ -40,6 +44,25 @@ class CslcOptions(ProductOptions):
     bistatic: bool = Field(
         True, description="apply the IPF's bistatic azimuth term, as ESA's geolocation grid does"
     )
+    engine: Literal["native", "isce2"] = Field(
+        "native", description="native: each date geocoded on its own; isce2: ISCE2's topsStack "
+        "coregisters the burst stack first (a job per burst stack, docs/isce2.md)")
+    esd: bool = Field(False, description="isce2 only: refine the coregistration by ESD (needs burst "
+                      "overlaps)")
+
+    def model_post_init(self, _: object) -> None:
+        if self.esd and self.engine != "isce2":
+            raise ValueError("esd=true needs engine=isce2 (the native engine has no ESD)")
+
+    def digest(self) -> str:
+        """As every product's, without ``engine`` and ``esd`` at their defaults: the native
+        CSLC's keys are those it had before the option existed."""
+        values = self.model_dump(mode="json")
+        for name in ("esd", "engine"):
+            if values[name] == type(self).model_fields[name].default:
+                del values[name]
+        text = json.dumps(values, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,11 @@ def geocode_slc(
     CslcWindow with complex64 data (rows, cols), amplitude in DN, phase the scatterers' own.
     """
     opts = options or CslcOptions()
+    if opts.engine != "native":
+        raise InputError(
+            f"{burst.burst_id} {burst.date_key}: the {opts.engine} CSLC is made for a whole burst stack "
+            "by an ISCE2 job (cube.jobs.run_burst with engine isce2, or sarcube product ... --option "
+            "engine=isce2), not window by window")
     line, sample = _positions(burst, grid, window, dem, opts.bistatic)
     lmin, lmax = _finite_range(line)
     if lmin != lmin:  # no pixel of the window sees the burst

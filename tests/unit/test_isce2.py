@@ -23,8 +23,9 @@ import pytest
 
 from cube.errors import InputError, InvalidSourceError, NotFoundError
 from cube.format import SPEED_OF_LIGHT
-from cube.jobs._isce2 import (
+from cube.isce2 import (
     NO_ISCE2,
+    SITE_DIR,
     TopsStackError,
     TopsStackTask,
     burst_file,
@@ -247,7 +248,7 @@ def test_write_read_round_trip_and_gdal_reads_the_vrt(tmp_path, dtype, scheme):
     root = ET.parse(info.xml_path).getroot()
     props = {p.get("name"): p.find("value").text for p in root.findall("property")}
     assert props["width"] == "5" and props["length"] == "4" and props["number_bands"] == "3"
-    assert props["scheme"] == scheme and props["byte_order"] == order and props["file_name"] == "img.bin"
+    assert props["scheme"] == scheme and props["byte_order"] == order and props["file_name"] == str((tmp_path / "img.bin").absolute())
     names = [e.get("name") for e in root]
     assert names == sorted(names) and names[0] == "ISCE_VERSION"
     sizes = {c.get("name"): c.find("property[@name='size']/value").text for c in root.findall("component")}
@@ -650,7 +651,18 @@ def test_environment_finds_the_conda_stack_processors():
                                 prefix="/opt/conda")
     assert env["PATH"].split(":")[:2] == ["/opt/conda/share/isce2/topsStack",
                                           "/opt/conda/lib/python3.11/site-packages/isce/applications"]
-    assert env["PYTHONPATH"] == "/opt/conda/share/isce2" and env["PATH"].endswith("/usr/bin")
+    assert env["PYTHONPATH"].split(":") == [str(SITE_DIR), "/opt/conda/share/isce2"]
+    assert env["PATH"].endswith("/usr/bin")
+
+
+def test_isce2_processes_print_numpy_the_legacy_way():
+    """ISCE2 writes repr() of numbers into its state files; numpy 2's ``np.int64(0)`` breaks a resume."""
+    import subprocess
+
+    env = topsstack_environment({"PATH": os.environ["PATH"]}, prefix="/nonexistent")
+    code = "import numpy as np; print(repr(np.int64(3)), repr(np.float64(0.5)))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3", "0.5"]
 
 
 def _run_file(work: Path, name: str, lines: list[str]) -> None:
