@@ -141,7 +141,12 @@ def cmd_product(args: argparse.Namespace) -> int:
             window = (slice(*rows), slice(*cols))
         except ValueError:
             raise InputError(f"--window {args.window!r}: expected ROW0:ROW1,COL0:COL1") from None
-    ds = product_dataset(stack, args.product, dates, window, options)
+    if getattr(options, "engine", "native") == "isce2":  # one ISCE2 job over these dates, then its chunks
+        from cube.jobs._isce2 import isce2_cslc_dataset
+
+        ds = isce2_cslc_dataset(args.cube, stack, dates, options, args.source or [], window)
+    else:
+        ds = product_dataset(stack, args.product, dates, window, options)
     out = Path(args.out)
     if out.suffix == ".zarr":
         ds.to_zarr(out, mode="w", zarr_format=3, consolidated=True)
@@ -368,10 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("product", help="cslc, backscatter, amplitude, interferogram or coherence")
     p.add_argument("--burst", required=True, help="burst ID, e.g. t108_230133_iw2")
     p.add_argument("--pol", default="VV")
-    p.add_argument("--dates", required=True, help="a date (or reference,secondary); unique prefixes work")
+    p.add_argument("--dates", required=True, help="a date (or reference,secondary; several for cslc with "
+                   "engine=isce2); unique prefixes work")
     p.add_argument("--window", help="ROW0:ROW1,COL0:COL1 of the product grid (default: all)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="product option, repeatable: multilook=2x4, db=true, window=5x10 ...")
+    p.add_argument("--source", action="append", metavar="SAFE_OR_FOLDER",
+                   help="cslc with engine=isce2: the dates' SAFEs (folders, zips, or folders holding them)")
     p.add_argument("--out", required=True, help="output .nc (NetCDF) or .zarr")
     p.set_defaults(func=cmd_product)
 

@@ -192,3 +192,51 @@ def _cpu_s() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def isce2_cslc_dataset(cube_url: str, stack, date_keys: list[str], options: CslcOptions, sources: list[str],
+                       window=None, ard_url: str | None = None):
+    """``sarcube product ... cslc --option engine=isce2``: run the ISCE2 job of these dates of one
+    burst (chunks already stored are kept), then read its CSLC window of each date.
+
+    Returns an xarray Dataset: ``cslc_real``/``cslc_imag`` float32 (date, y, x), ``x``/``y``
+    (m, pixel centres), ``date`` (the date keys) and ``spatial_ref``, as ``product_dataset``.
+    """
+    import json
+
+    import numpy as np
+    import xarray as xr
+    from pyproj import CRS
+
+    from cube.jobs._run import make_engine, run_burst
+    from cube.jobs._spec import JobSpec
+    from cube.products._stack import _window_bounds
+
+    spec = JobSpec(cube_url=cube_url, ard_url=ard_url, engine="isce2", sources=list(sources), bursts=[{
+        "burst_id": stack.burst_id, "polarization": stack.polarization,
+        "products": [{"product": "cslc", "options": options.non_default(), "dates": list(date_keys)}]}])
+    engine = make_engine(spec)
+    run_burst(spec, 0, engine=engine)
+    variant = isce2_variant(options.non_default())
+    data = np.stack([engine.read(stack.burst_id, stack.polarization, variant, (d,), window)
+                     for d in date_keys])
+    g = stack.grid
+    r0, r1, c0, c1 = _window_bounds(window, g.height, g.width)
+    crs = CRS.from_epsg(g.epsg)
+    options_json = json.dumps(variant.options.model_dump(mode="json"), sort_keys=True)
+    attrs = {"product": "cslc", "options": options_json,
+             "algorithm_version": variant.spec.version, "burst_id": stack.burst_id,
+             "polarization": stack.polarization, "dates": ",".join(date_keys), "units": variant.spec.units,
+             "grid_mapping": "spatial_ref"}
+    dims = ("date", "y", "x")
+    return xr.Dataset(
+        {"cslc_real": (dims, data.real, attrs), "cslc_imag": (dims, data.imag, attrs)},
+        coords={
+            "date": ("date", list(date_keys)),
+            "x": ("x", g.x0 + (np.arange(c0, c1) + 0.5) * g.dx, {"units": "m"}),
+            "y": ("y", g.y0 - (np.arange(r0, r1) + 0.5) * g.dy, {"units": "m"}),
+            "spatial_ref": ((), 0, {**crs.to_cf(), "spatial_ref": crs.to_wkt()}),
+        },
+        attrs={k: attrs[k] for k in ("product", "options", "algorithm_version", "burst_id", "polarization",
+                                      "dates")},
+    )

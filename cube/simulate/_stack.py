@@ -391,7 +391,8 @@ def _write_product(out_dir: Path, layout: Layout, acq: Acquisition, scene: Scene
         processing_stop=(processed + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%f"),
         footprint=corners,
     )
-    write(build_manifest(safe, files, info), safe / "manifest.safe")
     write_map_overlay(safe, grid["lat"], grid["lon"])
+    files.append(("s1Level1MapOverlaySchema", "preview/map-overlay.kml"))
+    write(build_manifest(safe, files, info), safe / "manifest.safe")
     write_orbit_file(out_dir, acq, start, stop)
     return safe
