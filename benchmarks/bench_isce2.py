@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,13 +110,21 @@ def bench_isce2_vs_native(ctx: Context) -> Result:
     where the native time goes, and how far the two results agree are in ``extra``.
     """
     from cube.isce2 import isce2_available
-    from cube.materialize import ArdEngine, Variant
-    from cube.storage import open_store
 
     if not isce2_available():
         raise RuntimeError("ISCE2 is not installed: run make isce2")
     cube, sources, burst, (d0, d1) = _pair(ctx)
     work = Path(tempfile.mkdtemp(prefix="sarcube-bench-isce2-"))
+    try:
+        return _compare(cube, sources, burst, d0, d1, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path) -> Result:
+    from cube.materialize import ArdEngine, Variant
+    from cube.storage import open_store
+
     bin_dir = Path(sys.executable).parent
     job = work / "native.json"
     job.write_text(json.dumps({"cube_url": str(cube), "ard_url": str(work / "native-ard"), "bursts": [{
