@@ -91,16 +91,17 @@ def topsstack_task(
     The box: with ``geometry``, a ``margin_deg`` square around the centre of the burst's
     valid footprint, so topsStack keeps as few bursts as possible (its crop keeps every burst
     whose full-burst lat/lon box meets ours: one or, for tilted footprints, a neighbour too).
-    With ``NESD``, the burst's whole footprint (plus the margin), which meets the neighbours'
-    boxes, so the run has the burst overlaps ESD needs.
+    With ``NESD``, the burst's valid footprint: it meets the neighbours' full-burst boxes, so
+    the run has the burst overlaps ESD needs, and lies inside every SAFE holding the burst
+    (stackSentinel drops a date whose SAFE does not cover the box's latitudes, as a box grown
+    past the SAFE's last burst would).
     """
     lon, lat = burst_footprint(reference)
     if coregistration == "geometry":
         clat, clon = float(np.mean(lat)), float(np.mean(lon))
         bbox = (clat - margin_deg, clat + margin_deg, clon - margin_deg, clon + margin_deg)
     else:
-        bbox = (float(lat.min()) - margin_deg, float(lat.max()) + margin_deg,
-                float(lon.min()) - margin_deg, float(lon.max()) + margin_deg)
+        bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
     return TopsStackTask(
         burst_id=reference.burst_id, polarization=reference.polarization,  # type: ignore[arg-type]
         safe_paths=[str(Path(p).absolute()) for p in safe_paths], orbit_dir=str(Path(orbit_dir).absolute()),

@@ -638,8 +638,8 @@ def test_task_box_around_the_burst(stack, tmp_path):
     assert geo.reference_date == "20240106" and geo.swath == 2 and geo.burst_id == ref.burst_id
     assert Path(geo.dem).is_absolute() and Path(geo.safe_paths[0]).is_absolute()
     nesd = topsstack_task(ref, ["a.SAFE", "b.SAFE"], "orbits", "dem.wgs84", aux_dir="aux", coregistration="NESD")
-    s, n, w, e = nesd.bbox
-    assert s < lat.min() and n > lat.max() and w < lon.min() and e > lon.max()
+    # the valid footprint: meets the neighbours' boxes, stays inside every SAFE holding the burst
+    assert nesd.bbox == pytest.approx((lat.min(), lat.max(), lon.min(), lon.max()))
 
 
 def test_environment_finds_the_conda_stack_processors():
