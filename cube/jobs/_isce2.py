@@ -37,9 +37,10 @@ from cube.isce2 import (
     write_isce_dem,
     write_orbit_eof,
 )
+from cube.jobs._spec import JobSpec
 from cube.materialize import ArdEngine, BurstMetrics, Variant
 from cube.materialize._ard import chunk_path, encode_chunk
-from cube.products import CslcOptions
+from cube.products import BurstStack, CslcOptions
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +70,24 @@ def isce2_settings() -> Isce2Settings:
 
 
 def isce2_variant(options: dict | CslcOptions | None) -> Variant:
-    """The ``cslc`` variant an ISCE2 job stores: the options given, ``engine=isce2``."""
-    opts = CslcOptions.model_validate(options or {}) if not isinstance(options, CslcOptions) else options
-    if "engine" in (options if isinstance(options, dict) else {}) and opts.engine != "isce2":
+    """The ``cslc`` variant an ISCE2 job stores: the options given, ``engine=isce2``.
+
+    InputError if they say ``engine=native``; pydantic's ValidationError for bad values.
+    """
+    given = options.model_dump() if isinstance(options, CslcOptions) else dict(options or {})
+    if given.get("engine", "isce2") != "isce2":
         raise InputError("an isce2 job stores cslc with engine=isce2; drop engine=native from its options")
-    return Variant.of("cslc", opts.model_copy(update={"engine": "isce2"}))
+    return Variant.of("cslc", CslcOptions.model_validate({**given, "engine": "isce2"}))
 
 
-def wants_isce2(spec) -> bool:
+def wants_isce2(spec: JobSpec) -> bool:
     """Whether a job runs on the isce2 engine: its ``engine``, or a cslc product asking for it."""
     return spec.engine == "isce2" or any(
         p.product == "cslc" and p.options.get("engine") == "isce2"
         for b in spec.bursts for p in b.products)
 
 
-def run_isce2_burst(spec, index: int, *, engine: ArdEngine | None = None,
+def run_isce2_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = None,
                     progress: Progress | None = None) -> BurstMetrics:
     """Materialize the ``cslc`` products (engine isce2) of burst ``index`` of a job with ISCE2.
 
@@ -151,8 +155,8 @@ def _with_neighbour(date: str, dates: list[str]) -> list[str]:
     return sorted([date, min(others, key=lambda d: abs(dates.index(d) - dates.index(date)))])
 
 
-def _run(spec, stack, engine: ArdEngine, run_dates: list[str], todo: set, work: Path, esd: bool,
-         settings: Isce2Settings, progress: Progress | None) -> int:
+def _run(spec: JobSpec, stack: BurstStack, engine: ArdEngine, run_dates: list[str], todo: set,
+         work: Path, esd: bool, settings: Isce2Settings, progress: Progress | None) -> int:
     """topsStack in ``work``, then the chunks of ``todo``; the bytes written."""
     bursts = [stack.burst(d) for d in run_dates]
     safes = find_safes([b.product_id for b in bursts], spec.sources)
@@ -194,8 +198,8 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def isce2_cslc_dataset(cube_url: str, stack, date_keys: list[str], options: CslcOptions, sources: list[str],
-                       window=None, ard_url: str | None = None):
+def isce2_cslc_dataset(cube_url: str, stack: BurstStack, date_keys: list[str], options: CslcOptions,
+                       sources: list[str], window=None, ard_url: str | None = None):
     """``sarcube product ... cslc --option engine=isce2``: run the ISCE2 job of these dates of one
     burst (chunks already stored are kept), then read its CSLC window of each date.
 
@@ -209,7 +213,6 @@ def isce2_cslc_dataset(cube_url: str, stack, date_keys: list[str], options: Cslc
     from pyproj import CRS
 
     from cube.jobs._run import make_engine, run_burst
-    from cube.jobs._spec import JobSpec
     from cube.products._stack import _window_bounds
 
     spec = JobSpec(cube_url=cube_url, ard_url=ard_url, engine="isce2", sources=list(sources), bursts=[{

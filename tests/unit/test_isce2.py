@@ -704,3 +704,66 @@ def test_without_isce2_the_engine_says_what_to_use(tmp_path):
                           check=True)
     assert done.stdout.strip() == NO_ISCE2
     assert "make isce2" in NO_ISCE2 and "containers/worker" in NO_ISCE2 and "engine='native'" in NO_ISCE2
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine option, the job's inputs
+# ---------------------------------------------------------------------------------------------
+
+def test_the_native_cslc_keeps_its_variant_key():
+    """``engine`` and ``esd`` at their defaults leave the key as it was before they existed."""
+    import hashlib
+    import json
+
+    from cube.materialize import Variant
+    from cube.products import CslcOptions
+
+    before = hashlib.sha256(json.dumps({"taps": 8, "flatten": True, "bistatic": True}, sort_keys=True)
+                            .encode()).hexdigest()[:12]
+    assert Variant.of("cslc").key == f"cslc/v1-{before}"
+    isce2 = Variant.of("cslc", {"engine": "isce2"})
+    assert isce2.key != Variant.of("cslc").key != Variant.of("cslc", {"engine": "isce2", "esd": True}).key
+    assert isce2.options.segment() == "engine=isce2"
+    with pytest.raises(ValueError, match="esd=true needs engine=isce2"):
+        CslcOptions(esd=True)
+
+
+def test_the_native_engine_refuses_an_isce2_window(stack):
+    from cube.products import CslcOptions
+
+    with pytest.raises(InputError, match="whole burst stack by an ISCE2 job"):
+        stack.cslc(stack.dates[0], (slice(0, 8), slice(0, 8)), CslcOptions(engine="isce2"))
+
+
+def test_orbit_file_from_the_cube_reads_back(tmp_path, stack):
+    """The .EOF written from the cube: our ingest reader gets the same vectors, and its name's
+    validity covers the SAFE by more than stackSentinel's 60 s."""
+    from datetime import datetime
+
+    from cube.ingest._orbit import read_orbit_file
+    from cube.isce2 import write_orbit_eof
+
+    burst = stack.burst(stack.dates[1])
+    path = write_orbit_eof(tmp_path, burst)
+    orbit = read_orbit_file(str(path))
+    assert orbit.source == f"POEORB:{path.name}"
+    assert [sv.time for sv in orbit.state_vectors] == [sv.time for sv in burst.orbit.state_vectors]
+    np.testing.assert_array_equal([sv.position for sv in orbit.state_vectors],
+                                  [sv.position for sv in burst.orbit.state_vectors])
+    fields = path.stem.split("_")
+    v0, v1 = (datetime.strptime(f.removeprefix("V"), "%Y%m%dT%H%M%S") for f in fields[6:8])
+    start, stop = (datetime.strptime(t, "%Y%m%dT%H%M%S") for t in burst.product_id.split("_")[5:7])
+    assert (start - v0).total_seconds() > 60 and (v1 - stop).total_seconds() > 60
+
+
+def test_safes_are_found_by_product_name(tmp_path):
+    from cube.isce2 import find_safes
+
+    names = ["S1A_IW_SLC__1SDV_20240106T022010_20240106T022037_051980_063255_ABDC",
+             "S1A_IW_SLC__1SDV_20240118T022010_20240118T022037_052155_06397C_B1D8"]
+    (tmp_path / "a" / f"{names[0]}.SAFE").mkdir(parents=True)
+    (tmp_path / f"{names[1]}.zip").write_bytes(b"")
+    found = find_safes(names, [tmp_path / "a", tmp_path / f"{names[1]}.zip"])
+    assert found == {names[0]: tmp_path / "a" / f"{names[0]}.SAFE", names[1]: tmp_path / f"{names[1]}.zip"}
+    with pytest.raises(NotFoundError, match=f"no SAFE for {names[1]} in {tmp_path / 'a'}.*sources"):
+        find_safes(names, [tmp_path / "a"])
