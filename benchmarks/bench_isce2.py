@@ -55,17 +55,16 @@ _ISCE2_RUN = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from cube.jobs import JobSpec, run_burst
+from cube.jobs._isce2 import read_isce2_cslc
 from cube.jobs._run import make_engine
-from cube.materialize import Variant
 cube, ard, sources, burst, d0, d1 = sys.argv[1:7]
 spec = JobSpec(cube_url=cube, ard_url=ard, engine="isce2", sources=[sources], bursts=[{
     "burst_id": burst, "products": [{"product": "cslc", "options": {"engine": "isce2"}, "dates": [d0, d1]}]}])
 engine = make_engine(spec)
 m = run_burst(spec, 0, engine=engine)
 t1 = time.perf_counter()
-v = Variant.of("cslc", {"engine": "isce2"})
 stack = engine.stack(burst)
-ifg = stack.compute("interferogram", (d0, d1), cslc=lambda d, w: engine.read(burst, "VV", v, (d,), w))
+ifg = stack.compute("interferogram", (d0, d1), cslc=lambda d, w: read_isce2_cslc(engine, burst, "VV", d, w))
 t2 = time.perf_counter()
 print(json.dumps({"cslc_job_s": t1 - t0, "interferogram_s": t2 - t1, "chunks": m.chunks_computed}))
 """
@@ -122,6 +121,7 @@ def bench_isce2_vs_native(ctx: Context) -> Result:
 
 
 def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path) -> Result:
+    from cube.jobs._isce2 import read_isce2_cslc
     from cube.materialize import ArdEngine, Variant
     from cube.storage import open_store
 
@@ -141,7 +141,7 @@ def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path
     # agreement of the two results, over the pixels both have
     native = ArdEngine(open_store(str(cube)), open_store(str(work / "native-ard")))
     isce2 = ArdEngine(open_store(str(cube)), open_store(str(work / "isce2-ard")))
-    a = isce2.read(burst, "VV", Variant.of("cslc", {"engine": "isce2"}), (d1,))
+    a = read_isce2_cslc(isce2, burst, "VV", d1)
     n = native.read(burst, "VV", Variant.of("cslc"), (d1,))
     ok = np.isfinite(a) & np.isfinite(n)
     x, y = a[ok].astype(np.complex128), n[ok].astype(np.complex128)

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from cube.errors import InputError
 from cube.isce2 import (
     NO_ISCE2,
@@ -125,7 +127,7 @@ def run_isce2_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = Non
     if len({(v.options.esd) for v in plan}) > 1:
         raise InputError(f"job: {burst.burst_id}: one isce2 run per burst; give every cslc the same esd")
     todo = {(v, d, i, j) for v, dates in plan.items() for d in dates
-            for i, j in engine.missing(burst.burst_id, burst.polarization, v, (d,), None)}
+            for i, j in _missing(engine, burst.burst_id, burst.polarization, v, d)}
     metrics = BurstMetrics()
     if todo:
         wanted = sorted({d for _, d, _, _ in todo})
@@ -180,15 +182,39 @@ def _run(spec: JobSpec, stack: BurstStack, engine: ArdEngine, run_dates: list[st
             [(_, cslc)] = convert_topsstack(work / "stack", reference, [date], stack.grid, stack.dem,
                                             windows=[window], options=v.options.model_copy(update={
                                                 "engine": "native", "esd": False}))
-            raw = encode_chunk(cslc.data, v)
-            engine._ensure_array(stack, v, (date,))
-            engine.ard.write_bytes(chunk_path(stack.burst_id, stack.polarization, v, (date,), i, j), raw,
-                                   sync_dir=False)
-            written += len(raw)
+            written += _store(engine, stack, v, date, i, j, cslc.data)
             done += 1
             if progress:
                 progress(done, len(todo))
     return written
+
+
+# The ARD store's side: the only calls into the engine (cube.materialize) besides ``stack``.
+
+def _missing(engine: ArdEngine, burst_id: str, polarization: str, variant: Variant,
+             date: str) -> list[tuple[int, int]]:
+    """The (i, j) of the chunks of one date's array not stored yet."""
+    return engine.missing(burst_id, polarization, variant, (date,), None)
+
+
+def _store(engine: ArdEngine, stack: BurstStack, variant: Variant, date: str, i: int, j: int,
+           data: np.ndarray) -> int:
+    """Write chunk (i, j) of one date's array (and the array's metadata once); its bytes."""
+    raw = encode_chunk(data, variant)
+    engine._ensure_array(stack, variant, (date,))
+    engine.ard.write_bytes(chunk_path(stack.burst_id, stack.polarization, variant, (date,), i, j), raw,
+                           sync_dir=False)
+    return len(raw)
+
+
+def read_isce2_cslc(engine: ArdEngine, burst_id: str, polarization: str, date: str, window=None,
+                    options: dict | CslcOptions | None = None) -> np.ndarray:
+    """A grid window of one date's ISCE2 CSLC from the ARD store, complex64 (rows, cols).
+
+    An ISCE2 job stores it: for an absent chunk the engine's native path refuses (InputError
+    naming the ISCE2 job) rather than computing it.
+    """
+    return engine.read(burst_id, polarization, isce2_variant(options), (date,), window)
 
 
 def _cpu_s() -> float:
@@ -208,7 +234,6 @@ def isce2_cslc_dataset(cube_url: str, stack: BurstStack, date_keys: list[str], o
     """
     import json
 
-    import numpy as np
     import xarray as xr
     from pyproj import CRS
 
@@ -221,7 +246,7 @@ def isce2_cslc_dataset(cube_url: str, stack: BurstStack, date_keys: list[str], o
     engine = make_engine(spec)
     run_burst(spec, 0, engine=engine)
     variant = isce2_variant(options.non_default())
-    data = np.stack([engine.read(stack.burst_id, stack.polarization, variant, (d,), window)
+    data = np.stack([read_isce2_cslc(engine, stack.burst_id, stack.polarization, d, window, options)
                      for d in date_keys])
     g = stack.grid
     r0, r1, c0, c1 = _window_bounds(window, g.height, g.width)

@@ -19,8 +19,9 @@ import pytest
 
 from cube.isce2 import isce2_available, read_topsstack_bursts
 from cube.jobs import JobSpec, run_burst
+from cube.jobs._isce2 import isce2_variant, read_isce2_cslc
 from cube.jobs._run import make_engine
-from cube.materialize import Variant, make_job_record, make_job_store
+from cube.materialize import make_job_record, make_job_store
 from cube.products import BurstStack
 from cube.storage import list_burst_groups, open_store
 
@@ -54,12 +55,12 @@ def isce2_run(need_isce2, tiny_cube, tiny_stack, tmp_path_factory):
         mp.undo()
     [stack_dir] = list(work.glob("isce2-*/stack"))
     return {"engine": engine, "stack": BurstStack(tiny_cube, burst_id, pol), "metrics": metrics,
-            "work": stack_dir, "spec": spec, "variant": Variant.of("cslc", {"engine": "isce2"})}
+            "work": stack_dir, "spec": spec, "variant": isce2_variant(None)}
 
 
 def _isce2_cslc(run, date, window=None):
     s = run["stack"]
-    return run["engine"].read(s.burst_id, s.polarization, run["variant"], (date,), window)
+    return read_isce2_cslc(run["engine"], s.burst_id, s.polarization, date, window)
 
 
 def test_isce2_cslc_agrees_with_the_native_cslc(isce2_run):
