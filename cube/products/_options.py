@@ -34,6 +34,11 @@ class ProductOptions(BaseModel):
         """(rows, cols) of the fixed grid averaged into one output pixel (decimation)."""
         return (1, 1)
 
+    @property
+    def made_by_job(self) -> bool:
+        """Whether these values are made for a whole burst stack by a job, never chunk by chunk."""
+        return False
+
     def non_default(self) -> dict:
         """The options that differ from the defaults, as JSON values."""
         defaults = type(self)().model_dump(mode="json")
@@ -78,6 +83,11 @@ class CslcOptions(ProductOptions):
         "coregisters the burst stack first (a job per burst stack, docs/isce2.md)")
     esd: bool = Field(False, description="isce2 only: refine the coregistration by ESD (needs burst "
                       "overlaps)")
+
+    @property
+    def made_by_job(self) -> bool:
+        """The ISCE2 CSLC: topsStack coregisters the whole burst stack (cube.jobs)."""
+        return self.engine != "native"
 
     def model_post_init(self, _: object) -> None:
         """ESD belongs to the ISCE2 engine."""

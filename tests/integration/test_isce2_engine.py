@@ -19,10 +19,9 @@ import pytest
 
 from cube.config import make_engine
 from cube.isce2 import isce2_available, read_topsstack_bursts
-from cube.jobs import JobSpec, job_settings, run_burst
+from cube.jobs import JobSpec, job_settings, make_job_record, make_job_store, run_burst
 from cube.jobs._isce2 import isce2_variant, read_isce2_cslc
-from cube.materialize import make_job_record, make_job_store
-from cube.products import BurstStack
+from cube.products import ArdArray, BurstStack
 from cube.storage import list_burst_groups, open_store
 
 NO_ISCE2 = "ISCE2 is not installed: run `make isce2` (builds ../shared/vendor/isce2 into .tools/)"
@@ -63,12 +62,42 @@ def _isce2_cslc(run, date, window=None):
     return read_isce2_cslc(run["engine"], s.burst_id, s.polarization, date, window)
 
 
+def test_a_missing_isce2_chunk_over_http_starts_the_burst_stack_job(need_isce2, tiny_cube, tiny_stack, tmp_path):
+    """GET of an absent engine=isce2 chunk: 202 and a job (ISCE2 works per burst stack); once it
+    has run, the same GET serves the chunk ISCE2 made, as the job's own reading of the store."""
+    import time
+
+    from tests.integration._users import bearer, live
+
+    burst_id, pol = list_burst_groups(tiny_cube)[0]
+    ard = tmp_path / "ard.zarr"
+    key = f"/zarr/{burst_id}/cslc/engine=isce2/cslc/c/1/0/0"
+    with live(tmp_path, tiny_cube.url, isce2_sources=[str(tiny_stack.safe_paths[0].parent)]) as s:
+        c = s.http
+        c.headers.update(bearer("alice"))
+        r = c.get(key)
+        assert r.status_code == 202, r.text
+        assert "burst stack" in r.json()["detail"]
+        deadline = time.monotonic() + 600
+        while (job := c.get(r.headers["Location"]).json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            time.sleep(1)
+        assert job["state"] == "succeeded", job
+        served = c.get(key)
+        assert served.status_code == 200
+    engine = make_engine(job_settings(JobSpec(cube_url=tiny_cube.url, ard_url=str(ard), bursts=[
+        {"burst_id": burst_id, "products": [{"product": "cslc"}]}])))
+    date = BurstStack(tiny_cube, burst_id, pol).dates[1]
+    ref = ArdArray(burst_id, pol, isce2_variant(None), (date,))
+    assert served.content == engine.ard.read_bytes(ref.chunk_path(0, 0))
+
+
 def test_isce2_cslc_agrees_with_the_native_cslc(isce2_run):
     """Per secondary date: coherence ≥ 0.999, |phase bias| ≤ 2 mrad, amplitude RMS ≤ 2 %; the
     reference date equal (to float32 rounding) 8 samples inside ISCE2's valid rectangle."""
     stack = isce2_run["stack"]
-    assert isce2_run["metrics"].chunks_computed == len(stack.dates) * len(
-        isce2_run["engine"].chunks_of(stack.burst_id, stack.polarization, isce2_run["variant"], None))
+    ny, nx = isce2_run["engine"].chunk_counts(stack.burst_id, stack.polarization, isce2_run["variant"])
+    assert isce2_run["metrics"].chunks_computed == len(stack.dates) * ny * nx
     ref = stack.burst(stack.dates[0])
     [box] = [b for b in read_topsstack_bursts(isce2_run["work"] / "reference" / "IW2.xml")
              if b.sensing_start == ref.sensing_start]
