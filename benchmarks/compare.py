@@ -5,7 +5,8 @@
 Both commits (*before*, and ``HEAD`` as *after*: commit first) are checked out into temporary
 git worktrees; each runs its ``benchmarks/run.py`` with this environment's interpreter (its
 own ``cube`` first on ``sys.path``), alternating before, after, before, after... so that the
-machine's drift hits both alike. The working tree is not touched until the results are written. For each benchmark the best candidate time over all rounds is kept per side, and
+machine's drift hits both alike. The working tree is not touched until the results are written.
+For each benchmark the best candidate time over all rounds is kept per side, and
 ``after ÷ before`` is reported (below 1: faster). Results go to
 ``benchmarks/results/compare/<before>..<after>.json`` and ``.md``; ``docs/performance.md``
 links them.
