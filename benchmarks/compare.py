@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     before_rev = _git("rev-parse", "--short", args.before)
     after_rev = _git("rev-parse", "--short", "HEAD")
     scratch = Path(tempfile.mkdtemp(prefix="sarcube-compare-"))
-    trees = {"before": scratch / "before-tree", "after": scratch / "after-tree"}
+    # beside this tree, so that ``../shared`` resolves as it does here
+    trees = {side: ROOT.parent / f"{ROOT.name}-compare-{side}-{os.getpid()}" for side in ("before", "after")}
     _git("worktree", "add", "--detach", str(trees["before"]), before_rev)
     _git("worktree", "add", "--detach", str(trees["after"]), after_rev)
     best: dict[str, dict[str, float]] = {n: {} for n in names}
