@@ -14,7 +14,7 @@
 from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION, AwsExecutor, public_storage_options
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import Executor, make_executor
-from cube.jobs._isce2 import run_isce2_burst
+from cube.jobs._isce2 import isce2_cslc_dataset, read_isce2_cslc, run_isce2_burst
 from cube.jobs._local import LocalExecutor
 from cube.jobs._records import (
     LIVE_STATES,
@@ -67,5 +67,7 @@ __all__ = [
     "plan_burst",
     "record_metrics",
     "run_burst",
+    "isce2_cslc_dataset",
+    "read_isce2_cslc",
     "run_isce2_burst",
 ]
