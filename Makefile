@@ -10,8 +10,9 @@ DEMO_DIR ?= demo-output
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 200
+ISCE2_VERSION := 2.6.5
 
-.PHONY: help setup demo test test-slow fuzz bench lint clean
+.PHONY: help setup demo test test-slow fuzz bench lint clean isce2
 
 help:
 	@echo "make demo   simulate a small stack, ingest it, compute ARD, serve it on 127.0.0.1:8000"
@@ -19,6 +20,7 @@ help:
 	@echo "make fuzz   fuzz every API operation longer than make test does (FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) per pass)"
 	@echo "make lint   ruff (style, docstrings), mypy (types) and the import contract"
 	@echo "make bench  run the benchmarks, write benchmarks/results/ and docs/performance.md"
+	@echo "make isce2  build ISCE2 $(ISCE2_VERSION) from ../shared/vendor/isce2 into .tools/ for .venv (docs/isce2.md)"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -52,6 +54,10 @@ test-slow: setup
 # The API fuzz test of make test with more examples per operation: no request may answer 500.
 fuzz: setup
 	SARCUBE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/integration/test_fuzz_api.py -k answers_500 -s $(PYTEST_ARGS)
+
+# ISCE2 from the pinned source, for the isce2 engine (Debian packages: containers/isce2/build.sh).
+isce2: $(VENV)/.synced
+	ISCE2_VERSION=$(ISCE2_VERSION) bash containers/isce2/build.sh $(VENV)/bin/python
 
 bench: setup
 	$(RUN) python benchmarks/run.py

@@ -2,10 +2,11 @@
 
 ``uv run python benchmarks/compare.py --before REV [--only NAME ...] [--rounds 2] [--repeat 3]``
 
-The *before* commit is checked out into a temporary git worktree; both trees run
-``benchmarks/run.py`` with this environment's interpreter (each tree's own ``cube`` first on
-``sys.path``), alternating before, after, before, after... so that the machine's drift hits
-both alike. For each benchmark the best candidate time over all rounds is kept per side, and
+Both commits (*before*, and ``HEAD`` as *after*: commit first) are checked out into temporary
+git worktrees; each runs its ``benchmarks/run.py`` with this environment's interpreter (its
+own ``cube`` first on ``sys.path``), alternating before, after, before, after... so that the
+machine's drift hits both alike. The working tree is not touched until the results are written.
+For each benchmark the best candidate time over all rounds is kept per side, and
 ``after ÷ before`` is reported (below 1: faster). Results go to
 ``benchmarks/results/compare/<before>..<after>.json`` and ``.md``; ``docs/performance.md``
 links them.
@@ -72,15 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     before_rev = _git("rev-parse", "--short", args.before)
     after_rev = _git("rev-parse", "--short", "HEAD")
     scratch = Path(tempfile.mkdtemp(prefix="sarcube-compare-"))
-    before_tree = scratch / "before"
-    _git("worktree", "add", "--detach", str(before_tree), before_rev)
-    # the working tree's results and docs are restored afterwards: this run only compares
-    kept = [*(HERE / "results").glob("*.json"), ROOT / "docs" / "performance.md"]
-    saved = {p: p.read_bytes() for p in kept}
+    # beside this tree, so that ``../shared`` resolves as it does here
+    trees = {side: ROOT.parent / f"{ROOT.name}-compare-{side}-{os.getpid()}" for side in ("before", "after")}
+    _git("worktree", "add", "--detach", str(trees["before"]), before_rev)
+    _git("worktree", "add", "--detach", str(trees["after"]), after_rev)
     best: dict[str, dict[str, float]] = {n: {} for n in names}
     try:
         for r in range(args.rounds):
-            for side, tree in (("before", before_tree), ("after", ROOT)):
+            for side, tree in trees.items():
                 rev = before_rev if side == "before" else after_rev
                 print(f"[compare] round {r + 1}/{args.rounds}: {side} ({rev})", file=sys.stderr)
                 (scratch / side).mkdir(exist_ok=True)
@@ -88,12 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                     t = record["timings"]["candidate"]["best_s"]
                     best[name][side] = min(best[name].get(side, t), t)
     finally:
-        for path, data in saved.items():
-            path.write_bytes(data)
-        for p in (HERE / "results").glob("*.json"):
-            if p not in saved:
-                p.unlink()
-        _git("worktree", "remove", "--force", str(before_tree))
+        for tree in trees.values():
+            _git("worktree", "remove", "--force", str(tree))
         shutil.rmtree(scratch, ignore_errors=True)
     rows, slower = [], []
     for name in names:

@@ -214,8 +214,13 @@ def cmd_product(args: argparse.Namespace) -> int:
             window = (slice(*rows), slice(*cols))
         except ValueError:
             raise InputError(f"--window {args.window!r}: expected ROW0:ROW1,COL0:COL1") from None
-    date_sets = [tuple(dates)] if pair else [(d,) for d in dates]
-    ds = stack.dataset(stack.selection(args.product, date_sets, window, options))
+    if getattr(options, "engine", "native") == "isce2":  # one ISCE2 job over these dates, then its chunks
+        from cube.jobs import isce2_cslc_dataset
+
+        ds = isce2_cslc_dataset(args.cube, stack, dates, options, args.source or [], window)
+    else:
+        date_sets = [tuple(dates)] if pair else [(d,) for d in dates]
+        ds = stack.dataset(stack.selection(args.product, date_sets, window, options))
     out = Path(args.out)
     if out.suffix == ".zarr":
         ds.to_zarr(out, mode="w", zarr_format=3, consolidated=True)
@@ -461,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", help="ROW0:ROW1,COL0:COL1 of the product grid (default: all)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="product option, repeatable: multilook=2x4, db=true, window=5x10 ...")
+    p.add_argument("--source", action="append", metavar="SAFE_OR_FOLDER",
+                   help="cslc with engine=isce2: the dates' SAFEs (folders, zips, or folders holding them)")
     p.add_argument("--out", required=True, help="output .nc (NetCDF) or .zarr")
     p.set_defaults(func=cmd_product)
 

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         gt=0,
         description="how long a request waits for another's computation, s (< Lambda's 29 s timeout)",
     )
+    isce2_sources: list[str] = Field(
+        default_factory=list,
+        description="where the ISCE2 engine's jobs find the SAFEs of the cube's dates (folders or zips, "
+        "JSON list); jobs started by requests for engine=isce2 get them",
+    )
 
     # -- authentication and quotas (cube.api.auth; docs/api.md "Authentication and jobs") ---------
     auth_mode: Literal["app", "gateway"] = Field(

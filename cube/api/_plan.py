@@ -32,6 +32,9 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     return values  # four floats: the length test narrows the tuple
 
 
+STACK_JOB = "the ISCE2 CSLC is made for the whole burst stack by a job, never chunk by chunk"
+"""Why a missing chunk of a variant that ``made_by_job`` answers 202."""
+
 #: Bytes of one /zonal result (one parcel, one date or pair) in the JSON answer: an upper bound.
 ZONAL_RESULT_BYTES = 200
 #: Bytes of one /point value (one date or pair) in the JSON answer: an upper bound.
@@ -101,6 +104,8 @@ def admit(request: Request, selections: list[Selection], cost: Cost) -> JSONResp
     cost.check(settings)  # sizes first: they cost no store request
     limit = settings.max_chunks_per_request
     cost = replace(cost, chunks=count_missing(engine_of(request), selections, limit))
+    if cost.chunks and any(s.variant.options.made_by_job for s in selections):
+        return start_job(request, selections, reason=STACK_JOB)
     if not cost.check(settings):
         return None
     return start_job(request, selections, reason=f"more than {limit} chunks to compute")

@@ -131,7 +131,8 @@ def start_job(request: Request, bursts: list[BurstJob], *, what: str) -> tuple[J
         raise JobsDisabledError(f"{what} needs a job, but this deployment starts no jobs "
                                 "(SARCUBE_JOBS_ENABLED=false); narrow the request, or ask its operator")
     check_job(bursts, state.engine)
-    spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options, bursts=bursts)
+    spec = JobSpec(cube_url=s.cube_url, ard_url=s.ard_url, storage_options=s.storage_options,
+                   sources=s.isce2_sources, bursts=bursts)
     request_doc = spec.model_dump(mode="json")  # the record keeps only the allowlisted fields
     job_id = job_id_of(owner, request_doc, scope=state.settings.cube_url)
     try:

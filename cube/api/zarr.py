@@ -13,7 +13,9 @@ import threading
 from fastapi import APIRouter, Request, Response
 
 from cube.api._common import engine_of, error, variant_from
+from cube.api._plan import STACK_JOB, start_job
 from cube.materialize import ProductStore, Tally
+from cube.products import Selection
 
 router = APIRouter(tags=["zarr"])
 _LOCK = threading.Lock()
@@ -58,6 +60,12 @@ def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Respon
         return error(404, "not_found", f"{path!r} names no key; open the store at its URL with a zarr client")
     store = product_store(request, burst_id, product, segment)
     key = "/".join(parts)
+    chunk = store.chunk_of(key) if store.variant.options.made_by_job else None
+    if chunk is not None and engine_of(request).state(*chunk) != "present":
+        ref, i, j = chunk
+        grid = store.grid
+        selection = Selection(ref.burst_id, ref.polarization, ref.variant, (ref.dates,), grid.window_of(None))
+        return start_job(request, [selection], reason=STACK_JOB)
     tally = Tally()
     data = store.fetch(key, tally)
     if data is None:

@@ -57,6 +57,7 @@ from cube.geometry._geolocate import (
     rdr2geo_times,
 )
 from cube.geometry._grid import (
+    GRID_MARGIN_M,
     BurstGrid,
     ProductGrid,
     Window,
@@ -84,6 +85,7 @@ from cube.geometry._timing import (
 )
 
 __all__ = [
+    "GRID_MARGIN_M",
     "COP30_DATUM",
     "COP30_PUBLIC_OPTIONS",
     "COP30_PUBLIC_URL",

@@ -26,6 +26,8 @@ from cube.geometry._radar import rdr2geo
 
 Window = tuple[slice, slice]
 """(row slice, column slice) of a grid, step 1."""
+GRID_MARGIN_M = 200.0
+"""Margin of a burst ID's fixed grid beyond the burst's footprint on every side (orbit tube), m."""
 
 
 class BurstGrid(BaseModel):
@@ -123,7 +125,7 @@ def make_burst_grid(
     burst: BurstMetadata,
     posting: tuple[float, float] = (5.0, 10.0),
     heights: tuple[float, float] | None = None,
-    margin_m: float = 200.0,
+    margin_m: float = GRID_MARGIN_M,
 ) -> BurstGrid:
     """Define the fixed UTM grid of ``burst``'s burst ID (see the module docstring).
 

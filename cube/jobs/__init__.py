@@ -7,23 +7,14 @@
 - job records (:class:`JobRecord`, :class:`JobStore`: SQLite or DynamoDB, :func:`make_job_store`):
   the state, progress and per-burst metrics of a job, as ``GET /jobs/{id}`` shows them;
 - ``sarcube-worker`` (``cube.jobs._worker``) runs one burst of a job file in a container task;
-- the ``isce2`` engine: :func:`run_topsstack` drives ISCE2's topsStack for one burst and
-  :func:`convert_topsstack` / :func:`isce2_cslc` turn its coregistered bursts into CSLC.
+- the ``isce2`` engine: :func:`run_isce2_burst` runs ISCE2's topsStack for one burst of a
+  job and stores its CSLC chunks (the adapter itself is ``cube.isce2``).
 """
 
 from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION, AwsExecutor, public_storage_options
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import Executor, make_executor
-from cube.jobs._isce2 import (
-    TopsStackTask,
-    convert_topsstack,
-    isce2_cslc,
-    read_isce_image,
-    run_topsstack,
-    topsstack_command,
-    topsstack_task,
-    write_isce_image,
-)
+from cube.jobs._isce2 import isce2_cslc_dataset, read_isce2_cslc, run_isce2_burst
 from cube.jobs._local import LocalExecutor
 from cube.jobs._records import (
     LIVE_STATES,
@@ -65,8 +56,6 @@ __all__ = [
     "JobSpec",
     "LocalExecutor",
     "ProductJob",
-    "TopsStackTask",
-    "convert_topsstack",
     "burst_key",
     "check_job",
     "isce2_cslc",
@@ -76,11 +65,9 @@ __all__ = [
     "make_executor",
     "public_storage_options",
     "plan_burst",
-    "read_isce_image",
     "record_metrics",
     "run_burst",
-    "run_topsstack",
-    "topsstack_command",
-    "topsstack_task",
-    "write_isce_image",
+    "isce2_cslc_dataset",
+    "read_isce2_cslc",
+    "run_isce2_burst",
 ]

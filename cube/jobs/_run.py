@@ -7,10 +7,10 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 
-from cube.config import Settings, WorkerSettings, make_engine
+from cube.config import make_engine
 from cube.errors import InputError
 from cube.jobs._records import BurstMetrics, JobStore
-from cube.jobs._spec import BurstJob, JobSpec
+from cube.jobs._spec import BurstJob, JobSpec, job_settings
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray
 
@@ -18,16 +18,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)`` in chunks."""
-
-
-def job_settings(spec: JobSpec, lock_table: str | None = None) -> Settings:
-    """The settings of a job's engine.
-
-    Its cube and ARD store, chunk leases in ``lock_table`` (default: this process's
-    SARCUBE_LOCK_TABLE, else beside the ARD store).
-    """
-    return Settings.for_job(spec.cube_url, spec.ard_url, spec.storage_options,
-                            lock_table or WorkerSettings().lock_table)
 
 
 def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[ArdArray, int, int]]:
@@ -42,23 +32,18 @@ def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[ArdArray, i
 def run_burst(
     spec: JobSpec, index: int, *, engine: ArdEngine | None = None, progress: Progress | None = None
 ) -> BurstMetrics:
-    """Materialize burst ``index`` of a job with the job's engine.
+    """Materialize burst ``index`` of a job with the job's engine; returns its metrics.
 
-    Returns its metrics (wall, CPU, bytes, chunks computed). ``native`` is our numba CSLC; ``isce2``
-    (``cube.jobs._isce2``, imported only then) needs ISCE2, which only the worker image has.
+    The metrics: wall, CPU, bytes, chunks computed. ``native`` is our numba CSLC; ``isce2``
+    (``cube.jobs._isce2``: a job's engine ``isce2``, or a cslc product with ``engine=isce2``) runs
+    ISCE2's topsStack for the burst.
     """
     if not 0 <= index < len(spec.bursts):
         raise InputError(f"burst index {index} is outside the job's {len(spec.bursts)} bursts (0-based)")
-    if spec.engine == "isce2":
-        from cube.jobs import _isce2
+    from cube.jobs import _isce2
 
-        if not _isce2.isce2_available():
-            raise InputError(_isce2.NO_ISCE2)
-        runner = getattr(_isce2, "run_isce2_burst", None)
-        if runner is None:
-            raise InputError("this build's isce2 engine cannot run job bursts yet (cube.jobs._isce2 has no "
-                             "run_isce2_burst); use engine='native'")
-        return runner(spec, index, progress=progress)
+    if _isce2.wants_isce2(spec):
+        return _isce2.run_isce2_burst(spec, index, engine=engine, progress=progress)
     burst = spec.bursts[index]
     engine = engine or make_engine(job_settings(spec))
     wall0, cpu0 = time.perf_counter(), _cpu_s()

@@ -20,6 +20,7 @@ import fsspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cube.config import Settings, WorkerSettings
 from cube.errors import InputError, NotFoundError
 from cube.materialize import ArdEngine, select
 from cube.products import Selection, Variant
@@ -96,6 +97,9 @@ class JobSpec(BaseModel):
     ard_url: str | None = Field(None, description="ARD store; default <cube>/ard.zarr")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options of both stores")
     engine: Literal["native", "isce2"] = "native"
+    sources: list[str] = Field(
+        default_factory=list,
+        description="isce2 engine: local SAFE folders or zips of the dates, or folders holding them")
     bursts: list[BurstJob] = Field(min_length=1)
 
     def model_post_init(self, _: Any) -> None:
@@ -138,6 +142,13 @@ def check_job(bursts: list[BurstJob], engine: ArdEngine) -> None:
                 raise InputError(f"job: {burst.burst_id} {product.product} options: {_errors(exc)}") from None
             except (InputError, NotFoundError) as exc:
                 raise type(exc)(f"job: {burst.burst_id} {product.product}: {exc}") from None
+
+
+def job_settings(spec: JobSpec, lock_table: str | None = None) -> Settings:
+    """The settings of a job's engine: its cube and ARD store, chunk leases in ``lock_table``
+    (default: this process's SARCUBE_LOCK_TABLE, else beside the ARD store)."""
+    return Settings.for_job(spec.cube_url, spec.ard_url, spec.storage_options,
+                            lock_table or WorkerSettings().lock_table)
 
 
 def load_job(source: str | Path) -> JobSpec:

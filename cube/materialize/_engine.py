@@ -325,6 +325,16 @@ class ArdEngine:
             self.ard.write_bytes(doc, array_metadata(variant, grid.shape, variant.chunks, ["y", "x"], attrs))
         self._written_meta.add(path)
 
+    def store_chunk(self, ref: ArdArray, i: int, j: int, data: np.ndarray) -> int:
+        """Store chunk (i, j) of an array computed elsewhere (an ISCE2 job); the bytes written.
+
+        ``data``: the product's dtype, at most the chunk shape (padded with the fill value).
+        """
+        raw = encode_chunk(data, ref.variant)
+        self._ensure_array(self.stack(ref.burst_id, ref.polarization), ref)
+        self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
+        return len(raw)
+
     def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
         """Chunk (i, j) decoded and cropped to the product grid (computed first if absent)."""
         rows, cols = self.chunk_window(ref, i, j)

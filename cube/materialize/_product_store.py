@@ -184,17 +184,24 @@ class ProductStore(Store):
         node, _, rest = key.partition("/")
         if not _CHUNK_KEY.match(rest):
             return None
-        index = [int(p) for p in rest.split("/")[1:]]
         if node == self.variant.product:
-            chunk = self._data_chunk(index)
+            chunk = self.chunk_of(key)
             if chunk is None:
                 return None
             ref, i, j = chunk
             return self.engine.chunk_bytes(ref, i, j, tally)
+        index = [int(p) for p in rest.split("/")[1:]]
         coords = self._coords()
         if node in coords and index == [0]:
             return coords[node].tobytes()
         return None
+
+    def chunk_of(self, key: str) -> tuple[ArdArray, int, int] | None:
+        """(array, i, j) of a data chunk key (``<product>/c/<t>/<i>/<j>``), None for other keys."""
+        node, _, rest = key.partition("/")
+        if node != self.variant.product or not _CHUNK_KEY.match(rest):
+            return None
+        return self._data_chunk([int(p) for p in rest.split("/")[1:]])
 
     def _data_chunk(self, index: list[int]) -> tuple[ArdArray, int, int] | None:
         """(array, i, j) of a data chunk index, or None if it names no date (or pair)."""

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import numpy as np
 
+from cube.errors import InputError
 from cube.format import BurstMetadata
 from cube.geometry import BurstGrid, Dem, Window, burst_orbit, radar_positions, transformer, window_bounds
 from cube.kernels import make_sinc_table, resample, tops_deramp, tops_reramp_at
@@ -100,6 +101,11 @@ def geocode_slc(
     CslcWindow with complex64 data (rows, cols), amplitude in DN, phase the scatterers' own.
     """
     opts = options or CslcOptions()
+    if opts.engine != "native":
+        raise InputError(
+            f"{burst.burst_id} {burst.date_key}: the {opts.engine} CSLC is made for a whole burst stack "
+            "by an ISCE2 job (cube.jobs.run_burst with engine isce2, or sarcube product ... --option "
+            "engine=isce2), not window by window")
     line, sample = radar_window(burst, grid, window, dem, opts.bistatic)
     lmin, lmax = _finite_range(line)
     if lmin != lmin:  # no pixel of the window sees the burst

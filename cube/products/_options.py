@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,10 +26,19 @@ class ProductOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    late_options: ClassVar[tuple[str, ...]] = ()
+    """Options added after chunks were stored: left out of :meth:`digest` at their defaults, so
+    the keys of the variants that existed before them do not change."""
+
     @property
     def looks(self) -> Looks:
         """(rows, cols) of the fixed grid averaged into one output pixel (decimation)."""
         return (1, 1)
+
+    @property
+    def made_by_job(self) -> bool:
+        """Whether these values are made for a whole burst stack by a job, never chunk by chunk."""
+        return False
 
     def non_default(self) -> dict:
         """The options that differ from the defaults, as JSON values."""
@@ -51,8 +60,13 @@ class ProductOptions(BaseModel):
         return ",".join(parts)
 
     def digest(self) -> str:
-        """Short hash of all option values (12 hex digits): part of a variant's key."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Short hash of the option values (12 hex digits; ``late_options`` at their defaults left
+        out): part of a variant's key."""
+        values = self.model_dump(mode="json")
+        for name in self.late_options:
+            if values[name] == type(self).model_fields[name].default:
+                del values[name]
+        text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -60,11 +74,28 @@ class ProductOptions(BaseModel):
 class CslcOptions(ProductOptions):
     """Options of the geocoded coregistered SLC."""
 
+    late_options: ClassVar[tuple[str, ...]] = ("engine", "esd")
+
     taps: int = Field(8, ge=8, le=32, multiple_of=2, description="sinc interpolator length, samples")
     flatten: bool = Field(True, description="remove the geometric range phase 4πR/λ")
     bistatic: bool = Field(
         True, description="apply the IPF's bistatic azimuth term, as ESA's geolocation grid does"
     )
+    engine: Literal["native", "isce2"] = Field(
+        "native", description="native: each date geocoded on its own; isce2: ISCE2's topsStack "
+        "coregisters the burst stack first (a job per burst stack, docs/isce2.md)")
+    esd: bool = Field(False, description="isce2 only: refine the coregistration by ESD (needs burst "
+                      "overlaps)")
+
+    @property
+    def made_by_job(self) -> bool:
+        """The ISCE2 CSLC: topsStack coregisters the whole burst stack (cube.jobs)."""
+        return self.engine != "native"
+
+    def model_post_init(self, _: object) -> None:
+        """ESD belongs to the ISCE2 engine."""
+        if self.esd and self.engine != "isce2":
+            raise ValueError("esd=true needs engine=isce2 (the native engine has no ESD)")
 
 
 class BackscatterOptions(ProductOptions):

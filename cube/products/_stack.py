@@ -18,6 +18,7 @@ import zarr
 from cube.errors import CorruptChunkError, InputError, NotFoundError
 from cube.format import CUBE_DOC, SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path, grid_path
 from cube.geometry import (
+    GRID_MARGIN_M,
     BurstGrid,
     Dem,
     ProductGrid,
@@ -190,8 +191,10 @@ class BurstStack:
                 remote = dem.get("storage_options", self.store.storage_options if "://" in url else {})
                 options = json.dumps(remote, sort_keys=True, default=str)
                 read = _read_dem_cached(url, bbox, dem.get("vertical_datum", "auto"), options)
-                _check_cover(read, (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())),
-                             self.burst_id)
+                # the grid's margin (orbit tube) may fall off the DEM; the burst's footprint may not
+                m = GRID_MARGIN_M
+                inner = transformer(g.epsg, 4326).transform_bounds(xmin + m, ymin + m, xmax - m, ymax - m)
+                _check_cover(read, tuple(float(v) for v in inner), self.burst_id)
                 self._dem = read
         return self._dem
 

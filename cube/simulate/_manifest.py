@@ -25,6 +25,7 @@ SCHEMAS = {  # repID -> (vocabulary, support file)
     "s1Level1CalibrationSchema": ("XML Schema", "s1-level-1-calibration.xsd"),
     "s1ObjectTypesSchema": ("XML Schema", "s1-object-types.xsd"),
     "s1Level1MeasurementSchema": ("SDF", "s1-level-1-measurement.xsd"),
+    "s1Level1MapOverlaySchema": ("XML Schema", "s1-map-overlay.xsd"),
 }
 
 
@@ -82,14 +83,14 @@ def build_manifest(safe_dir: Path, files: list[tuple[str, str]], info: ManifestI
     for rep, rel in files:
         stem = Path(rel).stem.replace("-", "")
         obj_id = stem if rep == "s1Level1MeasurementSchema" else (
-            stem if stem.startswith(("noise", "calibration")) else "product" + stem)
+            stem if stem.startswith(("noise", "calibration", "mapoverlay")) else "product" + stem)
         ids.append(obj_id)
     annotation_ids = [i for (rep, _), i in zip(files, ids, strict=True)
                       if rep != "s1Level1MeasurementSchema"]
     for (rep, _), obj_id in zip(files, ids, strict=True):
         if rep == "s1Level1MeasurementSchema":
             cu = _el(top, "xfdu:contentUnit", unitType="Measurement Data Unit", repID=rep,
-                     dmdID=" ".join(f"{i}Annotation" for i in annotation_ids) + " ")
+                     dmdID=" ".join(f"{i}Annotation" for i in annotation_ids if i != "mapoverlay") + " ")
         else:
             cu = _el(top, "xfdu:contentUnit", unitType="Metadata Unit", repID=rep)
         _el(cu, "dataObjectPointer", dataObjectID=obj_id)

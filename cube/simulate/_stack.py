@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from . import _constants as C
 from ._annotation import AnnotationData, BurstRecord, DcEstimate, build_annotation
+from ._aux import write_map_overlay, write_orbit_file
 from ._calnoise import build_calibration, build_noise, make_luts, q6
 from ._geometry import ecef_to_llh, enu_basis, look_geometry, rdr2geo
 from ._layout import Acquisition, Layout, make_acquisitions, quantize, round_us, seed_orbit, time_str
@@ -401,5 +402,8 @@ def _write_product(out_dir: Path, layout: Layout, acq: Acquisition, scene: Scene
         processing_stop=(processed + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%f"),
         footprint=corners,
     )
+    write_map_overlay(safe, grid["lat"], grid["lon"])
+    files.append(("s1Level1MapOverlaySchema", "preview/map-overlay.kml"))
     write(build_manifest(safe, files, info), safe / "manifest.safe")
+    write_orbit_file(out_dir, acq, start, stop)
     return safe

@@ -101,6 +101,9 @@ def test_worker_environment_has_isce2_from_conda_forge_and_the_package() -> None
     deps = env["dependencies"]
     names = {re.split(r"[=<>! ]", d.split("::")[-1])[0]: d for d in deps if isinstance(d, str)}
     assert names["isce2"].startswith("conda-forge::")
+    # the same ISCE2 as `make isce2` builds from source for development and CI
+    built = re.search(r"^ISCE2_VERSION := (\S+)$", (CONTAINERS.parent / "Makefile").read_text(), re.M).group(1)
+    assert names["isce2"] == f"conda-forge::isce2={built}"
     assert names["python"] == "python=3.11"
     assert {"gdal", "pip"} <= set(names)
     (pip,) = [d["pip"] for d in deps if isinstance(d, dict)]

@@ -5,7 +5,7 @@ out as ISCE2 2.x writes it; the native engine's CSLC of the same cube (for the r
 topsStack's coregistered burst *is* the reference burst); a secondary resampled into the
 reference geometry by a slow numpy path written here (ISCE2's resamp_slc conventions:
 deramp with the secondary's own carrier, sinc, reramp at the secondary position, flatten by
-4π/λ·(R_sec − R_ref)). The test that runs ISCE2 itself skips where ISCE2 is not installed.
+4π/λ·(R_sec − R_ref)). ISCE2 itself runs in tests/integration/test_isce2_engine.py.
 """
 
 from __future__ import annotations
@@ -23,28 +23,25 @@ import pytest
 
 from cube.errors import InputError, InvalidSourceError, NotFoundError
 from cube.format import SPEED_OF_LIGHT
-from cube.jobs._isce2 import (
+from cube.isce2 import (
     NO_ISCE2,
+    SITE_DIR,
     TopsStackError,
     TopsStackTask,
     burst_file,
     convert_topsstack,
     execute_run_files,
-    isce2_available,
     isce2_cslc,
     open_isce_image,
     read_isce_image,
     read_isce_window,
     read_topsstack_bursts,
-    run_topsstack,
     topsstack_command,
     topsstack_environment,
     topsstack_task,
     write_isce_dem,
     write_isce_image,
 )
-
-SKIP_NO_ISCE = "ISCE2 is not installed (conda-only); run in the containers/worker image"
 
 
 def _gdal_read(vrt: Path) -> np.ndarray:
@@ -247,7 +244,7 @@ def test_write_read_round_trip_and_gdal_reads_the_vrt(tmp_path, dtype, scheme):
     root = ET.parse(info.xml_path).getroot()
     props = {p.get("name"): p.find("value").text for p in root.findall("property")}
     assert props["width"] == "5" and props["length"] == "4" and props["number_bands"] == "3"
-    assert props["scheme"] == scheme and props["byte_order"] == order and props["file_name"] == "img.bin"
+    assert props["scheme"] == scheme and props["byte_order"] == order and props["file_name"] == str((tmp_path / "img.bin").absolute())
     names = [e.get("name") for e in root]
     assert names == sorted(names) and names[0] == "ISCE_VERSION"
     sizes = {c.get("name"): c.find("property[@name='size']/value").text for c in root.findall("component")}
@@ -641,8 +638,8 @@ def test_task_box_around_the_burst(stack, tmp_path):
     assert geo.reference_date == "20240106" and geo.swath == 2 and geo.burst_id == ref.burst_id
     assert Path(geo.dem).is_absolute() and Path(geo.safe_paths[0]).is_absolute()
     nesd = topsstack_task(ref, ["a.SAFE", "b.SAFE"], "orbits", "dem.wgs84", aux_dir="aux", coregistration="NESD")
-    s, n, w, e = nesd.bbox
-    assert s < lat.min() and n > lat.max() and w < lon.min() and e > lon.max()
+    # the valid footprint: meets the neighbours' boxes, stays inside every SAFE holding the burst
+    assert nesd.bbox == pytest.approx((lat.min(), lat.max(), lon.min(), lon.max()))
 
 
 def test_environment_finds_the_conda_stack_processors():
@@ -650,7 +647,18 @@ def test_environment_finds_the_conda_stack_processors():
                                 prefix="/opt/conda")
     assert env["PATH"].split(":")[:2] == ["/opt/conda/share/isce2/topsStack",
                                           "/opt/conda/lib/python3.11/site-packages/isce/applications"]
-    assert env["PYTHONPATH"] == "/opt/conda/share/isce2" and env["PATH"].endswith("/usr/bin")
+    assert env["PYTHONPATH"].split(":") == [str(SITE_DIR), "/opt/conda/share/isce2"]
+    assert env["PATH"].endswith("/usr/bin")
+
+
+def test_isce2_processes_print_numpy_the_legacy_way():
+    """ISCE2 writes repr() of numbers into its state files; numpy 2's ``np.int64(0)`` breaks a resume."""
+    import subprocess
+
+    env = topsstack_environment({"PATH": os.environ["PATH"]}, prefix="/nonexistent")
+    code = "import numpy as np; print(repr(np.int64(3)), repr(np.float64(0.5)))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3", "0.5"]
 
 
 def _run_file(work: Path, name: str, lines: list[str]) -> None:
@@ -681,109 +689,81 @@ def test_run_files_run_in_numbered_order_and_a_failure_names_its_step(tmp_path):
 
 
 def test_without_isce2_the_engine_says_what_to_use(tmp_path):
-    if isce2_available():
-        pytest.skip("ISCE2 is installed here")
-    with pytest.raises(InputError) as exc:
-        run_topsstack(_task(), tmp_path)
-    assert str(exc.value) == NO_ISCE2
-    assert "containers/worker" in NO_ISCE2 and "engine='native'" in NO_ISCE2
+    """Where ``isce`` cannot be imported (here: its folders taken off the path of a fresh process)."""
+    import subprocess
+
+    code = (
+        "import sys; sys.path = [p for p in sys.path if '/isce2/' not in p]\n"
+        "from cube.errors import InputError\n"
+        "from cube.isce2 import TopsStackTask, run_topsstack\n"
+        f"task = TopsStackTask.model_validate_json({_task().model_dump_json()!r})\n"
+        "try:\n    run_topsstack(task, sys.argv[1])\n"
+        "except InputError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == NO_ISCE2
+    assert "make isce2" in NO_ISCE2 and "containers/worker" in NO_ISCE2 and "engine='native'" in NO_ISCE2
 
 
 # ---------------------------------------------------------------------------------------------
-# ISCE2 itself (the worker image)
+# The engine option, the job's inputs
 # ---------------------------------------------------------------------------------------------
 
-def _write_eof(path: Path, burst) -> None:
-    """A POEORB-style orbit file of a burst's state vectors (what ISCE2's orbit reader needs)."""
-    def t(sv):
-        return sv.time.strftime("%Y-%m-%dT%H:%M:%S.%f")
+def test_the_native_cslc_keeps_its_variant_key():
+    """``engine`` and ``esd`` at their defaults leave the key as it was before they existed."""
+    import hashlib
+    import json
 
-    osv = "".join(
-        f"<OSV><TAI>TAI={t(sv)}</TAI><UTC>UTC={t(sv)}</UTC>"
-        f"<UT1>UT1={t(sv)}</UT1><Absolute_Orbit>+{burst.absolute_orbit}</Absolute_Orbit>"
-        f"<X unit=\"m\">{sv.position[0]}</X><Y unit=\"m\">{sv.position[1]}</Y><Z unit=\"m\">{sv.position[2]}</Z>"
-        f"<VX unit=\"m/s\">{sv.velocity[0]}</VX><VY unit=\"m/s\">{sv.velocity[1]}</VY>"
-        f"<VZ unit=\"m/s\">{sv.velocity[2]}</VZ><Quality>NOMINAL</Quality></OSV>"
-        for sv in burst.orbit.state_vectors)
-    path.write_text(f"<?xml version=\"1.0\"?><Earth_Explorer_File><Data_Block type=\"xml\">"
-                    f"<List_of_OSVs count=\"{len(burst.orbit.state_vectors)}\">{osv}</List_of_OSVs>"
-                    "</Data_Block></Earth_Explorer_File>")
+    from cube.materialize import Variant
+    from cube.products import CslcOptions
 
-
-def _with_preview(safe: Path, bursts: list, out: Path) -> Path:
-    """A copy of a simulated SAFE with the preview/map-overlay.kml topsStack reads its footprint from."""
-    import shutil
-
-    copy = out / safe.name
-    shutil.copytree(safe, copy)
-    points = [p for b in bursts for p in b.geolocation_grid]
-    first = min(p.azimuth_time for p in points)
-    last = max(p.azimuth_time for p in points)
-    near, far = min(p.pixel for p in points), max(p.pixel for p in points)
-
-    def corner(time, pixel):
-        p = next(q for q in points if q.azimuth_time == time and q.pixel == pixel)
-        return f"{p.longitude:.6f},{p.latitude:.6f}"
-
-    quad = " ".join(corner(t, px) for t, px in ((first, near), (first, far), (last, far), (last, near)))
-    (copy / "preview").mkdir(exist_ok=True)
-    (copy / "preview" / "map-overlay.kml").write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns:gx="http://www.google.com/kml/ext/2.2">'
-        "<Document><name>Sentinel-1 Map Overlay</name><Folder><name>Sentinel-1 Scene Overlay</name>"
-        "<GroundOverlay><name>Sentinel-1 Image Overlay</name><Icon><href>quick-look.png</href></Icon>"
-        f"<gx:LatLonQuad><coordinates>{quad}</coordinates></gx:LatLonQuad></GroundOverlay></Folder>"
-        "</Document></kml>\n")
-    return copy
+    before = hashlib.sha256(json.dumps({"taps": 8, "flatten": True, "bistatic": True}, sort_keys=True)
+                            .encode()).hexdigest()[:12]
+    assert Variant.of("cslc").key == f"cslc/v1-{before}"
+    isce2 = Variant.of("cslc", {"engine": "isce2"})
+    assert isce2.key != Variant.of("cslc").key != Variant.of("cslc", {"engine": "isce2", "esd": True}).key
+    assert isce2.options.segment() == "engine=isce2"
+    with pytest.raises(ValueError, match="esd=true needs engine=isce2"):
+        CslcOptions(esd=True)
 
 
-def test_isce2_topsstack_end_to_end(tmp_path, cube, stack, tiny_stack):
-    """topsStack on the simulated stack, converted, against the native engine (worker image only).
+def test_the_native_engine_refuses_an_isce2_window(stack):
+    from cube.products import CslcOptions
 
-    Written for the worker image and not run yet: nothing outside it can install ISCE2.
-    """
-    try:
-        import isce  # noqa: F401
-    except Exception:
-        pytest.skip(SKIP_NO_ISCE)
-    from cube.products import BurstStack
-    from cube.storage import list_burst_groups
+    with pytest.raises(InputError, match="whole burst stack by an ISCE2 job"):
+        stack.cslc(stack.dates[0], (slice(0, 8), slice(0, 8)), CslcOptions(engine="isce2"))
 
-    stacks = [BurstStack(cube, b, p) for b, p in list_burst_groups(cube)]
-    (tmp_path / "slc").mkdir()
-    safes = []
-    for safe in tiny_stack.safe_paths:
-        bursts = [s.burst(d) for s in stacks for d in s.dates if s.burst(d).product_id in safe.name]
-        safes.append(_with_preview(safe, bursts, tmp_path / "slc"))
-    ref = stack.burst(stack.dates[0])
-    orbits = tmp_path / "orbits"
-    orbits.mkdir()
-    for date in stack.dates:
-        b = stack.burst(date)
-        start = (b.sensing_start - timedelta(hours=1)).strftime("%Y%m%dT%H%M%S")
-        stop = (b.sensing_start + timedelta(hours=1)).strftime("%Y%m%dT%H%M%S")
-        _write_eof(orbits / f"{b.mission}_OPER_AUX_POEORB_OPOD_{stop}_V{start}_{stop}.EOF", b)
-    dem = write_isce_dem(tmp_path / "dem" / "dem.wgs84", stack.dem)
-    task = topsstack_task(ref, safes, orbits, dem.path, aux_dir=tmp_path / "aux")
-    work = run_topsstack(task, tmp_path / "work")
-    results = dict(convert_topsstack(work, ref, stack.dates, stack.grid, stack.dem))
-    assert set(results) == set(stack.dates)
-    # ISCE2 zeroes the burst outside its valid rectangle: compare 8 samples inside it
-    [isce] = [b for b in read_topsstack_bursts(work / "reference" / "IW2.xml")
-              if b.sensing_start == ref.sensing_start]
 
-    def interior(c):
-        m = 8
-        return ((c.line >= isce.first_valid_line + m) & (c.line <= isce.last_valid_line - m)
-                & (c.sample >= isce.first_valid_sample + m) & (c.sample <= isce.last_valid_sample - m))
+def test_orbit_file_from_the_cube_reads_back(tmp_path, stack):
+    """The .EOF written from the cube: our ingest reader gets the same vectors, and its name's
+    validity covers the SAFE by more than stackSentinel's 60 s."""
+    from datetime import datetime
 
-    native = stack.cslc(ref.date_key).data
-    a = results[ref.date_key].data
-    ok = interior(results[ref.date_key]) & np.isfinite(a) & np.isfinite(native)
-    assert ok.mean() > 0.2
-    np.testing.assert_allclose(a[ok], native[ok], rtol=0, atol=1e-5 * np.abs(native[ok]).max())
-    for date in stack.dates[1:]:
-        a, b = results[date].data, stack.cslc(date).data
-        ok = interior(results[date]) & np.isfinite(a) & np.isfinite(b)
-        cross = np.sum(a[ok] * np.conj(b[ok]))
-        gamma = abs(cross) / np.sqrt(np.sum(abs(a[ok]) ** 2) * np.sum(abs(b[ok]) ** 2))
-        assert gamma > 0.95, f"{date}: coherence with the native CSLC {gamma:.3f}"
+    from cube.ingest._orbit import read_orbit_file
+    from cube.isce2 import write_orbit_eof
+
+    burst = stack.burst(stack.dates[1])
+    path = write_orbit_eof(tmp_path, burst)
+    orbit = read_orbit_file(str(path))
+    assert orbit.source == f"POEORB:{path.name}"
+    assert [sv.time for sv in orbit.state_vectors] == [sv.time for sv in burst.orbit.state_vectors]
+    np.testing.assert_array_equal([sv.position for sv in orbit.state_vectors],
+                                  [sv.position for sv in burst.orbit.state_vectors])
+    fields = path.stem.split("_")
+    v0, v1 = (datetime.strptime(f.removeprefix("V"), "%Y%m%dT%H%M%S") for f in fields[6:8])
+    start, stop = (datetime.strptime(t, "%Y%m%dT%H%M%S") for t in burst.product_id.split("_")[5:7])
+    assert (start - v0).total_seconds() > 60 and (v1 - stop).total_seconds() > 60
+
+
+def test_safes_are_found_by_product_name(tmp_path):
+    from cube.isce2 import find_safes
+
+    names = ["S1A_IW_SLC__1SDV_20240106T022010_20240106T022037_051980_063255_ABDC",
+             "S1A_IW_SLC__1SDV_20240118T022010_20240118T022037_052155_06397C_B1D8"]
+    (tmp_path / "a" / f"{names[0]}.SAFE").mkdir(parents=True)
+    (tmp_path / f"{names[1]}.zip").write_bytes(b"")
+    found = find_safes(names, [tmp_path / "a", tmp_path / f"{names[1]}.zip"])
+    assert found == {names[0]: tmp_path / "a" / f"{names[0]}.SAFE", names[1]: tmp_path / f"{names[1]}.zip"}
+    with pytest.raises(NotFoundError, match=f"no SAFE for {names[1]} in {tmp_path / 'a'}.*sources"):
+        find_safes(names, [tmp_path / "a"])

@@ -4,6 +4,7 @@ physics, checked with geometry / TOPS deramping written independently here with 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -423,3 +424,28 @@ def test_deterministic_for_a_seed(tmp_path):
         for key in ("tiff", "annotation", "calibration", "noise", "manifest"):
             assert files(pa)[key].read_bytes() == files(pb)[key].read_bytes()
     assert files(a.safe_paths[0])["tiff"].read_bytes() != files(c.safe_paths[0])["tiff"].read_bytes()
+
+
+def test_orbit_files_and_map_overlay_beside_the_safes(stack):
+    """What ISCE2's stackSentinel reads besides the SAFE: the orbit .EOF (its vectors are the
+    annotation's orbitList) and preview/map-overlay.kml (its quad is the manifest's footprint)."""
+    from cube.ingest._orbit import read_orbit_file
+
+    eofs = sorted(stack.safe_paths[0].parent.glob("S1A_OPER_AUX_POEORB_OPOD_*.EOF"))
+    assert len(eofs) == len(stack.safe_paths)
+    for safe, eof in zip(stack.safe_paths, eofs, strict=True):
+        start, stop = (dt.datetime.strptime(t, "%Y%m%dT%H%M%S") for t in safe.name.split("_")[5:7])
+        v0, v1 = (dt.datetime.strptime(t.removeprefix("V"), "%Y%m%dT%H%M%S") for t in eof.stem.split("_")[6:8])
+        assert v0 + dt.timedelta(seconds=60) <= start and stop <= v1 - dt.timedelta(seconds=60)
+        ann = etree.parse(str(files(safe)["annotation"]))
+        want = [[float(sv.findtext(f"position/{c}")) for c in "xyz"] for sv in ann.iterfind(".//orbitList/orbit")]
+        orbit = read_orbit_file(str(eof))
+        assert orbit.source.startswith("POEORB:")
+        np.testing.assert_allclose([sv.position for sv in orbit.state_vectors], want, rtol=0, atol=1e-5)
+        kml = etree.parse(str(safe / "preview" / "map-overlay.kml"))
+        quad = [tuple(map(float, p.split(","))) for p in
+                kml.findtext(".//{http://www.google.com/kml/ext/2.2}LatLonQuad/coordinates").split()]
+        ns = {"gml": "http://www.opengis.net/gml"}
+        footprint = [tuple(map(float, p.split(","))) for p in
+                     etree.parse(str(files(safe)["manifest"])).findtext(".//gml:coordinates", namespaces=ns).split()]
+        np.testing.assert_allclose([(lat, lon) for lon, lat in quad], footprint, atol=1e-6)
