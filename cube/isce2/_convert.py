@@ -205,7 +205,7 @@ def isce2_cslc(
 
 
 def _secondary_dir(workdir: Path, date_key: str) -> tuple[str, Path]:
-    """topsStack's directory of a date: named by the SAFE's start day (a burst may start after midnight)."""
+    """The topsStack directory of a date: named by the SAFE's start day (a burst may start after midnight)."""
     day = datetime.strptime(date_key[:8], "%Y%m%d")
     for candidate in (day, day - timedelta(days=1)):
         name = candidate.strftime("%Y%m%d")

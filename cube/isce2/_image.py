@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class IsceImage:
 
     @property
     def dtype(self) -> np.dtype:
-        """numpy dtype of one sample, with the file's byte order."""
+        """The numpy dtype of one sample, with the file's byte order."""
         return np.dtype(ISCE_DATA_TYPES[self.data_type]).newbyteorder("<" if self.byte_order == "l" else ">")
 
     @property
@@ -296,12 +296,12 @@ def _isce_header(info: IsceImage, coordinates: tuple[tuple[float, float], tuple[
         props["image_type"] = info.image_type
     props.update(extra)
     root = ET.Element("imageFile")
-    entries: dict[str, object] = dict(props)
+    entries: dict[str, Any] = dict(props)
     entries["coordinate1"] = (coordinates[0], info.width, "First coordinate of a 2D image (width).")
     entries["coordinate2"] = (coordinates[1], info.length, "Second coordinate of a 2D image (length).")
     for key in sorted(entries):
         if key.startswith("coordinate"):
-            (start, delta), size, doc = entries[key]  # type: ignore[misc]
+            (start, delta), size, doc = entries[key]
             comp = ET.SubElement(root, "component", name=key)
             ET.SubElement(comp, "factorymodule").text = "isceobj.Image"
             ET.SubElement(comp, "factoryname").text = "createCoordinate"

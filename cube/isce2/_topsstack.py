@@ -1,5 +1,6 @@
-"""The topsStack driver: ``stackSentinel.py -W slc`` for one swath and a box around one burst,
-then its run files in order, each step's output logged; a failing step raises naming it.
+"""The topsStack driver: ``stackSentinel.py -W slc`` for one swath and a box around one burst.
+
+Then its run files run in order, each step's output logged; a failing step raises naming it.
 
 ISCE2 comes from conda-forge (the worker image) or from ``make isce2`` (the pinned source
 built into ``.tools/``); both put the stack processors in ``<prefix>/share/isce2/topsStack``.
@@ -70,7 +71,7 @@ class TopsStackTask(BaseModel):
 
 
 def _isce_date(burst: BurstMetadata) -> str:
-    """topsStack's name of a date: the SAFE's start day (from the product name if it has one)."""
+    """The topsStack name of a date: the SAFE's start day (from the product name if it has one)."""
     m = re.search(r"_(\d{8})T\d{6}_\d{8}T\d{6}_", burst.product_id)
     return m.group(1) if m else burst.sensing_start.strftime("%Y%m%d")
 
@@ -103,7 +104,7 @@ def topsstack_task(
     else:
         bbox = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
     return TopsStackTask(
-        burst_id=reference.burst_id, polarization=reference.polarization,  # type: ignore[arg-type]
+        burst_id=reference.burst_id, polarization=reference.polarization,
         safe_paths=[str(Path(p).absolute()) for p in safe_paths], orbit_dir=str(Path(orbit_dir).absolute()),
         aux_dir=str(Path(aux_dir).absolute()), dem=str(Path(dem).absolute()),
         reference_date=_isce_date(reference), bbox=bbox, coregistration=coregistration, num_proc=num_proc,

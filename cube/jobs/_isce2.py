@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -84,6 +85,11 @@ def isce2_variant(options: dict | CslcOptions | None) -> Variant:
     return Variant.of("cslc", CslcOptions.model_validate({**given, "engine": "isce2"}))
 
 
+def _esd(variant: Variant) -> bool:
+    """Whether an :func:`isce2_variant` (whose options are always `CslcOptions`) asks for ESD."""
+    return cast(CslcOptions, variant.options).esd
+
+
 def wants_isce2(spec: JobSpec) -> bool:
     """Whether a job runs on the isce2 engine: its ``engine``, or a cslc product asking for it."""
     return spec.engine == "isce2" or any(
@@ -124,7 +130,7 @@ def run_isce2_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = Non
         variant = isce2_variant(job.options)
         plan.setdefault(variant, [])
         plan[variant] += [d for d in (job.dates or stack.dates) if d not in plan[variant]]
-    if len({(v.options.esd) for v in plan}) > 1:
+    if len({_esd(v) for v in plan}) > 1:
         raise InputError(f"job: {burst.burst_id}: one isce2 run per burst; give every cslc the same esd")
     todo = {(v, d, i, j) for v, dates in plan.items() for d in dates
             for i, j in _missing(engine, burst.burst_id, burst.polarization, v, d)}
@@ -132,7 +138,7 @@ def run_isce2_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = Non
     if todo:
         wanted = sorted({d for _, d, _, _ in todo})
         run_dates = wanted if len(wanted) > 1 else _with_neighbour(wanted[0], stack.dates)
-        esd = next(iter(plan)).options.esd
+        esd = _esd(next(iter(plan)))
         settings = isce2_settings()
         work = Path(tempfile.mkdtemp(prefix=f"isce2-{burst.burst_id}-", dir=settings.workdir))
         try:
@@ -159,7 +165,7 @@ def _with_neighbour(date: str, dates: list[str]) -> list[str]:
 
 def _run(spec: JobSpec, stack: BurstStack, engine: ArdEngine, run_dates: list[str], todo: set,
          work: Path, esd: bool, settings: Isce2Settings, progress: Progress | None) -> int:
-    """topsStack in ``work``, then the chunks of ``todo``; the bytes written."""
+    """Run topsStack in ``work``, then store the chunks of ``todo``; returns the bytes written."""
     bursts = [stack.burst(d) for d in run_dates]
     safes = find_safes([b.product_id for b in bursts], spec.sources)
     for b in bursts:
@@ -224,8 +230,10 @@ def _cpu_s() -> float:
 
 def isce2_cslc_dataset(cube_url: str, stack: BurstStack, date_keys: list[str], options: CslcOptions,
                        sources: list[str], window=None, ard_url: str | None = None):
-    """``sarcube product ... cslc --option engine=isce2``: run the ISCE2 job of these dates of one
-    burst (chunks already stored are kept), then read its CSLC window of each date.
+    """``sarcube product ... cslc --option engine=isce2``: the CSLC of these dates by ISCE2.
+
+    Runs the ISCE2 job of these dates of one burst (chunks already stored are kept), then reads its
+    CSLC window of each date.
 
     Returns the product Dataset every output shares (``cube.products.product_dataset``):
     complex64 ``cslc`` (time, y, x) with ``x``/``y``, ``spatial_ref`` and provenance.

@@ -145,8 +145,11 @@ def check_job(bursts: list[BurstJob], engine: ArdEngine) -> None:
 
 
 def job_settings(spec: JobSpec, lock_table: str | None = None) -> Settings:
-    """The settings of a job's engine: its cube and ARD store, chunk leases in ``lock_table``
-    (default: this process's SARCUBE_LOCK_TABLE, else beside the ARD store)."""
+    """The settings of a job's engine.
+
+    Its cube and ARD store, chunk leases in ``lock_table`` (default: this process's
+    SARCUBE_LOCK_TABLE, else beside the ARD store).
+    """
     return Settings.for_job(spec.cube_url, spec.ard_url, spec.storage_options,
                             lock_table or WorkerSettings().lock_table)
 

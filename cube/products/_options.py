@@ -60,8 +60,10 @@ class ProductOptions(BaseModel):
         return ",".join(parts)
 
     def digest(self) -> str:
-        """Short hash of the option values (12 hex digits; ``late_options`` at their defaults left
-        out): part of a variant's key."""
+        """Short hash of the option values (12 hex digits): part of a variant's key.
+
+        ``late_options`` at their defaults are left out.
+        """
         values = self.model_dump(mode="json")
         for name in self.late_options:
             if values[name] == type(self).model_fields[name].default:

@@ -193,8 +193,9 @@ class BurstStack:
                 read = _read_dem_cached(url, bbox, dem.get("vertical_datum", "auto"), options)
                 # the grid's margin (orbit tube) may fall off the DEM; the burst's footprint may not
                 m = GRID_MARGIN_M
-                inner = transformer(g.epsg, 4326).transform_bounds(xmin + m, ymin + m, xmax - m, ymax - m)
-                _check_cover(read, tuple(float(v) for v in inner), self.burst_id)
+                west, south, east, north = transformer(g.epsg, 4326).transform_bounds(
+                    xmin + m, ymin + m, xmax - m, ymax - m)
+                _check_cover(read, (float(west), float(south), float(east), float(north)), self.burst_id)
                 self._dem = read
         return self._dem
 

@@ -20,8 +20,10 @@ ORBIT_VALIDITY = dt.timedelta(hours=1)
 
 
 def write_map_overlay(safe: Path, lat: np.ndarray, lon: np.ndarray) -> Path:
-    """``<safe>/preview/map-overlay.kml`` from the geolocation grid's corners (first line near, far;
-    last line far, near), as ESA writes it."""
+    """Write ``<safe>/preview/map-overlay.kml`` from the geolocation grid's corners, as ESA does.
+
+    The corners: first line near, far; last line far, near.
+    """
     quad = " ".join(f"{lon[i, j]:.6f},{lat[i, j]:.6f}" for i, j in ((0, 0), (0, -1), (-1, -1), (-1, 0)))
     path = safe / "preview" / "map-overlay.kml"
     path.parent.mkdir(parents=True, exist_ok=True)
