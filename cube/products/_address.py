@@ -49,7 +49,7 @@ class Variant:
         """The product's registry entry."""
         return get_product(self.product)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """``<product>/v<version>-<digest>``: the variant's folder under a burst group."""
         return f"{self.product}/v{self.spec.version}-{self.options.digest()}"
@@ -98,7 +98,7 @@ class ArdArray:
         """The product name."""
         return self.variant.product
 
-    @property
+    @cached_property
     def path(self) -> str:
         """The array's folder relative to the ARD store root."""
         return f"{self.burst_id}/{self.polarization.lower()}/{self.variant.key}/{'_'.join(self.dates)}"

@@ -715,8 +715,7 @@ def test_the_native_cslc_keeps_its_variant_key():
     import hashlib
     import json
 
-    from cube.materialize import Variant
-    from cube.products import CslcOptions
+    from cube.products import CslcOptions, Variant
 
     before = hashlib.sha256(json.dumps({"taps": 8, "flatten": True, "bistatic": True}, sort_keys=True)
                             .encode()).hexdigest()[:12]
