@@ -22,7 +22,8 @@ def _safe_times(burst: BurstMetadata) -> tuple[datetime, datetime]:
     """(start, stop) of the burst's SAFE, from its product name (the burst's own times without one)."""
     m = re.search(r"_(\d{8}T\d{6})_(\d{8}T\d{6})_", burst.product_id)
     if m:
-        return tuple(datetime.strptime(t, "%Y%m%dT%H%M%S") for t in m.groups())  # type: ignore[return-value]
+        start, stop = (datetime.strptime(t, "%Y%m%dT%H%M%S") for t in m.groups())
+        return start, stop
     stop = burst.sensing_start + timedelta(seconds=burst.lines * burst.azimuth_time_interval)
     return burst.sensing_start, stop
 
