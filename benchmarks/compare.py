@@ -8,7 +8,7 @@ own ``cube`` first on ``sys.path``), alternating before, after, before, after...
 machine's drift hits both alike. The working tree is not touched until the results are written.
 For each benchmark the best candidate time over all rounds is kept per side, and
 ``after ÷ before`` is reported (below 1: faster). Results go to
-``benchmarks/results/compare/<before>..<after>.json`` and ``.md``; ``docs/performance.md``
+``benchmarks/results/compare/<before>-to-<after>.json`` and ``.md``; ``docs/performance.md``
 links them.
 """
 
@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"benchmark": name, "before_best_s": b, "after_best_s": a,
                      "after_over_before": ratio, "verdict": verdict})
     OUT.mkdir(parents=True, exist_ok=True)
-    stem = OUT / f"{before_rev}..{after_rev}"
+    stem = f"{before_rev}-to-{after_rev}"
     doc = {"before": before_rev, "after": after_rev, "rounds": args.rounds, "repeat": args.repeat,
            "noise": NOISE, "rows": rows}
-    stem.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+    (OUT / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
     lines = [f"# Before/after: {before_rev} → {after_rev}", "",
              f"`benchmarks/compare.py --before {before_rev}`: {args.rounds} interleaved rounds, best of "
              f"{args.repeat} runs each, same machine, same interpreter. Within ±{NOISE:.0%} is noise here.",
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = "–" if row["after_over_before"] is None else f"{row['after_over_before']:.2f}"
         lines.append(f"| {row['benchmark']} | {_fmt(row['before_best_s'])} | {_fmt(row['after_best_s'])} | "
                      f"{ratio} | {row['verdict']} |")
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 1 if slower else 0
 
