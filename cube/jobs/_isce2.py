@@ -44,7 +44,7 @@ from cube.isce2 import (
 )
 from cube.jobs._records import BurstMetrics
 from cube.jobs._spec import JobSpec, job_settings
-from cube.materialize import ArdEngine
+from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, BurstStack, CslcOptions, Selection, Variant, product_dataset
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,12 @@ def _esd(variant: Variant) -> bool:
 
 
 def wants_isce2(spec: JobSpec) -> bool:
-    """Whether a job runs on the isce2 engine: its ``engine``, or a cslc product asking for it."""
+    """Whether a job runs on the isce2 engine: its ``engine``, or a product over the ISCE2 CSLC.
+
+    That is ``cslc`` with ``engine=isce2``, or a product computed from it with ``engine=isce2``.
+    """
     return spec.engine == "isce2" or any(
-        p.product == "cslc" and p.options.get("engine") == "isce2"
-        for b in spec.bursts for p in b.products)
+        p.options.get("engine") == "isce2" for b in spec.bursts for p in b.products)
 
 
 def run_isce2_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = None,
@@ -122,14 +124,22 @@ def run_isce2_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = Non
     wall0, cpu0 = time.perf_counter(), _cpu_s()
     stack = engine.stack(burst.burst_id, burst.polarization)
     plan: dict[Variant, list[str]] = {}
+    derived = []  # products computed from the ISCE2 CSLC, once it is stored
     for job in burst.products:
         if job.product != "cslc":
-            raise InputError(
-                f"job: {burst.burst_id} {job.product}: the isce2 engine makes cslc; ask for cslc with "
-                "engine=isce2 and compute other products from it")
-        variant = isce2_variant(job.options)
+            if job.options.get("engine") != "isce2" and spec.engine == "isce2":
+                raise InputError(
+                    f"job: {burst.burst_id} {job.product}: an isce2 job computes products from the ISCE2 "
+                    "CSLC; give the product the option engine=isce2")
+            selection = job.selection(engine, burst.burst_id, burst.polarization)
+            derived.append(selection)
+            dates = sorted({d for ds in selection.date_sets for d in ds})
+            variant = isce2_variant(None)
+        else:
+            variant = isce2_variant(job.options)
+            dates = job.dates or stack.dates
         plan.setdefault(variant, [])
-        plan[variant] += [d for d in (job.dates or stack.dates) if d not in plan[variant]]
+        plan[variant] += [d for d in dates if d not in plan[variant]]
     if len({_esd(v) for v in plan}) > 1:
         raise InputError(f"job: {burst.burst_id}: one isce2 run per burst; give every cslc the same esd")
     todo = {(v, d, i, j) for v, dates in plan.items() for d in dates
@@ -150,6 +160,13 @@ def run_isce2_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = Non
                 shutil.rmtree(work, ignore_errors=True)
         slc_bytes = sum(stack.burst(d).lines * stack.burst(d).samples * 4 for d in run_dates)  # CInt16
         metrics = BurstMetrics(bytes_written=written, chunks_computed=len(todo), bytes_read=slc_bytes)
+    tally = Tally()  # the products over the ISCE2 CSLC, computed as any other from its stored chunks
+    for selection in derived:
+        for ref in selection.arrays:
+            for i, j in engine.chunks_of(selection):
+                engine.chunk_bytes(ref, i, j, tally)
+    metrics.bytes_written += tally.bytes_written
+    metrics.chunks_computed += tally.chunks_computed
     metrics.wall_s = time.perf_counter() - wall0
     metrics.cpu_s = _cpu_s() - cpu0
     log.info("burst %s: isce2, %d chunks computed in %.1f s", burst.burst_id, len(todo), metrics.wall_s)

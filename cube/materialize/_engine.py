@@ -40,7 +40,7 @@ from cube.materialize._ard import (
     encode_chunk,
     group_metadata,
 )
-from cube.products import ArdArray, BurstStack, Input, Selection, Variant, compute_product
+from cube.products import ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input
 from cube.storage import (
     CubeStore,
     LeaseBackend,
@@ -276,7 +276,8 @@ class ArdEngine:
 
         def source(name: Input, date: str) -> object:
             if name in ("cslc", "cslc_window"):
-                cslc = self.read(ArdArray.cslc(ref.burst_id, ref.polarization, date), grid_window, inputs)
+                cslc_ref = ArdArray(ref.burst_id, ref.polarization, cslc_input(variant.options), (date,))
+                cslc = self.read(cslc_ref, grid_window, inputs)
                 return stack.input(name, date, grid_window, cslc=cslc)
             return stack.input(name, date, grid_window, counter=slc_bytes)
 

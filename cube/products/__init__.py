@@ -16,12 +16,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from cube.products._address import CSLC, CSLC_CHUNK, ArdArray, Selection, Variant
+from cube.products._address import CSLC, CSLC_CHUNK, ArdArray, Selection, Variant, cslc_input
 from cube.products._options import (
     AmplitudeOptions,
     BackscatterOptions,
     CoherenceOptions,
     CslcOptions,
+    FromCslcOptions,
     InterferogramOptions,
     ProductOptions,
     parse_segment,
@@ -77,6 +78,7 @@ __all__ = [
     "CoherenceOptions",
     "CslcOptions",
     "CslcWindow",
+    "FromCslcOptions",
     "Input",
     "InterferogramOptions",
     "ProductOptions",
@@ -90,6 +92,7 @@ __all__ = [
     "carrier_model",
     "coherence",
     "compute_product",
+    "cslc_input",
     "ensure_burst_grid",
     "geocode_slc",
     "get_product",

@@ -115,6 +115,12 @@ CSLC = Variant.of("cslc")
 """The CSLC every other product is computed from (default options)."""
 
 
+def cslc_input(options: ProductOptions) -> Variant:
+    """The CSLC variant a product with these options is computed from (its ``engine``)."""
+    engine = getattr(options, "engine", "native")
+    return CSLC if engine == "native" else Variant.of("cslc", {"engine": engine})
+
+
 @dataclass(frozen=True)
 class Selection:
     """What one request or one job product reads: arrays of one burst and variant, one window.

@@ -37,7 +37,7 @@ class ProductOptions(BaseModel):
 
     @property
     def made_by_job(self) -> bool:
-        """Whether these values are made for a whole burst stack by a job, never chunk by chunk."""
+        """Whether missing values are made by a job over the whole burst stack, never on request."""
         return False
 
     def non_default(self) -> dict:
@@ -100,7 +100,22 @@ class CslcOptions(ProductOptions):
             raise ValueError("esd=true needs engine=isce2 (the native engine has no ESD)")
 
 
-class BackscatterOptions(ProductOptions):
+class FromCslcOptions(ProductOptions):
+    """Options of a product computed from CSLC: which engine's CSLC it reads."""
+
+    late_options: ClassVar[tuple[str, ...]] = ("engine",)
+
+    engine: Literal["native", "isce2"] = Field(
+        "native", description="the CSLC it is computed from: native, or isce2 (made per burst stack by "
+        "an ISCE2 job: a missing chunk answers 202; docs/isce2.md)")
+
+    @property
+    def made_by_job(self) -> bool:
+        """Over the ISCE2 CSLC: the job makes the CSLC of the burst stack, then these chunks."""
+        return self.engine != "native"
+
+
+class BackscatterOptions(FromCslcOptions):
     """Options of the calibrated backscatter."""
 
     quantity: Literal["sigma0", "beta0", "gamma0"] = Field(
@@ -118,7 +133,7 @@ class BackscatterOptions(ProductOptions):
         return self.multilook
 
 
-class AmplitudeOptions(ProductOptions):
+class AmplitudeOptions(FromCslcOptions):
     """Options of the amplitude: √(mean |CSLC|²) in DN, or 20·log10 of it."""
 
     db: bool = Field(False, description="20·log10 of the amplitude")
@@ -130,7 +145,7 @@ class AmplitudeOptions(ProductOptions):
         return self.multilook
 
 
-class InterferogramOptions(ProductOptions):
+class InterferogramOptions(FromCslcOptions):
     """Options of the multilooked complex interferogram ``mean(ref · conj(sec))``."""
 
     multilook: LookPair = Field(
@@ -143,7 +158,7 @@ class InterferogramOptions(ProductOptions):
         return self.multilook
 
 
-class CoherenceOptions(ProductOptions):
+class CoherenceOptions(FromCslcOptions):
     """Options of the coherence magnitude |Σ ref·conj(sec)| / √(Σ|ref|² Σ|sec|²)."""
 
     window: LookPair = Field(

@@ -21,7 +21,15 @@ from cube.config import make_engine
 from cube.isce2 import isce2_available, read_topsstack_bursts
 from cube.jobs import JobSpec, job_settings, make_job_record, make_job_store, run_burst
 from cube.jobs._isce2 import isce2_variant, read_isce2_cslc
-from cube.products import ArdArray, BurstStack, CoherenceOptions, coherence
+from cube.products import (
+    ArdArray,
+    BurstStack,
+    CoherenceOptions,
+    InterferogramOptions,
+    Variant,
+    coherence,
+    interferogram,
+)
 from cube.storage import list_burst_groups, open_store
 
 NO_ISCE2 = "ISCE2 is not installed: run `make isce2` (builds ../shared/vendor/isce2 into .tools/)"
@@ -145,6 +153,30 @@ def test_coherence_from_either_engine_agrees(isce2_run):
         diff = isce2[ok] - native[ok]
         assert np.percentile(abs(diff), 99) <= 0.01, pair
         assert abs(diff.mean()) <= 0.002, pair
+
+
+def test_products_over_the_isce2_cslc(isce2_run):
+    """``engine=isce2`` on a product computed from CSLC: the engine reads the ISCE2 CSLC's stored
+    chunks (equal to the product function applied to them); a job of such a product finds the
+    ISCE2 CSLC stored (no topsStack run) and computes the product's chunks."""
+    engine, stack = isce2_run["engine"], isce2_run["stack"]
+    d0, d1 = stack.dates[:2]
+    a, b = _isce2_cslc(isce2_run, d0), _isce2_cslc(isce2_run, d1)
+    coh = Variant.of("coherence", {"engine": "isce2"})
+    got = engine.read(ArdArray(stack.burst_id, stack.polarization, coh, (d0, d1)))
+    np.testing.assert_allclose(got, coherence(a, b, CoherenceOptions()), rtol=1e-6, equal_nan=True)
+    assert coh.key != Variant.of("coherence").key and Variant.of("coherence").options.segment() == ""
+
+    spec = JobSpec(cube_url=stack.store.url, ard_url=isce2_run["spec"].ard_url,
+                   sources=isce2_run["spec"].sources,
+                   bursts=[{"burst_id": stack.burst_id, "polarization": stack.polarization, "products": [
+                       {"product": "interferogram", "options": {"engine": "isce2"}, "pairs": [[d0, d1]]}]}])
+    metrics = run_burst(spec, 0, engine=engine)
+    ny, nx = engine.chunk_counts(stack.burst_id, stack.polarization, Variant.of("interferogram"))
+    assert metrics.chunks_computed == ny * nx and metrics.cpu_s < 30  # no topsStack run
+    ifg = Variant.of("interferogram", {"engine": "isce2"})
+    stored = engine.read(ArdArray(stack.burst_id, stack.polarization, ifg, (d0, d1)))
+    np.testing.assert_allclose(stored, interferogram(a, b, InterferogramOptions()), rtol=1e-5, equal_nan=True)
 
 
 def test_rerun_finds_every_chunk_and_does_not_run_isce2(isce2_run):
