@@ -76,7 +76,7 @@ def point(
         {
             "product": product,
             "variant": variant.key,
-            "options": variant.options.model_dump(mode="json"),
+            "options": variant.options.key_values(),
             "burst_id": burst_id,
             "polarization": pol,
             "units": variant.spec.units,

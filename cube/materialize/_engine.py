@@ -307,7 +307,7 @@ class ArdEngine:
             "/".join(parts[:4]): {
                 "product": variant.product,
                 "algorithm_version": variant.spec.version,
-                "options": variant.options.model_dump(mode="json"),
+                "options": variant.options.key_values(),
             },
         }
         for rel, attrs in groups.items():

@@ -31,7 +31,7 @@ def provenance(burst_id: str, polarization: str, variant: Variant) -> dict[str, 
     """What made a product value: product, options (JSON), algorithm version, variant, software."""
     return {
         "product": variant.product,
-        "options": json.dumps(variant.options.model_dump(mode="json"), sort_keys=True),
+        "options": json.dumps(variant.options.key_values(), sort_keys=True),
         "algorithm_version": variant.spec.version,
         "variant": variant.key,
         "software": f"sarcube {__version__}",

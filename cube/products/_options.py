@@ -59,8 +59,8 @@ class ProductOptions(BaseModel):
             parts.append(f"{key}={value}")
         return ",".join(parts)
 
-    def digest(self) -> str:
-        """Short hash of the option values (12 hex digits): part of a variant's key.
+    def key_values(self) -> dict:
+        """The option values a variant's key and its provenance name (JSON values).
 
         ``late_options`` at their defaults are left out.
         """
@@ -68,7 +68,14 @@ class ProductOptions(BaseModel):
         for name in self.late_options:
             if values[name] == type(self).model_fields[name].default:
                 del values[name]
-        text = json.dumps(values, sort_keys=True)
+        return values
+
+    def digest(self) -> str:
+        """Short hash of the option values (12 hex digits): part of a variant's key.
+
+        ``late_options`` at their defaults are left out.
+        """
+        text = json.dumps(self.key_values(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -234,7 +234,7 @@ def _bad_cases(cube4: Path, bursts4: list[str], job_file: Path, tmp_path: Path):
         ([*flags, "--options", "[1]"], {}, "--options must be a JSON object"),
         ([*flags, "--options", '{"multilook": [0, 1]}'], {}, "backscatter options"),
         ([*flags, "--pairs", "a-b"], {}, "REFERENCE:SECONDARY"),
-        ([*flags, "--engine", "isce2"], {}, "the isce2 engine makes cslc" if isce2_available() else NO_ISCE2),
+        ([*flags, "--engine", "isce2"], {}, "an isce2 job computes products from the ISCE2 CSLC" if isce2_available() else NO_ISCE2),
         ([*flags, "--log-level", "LOUD"], {}, "log level 'LOUD'"),
     ]
 
