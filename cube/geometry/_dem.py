@@ -25,9 +25,9 @@ import numba
 import numpy as np
 import tifffile
 
-from cube.errors import CubeError, InvalidSourceError, NotFoundError
+from cube.errors import CubeError, InvalidSourceError
 from cube.geometry._geoid import GeoidGrid, geoid_for_datum
-from cube.geometry._geotiff import georeference, open_file, read_geotiff
+from cube.geometry._geotiff import georeference, geotiff_error, open_file, raster_bounds, read_geotiff
 from cube.geometry._grid import transformer
 
 VerticalDatum = Literal["ellipsoid", "egm96", "egm2008"]
@@ -73,11 +73,7 @@ class Dem:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of the outer pixel edges, in ``crs`` units."""
-        x0, dx, _, y0, _, dy = self.transform
-        rows, cols = self.heights.shape
-        xs = (x0, x0 + cols * dx)
-        ys = (y0, y0 + rows * dy)
-        return min(xs), min(ys), max(xs), max(ys)
+        return raster_bounds(self.transform, self.heights.shape)
 
     def fractional_index(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fractional (row, col) of points (x, y) in ``crs`` units; integers at pixel centres."""
@@ -229,12 +225,10 @@ def dem_info(path_or_url: str, storage_options: dict | None = None) -> DemInfo:
             rows, cols = page.shape[:2]
     except CubeError:
         raise
-    except FileNotFoundError as exc:
-        raise NotFoundError(f"{path_or_url}: DEM file not found") from exc
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise InvalidSourceError(f"{path_or_url}: cannot read GeoTIFF ({exc})") from exc
-    bounds = Dem(np.empty((rows, cols), np.float32), transform, crs).bounds
-    return DemInfo(crs=crs, vertical_datum=vertical, bounds=bounds, shape=(rows, cols))
+        raise geotiff_error(path_or_url, exc) from exc
+    return DemInfo(crs=crs, vertical_datum=vertical, bounds=raster_bounds(transform, (rows, cols)),
+                   shape=(rows, cols))
 
 
 def vertical_datum_of(path_or_url: str, storage_options: dict | None = None) -> str | None:

@@ -44,6 +44,22 @@ def open_file(path: str, storage_options: dict):
     return fs.open(inner, "rb", block_size=REMOTE_BLOCK_BYTES, cache_type="readahead")
 
 
+def geotiff_error(path: str, exc: Exception) -> CubeError:
+    """The error of a GeoTIFF that cannot be opened or read: missing, or not a readable GeoTIFF."""
+    if isinstance(exc, FileNotFoundError):
+        return NotFoundError(f"{path}: DEM file not found")
+    return InvalidSourceError(f"{path}: cannot read GeoTIFF ({exc})")
+
+
+def raster_bounds(transform: tuple[float, ...], shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) of the outer pixel edges of a (rows, cols) raster, in its CRS units."""
+    x0, dx, _, y0, _, dy = transform
+    rows, cols = shape
+    xs = (x0, x0 + cols * dx)
+    ys = (y0, y0 + rows * dy)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
 def read_geotiff(path: str, bbox, storage_options: dict, margin: int = 2, count_bytes: bool = False):
     """The first band of a GeoTIFF (or its window over ``bbox``) with its georeferencing.
 
@@ -65,10 +81,8 @@ def read_geotiff(path: str, bbox, storage_options: dict, margin: int = 2, count_
             nbytes = int(getattr(cache, "total_requested_bytes", 0) or 0) if cache is not None else 0
     except CubeError:
         raise
-    except FileNotFoundError as exc:
-        raise NotFoundError(f"{path}: DEM file not found") from exc
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise InvalidSourceError(f"{path}: cannot read GeoTIFF ({exc})") from exc
+        raise geotiff_error(path, exc) from exc
     x0, dx, _, y0, _, dy = transform
     window_transform = (x0 + c0 * dx, dx, 0.0, y0 + r0 * dy, 0.0, dy)
     raster = Raster(values, window_transform, crs, vertical, nodata)
