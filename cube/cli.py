@@ -46,9 +46,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from cube.ingest import ingest
     from cube.storage import open_store
 
+    if args.measurement_offset is not None and args.measurement is None:
+        raise InputError("--measurement-offset goes with --measurement TIFF")
+    offset = (0, 0)
+    if args.measurement_offset is not None:
+        try:
+            row, col = (int(v) for v in args.measurement_offset.split(","))
+            offset = (row, col)
+        except ValueError:
+            raise InputError(f"--measurement-offset {args.measurement_offset!r}: expected ROW,COL, "
+                             "the 0-based swath line and sample of the TIFF's first pixel") from None
     report = ingest(
         args.sources, open_store(args.cube), swaths=args.swaths, polarizations=args.pols,
         orbit_file=args.orbit, progress=not args.quiet, lease_ttl_s=args.lease_ttl_s,
+        measurement=args.measurement, measurement_offset=offset,
     )
     print(report.summary())
     return 0
@@ -402,6 +413,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--lease-ttl-s", type=float, default=60.0, metavar="S",
         help="writer lease of each burst group, renewed while this ingest writes: how long a "
         "killed ingest blocks the next writer of its groups (default 60 s)",
+    )
+    p.add_argument(
+        "--measurement", metavar="TIFF",
+        help="with one annotation XML: its pixels, a CInt16 TIFF of the whole swath or of a window "
+        "of it (bursts partly covered are stored with 0 outside the window, others are not stored)",
+    )
+    p.add_argument(
+        "--measurement-offset", metavar="ROW,COL",
+        help="0-based swath line and sample of the --measurement TIFF's first pixel (default 0,0)",
     )
     p.set_defaults(func=cmd_ingest)
 

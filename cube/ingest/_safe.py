@@ -2,6 +2,13 @@
 
 A ``.SAFE`` folder, a ``.zip`` (read in place, not extracted), a single-burst SAFE, or a bare
 product annotation XML; local, ``s3://`` or ``https://`` through fsspec.
+
+A product is annotation + measurement + orbit. A SAFE holds all three (the measurement TIFF of
+each annotation covers its whole swath); a bare annotation XML is given its measurement
+explicitly: a CInt16 TIFF holding a window of the swath, placed by its (row, column) offset
+(`open_safe(..., measurement=, measurement_offset=)`). Bursts the window covers only in part
+keep their annotated size, with the valid window narrowed to the covered pixels and zeros
+(the cube's fill) elsewhere; bursts it does not cover have no pixels (`SafeProduct.covered`).
 """
 
 from __future__ import annotations
@@ -53,9 +60,36 @@ class ManifestInfo:
     ipf_version: str | None
 
 
+@dataclass(frozen=True)
+class MeasurementWindow:
+    """A measurement TIFF given explicitly: rows and columns of one swath, from an offset.
+
+    ``shape``: (lines, samples) of the TIFF, read from its header; ``offset``: the swath
+    (line, sample) of its pixel (0, 0), 0-based.
+    """
+
+    url: str
+    fs: fsspec.AbstractFileSystem
+    path: str
+    offset: tuple[int, int]
+    shape: tuple[int, int]
+
+    def rows(self) -> tuple[int, int]:
+        """Swath lines [first, stop) the TIFF holds."""
+        return self.offset[0], self.offset[0] + self.shape[0]
+
+    def cols(self) -> tuple[int, int]:
+        """Swath samples [first, stop) the TIFF holds."""
+        return self.offset[1], self.offset[1] + self.shape[1]
+
+
 @dataclass
 class SafeProduct:
-    """An opened product: its files, manifest and the bursts of every annotated swath."""
+    """An opened product: its files, manifest and the bursts of every annotated swath.
+
+    ``measurement``: the explicit measurement window of a bare annotation (None: the SAFE's
+    own ``measurement/`` TIFFs, each covering its whole swath).
+    """
 
     source: str
     product_id: str
@@ -64,6 +98,7 @@ class SafeProduct:
     annotation_paths: list[str]
     manifest: ManifestInfo | None
     orbit: Orbit | None = None
+    measurement: MeasurementWindow | None = None
     _bursts: dict[str, list[BurstMetadata]] = field(default_factory=dict, repr=False)
 
     def swaths(self) -> list[tuple[str, str]]:
@@ -86,23 +121,76 @@ class SafeProduct:
             out.extend(self._bursts[path])
         return out
 
+    def coverage(self, burst: BurstMetadata) -> tuple[int, int, int, int] | None:
+        """Burst lines [l0, l1) and samples [s0, s1) the measurement holds; None if none.
+
+        A SAFE's measurement covers every burst whole; an explicit window the intersection of
+        its rows and columns with the burst (None if that misses the burst's valid window).
+        """
+        if self.measurement is None:
+            return 0, burst.lines, 0, burst.samples
+        r0, r1 = self.measurement.rows()
+        c0, c1 = self.measurement.cols()
+        l0, l1 = max(r0 - burst.line_offset, 0), min(r1 - burst.line_offset, burst.lines)
+        s0, s1 = max(c0, 0), min(c1, burst.samples)
+        valid_l = max(l0, burst.first_valid_line) <= min(l1 - 1, burst.last_valid_line)
+        valid_s = max(s0, burst.first_valid_sample) <= min(s1 - 1, burst.last_valid_sample)
+        return (l0, l1, s0, s1) if valid_l and valid_s else None
+
+    def covered(self, burst: BurstMetadata) -> BurstMetadata | None:
+        """The burst as its pixels are stored (None if the measurement does not cover it).
+
+        Its valid window is the annotated one narrowed to the pixels the measurement holds;
+        a SAFE's bursts are returned as annotated.
+        """
+        window = self.coverage(burst)
+        if window is None or self.measurement is None:
+            return None if window is None else burst
+        l0, l1, s0, s1 = window
+        return burst.model_copy(update={
+            "first_valid_line": max(burst.first_valid_line, l0),
+            "last_valid_line": min(burst.last_valid_line, l1 - 1),
+            "first_valid_sample": max(burst.first_valid_sample, s0),
+            "last_valid_sample": min(burst.last_valid_sample, s1 - 1),
+        })
+
     def read_burst(self, burst: BurstMetadata) -> np.ndarray:
-        """Pixels of one burst as int16 (lines, samples, 2): real and imaginary parts, lossless."""
-        if burst.measurement_file is None:
-            raise MeasurementError(
-                f"{self.source}: no measurement TIFF for {burst.swath} {burst.polarization}"
-            )
-        path = posixpath.join(self.root, burst.measurement_file)
-        return read_tiff_lines(self.fs, path, burst.line_offset, burst.lines, burst.samples)
+        """Pixels of one burst as int16 (lines, samples, 2): real and imaginary parts, lossless.
+
+        Outside the measurement's window (an explicit crop) the pixels are 0, the cube's fill.
+        """
+        return self._read(burst, check_only=False)
 
     def check_measurement(self, burst: BurstMetadata) -> None:
         """Raise MeasurementError if the burst's pixels cannot be read (empty, truncated file)."""
-        if burst.measurement_file is None:
+        self._read(burst, check_only=True)
+
+    def _read(self, burst: BurstMetadata, check_only: bool) -> np.ndarray:
+        m = self.measurement
+        if m is None:
+            if burst.measurement_file is None:
+                raise MeasurementError(
+                    f"{self.source}: no measurement TIFF for {burst.swath} {burst.polarization}: "
+                    "give it with --measurement TIFF --measurement-offset ROW,COL (a crop of the "
+                    "swath), or ingest the whole SAFE"
+                )
+            path = posixpath.join(self.root, burst.measurement_file)
+            return read_tiff_lines(self.fs, path, burst.line_offset, burst.lines, burst.samples,
+                                   check_only=check_only)
+        window = self.coverage(burst)
+        if window is None:
             raise MeasurementError(
-                f"{self.source}: no measurement TIFF for {burst.swath} {burst.polarization}"
+                f"{m.url}: holds no valid pixel of burst {burst.burst_index} ({burst.burst_id}) "
+                f"of {self.source}"
             )
-        path = posixpath.join(self.root, burst.measurement_file)
-        read_tiff_lines(self.fs, path, burst.line_offset, burst.lines, burst.samples, check_only=True)
+        l0, l1, s0, s1 = window
+        first = burst.line_offset + l0 - m.offset[0]
+        block = read_tiff_lines(m.fs, m.path, first, l1 - l0, m.shape[1], check_only=check_only)
+        if check_only:
+            return block
+        out = np.zeros((burst.lines, burst.samples, 2), np.int16)
+        out[l0:l1, s0:s1] = block[:, s0 - m.offset[1] : s1 - m.offset[1]]
+        return out
 
     @cached_property
     def date(self) -> datetime:
@@ -111,12 +199,20 @@ class SafeProduct:
 
 
 def open_safe(
-    source: str, orbit_file: str | None = None, storage_options: dict | None = None
+    source: str,
+    orbit_file: str | None = None,
+    storage_options: dict | None = None,
+    measurement: str | None = None,
+    measurement_offset: tuple[int, int] = (0, 0),
 ) -> SafeProduct:
     """Open a product from a path or fsspec URL (.SAFE folder, .zip, or annotation .xml).
 
     ``orbit_file`` is an optional POEORB/RESORB ``.EOF`` used in place of the annotation orbit.
     Reads the manifest and lists the annotations; bursts are parsed on demand.
+
+    ``measurement``: with a bare annotation XML, its pixels: a CInt16 TIFF (path or URL) whose
+    pixel (0, 0) is swath line and sample ``measurement_offset`` (0-based). Its header is read
+    and the window checked against the swath here.
     """
     storage_options = storage_options or {}
     src = source.rstrip("/")
@@ -158,7 +254,69 @@ def open_safe(
         product = SafeProduct(source, product_id, fs, root, annotations, manifest)
     if orbit_file:
         product.orbit = read_orbit_file(orbit_file, storage_options)
+    if measurement is not None:
+        if product.manifest is not None:
+            raise InvalidSourceError(
+                f"{source}: --measurement goes with a bare product annotation XML; a SAFE has its "
+                "own measurement/ TIFFs"
+            )
+        product.measurement = _open_measurement(measurement, measurement_offset, storage_options)
+        _check_window(product)
     return product
+
+
+def _open_measurement(url: str, offset: tuple[int, int], storage_options: dict) -> MeasurementWindow:
+    """The explicit measurement TIFF: its header read (shape, CInt16), nothing else."""
+    row, col = offset
+    if row < 0 or col < 0:
+        raise InvalidSourceError(
+            f"--measurement-offset {row},{col}: must be the 0-based swath line and sample of the "
+            "TIFF's first pixel (non-negative)"
+        )
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **storage_options)
+        with fs.open(path, "rb") as fh, tifffile.TiffFile(fh) as tif:
+            page = tif.pages.first
+            shape = (int(page.shape[0]), int(page.shape[1]))
+            kind = (page.sampleformat, page.bitspersample, len(page.shape))
+    except FileNotFoundError as exc:
+        raise MeasurementError(f"{url}: measurement TIFF not found") from exc
+    except (tifffile.TiffFileError, ValueError, EOFError, OSError) as exc:
+        raise MeasurementError(f"{url}: cannot read measurement TIFF ({exc})") from exc
+    if kind != (5, 32, 2):
+        raise MeasurementError(
+            f"{url}: not a single-band CInt16 TIFF (sampleformat {kind[0]}, {kind[1]} bits, "
+            f"shape {page.shape}); Sentinel-1 SLC pixels are complex int16"
+        )
+    return MeasurementWindow(url, fs, path, (int(row), int(col)), shape)
+
+
+def _check_window(product: SafeProduct) -> None:
+    """InvalidSourceError unless the measurement window lies inside the swath and meets a burst."""
+    m = product.measurement
+    assert m is not None
+    bursts = product.bursts()
+    swath_lines = max(b.line_offset + b.lines for b in bursts)
+    swath_samples = bursts[0].samples
+    (r0, r1), (c0, c1) = m.rows(), m.cols()
+    where = (f"--measurement {m.url} ({m.shape[0]} x {m.shape[1]} pixels) at "
+             f"--measurement-offset {r0},{c0}")
+    if r0 >= swath_lines or c0 >= swath_samples:
+        raise InvalidSourceError(
+            f"{where}: the offset lies outside the swath of {product.source} ({swath_lines} lines "
+            f"x {swath_samples} samples); give the 0-based swath line,sample of the TIFF's first pixel"
+        )
+    if r1 > swath_lines or c1 > swath_samples:
+        raise InvalidSourceError(
+            f"{where}: the TIFF reaches line {r1 - 1}, sample {c1 - 1}, past the swath of "
+            f"{product.source} ({swath_lines} lines x {swath_samples} samples): is it a crop of this "
+            "annotation's swath, and is the offset right?"
+        )
+    if not any(product.coverage(b) for b in bursts):
+        raise InvalidSourceError(
+            f"{where}: covers no valid pixel of any burst of {product.source} (only the bursts' "
+            "invalid margins); check the offset"
+        )
 
 
 def _open_zip(url: str, storage_options: dict) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -299,7 +457,10 @@ def _read_swath(product: SafeProduct, rel_path: str) -> list[BurstMetadata]:
     grid = ann.findall("geolocationGrid/geolocationGridPointList/geolocationGridPoint")
     cal_vectors, cal_constant = _read_calibration(product, stem, swath, pol)
     noise_range, noise_azimuth = _read_noise(product, stem)
-    measurement = f"measurement/{stem}.tiff" if product.manifest else None
+    if product.measurement is not None:
+        measurement: str | None = product.measurement.url
+    else:
+        measurement = f"measurement/{stem}.tiff" if product.manifest else None
 
     bursts = []
     for index, b in enumerate(timing.findall("burstList/burst")):
@@ -551,4 +712,4 @@ def read_tiff_lines(
     return np.ascontiguousarray(block[start : start + lines], dtype=np.int16)
 
 
-__all__ = ["ManifestInfo", "SafeProduct", "open_safe", "parse_time", "read_tiff_lines"]
+__all__ = ["ManifestInfo", "MeasurementWindow", "SafeProduct", "open_safe", "parse_time", "read_tiff_lines"]

@@ -114,7 +114,11 @@ def _date_sets(variant: Variant, burst_id: str, have: list[str], *, datetime: st
     if reference or secondary or not all_pairs:
         if not (reference and secondary):
             raise InputError(f"{variant.product} is a pair product: give reference= and secondary= dates")
-        return [(pick_date(have, reference, burst_id=burst_id, name="reference"),
-                 pick_date(have, secondary, burst_id=burst_id, name="secondary"))]
+        pair = (pick_date(have, reference, burst_id=burst_id, name="reference"),
+                pick_date(have, secondary, burst_id=burst_id, name="secondary"))
+        if pair[0] == pair[1]:
+            raise InputError(f"{burst_id} {variant.product}: reference and secondary are the same date "
+                             f"({pair[0]}); a pair needs two dates (the burst has {len(have)})")
+        return [pair]
     refs = set(match_dates(have, datetime, burst_id=burst_id))
     return [pair for pair in rule_pairs(have) if pair[0] in refs]

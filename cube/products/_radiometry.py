@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import numpy as np
 
+from cube.errors import MissingElementError
 from cube.format import BurstMetadata
 from cube.kernels import interpolate_bilinear, multilook
 from cube.products._cslc import CslcWindow
 from cube.products._options import AmplitudeOptions, BackscatterOptions
 
 _LUT_FIELD = {"sigma0": "sigma_nought", "beta0": "beta_nought", "gamma0": "gamma"}
+
+
+def _where(burst: BurstMetadata) -> str:
+    return f"burst {burst.burst_id} {burst.polarization} {burst.date_key} (product {burst.product_id})"
+
+
+def _checked(burst: BurstMetadata, vectors, field: str, what: str, remedy: str) -> list:
+    """``vectors`` if they form a usable LUT; else MissingElementError naming what is missing.
+
+    ``what`` names the annotation (e.g. "calibration annotation (calibration-*.xml)"),
+    ``remedy`` what the caller can do instead.
+    """
+    if not vectors:
+        raise MissingElementError(f"{_where(burst)} has no {what}: {remedy}")
+    for v in vectors:
+        values = getattr(v, field)
+        if len(v.pixel) == 0 or len(values) != len(v.pixel):
+            raise MissingElementError(
+                f"{_where(burst)}: the {what} vector at line {v.line} has {len(v.pixel)} pixels and "
+                f"{len(values)} {field} values; re-ingest the product from a complete SAFE"
+            )
+    return vectors
 
 
 def _common_pixels(vectors, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,12 +75,21 @@ def calibration_factors(
     ``A`` is the quantity's calibration LUT and ``N = noiseRange(line, sample) ·
     noiseAzimuth(line)`` the thermal noise power (DN²), interpolated bilinearly as ESA
     specifies; ``N/A²`` is 0 without ``denoise``. ``calibrated = |DN|² / A² − N / A²``.
+
+    MissingElementError (one line, naming the burst and the annotation) if the burst has no
+    calibration LUT, or no noise LUT while ``denoise`` asks for one.
     """
-    a = _lut_at(_common_pixels(burst.calibration, _LUT_FIELD[quantity]), line, sample)
+    field = _LUT_FIELD[quantity]
+    cal = _checked(burst, burst.calibration, field, "calibration annotation (calibration-*.xml)",
+                   "calibrated backscatter needs it; ingest the SAFE with its annotation/calibration/ "
+                   "folder, or ask for amplitude (uncalibrated DN), which needs none")
+    a = _lut_at(_common_pixels(cal, field), line, sample)
     gain = 1.0 / (a * a)
-    if not denoise or not burst.noise_range:
+    if not denoise:
         return gain, np.zeros_like(gain)
-    noise = _lut_at(_common_pixels(burst.noise_range, "noise_range_lut"), line, sample)
+    ranges = _checked(burst, burst.noise_range, "noise_range_lut", "noise annotation (noise-*.xml)",
+                      "pass denoise=false, or ingest the SAFE with its annotation/calibration/noise-*.xml")
+    noise = _lut_at(_common_pixels(ranges, "noise_range_lut"), line, sample)
     ok = np.isfinite(sample)
     az = _noise_azimuth(burst, float(np.median(sample[ok])) if ok.any() else 0.0)
     if az is not None:

@@ -282,6 +282,10 @@ class BurstStack:
         r0, r1, c0, c1 = grid.bounds_of(window)
         for d in {d for ds in date_sets for d in ds}:
             self.burst(d)  # NotFoundError listing the dates
+        for ds in date_sets:
+            if variant.spec.pair and len(set(ds)) != 2:
+                raise InputError(f"{self.burst_id} {product}: a pair needs two different dates, got "
+                                 f"{', '.join(ds)} (the burst has {len(self.dates)})")
         return Selection(self.burst_id, self.polarization, variant, tuple(tuple(ds) for ds in date_sets),
                          (slice(r0, r1), slice(c0, c1)))
 
