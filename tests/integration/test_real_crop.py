@@ -130,6 +130,22 @@ def test_measurement_tiff_of_a_whole_swath_is_the_safe_path():
     assert not pixels[601:].any() and not pixels[:, 1401:].any()
 
 
+def test_a_window_across_two_bursts_fills_both():
+    """The crop placed across the burst 2 / burst 3 boundary: each burst gets its own lines."""
+    first = 3 * LINES_PER_BURST - 300  # swath line of the crop's row 0: burst 2, line 1214
+    product = _open(offset=(first, 11000))
+    bursts = product.bursts()
+    assert [b.burst_index for b in bursts if product.covered(b) is not None] == [2, 3]
+    crop = tifffile.imread(shared_path(TIFF))
+    two, three = (product.read_burst(bursts[i]) for i in (2, 3))
+    np.testing.assert_array_equal(two[1214:, 11000:12401, 0] + 1j * two[1214:, 11000:12401, 1], crop[:300])
+    np.testing.assert_array_equal(three[:301, 11000:12401, 0] + 1j * three[:301, 11000:12401, 1], crop[300:])
+    assert not two[:1214].any() and not three[301:].any()
+    # burst 2's valid lines end at 1489: its stored valid window is 1214..1489, burst 3's 27..300
+    stored = [product.covered(bursts[i]) for i in (2, 3)]
+    assert [(b.first_valid_line, b.last_valid_line) for b in stored] == [(1214, 1489), (27, 300)]
+
+
 def _open(offset=OFFSET, tiff=TIFF, source=XML, orbit=EOF):
     from cube.ingest import open_safe
 
