@@ -210,8 +210,10 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
         assert ds.displacement.dims == ("time", "y", "x") and ds.displacement.attrs["units"] == "m"
         np.testing.assert_array_equal(ds.displacement.values, _series(run["b"], burst_id, options))
         grid = run["b"].product_grid(burst_id, "VV", Variant.of("displacement", options))
+        rows, cols = np.nonzero(np.isfinite(ds.displacement.values[-1]))
+        row, col = rows[rows.size // 2], cols[rows.size // 2]
         lon, lat = Transformer.from_crs(grid.epsg, 4326, always_xy=True).transform(
-            float(ds.x[ds.sizes["x"] // 2]), float(ds.y[ds.sizes["y"] // 2]))
+            float(ds.x[col]), float(ds.y[row]))
         q = {"lon": lon, "lat": lat, "product": "displacement", "burst_id": burst_id, **{
             "multilook": "4x8", "network": "sequential:2"}}
         point = c.get("/point", params=q)
@@ -219,6 +221,7 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
         body = point.json()
         assert body["units_mm"] == "mm" and len(body["series"]) == N_DATES
         assert body["series"][0]["value_mm"] == 0.0
+        assert body["series"][-1]["value_mm"] == pytest.approx(1e3 * float(ds.displacement[-1, row, col]))
         csv = c.get("/point", params={**q, "format": "csv"})
         assert csv.status_code == 200 and csv.text.splitlines()[0] == "datetime,value,value_mm"
         ard = c.get("/ard/displacement", params={"burst_id": burst_id, "format": "nc", **q})
