@@ -169,8 +169,6 @@ def store_series(engine: ArdEngine, burst_id: str, polarization: str, options: D
 def run_series_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = None,
                      progress: Progress | None = None) -> BurstMetrics:
     """Materialize burst ``index`` of a job that asks for series products (and maybe others)."""
-    from cube.jobs._run import plan_burst
-
     burst = spec.bursts[index]
     engine = engine or make_engine(job_settings(spec))
     wall0, cpu0 = time.perf_counter(), _cpu_s()
@@ -197,8 +195,10 @@ def run_series_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = No
         done.add(opts)
     if others:
         rest = BurstJob(burst_id=burst.burst_id, polarization=burst.polarization, products=others)
-        for ref, i, j in plan_burst(engine, rest):
-            engine.chunk_bytes(ref, i, j, tally)
+        for selection in rest.selections(engine):
+            for ref in selection.arrays:
+                for i, j in engine.chunks_of(selection):
+                    engine.chunk_bytes(ref, i, j, tally)
     metrics = BurstMetrics(wall_s=time.perf_counter() - wall0, cpu_s=_cpu_s() - cpu0,
                            bytes_read=tally.bytes_read, bytes_written=tally.bytes_written,
                            chunks_computed=tally.chunks_computed)

@@ -188,8 +188,8 @@ def invert_series(phase: np.ndarray, components: np.ndarray, coherence: np.ndarr
     reference pixel (row, col), which must be unwrapped in every pair.
 
     Each pair is referenced to its mean over the reference area (:func:`referenced_phase`);
-    its pixels outside the reference's connected component are left out. Weights: the inverse phase variance of the coherence
-    (:func:`cube.kernels.phase_weight`).
+    its pixels outside the reference's connected component are left out. Weights: the inverse
+    phase variance of the coherence (:func:`cube.kernels.phase_weight`).
     """
     n_pairs, rows, cols = phase.shape
     # ψ_j − ψ_i = −(phase of ref · conj(sec)) : ψ = 4π/λ · d
