@@ -6,6 +6,7 @@ One tiny burst (the Mogi source under it), 9 dates 12 days apart with a nonlinea
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
@@ -27,6 +28,14 @@ from cube.storage import open_store
 N_DATES = 9
 LOOKS = [4, 8]
 OPTS = {"multilook": LOOKS}
+
+
+def mercantile_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """(x, y) of the WebMercatorQuad tile holding (lon, lat) at zoom z."""
+    import morecantile
+
+    t = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, z)
+    return t.x, t.y
 
 
 def _job(cube: str, burst_id: str, product: str = "displacement", options: dict | None = None) -> JobSpec:
@@ -226,6 +235,19 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
         assert csv.status_code == 200 and csv.text.splitlines()[0] == "datetime,value,value_mm"
         ard = c.get("/ard/displacement", params={"burst_id": burst_id, "format": "nc", **q})
         assert ard.status_code == 200, ard.text
+        # tiles: the layer's metadata names its units, colour map and range (the viewer's legend)
+        tq = {"burst_id": burst_id, "multilook": "4x8", "network": "sequential:2"}
+        tj = c.get("/tiles/displacement/WebMercatorQuad/tilejson.json", params=tq)
+        assert tj.status_code == 200, tj.text
+        assert '"units": "mm"' in tj.text.replace('":"', '": "') and "rdbu_r" in tj.text, tj.text
+        z = tj.json()["maxzoom"]
+        tile = mercantile_tile(lon, lat, z)
+        npy = c.get(f"/tiles/displacement/WebMercatorQuad/{z}/{tile[0]}/{tile[1]}.npy", params=tq)
+        assert npy.status_code == 200, npy.text
+        values = np.load(io.BytesIO(npy.content))[0]
+        shown = values[np.isfinite(values) & (values != 0)]
+        last = 1e3 * ds.displacement.values[-1]
+        assert shown.size > 0 and np.nanmin(last) - 1e-3 <= shown.min() and shown.max() <= np.nanmax(last) + 1e-3
 
 
 def test_bad_input_is_a_clear_error_never_silent_nans(run, tmp_path):
