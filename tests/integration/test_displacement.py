@@ -1,6 +1,6 @@
-"""Displacement series on a simulated 9-date stack: truth, MintPy, incremental, HTTP, bad input.
+"""Displacement series on a simulated 10-date stack: truth, MintPy, incremental, HTTP, bad input.
 
-One tiny burst (the Mogi source under it), 9 dates 12 days apart with a nonlinear history
+One tiny burst (the Mogi source under it), 10 dates 12 days apart with a nonlinear history
 (linear + yearly cycle + step); multilook 4 × 8 (20 m × 40 m).
 """
 
@@ -25,7 +25,7 @@ from cube.products import ArdArray, BurstStack, DisplacementOptions, Variant, se
 from cube.simulate import load_truth, simulate_stack
 from cube.storage import open_store
 
-N_DATES = 9
+N_DATES = 10
 LOOKS = [4, 8]
 OPTS = {"multilook": LOOKS}
 
@@ -60,8 +60,8 @@ def _unwrapped_pairs(engine: ArdEngine, burst_id: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """5 dates ingested and inverted, then a 6th appended and the series extended (store A);
-    the 6 dates inverted from scratch in another ARD store (B)."""
+    """N_DATES − 1 dates ingested and inverted, then one more appended and the series extended
+    (store A); all of them inverted from scratch in another ARD store (B)."""
     root = tmp_path_factory.mktemp("disp")
     sim = simulate_stack(root / "sim", dates=N_DATES, bursts=1, size="tiny", seed=3, deformation="nonlinear")
     cube = str(root / "cube")
@@ -235,6 +235,11 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
         assert csv.status_code == 200 and csv.text.splitlines()[0] == "datetime,value,value_mm"
         ard = c.get("/ard/displacement", params={"burst_id": burst_id, "format": "nc", **q})
         assert ard.status_code == 200, ard.text
+        # STAC: the displacement items carry the pair network
+        items = c.get("/stac/collections/displacement/items", params={"limit": 1})
+        assert items.status_code == 200, items.text
+        network = items.json()["features"][0]["properties"]["sarcube:network"]
+        assert (network["network"], network["max_days"]) == ("rule", 48)
         # tiles: the layer's metadata names its units, colour map and range (the viewer's legend)
         tq = {"burst_id": burst_id, "multilook": "4x8", "network": "sequential:2"}
         tj = c.get("/tiles/displacement/WebMercatorQuad/tilejson.json", params=tq)
