@@ -169,8 +169,8 @@ def make_product_item(row: ItemRow, roots: UrlRoots, spec: ProductSpec | None,
         props["sarcube:product_version"] = str(spec.version)
     props["sarcube:materialized"] = (bool(materialized(product, burst_id, date_keys))
                                      if materialized is not None else False)
-    defaults = spec.options() if spec is not None else None
-    if isinstance(defaults, DisplacementOptions):  # displacement, velocity: the pairs inverted
+    if product in ("displacement", "velocity"):  # the series: the pairs inverted by default
+        defaults = DisplacementOptions()
         props["sarcube:network"] = {
             "network": defaults.network, "max_days": defaults.max_days,
             "pairs": "the pair rule over every date of the burst: consecutive dates, and dates at most "
