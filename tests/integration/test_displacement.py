@@ -20,6 +20,7 @@ from cube.format import new_pairs
 from cube.ingest import ingest
 from cube.jobs import JobSpec, check_job, run_burst
 from cube.jobs._displacement import compute_series
+from cube.keepup import Subscription, plan_keep_up
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, BurstStack, DisplacementOptions, Variant, set_cube_dem
 from cube.simulate import load_truth, simulate_stack
@@ -60,8 +61,9 @@ def _unwrapped_pairs(engine: ArdEngine, burst_id: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """N_DATES − 1 dates ingested and inverted, then one more appended and the series extended
-    (store A); all of them inverted from scratch in another ARD store (B)."""
+    """N_DATES − 1 dates ingested and inverted, then one more appended and the series extended by
+    the job keep-up plans for it (store A); all of them inverted from scratch in another ARD
+    store (B)."""
     root = tmp_path_factory.mktemp("disp")
     sim = simulate_stack(root / "sim", dates=N_DATES, bursts=1, size="tiny", seed=3, deformation="nonlinear")
     cube = str(root / "cube")
@@ -73,9 +75,15 @@ def run(tmp_path_factory):
     burst_id = engine.grids()[0].burst_id
     run_burst(_job(cube, burst_id), 0, engine=engine)
     before = _unwrapped_pairs(engine, burst_id)
-    ingest(safes[-1:], store, progress=False)
+    report = ingest(safes[-1:], store, progress=False)
     engine = _engine(cube, root / "a.zarr")  # sees the new date
-    run_burst(_job(cube, burst_id), 0, engine=engine)
+    # keep-up: a subscription to the displacement over the burst plans the job of the new date
+    grid = engine.product_grid(burst_id, "VV", Variant.of("displacement", OPTS))
+    subscription = Subscription(id="disp", bbox=grid.lonlat_bounds(),
+                                products=[{"product": "displacement", "options": OPTS}])
+    bursts, _ = plan_keep_up(engine, report.added, [subscription])
+    assert [p.product for b in bursts for p in b.products] == ["displacement"]
+    run_burst(JobSpec(cube_url=cube, bursts=bursts), 0, engine=engine)
     after = _unwrapped_pairs(engine, burst_id)
     fresh = _engine(cube, root / "b.zarr")
     run_burst(_job(cube, burst_id), 0, engine=fresh)
