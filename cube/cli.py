@@ -71,7 +71,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     stack = simulate_stack(
         args.out_dir, dates=args.dates, bursts=args.bursts, size=args.size, seed=args.seed,
-        progress=True,
+        progress=True, deformation=args.deformation,
     )
     for path in stack.safe_paths:
         print(path)
@@ -431,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bursts", type=int, default=2)
     p.add_argument("--size", choices=["tiny", "full"], default="tiny")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deformation", choices=["linear", "nonlinear"], default="linear",
+                   help="the Mogi field's history: linear in time, or linear + yearly cycle + a step")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("geolocate", help="stdin 'line sample height' -> stdout 'lat lon height'")

@@ -34,6 +34,15 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 STACK_JOB = "the ISCE2 CSLC is made for the whole burst stack by a job, never chunk by chunk"
 """Why a missing chunk of a variant that ``made_by_job`` answers 202."""
+SERIES_JOB = ("unwrapping and the displacement inversion are global over the burst: a job makes the "
+              "whole burst, never chunk by chunk")
+"""Why a missing chunk of a series product (unwrapped, displacement, velocity) answers 202."""
+
+
+def job_reason(selections: list[Selection]) -> str:
+    """Why a variant that ``made_by_job`` needs a job: :data:`SERIES_JOB` or :data:`STACK_JOB`."""
+    series = any(s.variant.product in ("unwrapped", "displacement", "velocity") for s in selections)
+    return SERIES_JOB if series else STACK_JOB
 
 #: Bytes of one /zonal result (one parcel, one date or pair) in the JSON answer: an upper bound.
 ZONAL_RESULT_BYTES = 200
@@ -105,7 +114,7 @@ def admit(request: Request, selections: list[Selection], cost: Cost) -> JSONResp
     limit = settings.max_chunks_per_request
     cost = replace(cost, chunks=count_missing(engine_of(request), selections, limit))
     if cost.chunks and any(s.variant.options.made_by_job for s in selections):
-        return start_job(request, selections, reason=STACK_JOB)
+        return start_job(request, selections, reason=job_reason(selections))
     if not cost.check(settings):
         return None
     return start_job(request, selections, reason=f"more than {limit} chunks to compute")

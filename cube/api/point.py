@@ -60,6 +60,9 @@ def point(
         {**label, "value": _value(engine.read(ref, selection.window)[0, 0])}
         for label, ref in zip(selection.labels(), selection.arrays, strict=True)
     ]
+    if variant.spec.units in ("m", "m/yr"):  # displacement, velocity: millimetres beside the SI value
+        for s in series:
+            s["value_mm"] = None if s["value"] is None else 1e3 * s["value"]
     x, y = engine.product_grid(burst_id, pol, variant).project(lon, lat)
     row, col = selection.window[0].start, selection.window[1].start
     if format == "csv":
@@ -80,6 +83,8 @@ def point(
             "burst_id": burst_id,
             "polarization": pol,
             "units": variant.spec.units,
+            **({"units_mm": variant.spec.units.replace("m", "mm", 1)}
+               if variant.spec.units in ("m", "m/yr") else {}),
             "lon": lon,
             "lat": lat,
             "x": x,
@@ -186,6 +191,8 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
             "burst_id": selection.burst_id,
             "polarization": selection.polarization,
             "units": variant.spec.units,
+            **({"units_mm": variant.spec.units.replace("m", "mm", 1)}
+               if variant.spec.units in ("m", "m/yr") else {}),
             "results": results,
         }
     )

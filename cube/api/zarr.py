@@ -13,7 +13,7 @@ import threading
 from fastapi import APIRouter, Request, Response
 
 from cube.api._common import engine_of, error, variant_from
-from cube.api._plan import STACK_JOB, start_job
+from cube.api._plan import job_reason, start_job
 from cube.materialize import ProductStore, Tally
 from cube.products import Selection
 
@@ -65,7 +65,7 @@ def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Respon
         ref, i, j = chunk
         grid = store.grid
         selection = Selection(ref.burst_id, ref.polarization, ref.variant, (ref.dates,), grid.window_of(None))
-        return start_job(request, [selection], reason=STACK_JOB)
+        return start_job(request, [selection], reason=job_reason([selection]))
     tally = Tally()
     data = store.fetch(key, tally)
     if data is None:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from cube import __version__
 from cube.catalog._cql2 import QUERYABLES
 from cube.catalog._index import KIND_PAIR, KIND_SLC, SLC_COLLECTION, ItemRow, ProductInfo
-from cube.products import PRODUCTS, ProductSpec
+from cube.products import PRODUCTS, DisplacementOptions, ProductSpec
 
 STAC_VERSION = "1.1.0"
 SAR_EXT = "https://stac-extensions.github.io/sar/v1.0.0/schema.json"
@@ -169,6 +169,12 @@ def make_product_item(row: ItemRow, roots: UrlRoots, spec: ProductSpec | None,
         props["sarcube:product_version"] = str(spec.version)
     props["sarcube:materialized"] = (bool(materialized(product, burst_id, date_keys))
                                      if materialized is not None else False)
+    if product in ("displacement", "velocity"):  # the series: the pairs inverted by default
+        defaults = DisplacementOptions()
+        props["sarcube:network"] = {
+            "network": defaults.network, "max_days": defaults.max_days,
+            "pairs": "the pair rule over every date of the burst: consecutive dates, and dates at most "
+                     f"{defaults.max_days} days apart (options network=sequential:N, max_days= change it)"}
 
     exts = [SAR_EXT, SAT_EXT, PROJ_EXT, PROCESSING_EXT]
     if "view:incidence_angle" in props:

@@ -36,12 +36,15 @@ def run_burst(
 
     The metrics: wall, CPU, bytes, chunks computed. ``native`` is our numba CSLC; ``isce2``
     (``cube.jobs._isce2``: a job's engine ``isce2``, or a cslc product with ``engine=isce2``) runs
-    ISCE2's topsStack for the burst.
+    ISCE2's topsStack for the burst. Series products (unwrapped, displacement, velocity) are made
+    whole per burst (``cube.jobs._displacement``).
     """
     if not 0 <= index < len(spec.bursts):
         raise InputError(f"burst index {index} is outside the job's {len(spec.bursts)} bursts (0-based)")
-    from cube.jobs import _isce2
+    from cube.jobs import _displacement, _isce2
 
+    if _displacement.wants_series(spec):
+        return _displacement.run_series_burst(spec, index, engine=engine, progress=progress)
     if _isce2.wants_isce2(spec):
         return _isce2.run_isce2_burst(spec, index, engine=engine, progress=progress)
     burst = spec.bursts[index]

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cube.config import Settings, WorkerSettings
 from cube.errors import InputError, NotFoundError
 from cube.materialize import ArdEngine, select
-from cube.products import Selection, Variant
+from cube.products import DisplacementOptions, Selection, Variant
 
 
 class ProductJob(BaseModel):
@@ -138,10 +138,26 @@ def check_job(bursts: list[BurstJob], engine: ArdEngine) -> None:
         for product in burst.products:
             try:
                 product.selection(engine, burst.burst_id, burst.polarization)
+                _check_series(product, engine, burst.burst_id, burst.polarization)
             except ValidationError as exc:
                 raise InputError(f"job: {burst.burst_id} {product.product} options: {_errors(exc)}") from None
             except (InputError, NotFoundError) as exc:
                 raise type(exc)(f"job: {burst.burst_id} {product.product}: {exc}") from None
+
+
+def _check_series(product: ProductJob, engine: ArdEngine, burst_id: str, polarization: str) -> None:
+    """A displacement or velocity series: InputError for one date, a too-thin network, a ref outside."""
+    options = product.variant().options
+    if not isinstance(options, DisplacementOptions):
+        return
+    from cube.products import check_network
+
+    check_network(engine.stack(burst_id, polarization).dates, options, burst_id)
+    point = options.ref_lonlat()
+    grid = engine.product_grid(burst_id, polarization, product.variant())
+    if point is not None and grid.pixel_of(*point) is None:
+        raise InputError(f"ref={point[0]},{point[1]} is outside the burst; give a point inside "
+                         f"{tuple(round(v, 4) for v in grid.lonlat_bounds())} (lon/lat)")
 
 
 def job_settings(spec: JobSpec, lock_table: str | None = None) -> Settings:

@@ -12,12 +12,15 @@ is used by ``cube.products``; slower two-step references live in ``tests/referen
   (carrier and deramp = × exp(+jφ) in one pass) and :func:`tops_reramp_at` (carrier, reramp
   and range flattening at fractional positions in one pass) for whole bursts.
 - :func:`interpolate_bilinear` samples smooth LUTs at fractional positions.
+- :func:`sbas_invert`: weighted small-baseline inversion of unwrapped pairs per pixel;
+  :func:`phase_weight` its weights from coherence.
 """
 
 from ._bilinear import interpolate_bilinear
 from ._interferogram import interferogram_and_coherence
 from ._multilook import multilook
 from ._resample import make_sinc_table, resample
+from ._sbas import phase_weight, sbas_invert
 from ._tops import tops_carrier_terms, tops_deramp, tops_reramp_at
 
 __all__ = [
@@ -25,7 +28,9 @@ __all__ = [
     "interpolate_bilinear",
     "make_sinc_table",
     "multilook",
+    "phase_weight",
     "resample",
+    "sbas_invert",
     "tops_carrier_terms",
     "tops_deramp",
     "tops_reramp_at",

@@ -3,7 +3,8 @@
 - ``cslc``: geocoded coregistered SLC on the burst ID's fixed grid (:func:`geocode_slc`);
 - ``backscatter``: σ0/β0/γ0, optional noise removal, dB, looks;
 - ``amplitude``;
-- ``interferogram`` / ``coherence`` of two dates.
+- ``interferogram`` / ``coherence`` of two dates;
+- ``unwrapped`` pairs, the ``displacement`` series and its ``velocity`` (made per burst by a job).
 
 The registry, the options models and the addresses (:class:`Variant`, :class:`ArdArray`,
 :class:`Selection`) import without numba or xarray. The compute side (:class:`BurstStack`, the
@@ -22,9 +23,12 @@ from cube.products._options import (
     BackscatterOptions,
     CoherenceOptions,
     CslcOptions,
+    DisplacementOptions,
     FromCslcOptions,
     InterferogramOptions,
     ProductOptions,
+    UnwrappedOptions,
+    VelocityOptions,
     parse_segment,
     parse_value,
 )
@@ -42,6 +46,16 @@ if TYPE_CHECKING:
         time_attrs,
         variable_attrs,
     )
+    from cube.products._displacement import (
+        Series,
+        check_network,
+        invert_series,
+        network_pairs,
+        reference_pixel,
+        unwrap,
+        velocity_fit,
+        years_since_first,
+    )
     from cube.products._pairs import coherence, interferogram
     from cube.products._radiometry import amplitude, backscatter, calibration_factors
     from cube.products._stack import BurstStack, ensure_burst_grid, set_cube_dem
@@ -53,7 +67,9 @@ _LAZY = {
     "time_attrs": "_dataset", "variable_attrs": "_dataset", "coherence": "_pairs",
     "interferogram": "_pairs", "amplitude": "_radiometry", "backscatter": "_radiometry",
     "calibration_factors": "_radiometry", "BurstStack": "_stack", "ensure_burst_grid": "_stack",
-    "set_cube_dem": "_stack",
+    "set_cube_dem": "_stack", "Series": "_displacement", "check_network": "_displacement",
+    "invert_series": "_displacement", "network_pairs": "_displacement", "reference_pixel": "_displacement",
+    "unwrap": "_displacement", "velocity_fit": "_displacement", "years_since_first": "_displacement",
 }
 
 
@@ -78,6 +94,17 @@ __all__ = [
     "CoherenceOptions",
     "CslcOptions",
     "CslcWindow",
+    "DisplacementOptions",
+    "Series",
+    "UnwrappedOptions",
+    "VelocityOptions",
+    "check_network",
+    "invert_series",
+    "network_pairs",
+    "reference_pixel",
+    "unwrap",
+    "velocity_fit",
+    "years_since_first",
     "FromCslcOptions",
     "Input",
     "InterferogramOptions",

@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Looks = tuple[int, int]
 _Count = Annotated[int, Field(ge=1, le=64)]
@@ -176,6 +176,90 @@ class CoherenceOptions(FromCslcOptions):
     def looks(self) -> Looks:
         """The estimator window (one output pixel each)."""
         return self.window
+
+
+class UnwrappedOptions(FromCslcOptions):
+    """Options of the unwrapped phase of a pair (SNAPHU over the multilooked interferogram)."""
+
+    multilook: LookPair = Field(
+        (10, 20), description="grid rows × cols per output pixel (10 × 20 = 100 m × 100 m); the "
+        "interferogram and the coherence (masking, SNAPHU's statistics) share it")
+    min_coherence: float = Field(0.3, ge=0.0, le=1.0, description="pixels of lower coherence are masked "
+                                 "(not unwrapped, NaN)")
+    variable: Literal["phase", "components"] = Field(
+        "phase", description="phase: unwrapped phase, rad; components: SNAPHU's connected component "
+        "label (1, 2, …; 0 = none; NaN masked)")
+
+    @property
+    def looks(self) -> Looks:
+        """The multilook window."""
+        return self.multilook
+
+    @property
+    def made_by_job(self) -> bool:
+        """Unwrapping is global over the burst: a job unwraps each pair whole."""
+        return True
+
+
+_NETWORK = r"^(rule|sequential:[1-9][0-9]?)$"
+_LONLAT = r"^-?[0-9]+(\.[0-9]*)?:-?[0-9]+(\.[0-9]*)?$"
+
+
+class DisplacementOptions(FromCslcOptions):
+    """Options of the displacement time series (weighted SBAS inversion of unwrapped pairs)."""
+
+    multilook: LookPair = Field((10, 20), description="grid rows × cols per output pixel (as unwrapped)")
+    min_coherence: float = Field(0.3, ge=0.0, le=1.0, description="coherence mask of the unwrapped pairs")
+    network: str = Field("rule", pattern=_NETWORK, description="pairs inverted: rule (the cube's pair rule: "
+                         "consecutive dates or ≤ max_days apart) or sequential:N (each date with its N next)")
+    max_days: int = Field(48, ge=1, le=3650, description="longest pair, days (both networks)")
+    ref: str | None = Field(None, pattern=_LONLAT, description="reference point lon,lat (degrees; lon:lat in "
+                            "a /zarr path, whose options are separated by commas) the series is relative "
+                            "to; default: the most coherent pixel connected in every pair")
+
+    @field_validator("ref", mode="before")
+    @classmethod
+    def _ref_colon(cls, value: object) -> object:
+        """``lon,lat`` is kept as ``lon:lat`` (commas separate the options of a /zarr path)."""
+        return value.replace(" ", "").replace(",", ":") if isinstance(value, str) else value
+
+    @property
+    def looks(self) -> Looks:
+        """The multilook window."""
+        return self.multilook
+
+    @property
+    def made_by_job(self) -> bool:
+        """The inversion needs every unwrapped pair of the burst: a job makes the whole series."""
+        return True
+
+    @property
+    def unwrapped(self) -> UnwrappedOptions:
+        """The options of the unwrapped pairs this series is inverted from."""
+        return UnwrappedOptions(engine=self.engine, multilook=self.multilook,
+                                min_coherence=self.min_coherence)
+
+    def ref_lonlat(self) -> tuple[float, float] | None:
+        """The reference point (lon, lat), degrees, or None (automatic)."""
+        if self.ref is None:
+            return None
+        lon, lat = (float(v) for v in self.ref.split(":"))
+        return lon, lat
+
+    def model_post_init(self, _: object) -> None:
+        """A reference point must be a longitude and a latitude."""
+        point = self.ref_lonlat()
+        if point is not None and not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90):
+            raise ValueError(f"ref={self.ref}: give lon,lat in degrees (lon -180..180, lat -90..90)")
+
+
+class VelocityOptions(DisplacementOptions):
+    """Options of the velocity: a line fitted to the displacement series up to each date."""
+
+    variable: Literal["velocity", "velocity_std", "temporal_coherence", "residual", "connected"] = Field(
+        "velocity", description="velocity (m/yr), velocity_std (its standard error, m/yr), and the "
+        "inversion's temporal_coherence (0..1), residual (RMS misfit of the pairs, m) and connected "
+        "(1: the pixel's pairs connect every date, 0: they do not, its series is NaN)")
 
 
 def parse_segment(model: type[ProductOptions], segment: str) -> ProductOptions:

@@ -30,8 +30,11 @@ from cube.products._options import (
     BackscatterOptions,
     CoherenceOptions,
     CslcOptions,
+    DisplacementOptions,
     InterferogramOptions,
     ProductOptions,
+    UnwrappedOptions,
+    VelocityOptions,
 )
 
 Input = Literal["slc", "cslc", "cslc_window", "metadata"]
@@ -106,6 +109,24 @@ PRODUCTS: dict[str, ProductSpec] = {
                     "|Σ ref·conj(sec)| / √(Σ|ref|² Σ|sec|²) over the estimator window",
                     True, CoherenceOptions, "1", "float32", "1",
                     ("cslc",), "cube.products._pairs:coherence"),
+        ProductSpec("unwrapped", "Unwrapped phase",
+                    "SNAPHU's unwrapped phase of the multilooked interferogram (ref · conj(sec)), masked "
+                    "by coherence, rad; variable=components: its connected components. Made per pair "
+                    "and burst by a job",
+                    True, UnwrappedOptions, "1", "float32", "rad",
+                    ("metadata",), "cube.products._displacement:made_by_job"),
+        ProductSpec("displacement", "LOS displacement",
+                    "Line-of-sight displacement since the first date, positive towards the satellite, "
+                    "relative to a reference point: weighted SBAS inversion of the unwrapped pairs of a "
+                    "network. Made per burst by a job",
+                    False, DisplacementOptions, "1", "float32", "m",
+                    ("metadata",), "cube.products._displacement:made_by_job"),
+        ProductSpec("velocity", "LOS velocity",
+                    "Line fitted to the displacement series up to each date, m/yr (variable=: its "
+                    "standard error, and the inversion's temporal coherence, residual, connected flag). "
+                    "Made per burst by a job",
+                    False, VelocityOptions, "1", "float32", "m/yr",
+                    ("metadata",), "cube.products._displacement:made_by_job"),
     ]
 }
 

@@ -13,6 +13,7 @@ from typing import Literal
 import pydantic
 
 from ._constants import SWATHS
+from ._layout import DEFORMATIONS
 from ._stack import simulate
 from ._truth import Truth, load_truth
 
@@ -35,6 +36,7 @@ def simulate_stack(
     swath: str = "IW2",
     polarization: str = "VV",
     progress: bool = False,
+    deformation: Literal["linear", "nonlinear"] = "linear",
 ) -> SimulatedStack:
     """Simulate a stack of ``dates`` Sentinel-1A IW SLC products into ``out_dir``.
 
@@ -43,6 +45,10 @@ def simulate_stack(
 
     ``size="tiny"``: 160 lines × 480 samples per burst (seconds); ``"full"``: 1512 × 20000.
     Deterministic for a given ``seed``.
+
+    ``deformation``: the Mogi field's history, ``"linear"`` in time (the last date sees ≈ 2.5
+    fringes above the source) or ``"nonlinear"`` (linear + yearly cycle + one step halfway);
+    ``truth.npz`` holds its line-of-sight displacement per date (``los_displacement``).
     """
     if dates < 1 or bursts < 1:
         raise ValueError("dates and bursts must be >= 1")
@@ -52,6 +58,8 @@ def simulate_stack(
         raise ValueError(f"swath must be one of {sorted(SWATHS)}, not {swath!r}")
     if polarization not in ("VV", "HH", "VH", "HV"):
         raise ValueError(f"unsupported polarization {polarization!r}")
+    if deformation not in DEFORMATIONS:
+        raise ValueError(f"deformation must be one of {DEFORMATIONS}, not {deformation!r}")
     safe_paths, truth_dir = simulate(Path(out_dir), dates, bursts, size, seed, swath,
-                                     polarization, progress)
+                                     polarization, progress, deformation)
     return SimulatedStack(safe_paths=safe_paths, truth_dir=truth_dir)

@@ -119,8 +119,29 @@ class Acquisition:
         return "S1A"
 
 
-def make_acquisitions(layout: Layout, dates: int, seed: int) -> list[Acquisition]:
-    """Dates every 12 days from 2024-01-06, each with its own orbit offset and burst timing."""
+DEFORMATIONS = ("linear", "nonlinear")
+"""Deformation histories: ``linear`` in time; ``nonlinear`` = linear + seasonal + one step."""
+
+
+def time_factor(days: float, span: float, deformation: str = "linear") -> float:
+    """The deformation scaling of a date ``days`` after the first of a stack spanning ``span`` days.
+
+    ``linear``: days / span (0 at the first date, 1 at the last). ``nonlinear``: 0.6·days/span
+    + 0.25·sin(2π·days/365.25) (a yearly cycle) + a step of 0.3 from span/2 on.
+    """
+    if span <= 0:
+        return 0.0
+    if deformation == "linear":
+        return days / span
+    return 0.6 * days / span + 0.25 * float(np.sin(2 * np.pi * days / 365.25)) + 0.3 * (days >= span / 2)
+
+
+def make_acquisitions(layout: Layout, dates: int, seed: int,
+                      deformation: str = "linear") -> list[Acquisition]:
+    """Dates every 12 days from 2024-01-06, each with its own orbit offset and burst timing.
+
+    ``deformation``: the history of the deformation field (:func:`time_factor`).
+    """
     span = (layout.bursts - 1) * layout.burst_cycle + layout.lines_per_burst * C.AZIMUTH_TIME_INTERVAL
     if layout.first_burst_sod + span + ORBIT_MARGIN > C.SEED_ORBIT[-1, 0]:
         raise ValueError(f"{layout.bursts} bursts do not fit in the seed orbit (at most ~20)")
@@ -153,6 +174,6 @@ def make_acquisitions(layout: Layout, dates: int, seed: int) -> list[Acquisition
             orbit=orbit,
             cross_track=cross,
             radial=radial,
-            time_factor=k / (dates - 1) if dates > 1 else 0.0,
+            time_factor=time_factor(C.REPEAT_DAYS * k, C.REPEAT_DAYS * (dates - 1), deformation),
         ))
     return acqs

@@ -274,10 +274,10 @@ def _simulate_burst(layout: Layout, acq: Acquisition, b: int, coarse: dict[str, 
 
 
 def simulate(out_dir: Path, dates: int, bursts: int, size: str, seed: int, swath: str,
-             polarization: str, progress: bool) -> tuple[list[Path], Path]:
+             polarization: str, progress: bool, deformation: str = "linear") -> tuple[list[Path], Path]:
     """Write the SAFE folders and the truth; return (SAFE paths by date, truth dir)."""
     layout = Layout.build(swath, polarization, size, bursts)
-    acqs = make_acquisitions(layout, dates, seed)
+    acqs = make_acquisitions(layout, dates, seed, deformation)
     scene = _scene_for(layout)
     ref = seed_orbit()
 

@@ -66,6 +66,9 @@ DESCRIPTION = {
         "sigma0_db": "(ny, nx) dB",
         "displacement_enu": "(3, ny, nx) m, Mogi displacement east/north/up for time factor 1",
         "def_phase": "(N, ny, nx) rad, deformation phase of each date on the DEM grid",
+        "los_displacement": "(N, ny, nx) m, line-of-sight displacement of each date since the "
+                            "first on the DEM grid, positive towards the satellite "
+                            "(def_phase = 4 pi / lambda * los_displacement)",
         "chol": "(3, N, N) Cholesky factors of the per-region coherence matrices",
         "coherence_regions": "(3, N, N) per-region temporal coherence matrices",
         "sample_burst, sample_line, sample_sample": "(P,) sample pixel indices",
@@ -168,6 +171,7 @@ class TruthWriter:
             "sample_weights": m["weights"], "sample_coherence": mixed_coherence(m["weights"], self.chol),
             "sample_ref_line": m["ref_line"], "sample_ref_sample": m["ref_sample"],
             "def_phase": (4 * np.pi / C.WAVELENGTH * d_los * acq.time_factor).astype(np.float32),
+            "los_displacement": (d_los * acq.time_factor).astype(np.float32),
         })
 
     def _baselines(self) -> np.ndarray:

@@ -490,7 +490,7 @@ def test_pair_search_matches_compute_baseline(server, cube, truth):
         assert abs(p["bperp_m"] - d["bperp_m"]) < tol and abs(p["bpar_m"] - d["bpar_m"]) < tol
         days = (_t(p["secondary_datetime"]) - _t(p["reference_datetime"])).total_seconds() / 86400
         assert abs(p["temporal_baseline_days"] - days) < 1e-6
-        assert len(p["links"]) == (2 if key in rule else 0)
+        assert len(p["links"]) == (sum(s.pair for s in PRODUCTS.values()) if key in rule else 0)
     # limits: days and |Bperp|
     bperps = sorted(abs(d["bperp_m"]) for d in direct.values())
     limit = (bperps[6] + bperps[7]) / 2

@@ -797,7 +797,7 @@ def test_backscatter_factors_match_the_radar_grid_reference():
 def test_public_api_is_exported():
     assert sorted(K.__all__) == sorted(
         ["interferogram_and_coherence", "interpolate_bilinear", "make_sinc_table", "multilook",
-         "resample", "tops_carrier_terms", "tops_deramp", "tops_reramp_at"]
+         "phase_weight", "resample", "sbas_invert", "tops_carrier_terms", "tops_deramp", "tops_reramp_at"]
     )
 
 

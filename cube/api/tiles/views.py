@@ -70,6 +70,11 @@ def _value(values: np.ndarray, options: ProductOptions) -> np.ndarray:
     return _f32(values)
 
 
+def _mm(values: np.ndarray, options: ProductOptions) -> np.ndarray:
+    """Metres (displacement, velocity) as millimetres."""
+    return _f32(values) * np.float32(1e3)
+
+
 _PI = float(np.pi)
 VIEWS: dict[str, dict[str, View]] = {
     "backscatter": {
@@ -90,6 +95,21 @@ VIEWS: dict[str, dict[str, View]] = {
     "cslc": {
         "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 |CSLC| (DN)"),
         "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "phase of the flattened CSLC"),
+    },
+    "unwrapped": {
+        "phase": View("phase", "rad", (-10 * _PI, 10 * _PI), "rdbu_r", _value,
+                      "unwrapped phase (variable=components: the labels)"),
+    },
+    "displacement": {
+        "mm": View("mm", "mm", (-50.0, 50.0), "rdbu_r", _mm,
+                   "LOS displacement since the first date, mm, positive (red) towards the satellite"),
+    },
+    "velocity": {
+        "mm_per_yr": View("mm_per_yr", "mm/yr", (-100.0, 100.0), "rdbu_r", _mm,
+                          "LOS velocity, mm/yr, positive (red) towards the satellite (velocity_std: its "
+                          "error; residual: mm)"),
+        "value": View("value", "1", (0.0, 1.0), "viridis", _value,
+                      "the value as stored (variable=temporal_coherence or connected)"),
     },
 }
 """Per product, its views; the first is the default. Every registered product has one."""
