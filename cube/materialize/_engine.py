@@ -320,9 +320,9 @@ class ArdEngine:
         CSLC chunks too, filled the same way first), so the per-chunk setup (geocoding nodes,
         SLC window reads with their interpolation margins, carrier terms) is paid once instead
         of per chunk. The pixels are those of :meth:`chunk_bytes` chunk by chunk, to float32
-        rounding (positions are solved on the grid's node lattice, every other step is per pixel). Stored chunks are
-        checked (crc32c) and a failing one is computed again. No lease is taken: a chunk another
-        worker computes meanwhile is written twice, with the same bytes, atomically.
+        rounding (positions are solved on the grid's node lattice, every other step is per
+        pixel). Stored chunks are checked (crc32c) and a failing one is computed again. No lease
+        is taken: a chunk another worker computes meanwhile is written twice, atomically.
         """
         mine, inputs = Tally(), Tally()
         try:
@@ -343,7 +343,8 @@ class ArdEngine:
             if absent:
                 t0 = time.perf_counter()
                 self._compute_chunks(ref, absent, mine, inputs, fill_inputs=True)
-                log.info("computed %d chunks of %s in %.0f ms", len(absent), ref, 1e3 * (time.perf_counter() - t0))
+                log.info("computed %d chunks of %s in %.0f ms", len(absent), ref,
+                         1e3 * (time.perf_counter() - t0))
             return len(absent)
         finally:
             with self._lock:
