@@ -40,7 +40,7 @@ from cube.materialize._ard import (
     encode_chunk,
     group_metadata,
 )
-from cube.products import ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input
+from cube.products import CSLC, ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input
 from cube.storage import (
     CubeStore,
     LeaseBackend,
@@ -294,7 +294,7 @@ class ArdEngine:
         def source(name: Input, date: str) -> object:
             if name in ("cslc", "cslc_window"):
                 cslc_ref = ArdArray(ref.burst_id, ref.polarization, cslc_input(variant.options), (date,))
-                if fill_inputs and cslc_ref.variant.options.engine == "native":
+                if fill_inputs and cslc_ref.variant == CSLC:  # the native CSLC (ISCE2 runs per stack)
                     self.fill(cslc_ref, grid_window, inputs)
                 cslc = self.read(cslc_ref, grid_window, inputs)
                 return stack.input(name, date, grid_window, cslc=cslc)
