@@ -42,9 +42,12 @@ def _cube(ctx: Context) -> tuple[str, str, str]:
     return str(cube), burst_id, BurstStack(store, burst_id, pol).dates[0]
 
 
-@benchmark("cslc_burst", goal="≤ 5 s per burst-date (one core)", max_seconds=5.0)
+@benchmark("cslc_burst", goal="≤ 1.5 s per burst-date (one core; ~0.5 s is the memory-bandwidth floor)",
+           max_seconds=1.5)
 def bench_cslc_burst(ctx: Context) -> Result:
-    """CSLC of one whole burst-date onto its fixed grid (geo2rdr, deramp, sinc, reramp, flatten).
+    """CSLC of one whole burst-date onto its fixed grid (geo2rdr, deramp, sinc, reramp, flatten):
+    the ``cslc`` product of the whole grid, as a job's worker computes it. ``extra`` has its
+    user and system CPU seconds (the system share is page faults of fresh arrays).
 
     The reference is the interpolation step alone done with scipy (cubic-spline
     ``map_coordinates`` of the deramped burst at the same positions).
@@ -57,8 +60,16 @@ def bench_cslc_burst(ctx: Context) -> Result:
     cube, burst_id, date = _cube(ctx)
     stack = BurstStack(open_store(cube), burst_id)
     _ = stack.grid, stack.dem
-    out = stack.cslc(date)
-    cand = ctx.time(lambda: stack.cslc(date), repeat=min(ctx.repeat, 3))
+    out = stack.cslc(date)  # with its positions, for the reference
+    cpu: list[tuple[float, float]] = []
+
+    def product() -> None:
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        stack.compute("cslc", [date])
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu.append((after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime))
+
+    cand = ctx.time(product, repeat=min(ctx.repeat, 3))
     burst = stack.burst(date)
     slc = stack.read_slc(date, 0, burst.lines, 0, burst.samples)
     ok = np.isfinite(out.line)
@@ -72,7 +83,8 @@ def bench_cslc_burst(ctx: Context) -> Result:
     g = stack.grid
     return Result(candidate=cand, reference=ref, reference_name="scipy interpolation step",
                   size=f"grid {g.height} × {g.width}, burst {burst.lines} × {burst.samples}",
-                  extra={"valid_pixels": int(ok.sum())})
+                  extra={"valid_pixels": int(ok.sum()), "user_cpu_s": min(u for u, _ in cpu),
+                         "system_cpu_s": min(t for _, t in cpu)})
 
 
 _CHUNK_RUN = r"""
