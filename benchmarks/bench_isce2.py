@@ -72,35 +72,6 @@ t2 = time.perf_counter()
 print(json.dumps({"cslc_job_s": t1 - t0, "interferogram_s": t2 - t1, "chunks": m.chunks_computed}))
 """
 
-_NATIVE_PHASES = r"""
-import json, sys, time
-c = time.process_time; w = time.perf_counter
-out = {}
-t = (c(), w())
-def lap(name):
-    global t
-    now = (c(), w()); out[name] = {"cpu_s": now[0] - t[0], "wall_s": now[1] - t[1]}; t = now
-from cube.products import BurstStack
-from cube.storage import open_store
-lap("imports")
-cube, burst, d0, d1 = sys.argv[1:5]
-stack = BurstStack(open_store(cube), burst)
-_ = stack.grid, [stack.burst(d) for d in (d0, d1)]
-lap("open cube, grid, metadata")
-_ = stack.dem
-lap("DEM")
-for d in (d0, d1):
-    b = stack.burst(d); stack.read_slc(d, 0, b.lines, 0, b.samples)
-lap("read both SLCs (again inside CSLC)")
-cslc = {d: stack.cslc(d).data for d in (d0, d1)}
-lap("CSLC of both dates")
-from cube.products import InterferogramOptions, interferogram
-interferogram(cslc[d0], cslc[d1], InterferogramOptions())
-lap("interferogram")
-print(json.dumps(out))
-"""
-
-
 @benchmark("isce2_vs_native", goal="≥ 100× less CPU than ISCE2 (cube → stored pair + interferogram)",
            min_ratio=100.0, threads=None)
 def bench_isce2_vs_native(ctx: Context) -> Result:
@@ -125,6 +96,8 @@ def bench_isce2_vs_native(ctx: Context) -> Result:
 
 
 def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path) -> Result:
+    from bench_cslc import _fresh_pair
+
     from cube.jobs._isce2 import read_isce2_cslc
     from cube.materialize import ArdEngine
     from cube.products import ArdArray
@@ -135,9 +108,12 @@ def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path
     job.write_text(json.dumps({"cube_url": str(cube), "ard_url": str(work / "native-ard"), "bursts": [{
         "burst_id": burst, "products": [{"product": "cslc", "dates": [d0, d1]},
                                         {"product": "interferogram", "pairs": [[d0, d1]]}]}]}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SARCUBE_")}
+    # as in a deployed container: Python's bytecode cache warm (numba's too: NUMBA_CACHE_DIR)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SARCUBE_") and k != "PYTHONDONTWRITEBYTECODE"}
     native_wall, native_cpu, _ = _timed([str(bin_dir / "sarcube-worker"), "--job", str(job)], env)
-    _, _, phases = _timed([sys.executable, "-c", _NATIVE_PHASES, str(cube), burst, d0, d1], env)
+    # where the native time goes: the same pair, phase by phase (bench_cslc's pair_fresh)
+    _, _, phases = _fresh_pair(str(cube), burst, d0, d1, work / "native-phases")
     isce2_env = {**env, "SARCUBE_ISCE2_WORKDIR": str(work)}
     isce2_wall, isce2_cpu, isce2_out = _timed(
         [sys.executable, "-c", _ISCE2_RUN, str(cube), str(work / "isce2-ard"), str(sources), burst, d0, d1],
@@ -158,8 +134,7 @@ def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path
         size=f"burst {stack.burst(d0).lines} × {stack.burst(d0).samples}, grid {stack.grid.height} × "
              f"{stack.grid.width}, 2 dates",
         extra={
-            "native": {"wall_s": native_wall, "cpu_s": native_cpu,
-                       "phases": json.loads(phases.splitlines()[-1])},
+            "native": {"wall_s": native_wall, "cpu_s": native_cpu, "phases": phases["phases"]},
             "isce2": {"wall_s": isce2_wall, "cpu_s": isce2_cpu, **json.loads(isce2_out.splitlines()[-1])},
             "cpu_ratio_isce2_over_native": isce2_cpu / native_cpu,
             "secondary_cslc_agreement": {

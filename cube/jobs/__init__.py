@@ -31,7 +31,7 @@ from cube.jobs._records import (
     make_job_store,
     request_allowlist,
 )
-from cube.jobs._run import burst_key, job_settings, plan_burst, record_metrics, run_burst
+from cube.jobs._run import burst_key, job_settings, record_metrics, run_burst
 from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
 
 __all__ = [
@@ -64,7 +64,6 @@ __all__ = [
     "make_dask_cluster",
     "make_executor",
     "public_storage_options",
-    "plan_burst",
     "record_metrics",
     "run_burst",
     "isce2_cslc_dataset",

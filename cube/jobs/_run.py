@@ -5,28 +5,18 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from cube.config import make_engine
 from cube.errors import InputError
 from cube.jobs._records import BurstMetrics, JobStore
 from cube.jobs._spec import BurstJob, JobSpec, job_settings
 from cube.materialize import ArdEngine, Tally
-from cube.products import ArdArray
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)`` in chunks."""
-
-
-def plan_burst(engine: ArdEngine, burst: BurstJob) -> Iterator[tuple[ArdArray, int, int]]:
-    """Every (array, i, j) chunk of a burst job."""
-    for selection in burst.selections(engine):
-        chunks = engine.chunks_of(selection)
-        for ref in selection.arrays:
-            for i, j in chunks:
-                yield ref, i, j
 
 
 def run_burst(
@@ -51,11 +41,15 @@ def run_burst(
     engine = engine or make_engine(job_settings(spec))
     wall0, cpu0 = time.perf_counter(), _cpu_s()
     tally = Tally()
-    todo = list(plan_burst(engine, burst))
-    for n, (ref, i, j) in enumerate(todo):
-        engine.chunk_bytes(ref, i, j, tally)
+    # each array at once (its absent chunks in one computation, then split), not chunk by chunk
+    todo = [(ref, selection.window, len(engine.chunks_of(selection)))
+            for selection in burst.selections(engine) for ref in selection.arrays]
+    total, done = sum(n for _, _, n in todo), 0
+    for ref, window, n in todo:
+        engine.fill(ref, window, tally)
+        done += n
         if progress:
-            progress(n + 1, len(todo))
+            progress(done, total)
     metrics = BurstMetrics(
         wall_s=time.perf_counter() - wall0,
         cpu_s=_cpu_s() - cpu0,
@@ -66,7 +60,7 @@ def run_burst(
     log.info(
         "burst %s: %d chunks (%d computed) in %.1f s",
         burst.burst_id,
-        len(todo),
+        total,
         tally.chunks_computed,
         metrics.wall_s,
     )

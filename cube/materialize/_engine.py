@@ -40,7 +40,7 @@ from cube.materialize._ard import (
     encode_chunk,
     group_metadata,
 )
-from cube.products import ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input
+from cube.products import CSLC, ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input
 from cube.storage import (
     CubeStore,
     LeaseBackend,
@@ -268,30 +268,90 @@ class ArdEngine:
         ``mine`` gets its own work, ``inputs`` that of the input chunks it reads (computing the
         absent ones).
         """
+        t0 = time.perf_counter()
+        self._compute_chunks(ref, [(i, j)], mine, inputs, fill_inputs=False)
+        log.info("computed %s chunk (%d, %d) in %.0f ms", ref, i, j, 1e3 * (time.perf_counter() - t0))
+
+    def _compute_chunks(self, ref: ArdArray, chunks: list[tuple[int, int]], mine: Tally, inputs: Tally,
+                        *, fill_inputs: bool) -> None:
+        """Compute the chunks' bounding window in one product call, then store each chunk.
+
+        ``fill_inputs``: compute the absent CSLC chunks under the window in one call too
+        (:meth:`fill`) before reading them, instead of one by one.
+        """
         t0, inputs_s = time.perf_counter(), inputs.compute_s
         stack = self.stack(ref.burst_id, ref.polarization)
         variant = ref.variant
+        cy, cx = variant.chunks
+        rows, cols = ProductGrid(stack.grid, variant.looks).shape
+        i0, i1 = min(i for i, _ in chunks), max(i for i, _ in chunks) + 1
+        j0, j1 = min(j for _, j in chunks), max(j for _, j in chunks) + 1
+        r0, c0 = i0 * cy, j0 * cx
+        window = slice(r0, min(i1 * cy, rows)), slice(c0, min(j1 * cx, cols))
         grid_window = ProductGrid(stack.grid, variant.looks).grid_window(window)
         slc_bytes = [0]
 
         def source(name: Input, date: str) -> object:
             if name in ("cslc", "cslc_window"):
                 cslc_ref = ArdArray(ref.burst_id, ref.polarization, cslc_input(variant.options), (date,))
+                if fill_inputs and cslc_ref.variant == CSLC:  # the native CSLC (ISCE2 runs per stack)
+                    self.fill(cslc_ref, grid_window, inputs)
                 cslc = self.read(cslc_ref, grid_window, inputs)
                 return stack.input(name, date, grid_window, cslc=cslc)
             return stack.input(name, date, grid_window, counter=slc_bytes)
 
         with storage_errors(self.cube.url):  # the SLC pixels are read here
             data = compute_product(variant.spec, variant.options, ref.dates, source)
-        raw = encode_chunk(data, variant)
         self._ensure_array(stack, ref)
-        # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
-        self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
-        mine.computed[variant.product] += 1
-        mine.bytes_written += len(raw)
+        for i, j in chunks:
+            a, b = i * cy - r0, j * cx - c0
+            raw = encode_chunk(data[a:a + cy, b:b + cx], variant)
+            # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
+            self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
+            mine.computed[variant.product] += 1
+            mine.bytes_written += len(raw)
         mine.bytes_read += slc_bytes[0]
         mine.compute_s += time.perf_counter() - t0 - (inputs.compute_s - inputs_s)
-        log.info("computed %s chunk (%d, %d) in %.0f ms", ref, i, j, 1e3 * (time.perf_counter() - t0))
+
+    def fill(self, ref: ArdArray, window: Window | None = None, tally: Tally | None = None) -> int:
+        """Compute every absent chunk of an array over a product-grid window at once; the number computed.
+
+        For a job's worker: one product call covers the absent chunks' bounding window (their
+        CSLC chunks too, filled the same way first), so the per-chunk setup (geocoding nodes,
+        SLC window reads with their interpolation margins, carrier terms) is paid once instead
+        of per chunk. The pixels are those of :meth:`chunk_bytes` chunk by chunk, to float32
+        rounding (positions are solved on the grid's node lattice, every other step is per
+        pixel). Stored chunks are checked (crc32c) and a failing one is computed again. No lease
+        is taken: a chunk another worker computes meanwhile is written twice, atomically.
+        """
+        mine, inputs = Tally(), Tally()
+        try:
+            self.check_dates(ref)
+            absent = []
+            for i, j in self._chunks_in(ref, window):
+                rel = ref.chunk_path(i, j)
+                try:
+                    check_chunk(self.ard.read_bytes(rel))
+                    mine.hits += 1
+                except NotFoundError:
+                    absent.append((i, j))
+                except CorruptChunkError as exc:
+                    log.warning("%s: %s; deleting it to compute it again", self.ard.child_url(rel), exc)
+                    mine.corrupt += 1
+                    self.ard.delete(rel)
+                    absent.append((i, j))
+            if absent:
+                t0 = time.perf_counter()
+                self._compute_chunks(ref, absent, mine, inputs, fill_inputs=True)
+                log.info("computed %d chunks of %s in %.0f ms", len(absent), ref,
+                         1e3 * (time.perf_counter() - t0))
+            return len(absent)
+        finally:
+            with self._lock:
+                self.totals.add(mine)
+            if tally is not None:
+                tally.add(mine)
+                tally.add(inputs)
 
     def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> None:
         """Write the zarr.json of the array and of its parent groups, once."""

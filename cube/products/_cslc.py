@@ -100,38 +100,97 @@ def geocode_slc(
     -------
     CslcWindow with complex64 data (rows, cols), amplitude in DN, phase the scatterers' own.
     """
-    opts = options or CslcOptions()
-    if opts.engine != "native":
-        raise InputError(
-            f"{burst.burst_id} {burst.date_key}: the {opts.engine} CSLC is made for a whole burst stack "
-            "by an ISCE2 job (cube.jobs.run_burst with engine isce2, or sarcube product ... --option "
-            "engine=isce2), not window by window")
+    opts = _native(burst, options)
     line, sample = radar_window(burst, grid, window, dem, opts.bistatic)
     lmin, lmax = _finite_range(line)
     if lmin != lmin:  # no pixel of the window sees the burst
         return CslcWindow(np.full(line.shape, np.nan + 1j * np.nan, np.complex64), line, sample)
     smin, smax = _finite_range(sample)
     half = opts.taps // 2
-    l0 = int(math.floor(lmin)) - half + 1
-    l1 = int(math.floor(lmax)) + half + 1
-    s0 = int(math.floor(smin)) - half + 1
-    s1 = int(math.floor(smax)) + half + 1
-    slc, owned = _read_padded(read, burst, l0, l1, s0, s1)
+    deramped = _Deramped(burst, read, opts,
+                         int(math.floor(lmin)) - half + 1, int(math.floor(lmax)) + half + 1,
+                         int(math.floor(smin)) - half + 1, int(math.floor(smax)) + half + 1)
+    return CslcWindow(deramped.interpolate(line, sample), line, sample)
 
-    model = carrier_model(burst)
-    dt, fs = burst.azimuth_time_interval, burst.range_sampling_rate
-    tau = burst.slant_range_time + np.arange(s0, s1) / fs
-    eta = (np.arange(l0, l1) - 0.5 * burst.lines) * dt
-    fdc, ka = model["dc"](tau), model["fm"](tau)
-    kwargs = _carrier_kwargs(model)
-    base = tops_deramp(slc, eta, fdc, ka, **kwargs, out=slc if owned else None)
-    # NaN where a position is NaN (outside the valid burst window): the output as it stands
-    values = resample(base, line, sample, _sinc_table(opts.taps), origin=(l0, s0))
-    del base, slc
-    tops_reramp_at(values, line, sample, line_centre=0.5 * burst.lines, azimuth_time_interval=dt,
-                   slant_range_time=burst.slant_range_time, range_sampling_rate=fs, sample0=s0,
-                   fdc=fdc, ka=ka, **kwargs, flatten=opts.flatten, out=values)
-    return CslcWindow(values, line, sample)
+
+BLOCK_ROWS = 128
+"""Grid rows per block when :func:`geocode_slc_data` works through a large window."""
+
+
+def geocode_slc_data(
+    burst: BurstMetadata,
+    grid: BurstGrid,
+    window: Window | None,
+    dem: Dem,
+    read: SlcReader,
+    options: CslcOptions | None = None,
+) -> np.ndarray:
+    """The pixels of :func:`geocode_slc` (complex64 (rows, cols)), without their positions.
+
+    A window of more than ``2 · BLOCK_ROWS`` rows and half the grid or more (a whole burst, as
+    a job's worker computes it) is done in blocks of ``BLOCK_ROWS`` grid rows: the burst's valid
+    window is read and deramped once (a smaller window reads only the part its positions need,
+    through :func:`geocode_slc`), then each
+    block's positions (float64, 15 MB a block for a full-width grid, recycled by the allocator
+    rather than faulted in afresh) are made and interpolated into the output. The positions of
+    a block are those of the whole window to 1e-9 of a sample (``radar_window`` solves its nodes
+    on the grid's lattice), so the pixels are the same (a rare pixel on the edge between two rows
+    of the sinc table takes the other one: 1e-4 of the amplitude); memory drops by the two
+    float64 position arrays (0.8 GB for a full-size burst) and the page faults (system CPU time)
+    that came with them.
+    """
+    opts = _native(burst, options)
+    r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
+    if r1 - r0 <= 2 * BLOCK_ROWS or 2 * (r1 - r0) * (c1 - c0) < grid.height * grid.width:
+        return geocode_slc(burst, grid, window, dem, read, opts).data
+    half = opts.taps // 2
+    # every position lies in the valid window (radar_window masks the rest): read that once
+    deramped = _Deramped(burst, read, opts,
+                         burst.first_valid_line - half + 1, burst.last_valid_line + half + 1,
+                         burst.first_valid_sample - half + 1, burst.last_valid_sample + half + 1)
+    out = np.empty((r1 - r0, c1 - c0), np.complex64)
+    for b0 in range(r0, r1, BLOCK_ROWS):
+        b1 = min(r1, b0 + BLOCK_ROWS)
+        line, sample = radar_window(burst, grid, (slice(b0, b1), slice(c0, c1)), dem, opts.bistatic)
+        deramped.interpolate(line, sample, out=out[b0 - r0:b1 - r0])
+    return out
+
+
+def _native(burst: BurstMetadata, options: CslcOptions | None) -> CslcOptions:
+    opts = options or CslcOptions()
+    if opts.engine != "native":
+        raise InputError(
+            f"{burst.burst_id} {burst.date_key}: the {opts.engine} CSLC is made for a whole burst stack "
+            "by an ISCE2 job (cube.jobs.run_burst with engine isce2, or sarcube product ... --option "
+            "engine=isce2), not window by window")
+    return opts
+
+
+class _Deramped:
+    """A burst window [l0, l1) × [s0, s1), read (zeros outside the burst) and deramped, with its carrier."""
+
+    def __init__(self, burst: BurstMetadata, read: SlcReader, opts: CslcOptions, l0: int, l1: int, s0: int,
+                 s1: int):
+        slc, owned = _read_padded(read, burst, l0, l1, s0, s1)
+        model = carrier_model(burst)
+        dt, fs = burst.azimuth_time_interval, burst.range_sampling_rate
+        tau = burst.slant_range_time + np.arange(s0, s1) / fs
+        eta = (np.arange(l0, l1) - 0.5 * burst.lines) * dt
+        self.fdc, self.ka = model["dc"](tau), model["fm"](tau)
+        self.kwargs = _carrier_kwargs(model)
+        self.base = tops_deramp(slc, eta, self.fdc, self.ka, **self.kwargs, out=slc if owned else None)
+        self.burst, self.opts, self.l0, self.s0 = burst, opts, l0, s0
+
+    def interpolate(self, line: np.ndarray, sample: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """complex64 of the positions' shape: sinc, reramp and flatten (NaN where a position is NaN)."""
+        b = self.burst
+        values = resample(self.base, line, sample, _sinc_table(self.opts.taps), origin=(self.l0, self.s0),
+                          out=out)
+        return tops_reramp_at(values, line, sample, line_centre=0.5 * b.lines,
+                              azimuth_time_interval=b.azimuth_time_interval,
+                              slant_range_time=b.slant_range_time, range_sampling_rate=b.range_sampling_rate,
+                              sample0=self.s0, fdc=self.fdc, ka=self.ka, **self.kwargs,
+                              flatten=self.opts.flatten, out=values)
 
 
 @dataclass(frozen=True)
@@ -146,8 +205,8 @@ class SlcSource:
 
 
 def cslc(source: SlcSource, options: CslcOptions) -> np.ndarray:
-    """The ``cslc`` product of one window: complex64 (rows, cols) of :func:`geocode_slc`."""
-    return geocode_slc(source.burst, source.grid, source.window, source.dem, source.read, options).data
+    """The ``cslc`` product of one window: complex64 (rows, cols) of :func:`geocode_slc_data`."""
+    return geocode_slc_data(source.burst, source.grid, source.window, source.dem, source.read, options)
 
 
 def _finite_range(a: np.ndarray) -> tuple[float, float]:

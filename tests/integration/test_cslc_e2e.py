@@ -141,3 +141,19 @@ def test_a_window_equals_the_same_part_of_the_whole_burst(cube):
     window = (slice(100, 164), slice(200, 328))
     part = stack.compute("cslc", [date], window)
     np.testing.assert_allclose(part, whole[window], rtol=0, atol=1e-3 * np.nanmax(np.abs(whole)))
+
+
+def test_the_product_in_row_blocks_equals_the_window_at_once(cube, monkeypatch):
+    """The cslc product of a large window goes block by block (BLOCK_ROWS grid rows, reading the
+    valid burst window once): the pixels of geocode_slc over the whole window, the same NaN."""
+    from cube.products import _cslc
+
+    stack = _stacks(cube)[0]
+    date = stack.dates[0]
+    monkeypatch.setattr(_cslc, "BLOCK_ROWS", 48)  # several blocks, the last one partial
+    burst, read = stack.burst(date), (lambda a, b, c, d: stack.read_slc(date, a, b, c, d))
+    at_once = _cslc.geocode_slc(burst, stack.grid, None, stack.dem, read).data
+    blocks = stack.compute("cslc", [date])
+    assert stack.grid.height > 2 * 48 and stack.grid.height % 48
+    np.testing.assert_array_equal(np.isnan(blocks), np.isnan(at_once))
+    np.testing.assert_allclose(blocks, at_once, rtol=0, atol=1e-3 * np.nanmax(np.abs(at_once)))

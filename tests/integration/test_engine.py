@@ -120,3 +120,29 @@ def test_on_s3_with_s3_leases_one_computation_and_same_bytes_as_local(cube, s3_s
     a = decode_chunk(results[0], v)
     b = decode_chunk(local.chunk_bytes(ArdArray(burst_id, "VV", v, tuple(dates[1:3])), 0, 0), v)
     np.testing.assert_array_equal(a, b)
+
+
+def test_fill_computes_an_array_at_once_as_chunk_by_chunk(engine, cube, tmp_path):
+    """A worker's ``fill``: every chunk of a pair product and of its CSLC inputs in one pass each,
+    the pixels ``chunk`` computes one by one; a corrupt chunk is computed again, the others kept."""
+    burst_id, dates = _burst(cube)
+    ref = ArdArray(burst_id, "VV", Variant.of("coherence"), tuple(dates[:2]))
+    ny, nx = engine.chunk_counts(burst_id, "VV", ref.variant)
+    gy, gx = engine.chunk_counts(burst_id, "VV", Variant.of("cslc"))
+    tally = Tally()
+    assert engine.fill(ref, None, tally) == ny * nx == tally.computed["coherence"]
+    assert tally.computed["cslc"] == 2 * gy * gx
+    np.testing.assert_allclose(engine.read(ref), BurstStack(cube, burst_id).compute("coherence", dates[:2]),
+                               rtol=1e-6, atol=1e-6, equal_nan=True)
+    # chunk by chunk: the same pixels, to float32 rounding (the same NaN)
+    one_by_one = ArdEngine(cube, open_store(str(tmp_path / "other.zarr")))
+    cslc = ArdArray(burst_id, "VV", Variant.of("cslc"), (dates[1],))
+    for r, n, m in ((ref, ny, nx), (cslc, gy, gx)):
+        for i, j in {(0, 0), (n // 2, m // 2), (n - 1, m - 1)}:
+            want = one_by_one.chunk(r, i, j)
+            scale = np.nanmax(np.abs(want), initial=1.0)
+            np.testing.assert_allclose(engine.chunk(r, i, j), want, rtol=0, atol=1e-6 * scale, equal_nan=True)
+    engine.ard.write_bytes(ref.chunk_path(0, 0), b"not a chunk at all")
+    again = Tally()
+    assert engine.fill(ref, None, again) == 1
+    assert again.corrupt == 1 and again.hits >= ny * nx - 1 and again.computed == {"coherence": 1}
