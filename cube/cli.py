@@ -16,7 +16,8 @@ EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: the traceback is printed; please report it)",
     2: "bad input or cube: one line 'sarcube: error: ...' says what and what to do",
-    3: "storage unavailable (the object store or file system cannot be reached): retry later",
+    3: "storage or server unavailable (the object store, file system or API cannot be reached): retry later",
+    4: "the job watched by 'sarcube jobs watch' failed (its message says why)",
     130: "interrupted (Ctrl-C); the cube holds only complete dates",
 }
 
@@ -359,6 +360,90 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+#: Where `sarcube jobs` reads an API key when --api-key is not given.
+API_KEY_ENV = "SARCUBE_API_KEY"
+
+
+def _api(args: argparse.Namespace):
+    """An httpx client of ``--server`` sending ``--api-key`` (or $SARCUBE_API_KEY) as a bearer token."""
+    import os
+
+    import httpx
+
+    key = args.api_key or os.environ.get(API_KEY_ENV)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=args.server.rstrip("/"), headers=headers, timeout=args.timeout_s)
+
+
+def _call(client, method: str, path: str, **kw):
+    """``client.request``; a CubeError naming the server and what to do when it fails."""
+    import httpx
+
+    where = f"{client.base_url}{path}"
+    try:
+        response = client.request(method, path, **kw)
+    except httpx.TransportError as exc:
+        raise StorageUnavailableError(
+            f"{where}: no answer ({type(exc).__name__}); check --server, or start the API with "
+            "`sarcube serve --cube CUBE`") from None
+    if response.is_success:
+        return response.json()
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    detail = " ".join(str(detail).split())[:500]
+    if response.status_code == 401:
+        raise InputError(f"{where}: {detail}; give an API key with --api-key KEY or ${API_KEY_ENV}")
+    if response.status_code == 404:
+        raise NotFoundError(f"{where}: {detail}")
+    if response.status_code >= 500:
+        raise StorageUnavailableError(f"{where}: server error {response.status_code}: {detail}; retry later")
+    raise InputError(f"{where}: {response.status_code}: {detail}")
+
+
+def cmd_jobs_submit(args: argparse.Namespace) -> int:
+    """``sarcube jobs submit``: send a job file's bursts to a server; print the job id and URL."""
+    from cube.jobs import load_job
+
+    spec = load_job(args.file)  # the job file sarcube-worker runs: one model, cube.jobs.JobSpec
+    if spec.engine != "native":
+        raise InputError(f"{args.file}: engine {spec.engine!r} is per product on a server: drop the job's "
+                         "engine and give the cslc product options {engine: isce2}")
+    with _api(args) as client:
+        body = {"bursts": [b.model_dump(mode="json", exclude_defaults=True) for b in spec.bursts]}
+        answer = _call(client, "POST", "/jobs", json=body)
+    print(f"{answer['job_id']} {args.server.rstrip('/')}{answer['location']} ({answer['state']})")
+    print(f"follow it with: sarcube jobs watch {answer['job_id']} --server {args.server}", file=sys.stderr)
+    return 0
+
+
+def cmd_jobs_watch(args: argparse.Namespace) -> int:
+    """``sarcube jobs watch``: a progress bar of a job's bursts until it ends; exit 0 or 4 (failed)."""
+    import time
+
+    from tqdm import tqdm
+
+    with _api(args) as client, tqdm(unit="burst", desc=args.id[:12], disable=args.quiet,
+                                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} bursts "
+                                    "{postfix}") as bar:
+        while True:
+            job = _call(client, "GET", f"/jobs/{args.id}")
+            progress = job["progress"]
+            bar.total = progress["total"]
+            bar.n = progress["done"]
+            left = progress.get("remaining_s")
+            bar.set_postfix_str(f"{job['state']}, " + (f"~{left:.0f} s left" if left is not None
+                                                       else "time left unknown"), refresh=False)
+            bar.refresh()
+            if job["state"] not in ("queued", "running"):
+                break
+            time.sleep(args.interval_s)
+    print(f"job {args.id} {job['state']}: {job['message'] or '-'}")
+    return 0 if job["state"] == "succeeded" else 4
+
+
 VERIFY_HELP = """\
 Read every SLC and ARD chunk of a cube and check it: its crc32c checksum (format 1.1; burst
 groups created earlier have none and are only decoded) and that it decodes to its chunk shape.
@@ -520,6 +605,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON (no progress bar)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("jobs", help="submit a job file to a server, or follow a job's progress")
+    jobs = p.add_subparsers(dest="jobs_command", required=True)
+
+    def server(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--server", default=DEFAULT_SERVER, help=f"the API's URL (default {DEFAULT_SERVER})")
+        q.add_argument("--api-key", help=f"API key, sent as a bearer token (default ${API_KEY_ENV})")
+        q.add_argument("--timeout-s", type=float, default=30.0, help="per request (default 30 s)")
+
+    q = jobs.add_parser("submit", help="send a job file (JSON or YAML, as sarcube-worker --job reads) to a "
+                        "server; print the job id and URL",
+                        description="Send the bursts of a job file to a server's POST /jobs. The server "
+                        "runs them on its own cube and ARD store (the file's cube_url, ard_url and "
+                        "storage_options stay here).")
+    q.add_argument("file", help="job file: path or URL (cube.jobs.JobSpec as JSON or YAML)")
+    server(q)
+    q.set_defaults(func=cmd_jobs_submit)
+    q = jobs.add_parser("watch", help="a progress bar until the job ends (exit 0 succeeded, 4 failed)")
+    q.add_argument("id", help="the job id (sarcube jobs submit prints it)")
+    server(q)
+    q.add_argument("--interval-s", type=float, default=2.0, help="seconds between polls (default 2)")
+    q.add_argument("--quiet", action="store_true", help="no progress bar, only the final line")
+    q.set_defaults(func=cmd_jobs_watch)
 
     p = sub.add_parser("serve", help="serve the API (STAC, zarr, ARD, tiles, viewer, jobs) over a cube")
     p.add_argument("--cube", required=True, help="the cube (path or s3://); SARCUBE_* env for the rest")
