@@ -47,12 +47,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from cube.ingest import ingest
     from cube.storage import open_store
 
+    store = open_store(args.cube)
     report = ingest(
-        args.sources, open_store(args.cube), swaths=args.swaths, polarizations=args.pols,
+        args.sources, store, swaths=args.swaths, polarizations=args.pols,
         orbit_file=args.orbit, progress=not args.quiet, lease_ttl_s=args.lease_ttl_s,
     )
     print(report.summary())
+    _dem_hint(store, args.cube)
     return 0
+
+
+def _dem_hint(store, cube: str) -> None:
+    """One line on stderr when the cube has no DEM: every product needs one."""
+    from cube.format import CUBE_DOC
+
+    if store.exists(CUBE_DOC) and not store.read_json(CUBE_DOC).get("dem"):
+        print(f"next: products need a DEM; record one with `sarcube dem {cube} DEM.tif` (a GeoTIFF/COG "
+              f"of heights) or `sarcube dem {cube} cop30`", file=sys.stderr)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -66,6 +77,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for path in stack.safe_paths:
         print(path)
     print(f"ground truth: {stack.truth_dir}")
+    cube = Path(args.out_dir) / "cube"
+    print(f"next: sarcube ingest {Path(args.out_dir) / '*.SAFE'} --cube {cube} && sarcube dem {cube} "
+          f"{stack.truth_dir / 'dem.tif'}   (the simulator's own DEM, heights above WGS84)", file=sys.stderr)
     return 0
 
 
@@ -80,9 +94,12 @@ def cmd_geolocate(args: argparse.Namespace) -> int:
     from cube.geometry import geolocate
     from cube.ingest import open_safe
 
-    bursts = open_safe(args.source, orbit_file=args.orbit).bursts([args.swath], [args.pol])
+    product = open_safe(args.source, orbit_file=args.orbit)
+    bursts = product.bursts([args.swath], [args.pol])
     if not bursts:
-        raise NotFoundError(f"{args.source}: no {args.swath} {args.pol} bursts")
+        held = sorted({f"{b.swath} {b.polarization}" for b in product.bursts()})
+        raise NotFoundError(f"{args.source}: no {args.swath} {args.pol} bursts; it has "
+                            f"{', '.join(held) or 'none'} (--swath, --pol)")
     rows = [line.split() for line in sys.stdin if line.strip() and not line.startswith("#")]
     bad = [i + 1 for i, r in enumerate(rows) if len(r) != 3]
     if bad:
@@ -223,6 +240,8 @@ def cmd_product(args: argparse.Namespace) -> int:
         date_sets = [tuple(dates)] if pair else [(d,) for d in dates]
         ds = stack.dataset(stack.selection(args.product, date_sets, window, options))
     out = Path(args.out)
+    if out.suffix not in (".zarr", ".nc"):
+        raise InputError(f"--out {args.out}: name a .nc (NetCDF) or .zarr output")
     if out.suffix == ".zarr":
         ds.to_zarr(out, mode="w", zarr_format=3, consolidated=True)
     else:
@@ -237,10 +256,23 @@ def _product_options(product: str, segment: str):
 
     from cube.products import get_product, parse_segment
 
+    model = get_product(product).options
+    fields = ", ".join(f"{k} ({_option_text(f.default)})" for k, f in model.model_fields.items())
     try:
-        return parse_segment(get_product(product).options, segment)
-    except (ValidationError, ValueError) as exc:
-        raise InputError(f"{product} options: {exc}".replace("\n", "; ")) from None
+        return parse_segment(model, segment)
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"{product} options: {errors}; its options (default): {fields}") from None
+    except ValueError as exc:
+        raise InputError(f"{product} options: {exc}; write KEY=VALUE; its options (default): "
+                         f"{fields}") from None
+
+
+def _option_text(value: object) -> str:
+    """An option's default as ``--option`` writes it: ``5x10``, ``true``."""
+    if isinstance(value, tuple | list):
+        return "x".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 DEMO_SERVE_UNATTENDED_S = 120.0
@@ -287,10 +319,14 @@ def cmd_unsubscribe(args: argparse.Namespace) -> int:
 
 def cmd_subscriptions(args: argparse.Namespace) -> int:
     """``sarcube subscriptions``: print the cube's subscriptions as JSON lines."""
+    from cube.format import CUBE_DOC
     from cube.keepup import read_subscriptions
     from cube.storage import open_store
 
-    for sub in read_subscriptions(open_store(args.cube)):
+    store = open_store(args.cube)
+    if not store.exists(CUBE_DOC):
+        raise NotFoundError(f"{args.cube}: not a sarcube cube (no cube.json); check the path")
+    for sub in read_subscriptions(store):
         print(sub.model_dump_json())
     return 0
 
