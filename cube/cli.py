@@ -219,6 +219,11 @@ def cmd_product(args: argparse.Namespace) -> int:
     from cube.products import BurstStack, get_product, split_complex
     from cube.storage import open_store
 
+    out = Path(args.out)
+    if out.suffix not in (".zarr", ".nc"):
+        raise InputError(f"--out {args.out}: name a .nc (NetCDF) or .zarr output")
+    if not out.absolute().parent.is_dir():
+        raise InputError(f"--out {args.out}: folder {out.absolute().parent} does not exist; create it first")
     options = _product_options(args.product, ",".join(args.option or []))
     stack = BurstStack(open_store(args.cube), args.burst, args.pol)
     dates = [date_by_prefix(stack.dates, d, burst_id=stack.burst_id) for d in args.dates.split(",")]
@@ -239,9 +244,6 @@ def cmd_product(args: argparse.Namespace) -> int:
     else:
         date_sets = [tuple(dates)] if pair else [(d,) for d in dates]
         ds = stack.dataset(stack.selection(args.product, date_sets, window, options))
-    out = Path(args.out)
-    if out.suffix not in (".zarr", ".nc"):
-        raise InputError(f"--out {args.out}: name a .nc (NetCDF) or .zarr output")
     if out.suffix == ".zarr":
         ds.to_zarr(out, mode="w", zarr_format=3, consolidated=True)
     else:
@@ -396,6 +398,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+#: OS errors of a local path given on the command line (exit 2, with the path).
+LOCAL_PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 #: Where `sarcube jobs` reads an API key when --api-key is not given.
 API_KEY_ENV = "SARCUBE_API_KEY"
@@ -703,6 +707,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = f"storage unreachable ({type(exc).__name__}: {' '.join(str(exc).split())}); retry later"
         print(f"sarcube: error: {text}", file=sys.stderr)
         return 3
+    except LOCAL_PATH_ERRORS as exc:  # a local path given on the command line: missing, not writable
+        what = (f"{exc.filename}: {exc.strerror or type(exc).__name__}" if exc.filename
+                else " ".join(str(exc).split()))
+        print(f"sarcube: error: {what}; check the path (its folder must exist) and its permissions",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("sarcube: interrupted; the cube holds only complete dates", file=sys.stderr)
         return 130
