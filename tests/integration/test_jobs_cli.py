@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from cube.cli import main
+from cube.format import CUBE_DOC
 from cube.jobs import Progress, make_job_record
 from cube.products import BurstStack
 from cube.storage import list_burst_groups
@@ -63,6 +64,22 @@ def test_submit_then_watch_until_the_job_succeeds(tmp_path, tiny_cube, job_file,
         # the same job file again is the same job (one id per owner and request)
         assert main(["jobs", "submit", str(job_file), *key]) == 0
         assert capsys.readouterr().out.split()[0] == job_id
+        # a job that fails (the cube's DEM record removed for a moment): exit 4, its message says why
+        doc = tiny_cube.read_json(CUBE_DOC)
+        spec = yaml.safe_load(job_file.read_text())
+        product = spec["bursts"][0]["products"][0]
+        product["dates"] = [BurstStack(tiny_cube, spec["bursts"][0]["burst_id"]).dates[1]]
+        failing = tmp_path / "fails.yaml"
+        failing.write_text(yaml.safe_dump(spec))
+        tiny_cube.write_json(CUBE_DOC, {k: v for k, v in doc.items() if k != "dem"})
+        try:
+            assert main(["jobs", "submit", str(failing), *key]) == 0
+            failed_id = capsys.readouterr().out.split()[0]
+            assert main(["jobs", "watch", failed_id, *key, "--interval-s", "0.2", "--quiet"]) == 4
+        finally:
+            tiny_cube.write_json(CUBE_DOC, doc)
+        out = capsys.readouterr().out
+        assert out.startswith(f"job {failed_id} failed:") and "sarcube dem CUBE DEM_URL" in out
 
 
 def test_jobs_errors_say_what_to_do(tmp_path, tiny_cube, job_file, capsys):
