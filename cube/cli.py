@@ -16,7 +16,8 @@ EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: the traceback is printed; please report it)",
     2: "bad input or cube: one line 'sarcube: error: ...' says what and what to do",
-    3: "storage unavailable (the object store or file system cannot be reached): retry later",
+    3: "storage or server unavailable (the object store, file system or API cannot be reached): retry later",
+    4: "the job watched by 'sarcube jobs watch' failed (its message says why)",
     130: "interrupted (Ctrl-C); the cube holds only complete dates",
 }
 
@@ -56,13 +57,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(f"--measurement-offset {args.measurement_offset!r}: expected ROW,COL, "
                              "the 0-based swath line and sample of the TIFF's first pixel") from None
+    store = open_store(args.cube)
     report = ingest(
-        args.sources, open_store(args.cube), swaths=args.swaths, polarizations=args.pols,
+        args.sources, store, swaths=args.swaths, polarizations=args.pols,
         orbit_file=args.orbit, progress=not args.quiet, lease_ttl_s=args.lease_ttl_s,
         measurement=args.measurement, measurement_offset=offset,
     )
     print(report.summary())
+    _dem_hint(store, args.cube)
     return 0
+
+
+def _dem_hint(store, cube: str) -> None:
+    """One line on stderr when the cube has no DEM: every product needs one."""
+    from cube.format import CUBE_DOC
+
+    if store.exists(CUBE_DOC) and not store.read_json(CUBE_DOC).get("dem"):
+        print(f"next: products need a DEM; record one with `sarcube dem {cube} DEM.tif` (a GeoTIFF/COG "
+              f"of heights) or `sarcube dem {cube} cop30`", file=sys.stderr)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -76,6 +88,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for path in stack.safe_paths:
         print(path)
     print(f"ground truth: {stack.truth_dir}")
+    cube = Path(args.out_dir) / "cube"
+    print(f"next: sarcube ingest {Path(args.out_dir) / '*.SAFE'} --cube {cube} && sarcube dem {cube} "
+          f"{stack.truth_dir / 'dem.tif'}   (the simulator's own DEM, heights above WGS84)", file=sys.stderr)
     return 0
 
 
@@ -90,9 +105,12 @@ def cmd_geolocate(args: argparse.Namespace) -> int:
     from cube.geometry import geolocate
     from cube.ingest import open_safe
 
-    bursts = open_safe(args.source, orbit_file=args.orbit).bursts([args.swath], [args.pol])
+    product = open_safe(args.source, orbit_file=args.orbit)
+    bursts = product.bursts([args.swath], [args.pol])
     if not bursts:
-        raise NotFoundError(f"{args.source}: no {args.swath} {args.pol} bursts")
+        held = sorted({f"{b.swath} {b.polarization}" for b in product.bursts()})
+        raise NotFoundError(f"{args.source}: no {args.swath} {args.pol} bursts; it has "
+                            f"{', '.join(held) or 'none'} (--swath, --pol)")
     rows = [line.split() for line in sys.stdin if line.strip() and not line.startswith("#")]
     bad = [i + 1 for i, r in enumerate(rows) if len(r) != 3]
     if bad:
@@ -212,6 +230,11 @@ def cmd_product(args: argparse.Namespace) -> int:
     from cube.products import BurstStack, get_product, split_complex
     from cube.storage import open_store
 
+    out = Path(args.out)
+    if out.suffix not in (".zarr", ".nc"):
+        raise InputError(f"--out {args.out}: name a .nc (NetCDF) or .zarr output")
+    if not out.absolute().parent.is_dir():
+        raise InputError(f"--out {args.out}: folder {out.absolute().parent} does not exist; create it first")
     options = _product_options(args.product, ",".join(args.option or []))
     stack = BurstStack(open_store(args.cube), args.burst, args.pol)
     dates = [date_by_prefix(stack.dates, d, burst_id=stack.burst_id) for d in args.dates.split(",")]
@@ -232,7 +255,6 @@ def cmd_product(args: argparse.Namespace) -> int:
     else:
         date_sets = [tuple(dates)] if pair else [(d,) for d in dates]
         ds = stack.dataset(stack.selection(args.product, date_sets, window, options))
-    out = Path(args.out)
     if out.suffix == ".zarr":
         ds.to_zarr(out, mode="w", zarr_format=3, consolidated=True)
     else:
@@ -247,10 +269,23 @@ def _product_options(product: str, segment: str):
 
     from cube.products import get_product, parse_segment
 
+    model = get_product(product).options
+    fields = ", ".join(f"{k} ({_option_text(f.default)})" for k, f in model.model_fields.items())
     try:
-        return parse_segment(get_product(product).options, segment)
-    except (ValidationError, ValueError) as exc:
-        raise InputError(f"{product} options: {exc}".replace("\n", "; ")) from None
+        return parse_segment(model, segment)
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"{product} options: {errors}; its options (default): {fields}") from None
+    except ValueError as exc:
+        raise InputError(f"{product} options: {exc}; write KEY=VALUE; its options (default): "
+                         f"{fields}") from None
+
+
+def _option_text(value: object) -> str:
+    """An option's default as ``--option`` writes it: ``5x10``, ``true``."""
+    if isinstance(value, tuple | list):
+        return "x".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 DEMO_SERVE_UNATTENDED_S = 120.0
@@ -297,10 +332,14 @@ def cmd_unsubscribe(args: argparse.Namespace) -> int:
 
 def cmd_subscriptions(args: argparse.Namespace) -> int:
     """``sarcube subscriptions``: print the cube's subscriptions as JSON lines."""
+    from cube.format import CUBE_DOC
     from cube.keepup import read_subscriptions
     from cube.storage import open_store
 
-    for sub in read_subscriptions(open_store(args.cube)):
+    store = open_store(args.cube)
+    if not store.exists(CUBE_DOC):
+        raise NotFoundError(f"{args.cube}: not a sarcube cube (no cube.json); check the path")
+    for sub in read_subscriptions(store):
         print(sub.model_dump_json())
     return 0
 
@@ -368,6 +407,92 @@ def cmd_verify(args: argparse.Namespace) -> int:
                              progress=not (args.quiet or args.json))
     print(report_json(report) if args.json else report.summary())
     return 0 if report.ok else 1
+
+
+#: OS errors of a local path given on the command line (exit 2, with the path).
+LOCAL_PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+#: Where `sarcube jobs` reads an API key when --api-key is not given.
+API_KEY_ENV = "SARCUBE_API_KEY"
+
+
+def _api(args: argparse.Namespace):
+    """An httpx client of ``--server`` sending ``--api-key`` (or $SARCUBE_API_KEY) as a bearer token."""
+    import os
+
+    import httpx
+
+    key = args.api_key or os.environ.get(API_KEY_ENV)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=args.server.rstrip("/"), headers=headers, timeout=args.timeout_s)
+
+
+def _call(client, method: str, path: str, **kw):
+    """``client.request``; a CubeError naming the server and what to do when it fails."""
+    import httpx
+
+    where = f"{client.base_url}{path}"
+    try:
+        response = client.request(method, path, **kw)
+    except httpx.TransportError as exc:
+        raise StorageUnavailableError(
+            f"{where}: no answer ({type(exc).__name__}); check --server, or start the API with "
+            "`sarcube serve --cube CUBE`") from None
+    if response.is_success:
+        return response.json()
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    detail = " ".join(str(detail).split())[:500]
+    if response.status_code == 401:
+        raise InputError(f"{where}: {detail}; give an API key with --api-key KEY or ${API_KEY_ENV}")
+    if response.status_code == 404:
+        raise NotFoundError(f"{where}: {detail}")
+    if response.status_code >= 500:
+        raise StorageUnavailableError(f"{where}: server error {response.status_code}: {detail}; retry later")
+    raise InputError(f"{where}: {response.status_code}: {detail}")
+
+
+def cmd_jobs_submit(args: argparse.Namespace) -> int:
+    """``sarcube jobs submit``: send a job file's bursts to a server; print the job id and URL."""
+    from cube.jobs import load_job
+
+    spec = load_job(args.file)  # the job file sarcube-worker runs: one model, cube.jobs.JobSpec
+    if spec.engine != "native":
+        raise InputError(f"{args.file}: engine {spec.engine!r} is per product on a server: drop the job's "
+                         "engine and give the cslc product options {engine: isce2}")
+    with _api(args) as client:
+        body = {"bursts": [b.model_dump(mode="json", exclude_defaults=True) for b in spec.bursts]}
+        answer = _call(client, "POST", "/jobs", json=body)
+    print(f"{answer['job_id']} {args.server.rstrip('/')}{answer['location']} ({answer['state']})")
+    print(f"follow it with: sarcube jobs watch {answer['job_id']} --server {args.server}", file=sys.stderr)
+    return 0
+
+
+def cmd_jobs_watch(args: argparse.Namespace) -> int:
+    """``sarcube jobs watch``: a progress bar of a job's bursts until it ends; exit 0 or 4 (failed)."""
+    import time
+
+    from tqdm import tqdm
+
+    with _api(args) as client, tqdm(unit="burst", desc=args.id[:12], disable=args.quiet,
+                                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} bursts "
+                                    "{postfix}") as bar:
+        while True:
+            job = _call(client, "GET", f"/jobs/{args.id}")
+            progress = job["progress"]
+            bar.total = progress["total"]
+            bar.n = progress["done"]
+            left = progress.get("remaining_s")
+            bar.set_postfix_str(f"{job['state']}, " + (f"~{left:.0f} s left" if left is not None
+                                                       else "time left unknown"), refresh=False)
+            bar.refresh()
+            if job["state"] not in ("queued", "running"):
+                break
+            time.sleep(args.interval_s)
+    print(f"job {args.id} {job['state']}: {job['message'] or '-'}")
+    return 0 if job["state"] == "succeeded" else 4
 
 
 VERIFY_HELP = """\
@@ -543,6 +668,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_verify)
 
+    p = sub.add_parser("jobs", help="submit a job file to a server, or follow a job's progress")
+    jobs = p.add_subparsers(dest="jobs_command", required=True)
+
+    def server(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--server", default=DEFAULT_SERVER, help=f"the API's URL (default {DEFAULT_SERVER})")
+        q.add_argument("--api-key", help=f"API key, sent as a bearer token (default ${API_KEY_ENV})")
+        q.add_argument("--timeout-s", type=float, default=30.0, help="per request (default 30 s)")
+
+    q = jobs.add_parser("submit", help="send a job file (JSON or YAML, as sarcube-worker --job reads) to a "
+                        "server; print the job id and URL",
+                        description="Send the bursts of a job file to a server's POST /jobs. The server "
+                        "runs them on its own cube and ARD store (the file's cube_url, ard_url and "
+                        "storage_options stay here).")
+    q.add_argument("file", help="job file: path or URL (cube.jobs.JobSpec as JSON or YAML)")
+    server(q)
+    q.set_defaults(func=cmd_jobs_submit)
+    q = jobs.add_parser("watch", help="a progress bar until the job ends (exit 0 succeeded, 4 failed)")
+    q.add_argument("id", help="the job id (sarcube jobs submit prints it)")
+    server(q)
+    q.add_argument("--interval-s", type=float, default=2.0, help="seconds between polls (default 2)")
+    q.add_argument("--quiet", action="store_true", help="no progress bar, only the final line")
+    q.set_defaults(func=cmd_jobs_watch)
+
     p = sub.add_parser("serve", help="serve the API (STAC, zarr, ARD, tiles, viewer, jobs) over a cube")
     p.add_argument("--cube", required=True, help="the cube (path or s3://); SARCUBE_* env for the rest")
     p.add_argument("--ard", help="the ARD store (default <cube>/ard.zarr)")
@@ -581,6 +729,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = f"storage unreachable ({type(exc).__name__}: {' '.join(str(exc).split())}); retry later"
         print(f"sarcube: error: {text}", file=sys.stderr)
         return 3
+    except LOCAL_PATH_ERRORS as exc:  # a local path given on the command line: missing, not writable
+        what = (f"{exc.filename}: {exc.strerror or type(exc).__name__}" if exc.filename
+                else " ".join(str(exc).split()))
+        print(f"sarcube: error: {what}; check the path (its folder must exist) and its permissions",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("sarcube: interrupted; the cube holds only complete dates", file=sys.stderr)
         return 130

@@ -1,4 +1,9 @@
-"""Errors raised by sarcube: one class per kind, each message names the thing and what to do."""
+"""Errors raised by sarcube: one class per kind, each message names the thing and what to do.
+
+The CLI prints a `CubeError` as one line and exits 2 (`StorageUnavailableError`: 3); the API
+answers each class with its status code (``cube/api/_errors.py``). A message ends with the fix:
+the command to run, the value to give, or the path to check.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +13,56 @@ class CubeError(Exception):
 
 
 class InvalidSourceError(CubeError, ValueError):
-    """A SAFE, zip, annotation or orbit file is not what it claims to be, or is incomplete."""
+    """A SAFE, zip, annotation or orbit file is not what it claims to be, or is incomplete.
+
+    Fix: check the path, or download the product again.
+    """
 
 
 class MissingElementError(InvalidSourceError):
-    """An XML document lacks an element that sarcube needs."""
+    """An XML document lacks an element that sarcube needs (the message names it)."""
 
 
 class MeasurementError(InvalidSourceError):
-    """A measurement TIFF is empty, truncated or unreadable where pixels are needed."""
+    """A measurement TIFF is empty, truncated or unreadable where pixels are needed.
+
+    Fix: download the product again (or restore its dates with ``sarcube verify --restore``).
+    """
 
 
 class OrbitCoverageError(CubeError, ValueError):
-    """An orbit file does not cover the acquisition it is asked to describe."""
+    """An orbit file does not cover the acquisition it is asked to describe.
+
+    Fix: give the POEORB/RESORB file of that date (``--orbit``), or none to use the annotation's.
+    """
 
 
 class InputError(CubeError, ValueError):
-    """A command-line or request input is malformed (wrong columns, not a number)."""
+    """A command-line or request input is malformed (wrong columns, not a number).
+
+    Fix: the message gives the form expected, or the values allowed.
+    """
 
 
 class NotFoundError(CubeError, FileNotFoundError):
-    """A burst, date, product or file that was asked for does not exist."""
+    """A burst, date, product or file that was asked for does not exist.
+
+    Fix: the message lists what there is (bursts, dates, products) or the path to check.
+    """
 
 
 class CubeFormatError(CubeError):
-    """A cube on disk does not match the layout or format version this code reads."""
+    """A cube on disk does not match the layout or format version this code reads.
+
+    Fix: use the sarcube version that wrote it, or ingest the SAFEs into a new cube.
+    """
 
 
 class ConflictError(CubeError):
-    """A new date does not fit the burst group it would join (swath, polarization, shape)."""
+    """A new date does not fit the burst group it would join (swath, polarization, shape).
+
+    Fix: ingest it into another cube, or check that the product is the burst ID's.
+    """
 
 
 class BusyError(CubeError, TimeoutError):
@@ -46,10 +72,13 @@ class BusyError(CubeError, TimeoutError):
 class CorruptChunkError(CubeError):
     """A stored chunk fails its crc32c checksum or does not decode to its shape.
 
-    ARD chunks are deleted and recomputed; SLC chunks must be re-ingested from their SAFE.
+    ARD chunks are deleted and recomputed; SLC chunks must be re-ingested from their SAFE
+    (``sarcube verify CUBE --restore SAFE...``).
     """
+
+
 class StorageUnavailableError(CubeError, ConnectionError):
-    """The cube's object store or file system cannot be reached (connection refused, timed out).
+    """The cube's object store or file system (or the API) cannot be reached: refused, timed out.
 
     Nothing is wrong with the request: retry in a few seconds.
     """

@@ -142,7 +142,8 @@ def unsubscribe(store: CubeStore, subscription_id: str) -> list[Subscription]:
     rest = [s for s in subs if s.id != subscription_id]
     if len(rest) == len(subs):
         raise NotFoundError(
-            f"no subscription {subscription_id!r} in {store.url}; it has {[s.id for s in subs] or 'none'}"
+            f"no subscription {subscription_id!r} in {store.url}; it has {[s.id for s in subs] or 'none'} "
+            "(`sarcube subscriptions CUBE` lists them)"
         )
     write_subscriptions(store, rest)
     return rest
@@ -152,7 +153,9 @@ def _validate(doc: Mapping[str, Any]) -> Subscription:
     try:
         return Subscription.model_validate(doc)
     except ValidationError as exc:
-        raise InputError(f"invalid subscription: {exc}") from None
+        errors = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'subscription'}: {e['msg']}"
+                           for e in exc.errors())
+        raise InputError(f"invalid subscription: {errors}") from None
 
 
 # ---------------------------------------------------------------------------------------- events

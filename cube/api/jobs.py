@@ -50,13 +50,16 @@ class JobRequest(BaseModel):
 
 
 def job_view(record: JobRecord, settings: Settings) -> dict:
-    """A job record with its cost: measured so far, and forecast for the bursts left.
+    """A job record with its progress and its cost.
 
-    Each burst is one worker task of ``settings.worker_vcpu`` vCPU and ``worker_memory_gb`` GB,
-    billed for its wall time (one minute at least) at Fargate on-demand prices. Image pulls
-    and task start-up are not in the wall time, so this is a lower bound.
+    The progress: bursts done and total, elapsed and remaining time (`JobRecord.progress_report`).
+    The cost: measured so far, and forecast for the bursts left. Each burst is one worker
+    task of ``settings.worker_vcpu`` vCPU and ``worker_memory_gb`` GB, billed for its wall time
+    (one minute at least) at Fargate on-demand prices. Image pulls and task start-up are not
+    in the wall time, so this is a lower bound.
     """
     doc = record.model_dump(mode="json")
+    doc["progress"] = record.progress_report()
     walls = [max(m.wall_s, MIN_BILLED_S) for m in record.metrics.values()]
     rate = (settings.worker_vcpu * VCPU_HOUR_USD + settings.worker_memory_gb * GB_HOUR_USD) / 3600
     per_burst = sum(walls) / len(walls) if walls else None

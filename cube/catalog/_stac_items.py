@@ -5,7 +5,10 @@
 - One collection per ARD product: per-date products get one item per burst date, pair
   products one item per pair of the pair rule (``cube.format.pair_in_rule``). Their assets
   point at the ``/zarr``, ``/ard`` and ``/tiles`` endpoints of the API; ``sarcube:materialized``
-  says whether the product is already computed (:func:`make_product_item`).
+  says whether the product is already computed (:func:`make_product_item`). The zarr asset
+  carries ``xarray:open_kwargs`` (xarray-assets extension), so that
+  ``xr.open_dataset(item.assets["zarr"], engine="stac")`` (xpystac) opens it; the GeoTIFF
+  asset is typed as a COG with ``proj:shape``/``proj:transform`` for odc-stac and stackstac.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ SAT_EXT = "https://stac-extensions.github.io/sat/v1.0.0/schema.json"
 PROJ_EXT = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 PROCESSING_EXT = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 VIEW_EXT = "https://stac-extensions.github.io/view/v1.0.0/schema.json"
+XARRAY_EXT = "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"
+COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+#: How xarray opens a product's zarr asset (``xarray:open_kwargs``): the /zarr store is zarr v3
+#: with consolidated metadata; ``chunks={}`` keeps it lazy, one dask chunk per stored chunk.
+ZARR_OPEN_KWARGS = {"engine": "zarr", "zarr_format": 3, "consolidated": True, "chunks": {}}
 LICENSE_URL = "https://sentinels.copernicus.eu/documents/247904/690755/Sentinel_Data_Legal_Notice"
 
 Materialized = Callable[[str, str, tuple[str, ...]], bool]
@@ -179,6 +187,7 @@ def make_product_item(row: ItemRow, roots: UrlRoots, spec: ProductSpec | None,
     exts = [SAR_EXT, SAT_EXT, PROJ_EXT, PROCESSING_EXT]
     if "view:incidence_angle" in props:
         exts.append(VIEW_EXT)
+    exts.append(XARRAY_EXT)
     title = spec.title if spec is not None else product
     base = roots.api
     assets = {
@@ -187,12 +196,14 @@ def make_product_item(row: ItemRow, roots: UrlRoots, spec: ProductSpec | None,
             "type": "application/vnd+zarr",
             "title": f"{title}: zarr v3 store of the burst ID (all dates, computed on read)",
             "roles": ["data"],
+            "xarray:open_kwargs": dict(ZARR_OPEN_KWARGS),
         },
         "geotiff": {
             "href": f"{base}/ard/{product}?{urlencode({**query, 'format': 'tif'})}",
-            "type": "image/tiff; application=geotiff",
-            "title": f"{title} as GeoTIFF",
+            "type": COG_TYPE,
+            "title": f"{title} as a cloud-optimized GeoTIFF (this date or pair, default options)",
             "roles": ["data"],
+            **_cog_grid(row.grid, spec),
         },
         "tilejson": {
             "href": f"{base}/tiles/{product}/WebMercatorQuad/tilejson.json?{urlencode(query)}",
@@ -213,6 +224,21 @@ def make_product_item(row: ItemRow, roots: UrlRoots, spec: ProductSpec | None,
         "assets": assets,
         "collection": product,
     }
+
+
+def _cog_grid(grid: dict[str, Any] | None, spec: ProductSpec | None) -> dict[str, Any]:
+    """``proj:shape`` and ``proj:transform`` of the GeoTIFF export at the default options.
+
+    The burst ID's fixed grid averaged by the default looks (a partial last look dropped),
+    as ``/ard`` writes it; what odc-stac and stackstac need to place the pixels. Empty
+    without a grid.
+    """
+    if not grid or spec is None:
+        return {}
+    ly, lx = spec.options().looks
+    dx, dy = grid["dx"] * lx, grid["dy"] * ly
+    return {"proj:shape": [grid["height"] // ly, grid["width"] // lx],
+            "proj:transform": [dx, 0.0, grid["x0"], 0.0, -dy, grid["y0"]]}
 
 
 def _bounds(geometry: dict[str, Any]) -> list[float]:

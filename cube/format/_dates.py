@@ -123,7 +123,8 @@ def pick_date(dates: list[str], text: str | None, *, burst_id: str, name: str = 
         return dates[-1]
     found = match_dates(dates, text, burst_id=burst_id)
     if len(found) != 1:
-        raise InputError(f"{name}={text!r} matches {len(found)} dates of {burst_id}; give one date")
+        raise InputError(f"{name}={text!r} matches {len(found)} dates of {burst_id}; give one date "
+                         f"(its dates: {', '.join(dates)})")
     return found[0]
 
 
@@ -131,7 +132,9 @@ def date_by_prefix(dates: list[str], text: str, *, burst_id: str) -> str:
     """The date key starting with ``text`` (a full key, or a unique prefix such as ``20240106``)."""
     matches = [d for d in dates if d.startswith(text.strip())]
     if len(matches) != 1:
-        raise InputError(f"date {text!r} matches {len(matches)} dates of {burst_id}: {', '.join(dates)}")
+        fix = "give more digits" if matches else "give one of its dates or a unique prefix (YYYYMMDD)"
+        raise InputError(f"date {text!r} matches {len(matches)} dates of {burst_id}; {fix}: "
+                         f"{', '.join(dates)}")
     return matches[0]
 
 

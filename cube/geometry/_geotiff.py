@@ -47,7 +47,8 @@ def open_file(path: str, storage_options: dict):
 def geotiff_error(path: str, exc: Exception) -> CubeError:
     """The error of a GeoTIFF that cannot be opened or read: missing, or not a readable GeoTIFF."""
     if isinstance(exc, FileNotFoundError):
-        return NotFoundError(f"{path}: DEM file not found")
+        return NotFoundError(f"{path}: DEM file not found; check the path or URL of the GeoTIFF/COG "
+                             "(or use the Copernicus DEM: `sarcube dem CUBE cop30`)")
     return InvalidSourceError(f"{path}: cannot read GeoTIFF ({exc})")
 
 

@@ -177,7 +177,12 @@ def window_bounds(window: Window | None, rows: int, cols: int) -> tuple[int, int
     r0, r1, rs = window[0].indices(rows)
     c0, c1, cs = window[1].indices(cols)
     if rs != 1 or cs != 1 or r1 <= r0 or c1 <= c0:
-        raise InputError(f"window {window} is empty or strided in a {rows} x {cols} grid")
+        def text(s: slice) -> str:
+            return f"{'' if s.start is None else s.start}:{'' if s.stop is None else s.stop}" + (
+                f":{s.step}" if s.step not in (None, 1) else "")
+
+        raise InputError(f"window rows {text(window[0])}, cols {text(window[1])} is empty or strided in a "
+                         f"{rows} x {cols} grid; give R0 < R1 <= {rows} and C0 < C1 <= {cols}, step 1")
     return r0, r1, c0, c1
 
 

@@ -20,7 +20,8 @@ def read_orbit_file(url: str, storage_options: dict | None = None) -> Orbit:
         with fsspec.open(url, "rb", **(storage_options or {})) as f:
             data = f.read()
     except FileNotFoundError as exc:
-        raise InvalidSourceError(f"{url}: orbit file not found") from exc
+        raise InvalidSourceError(f"{url}: orbit file not found; check the path of the POEORB/RESORB "
+                                 ".EOF file (or leave --orbit out to use the annotation's orbit)") from exc
     root = Node(parse_xml(data, url), url)
     if root.element.tag != "Earth_Explorer_File":
         raise InvalidSourceError(f"{url}: not an orbit file (root element {root.element.tag})")

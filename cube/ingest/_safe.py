@@ -222,7 +222,8 @@ def open_safe(
         else:
             fs, root = fsspec.core.url_to_fs(src, **storage_options)
             if not fs.exists(root):
-                raise InvalidSourceError(f"{source}: no such file or folder")
+                raise InvalidSourceError(f"{source}: no such file or folder; check the path (a .SAFE "
+                                         "folder, a .zip or an annotation XML; local, s3:// or https://)")
     except (FileNotFoundError, PermissionError) as exc:
         raise InvalidSourceError(f"{source}: cannot open ({exc})") from exc
 

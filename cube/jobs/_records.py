@@ -55,6 +55,24 @@ class Progress(BaseModel):
     done: int = Field(0, ge=0, description="units finished")
     total: int = Field(0, ge=0, description="units planned (0 while unknown)")
 
+    def report(self, elapsed_s: float, state: JobState) -> dict[str, Any]:
+        """What ``GET /jobs/{id}`` shows: done, total, the fraction done, elapsed and remaining s.
+
+        ``remaining_s`` extrapolates the elapsed time by the fraction done, elapsed × (total −
+        done) / done: None until a unit is done (and for a failed job), 0 once succeeded.
+        """
+        fraction = self.done / self.total if self.total else None
+        if state == "succeeded":
+            remaining: float | None = 0.0
+        elif state == "failed" or not self.done or not self.total:
+            remaining = None
+        else:
+            remaining = elapsed_s * max(self.total - self.done, 0) / self.done
+        return {"done": self.done, "total": self.total,
+                "fraction": round(min(fraction, 1.0), 4) if fraction is not None else None,
+                "elapsed_s": round(elapsed_s, 3),
+                "remaining_s": round(remaining, 3) if remaining is not None else None}
+
 
 class BurstMetrics(BaseModel):
     """What computing one burst of a job cost."""
@@ -175,6 +193,14 @@ class JobRecord(BaseModel):
     @classmethod
     def _allowlist(cls, value: Any) -> dict[str, Any]:
         return request_allowlist(value)
+
+    def progress_report(self, now: datetime | None = None) -> dict[str, Any]:
+        """`Progress.report` with the time since the job was created.
+
+        That is until ``now`` while it is queued or running, until its last update once it ended.
+        """
+        end = (now or _now()) if self.state in ("queued", "running") else self.updated
+        return self.progress.report(max((end - self.created).total_seconds(), 0.0), self.state)
 
 
 def _now() -> datetime:

@@ -168,9 +168,15 @@ class InterferogramOptions(FromCslcOptions):
 class CoherenceOptions(FromCslcOptions):
     """Options of the coherence magnitude |Σ ref·conj(sec)| / √(Σ|ref|² Σ|sec|²)."""
 
+    late_options: ClassVar[tuple[str, ...]] = ("engine", "estimator")
+
     window: LookPair = Field(
         (5, 10), description="estimator window, grid rows × cols (one output pixel per window)"
     )
+    estimator: Literal["sample", "debiased"] = Field(
+        "sample", description="sample: the sample coherence (biased upwards at low coherence); "
+        "debiased: its bias removed by inverting E[sample | γ, L] (Touzi et al. 1999) with the "
+        "effective number of looks L measured from the data (docs/products.md)")
 
     @property
     def looks(self) -> Looks:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cube.kernels import interferogram_and_coherence
+from cube.kernels import effective_looks, interferogram_and_coherence, multilook, remove_coherence_bias
 from cube.products._options import CoherenceOptions, InterferogramOptions
 
 
@@ -21,6 +21,13 @@ def coherence(ref: np.ndarray, sec: np.ndarray, options: CoherenceOptions) -> np
     """Coherence of two complex64 CSLC windows over non-overlapping estimator windows.
 
     Returns float32 (rows // wy, cols // wx) in [0, 1], NaN where a window has no valid pixel.
+    ``estimator="debiased"``: the bias-removed coherence (Touzi et al. 1999) with the effective
+    looks L measured over this window pair (`effective_looks`), scaled by each estimator
+    window's share of valid pixels.
     """
     _, coh = interferogram_and_coherence(ref, sec, options.looks)
-    return coh
+    if options.estimator == "sample":
+        return coh
+    valid = (np.isfinite(ref) & np.isfinite(sec)).astype(np.float32)
+    share = multilook(valid, options.looks)[:coh.shape[0], :coh.shape[1]]
+    return remove_coherence_bias(coh, effective_looks(ref, sec, options.looks) * share)

@@ -34,7 +34,7 @@ from cube.products._address import Selection, Variant
 from cube.products._cslc import CslcOptions, CslcWindow, SlcSource, geocode_slc, radar_window
 from cube.products._options import ProductOptions
 from cube.products._registry import Input, compute_product, get_product
-from cube.storage import CubeStore
+from cube.storage import CubeStore, list_burst_groups
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -111,6 +111,16 @@ def _check_cover(dem: Dem, need: tuple[float, float, float, float], burst_id: st
         )
 
 
+def _no_burst(store: CubeStore, burst_id: str, polarization: str) -> NotFoundError:
+    """The error of a burst group missing from ``store``: naming the ones it holds."""
+    if not store.exists(CUBE_DOC):
+        return NotFoundError(f"{store.url}: not a sarcube cube (no cube.json); check the path, or ingest "
+                             "SAFEs into it first with `sarcube ingest SAFE... --cube CUBE`")
+    held = [f"{b} {p}" for b, p in list_burst_groups(store)]
+    listed = ", ".join(held[:20]) + (" ..." if len(held) > 20 else "") if held else "none yet"
+    return NotFoundError(f"{store.url}: no burst {burst_id} {polarization} in the cube; it holds {listed}")
+
+
 class BurstStack:
     """One burst ID × polarization of a cube: dates, metadata, grid, DEM and product windows.
 
@@ -130,10 +140,7 @@ class BurstStack:
             self.group = zarr.open_group(store.zarr_store(path, read_only=True), mode="r",
                                          use_consolidated=True)
         except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise NotFoundError(
-                f"{store.url}: no burst {burst_id} {self.polarization} in the cube; "
-                "list the cube's bursts with `sarcube info`"
-            ) from exc
+            raise _no_burst(store, burst_id, self.polarization) from exc
         stored_dates = cast("list[dict[str, Any]]", self.group.attrs.get("dates", []))
         self.dates: list[str] = [d["date_key"] for d in stored_dates]
         self._index: dict[str, int] = {d["date_key"]: d["index"] for d in stored_dates}

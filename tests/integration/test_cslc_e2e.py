@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from cube.geometry import grid_coordinates, transformer
-from cube.kernels import multilook
+from cube.kernels import interferogram_and_coherence, multilook
 from cube.products import (
     BackscatterOptions,
     BurstStack,
     CoherenceOptions,
     InterferogramOptions,
+    calibration_factors,
 )
 from cube.simulate import load_truth
 from cube.storage import list_burst_groups
@@ -84,6 +85,48 @@ def test_coherence_is_unbiased(cube, truth):
             assert abs(np.mean(coh[ok] - gamma)) <= 0.05
             high = gamma > 0.8
             assert abs(np.mean(coh[ok][high] - gamma[high])) <= 0.05
+
+
+def test_debiased_coherence_is_unbiased_in_every_truth_bin(cube, truth):
+    """estimator=debiased: |bias| ≤ 0.05 in every 0.1-wide bin of the data's true coherence,
+    where the sample estimator is biased by more than +0.05 in the lowest bin.
+
+    The truth is the signal's coherence; the data also hold thermal noise, which lowers the
+    coherence of date pair (i, j) by 1 / √((1 + 1/SNR_i)(1 + 1/SNR_j)) (Zebker & Villasenor
+    1992), SNR = the truth's σ0 over the noise-equivalent σ0 of the annotation's noise LUT.
+    """
+    looks = (5, 10)
+    sample, debiased, expected = [], [], []
+    for stack in _stacks(cube):
+        lon, lat = _lonlat(stack, looks)
+        nesz, cslc = [], []
+        for date in stack.dates:
+            window = stack.cslc(date)
+            _, noise = calibration_factors(stack.burst(date), window.line, window.sample, "sigma0", True)
+            nesz.append(multilook(noise.astype(np.float32), looks))
+            cslc.append(window.data)
+        for i, j in PAIRS:
+            dates = [stack.dates[i], stack.dates[j]]
+            _, raw = interferogram_and_coherence(cslc[i], cslc[j], looks)  # estimator=sample
+            fixed = stack.compute("coherence", dates, options=CoherenceOptions(window=looks, estimator="debiased"))
+            ok = np.isfinite(raw)
+            assert np.array_equal(ok, np.isfinite(fixed))
+            sigma0 = truth.interp("sigma0", lat[ok], lon[ok])
+            snr_i, snr_j = sigma0 / nesz[i][ok], sigma0 / nesz[j][ok]
+            gamma = truth.coherence(lat[ok], lon[ok])[..., i, j]
+            expected.append(gamma / np.sqrt((1 + 1 / snr_i) * (1 + 1 / snr_j)))
+            sample.append(raw[ok])
+            debiased.append(fixed[ok])
+    gamma, raw, fixed = map(np.concatenate, (expected, sample, debiased))
+    bins = [(lo, lo + 0.1) for lo in np.arange(0.0, 1.0, 0.1)]
+    filled = [(lo, hi) for lo, hi in bins if np.sum((gamma >= lo) & (gamma < hi)) >= 100]
+    assert len(filled) >= 7 and filled[0][0] <= 0.1
+    for lo, hi in filled:
+        sel = (gamma >= lo) & (gamma < hi)
+        bias = float(np.mean(fixed[sel] - gamma[sel]))
+        assert abs(bias) <= 0.05, f"true coherence {lo:.1f}-{hi:.1f}: debiased bias {bias:+.3f}"
+    low = (gamma >= filled[0][0]) & (gamma < filled[0][1])
+    assert np.mean(raw[low] - gamma[low]) > 0.05, "the sample estimator's bias is there to remove"
 
 
 def test_sigma0_matches_truth_on_flat_homogeneous_ground(cube, truth):

@@ -54,6 +54,9 @@ def validate():
     def no_network(uri: str):
         raise NoSuchResource(ref=uri)
 
+    for path in (Path(__file__).parent / "stac_schemas").glob("*.json"):  # extensions the set lacks
+        contents = json.loads(path.read_text())
+        resources.append((contents["$id"], Resource.from_contents(contents, default_specification=DRAFT7)))
     registry = Registry(retrieve=no_network).with_resources(resources)
     validators = {}
 
