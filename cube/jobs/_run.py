@@ -73,9 +73,10 @@ def run_burst(
 def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobSpec]]:
     """Burst ``index`` of a job cut into parts that run in parallel, stage after stage.
 
-    Stage 1 holds one one-burst job per date of its per-date products (each date's CSLC,
-    backscatter, ...); stage 2 one per pair of its pair products (interferogram, coherence), to
-    run once stage 1 is done (their CSLC inputs are then stored, not computed twice at once).
+    Stage 1 holds one one-burst job per date of its per-date products (that date's CSLC, then
+    its backscatter, ...: in this order in one process); stage 2 one per pair and pair product
+    (interferogram, coherence), to run once stage 1 is done (their CSLC inputs are then stored,
+    not computed twice at once).
     Each part is a `JobSpec` of one burst that `run_burst` runs; together they compute exactly
     the burst's chunks. An isce2 job is one part (topsStack runs per burst).
     """
@@ -85,12 +86,12 @@ def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobS
     if _isce2.wants_isce2(spec):
         return [[spec.model_copy(update={"bursts": [burst]})]]
     stages: list[dict[tuple[str, ...], list[ProductJob]]] = [{}, {}]
-    for product, selection in zip(burst.products, burst.selections(engine), strict=True):
+    for n, (product, selection) in enumerate(zip(burst.products, burst.selections(engine), strict=True)):
         pair = selection.variant.spec.pair
         for dates in selection.date_sets:
             part = product.model_copy(update={"dates": None if pair else [dates[0]],
                                               "pairs": [tuple(dates)] if pair else None})
-            stages[pair].setdefault(dates, []).append(part)
+            stages[pair].setdefault((str(n), *dates) if pair else dates, []).append(part)
     return [
         [spec.model_copy(update={"bursts": [burst.model_copy(update={"products": products})]})
          for products in stage.values()]
