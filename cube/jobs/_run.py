@@ -74,9 +74,10 @@ def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobS
     """Burst ``index`` of a job cut into parts that run in parallel, stage after stage.
 
     Stage 1 holds one one-burst job per date of its per-date products (that date's CSLC, then
-    its backscatter, ...: in this order in one process); stage 2 one per pair and pair product
-    (interferogram, coherence), to run once stage 1 is done (their CSLC inputs are then stored,
-    not computed twice at once).
+    its backscatter, ...: in this order in one process), in date order; stage 2 one per pair and
+    pair product (interferogram, coherence), product after product in the job's order, each
+    product's pairs in time order, to run once stage 1 is done (their CSLC inputs are then
+    stored, not computed twice at once).
     Each part is a `JobSpec` of one burst that `run_burst` runs; together they compute exactly
     the burst's chunks. An isce2 job is one part (topsStack runs per burst).
     """
