@@ -1,4 +1,4 @@
-"""The Dask executor: a job's bursts as tasks of any Dask cluster (one task per burst).
+"""The Dask executor: a job's bursts as tasks of any Dask cluster (one task per burst, fanned out).
 
 ``address`` picks the cluster:
 
@@ -10,24 +10,34 @@
   ``jobs``); other keys come from dask-jobqueue's own config (``jobqueue.slurm`` in
   ``~/.config/dask/jobqueue.yaml``). The workers need the package and the stores' credentials.
 
-Each task runs :func:`cube.jobs.run_burst` and adds the burst's metrics to the job
-store, which the workers must reach (a SQLite file on a shared disk, or DynamoDB).
-Give workers one thread each: a burst's CPU time is measured per process.
+A burst's task cuts the burst into parts (:func:`cube.jobs._run.burst_stages`: one per date of
+its per-date products, then one per pair of its pair products), runs each part with
+:func:`cube.jobs.run_burst` as a task of its own (so a one-burst job keeps every worker busy),
+then adds the burst's summed metrics to the job store, which the workers must reach (a SQLite
+file on a shared disk, or DynamoDB). A worker process keeps one engine per cube and ARD store
+(the bursts' metadata and DEM read once). Give workers one thread each: a part's CPU time is
+measured per process. On a LocalCluster started here each task sets its numba threads so that the
+workers' parallel kernels share the cores (two one-thread workers on two cores: one numba
+thread each) instead of each starting a thread per core.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from concurrent.futures import CancelledError
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from cube.config import make_engine
 from cube.errors import InputError
 from cube.jobs._local import _Tracker
 from cube.jobs._records import BurstMetrics, JobStore, make_job_store
-from cube.jobs._run import record_metrics, run_burst
-from cube.jobs._spec import JobSpec
+from cube.jobs._run import add_metrics, burst_stages, record_metrics, run_burst
+from cube.jobs._spec import JobSpec, job_settings
+from cube.materialize import ArdEngine
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +107,55 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
     )
 
 
-def _run_on_worker(spec_json: str, index: int, job_id: str, jobs_url: str) -> dict[str, Any]:
-    """On a Dask worker: one burst of a job, its metrics recorded in the job store."""
+_ENGINES: dict[str, ArdEngine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(spec: JobSpec) -> ArdEngine:
+    """The worker process's engine for the job's stores (kept: bursts' metadata read once)."""
+    key = json.dumps([spec.cube_url, spec.ard_url, spec.storage_options], sort_keys=True, default=str)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = make_engine(job_settings(spec))
+        return engine
+
+
+def _run_part(part_json: str, numba_threads: int | None = None) -> dict[str, Any]:
+    """On a Dask worker: one part of a burst (`burst_stages`); its metrics.
+
+    ``numba_threads``: threads of the numba kernels it runs (None: numba's default).
+    """
+    if numba_threads:
+        import numba
+
+        numba.set_num_threads(min(numba_threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    part = JobSpec.model_validate_json(part_json)
+    return run_burst(part, 0, engine=_engine(part)).model_dump(mode="json")
+
+
+def _run_on_worker(spec_json: str, index: int, job_id: str, jobs_url: str, retries: int = 0,
+                   numba_threads: int | None = None) -> dict[str, Any]:
+    """On a Dask worker: one burst of a job, its metrics recorded in the job store.
+
+    The burst's parts (`burst_stages`: its dates, then its pairs) run as tasks of their own, so
+    one burst keeps every worker busy; this task leaves its worker's thread while it waits.
+    """
+    from distributed import worker_client
+
     spec = JobSpec.model_validate_json(spec_json)
-    metrics = run_burst(spec, index)
+    stages = burst_stages(spec, index, _engine(spec))
+    if sum(map(len, stages)) == 1:
+        metrics = BurstMetrics.model_validate(_run_part(stages[0][0].model_dump_json(), numba_threads))
+    else:
+        done = []
+        with worker_client() as client:
+            for s, stage in enumerate(stages):
+                futures = [client.submit(_run_part, part.model_dump_json(), numba_threads, pure=False,
+                                         retries=retries, key=f"sarcube-{job_id}-{index}-{s}-{k}")
+                           for k, part in enumerate(stage)]
+                done += [BurstMetrics.model_validate(m) for m in client.gather(futures)]
+        metrics = add_metrics(done)
     record_metrics(make_job_store(jobs_url), job_id, spec.bursts[index], metrics)
     return metrics.model_dump(mode="json")
 
@@ -132,7 +187,7 @@ class DaskExecutor:
     name = "dask"
 
     def __init__(self, jobs_url: str, address: str | None = None, *, retries: int = 0, **cluster_kwargs: Any):
-        from distributed import Client
+        from distributed import Client, LocalCluster
 
         self.jobs_url = jobs_url
         self.jobs: JobStore = make_job_store(jobs_url)
@@ -146,6 +201,11 @@ class DaskExecutor:
             raise
         self._futures: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
+        self.numba_threads: int | None = None
+        """Numba threads per task: a cluster started here shares this machine's cores out."""
+        if isinstance(self._cluster, LocalCluster):
+            threads = sum(w["nthreads"] for w in self.client.scheduler_info()["workers"].values())
+            self.numba_threads = max(1, (os.cpu_count() or 1) // max(1, threads))
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.jobs_url!r}, scheduler={self.client.scheduler.address!r})"
@@ -158,8 +218,9 @@ class DaskExecutor:
         tracker = _Tracker(self.jobs, job_id, len(spec.bursts))
         text = spec.model_dump_json()
         futures = [
-            self.client.submit(_run_on_worker, text, index, job_id, self.jobs_url,
-                               key=f"sarcube-{job_id}-{index}", pure=False, retries=self.retries)
+            self.client.submit(_run_on_worker, text, index, job_id, self.jobs_url, self.retries,
+                               self.numba_threads, key=f"sarcube-{job_id}-{index}", pure=False,
+                               retries=self.retries)
             for index in range(len(spec.bursts))
         ]
         with self._lock:

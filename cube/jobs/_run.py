@@ -10,7 +10,7 @@ from collections.abc import Callable
 from cube.config import make_engine
 from cube.errors import InputError
 from cube.jobs._records import BurstMetrics, JobStore
-from cube.jobs._spec import BurstJob, JobSpec, job_settings
+from cube.jobs._spec import BurstJob, JobSpec, ProductJob, job_settings
 from cube.materialize import ArdEngine, Tally
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,42 @@ def run_burst(
         metrics.wall_s,
     )
     return metrics
+
+
+def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobSpec]]:
+    """Burst ``index`` of a job cut into parts that run in parallel, stage after stage.
+
+    Stage 1 holds one one-burst job per date of its per-date products (that date's CSLC, then
+    its backscatter, ...: in this order in one process), in date order; stage 2 one per pair and
+    pair product (interferogram, coherence), product after product in the job's order, each
+    product's pairs in time order, to run once stage 1 is done (their CSLC inputs are then
+    stored, not computed twice at once).
+    Each part is a `JobSpec` of one burst that `run_burst` runs; together they compute exactly
+    the burst's chunks. An isce2 job and a series job (unwrapped, displacement, velocity) are one
+    part each: topsStack and the series inversion run per burst.
+    """
+    from cube.jobs import _displacement, _isce2
+
+    burst = spec.bursts[index]
+    if _isce2.wants_isce2(spec) or _displacement.wants_series(spec):
+        return [[spec.model_copy(update={"bursts": [burst]})]]
+    stages: list[dict[tuple[str, ...], list[ProductJob]]] = [{}, {}]
+    for n, (product, selection) in enumerate(zip(burst.products, burst.selections(engine), strict=True)):
+        pair = selection.variant.spec.pair
+        for dates in selection.date_sets:
+            part = product.model_copy(update={"dates": None if pair else [dates[0]],
+                                              "pairs": [tuple(dates)] if pair else None})
+            stages[pair].setdefault((str(n), *dates) if pair else dates, []).append(part)
+    return [
+        [spec.model_copy(update={"bursts": [burst.model_copy(update={"products": products})]})
+         for products in stage.values()]
+        for stage in stages if stage
+    ]
+
+
+def add_metrics(parts: list[BurstMetrics]) -> BurstMetrics:
+    """The metrics of a burst run in parts: each figure summed (``wall_s``: worker-seconds)."""
+    return BurstMetrics(**{name: sum(getattr(m, name) for m in parts) for name in BurstMetrics.model_fields})
 
 
 def record_metrics(jobs: JobStore, job_id: str, burst: BurstJob, metrics: BurstMetrics) -> None:

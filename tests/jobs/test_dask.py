@@ -7,6 +7,7 @@ the chunk files it wrote. The API's ``/jobs`` submits to a Dask cluster named by
 
 from __future__ import annotations
 
+import os
 import time
 
 import httpx
@@ -21,6 +22,10 @@ from cube.jobs import make_job_record, make_job_store
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import make_executor
 from cube.jobs._local import LocalExecutor
+from cube.jobs._run import burst_stages
+from cube.materialize import ArdEngine
+from cube.products import BurstStack
+from cube.storage import open_store
 from tests._live import serve
 from tests.integration._users import API_KEYS, bearer
 from tests.jobs.conftest import (
@@ -83,6 +88,34 @@ def test_dask_fans_the_job_out_and_equals_the_local_executor(cube4, bursts4, das
         assert m.chunks_computed == len(mine) == expected_chunks_per_burst(cube4, burst)
         assert m.bytes_written == sum(map(len, mine))
         assert 0 < m.wall_s < elapsed and m.cpu_s > 0
+
+
+def test_one_burst_runs_its_dates_then_its_pairs_on_every_worker(cube4, bursts4, dask_executor, tmp_path):
+    """A one-burst job keeps both workers busy: its dates in parallel, then its pair."""
+    assert dask_executor.numba_threads == max(1, (os.cpu_count() or 1) // 2)
+    spec = make_spec(str(cube4), str(tmp_path / "ard"), bursts4[:1])
+    stages = burst_stages(spec, 0, ArdEngine(open_store(str(cube4)), open_store(str(tmp_path / "scratch"))))
+    dates = BurstStack(open_store(str(cube4)), bursts4[0]).dates
+    assert [[[(p.product, p.dates, p.pairs) for p in part.bursts[0].products] for part in stage]
+            for stage in stages] == [[[("backscatter", [d], None)] for d in dates],
+                                     [[("coherence", None, [tuple(dates)])]]]
+
+    record = dask_executor.jobs.create(make_job_record({}, total=1))
+    with get_task_stream(client=dask_executor.client) as stream:
+        dask_executor.submit(spec, record.id)
+        (metrics,) = dask_executor.wait(record.id, timeout=180)
+    assert wait_for_job(dask_executor.jobs, record.id).state == "succeeded"
+    ran = {}
+    for t in stream.data:
+        if str(t["key"]).startswith(f"sarcube-{record.id}-0-"):
+            (compute,) = [s for s in t["startstops"] if s["action"] == "compute"]
+            ran[str(t["key"]).removeprefix(f"sarcube-{record.id}-0-")] = (t["worker"], compute["start"], compute["stop"])
+    assert sorted(ran) == ["0-0", "0-1", "1-0"]
+    assert ran["0-0"][0] != ran["0-1"][0], "the two dates ran on one worker"
+    assert ran["1-0"][1] >= max(ran["0-0"][2], ran["0-1"][2]), "the pair started before its dates were done"
+    files = local_chunks(tmp_path / "ard")
+    assert metrics.chunks_computed == len(files) == expected_chunks_per_burst(cube4, bursts4[0])
+    assert metrics.bytes_written == sum(map(len, files.values()))
 
 
 def test_a_failing_burst_fails_the_job_and_names_it(cube4, bursts4, dask_executor, tmp_path):
