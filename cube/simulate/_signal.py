@@ -83,8 +83,14 @@ def _assemble(field, lref, sref, amp, phase, noise, eta, kt, eta_ref, fdc, first
                     row_im += wx[b] * field[yy, x0 - half + b, 1]
                 acc_re += wy[a] * row_re
                 acc_im += wy[a] * row_im
-            d = eta[i, j] - eta_ref[j]
-            psi = np.pi * kt[j] * d * d + 2.0 * np.pi * fdc[j] * d
+            # carrier terms at the ground point's reference-strip sample (linear interpolation)
+            g = min(max(sref[i, j], 0.0), kt.shape[0] - 1.000001)
+            k = int(g)
+            w = g - k
+            kt_ = kt[k] + w * (kt[k + 1] - kt[k])
+            d = eta[i, j] - (eta_ref[k] + w * (eta_ref[k + 1] - eta_ref[k]))
+            fd = fdc[k] + w * (fdc[k + 1] - fdc[k])
+            psi = np.pi * kt_ * d * d + 2.0 * np.pi * fd * d
             sig = amp[i, j] * complex(acc_re, acc_im) * np.exp(1j * phase[i, j])
             val = (sig + noise[i, j]) * np.exp(1j * psi)
             out[i, j, 0] = np.int16(min(max(round(val.real), -32767.0), 32767.0))
@@ -100,8 +106,10 @@ def assemble_burst(field: np.ndarray, lref: np.ndarray, sref: np.ndarray, amp: n
     pixel = (amp · field(lref, sref) · e^{j·phase} + noise) · e^{j·ψ(η, τ)},
     ψ = π kt (η − η_ref)² + 2π f_ηc (η − η_ref), with ``field`` (complex64, reference strip)
     interpolated by the windowed-sinc ``table`` at fractional positions ``lref``/``sref``
-    (lines, samples); ``eta`` (lines, samples) s, ``kt``/``eta_ref``/``fdc`` (samples,); zero outside
-    [first_valid, last_valid] of each line (−1: whole line invalid).
+    (lines, samples); ``eta`` (lines, samples) s. ``kt``/``eta_ref``/``fdc`` are given per
+    reference-strip sample (strip samples,) and taken at ``sref``: ψ is a function of the ground
+    point, the same for every date. Zero outside [first_valid, last_valid] of each line (−1: whole
+    line invalid).
     """
     half = table.shape[1] // 2
     if (lref.min() < half or sref.min() < half or lref.max() >= field.shape[0] - half
@@ -111,19 +119,23 @@ def assemble_burst(field: np.ndarray, lref: np.ndarray, sref: np.ndarray, amp: n
               kt, eta_ref, fdc, first_valid, last_valid, table, out)
 
 
-def tops_carrier_terms(tau: np.ndarray, dc_coeffs: np.ndarray, dc_t0: float,
+def tops_carrier_terms(tau: np.ndarray, tau_first: float, dc_coeffs: np.ndarray, dc_t0: float,
                        fm_coeffs: np.ndarray, fm_t0: float, speed: float, steering_rate_rad: float,
                        wavelength: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Range-dependent TOPS terms (S1-TN-MDA-52-7445) for slant range times ``tau`` (samples,).
+    """Range-dependent TOPS terms (S1-TN-MDA-52-7445) for two-way slant range times ``tau`` (n,) s.
 
-    Returns kt (Hz/s), η_ref (s) and f_ηc (Hz).
+    Returns kt (Hz/s), η_ref (s) and f_ηc (Hz), each (n,).
 
     ks = 2 v k_ψ / λ; ka(τ), f_ηc(τ) polynomials in τ − t0; kt = ka ks / (ka − ks);
-    η_c = −f_ηc / ka; η_ref = η_c(τ) − η_c(τ[0]).
+    η_c = −f_ηc / ka; η_ref = η_c(τ) − η_c(``tau_first``), ``tau_first`` the burst's first sample.
     """
     ks = 2.0 * speed * steering_rate_rad / wavelength
+
+    def eta_c(t: np.ndarray) -> np.ndarray:
+        return -np.polynomial.polynomial.polyval(t - dc_t0, dc_coeffs) / np.polynomial.polynomial.polyval(
+            t - fm_t0, fm_coeffs)
+
     ka = np.polynomial.polynomial.polyval(tau - fm_t0, fm_coeffs)
     fdc = np.polynomial.polynomial.polyval(tau - dc_t0, dc_coeffs)
     kt = ka * ks / (ka - ks)
-    eta_c = -fdc / ka
-    return kt, eta_c - eta_c[0], fdc
+    return kt, eta_c(tau) - eta_c(np.array([tau_first]))[0], fdc

@@ -149,36 +149,39 @@ def _dc_estimates(layout: Layout, acq: Acquisition, seed: int) -> list[DcEstimat
     return out
 
 
-#: The TOPS carrier of a burst: kt (Hz/s), η_ref (s), f_ηc (Hz) per sample, and the burst mid
-#: time relative to the strip start (s).
+#: The TOPS carrier of a burst: kt (Hz/s), η_ref (s), f_ηc (Hz) per reference-strip sample, and
+#: the burst mid time relative to the strip start (s).
 Carrier = tuple[np.ndarray, np.ndarray, np.ndarray, float]
 
 
-def _reference_carriers(layout: Layout, acq: Acquisition, scene: Scene,
-                        strip_t0: float) -> list[Carrier]:
-    """The TOPS carrier terms (kt, η_ref, f_ηc per sample) of each burst, the same for every date.
+def _reference_carriers(layout: Layout, acq: Acquisition, scene: Scene, strip: Strip) -> list[Carrier]:
+    """The TOPS carrier terms (kt, η_ref, f_ηc per strip sample) of each burst, the same for every date.
 
     Physics: a focused target's response is carrier-free at its peak; the carrier only shapes
     the phase around it. The deramped fields of two dates therefore differ by the smooth phase
     ψ_k − ψ_ref (timing offsets δ give 2π f_inst δ, Doppler differences 2π Δf_ηc η), while
     the SLCs agree at a ground point. With the reflectivity field u defined as the deramped
     field of a reference carrier ψ_ref, every date's SLC is u · exp(jψ_ref), ψ_ref tied to the
-    ground: η is the zero-Doppler time of the pixel's ground point on the reference orbit
-    (reference-strip line, relative to the nominal burst mid time), the mean Doppler centroid of
-    ``_dc_estimates`` (whose per-date offsets then play the part of estimation errors) and
-    the first date's FM rate and speed. Processing with the annotated (per-date) polynomials
-    sees a residual Doppler offset of a few to ~20 Hz, as with real data.
+    ground in both coordinates: η is the zero-Doppler time of the pixel's ground point on the
+    reference orbit (reference-strip line, relative to the nominal burst mid time) and τ its
+    slant range time from the reference orbit (reference-strip sample), not the date's own
+    sample: with the date's sample, dates whose orbits differ by ΔR in range would see
+    k_t(τ + 2ΔR/c) ≠ k_t(τ), a phase π Δk_t η² between them (≈ 0.6 rad at the edges of a
+    full-size burst for ΔR ≈ 60 m, see docs/simulator.md). The mean Doppler centroid of
+    ``_dc_estimates`` (whose per-date offsets then play the part of estimation errors) and the
+    first date's FM rate and speed complete ψ_ref. Processing with the annotated (per-date)
+    polynomials sees a residual Doppler offset of a few to ~20 Hz, as with real data.
     """
-    samples = np.arange(layout.samples)
-    tau = layout.slant_range_time + samples / C.RANGE_SAMPLING_RATE
+    tau = 2 * (strip.r0 + np.arange(strip.samples) * DR) / C.SPEED_OF_LIGHT
     dc_t0 = quantize(layout.slant_range_time - 2.94e-4)
     mids = layout.first_burst_sod + np.arange(layout.bursts) * layout.burst_cycle \
         + layout.lines_per_burst / 2 * ATI
     fm_poly = _fm_polynomials(layout, acq, scene, mids)
-    return [(*tops_carrier_terms(tau, np.array([0.0, 1.5e4, -2.0e7]), dc_t0, fm_poly[b],
-                                 layout.slant_range_time, float(np.linalg.norm(acq.orbit.velocity_at(mid))),
+    return [(*tops_carrier_terms(tau, layout.slant_range_time, np.array([0.0, 1.5e4, -2.0e7]), dc_t0,
+                                 fm_poly[b], layout.slant_range_time,
+                                 float(np.linalg.norm(acq.orbit.velocity_at(mid))),
                                  np.radians(layout.swath.steering_rate_deg), C.WAVELENGTH),
-             mid - strip_t0)
+             mid - strip.t0)
             for b, mid in enumerate(mids)]
 
 
@@ -299,7 +302,7 @@ def simulate(out_dir: Path, dates: int, bursts: int, size: str, seed: int, swath
     truth = TruthWriter(out_dir / "truth", layout, scene, acqs, ref, strip, chol, days)
     out_dir.mkdir(parents=True, exist_ok=True)
     safe_paths = []
-    carriers = _reference_carriers(layout, acqs[0], scene, strip.t0)
+    carriers = _reference_carriers(layout, acqs[0], scene, strip)
     for acq in tqdm(acqs, desc="simulate", unit="date", disable=not progress):
         field = _date_field(acq.index, fields, mix, chol)
         grid = _geolocation_grid(layout, acq, scene)
