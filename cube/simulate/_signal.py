@@ -27,18 +27,23 @@ def bandlimited_field(shape: tuple[int, int], ratios: tuple[float, float],
                       rng: np.random.Generator) -> np.ndarray:
     """Unit-variance circular complex Gaussian field: complex64, ``shape`` = lines × samples.
 
-    Its azimuth/range spectra are Hamming-weighted over ``ratios`` of the sampling rates.
+    Its azimuth/range spectra are Hamming-weighted over ``ratios`` of the sampling rates. It is
+    made on the next FFT-friendly size (``scipy.fft.next_fast_len``) and cropped to ``shape``.
     """
-    white = rng.standard_normal((*shape, 2), dtype=np.float32).view(np.complex64)[..., 0]
+    big = (scipy.fft.next_fast_len(shape[0]), scipy.fft.next_fast_len(shape[1]))
+    white = rng.standard_normal((*big, 2), dtype=np.float32).view(np.complex64)[..., 0]
     spec = scipy.fft.fft2(white, workers=-1, overwrite_x=True)
-    h_az = hamming_band(shape[0], ratios[0]).astype(np.float32)
-    h_rg = hamming_band(shape[1], ratios[1]).astype(np.float32)
+    del white
+    h_az = hamming_band(big[0], ratios[0]).astype(np.float32)
+    h_rg = hamming_band(big[1], ratios[1]).astype(np.float32)
     spec *= h_az[:, None]
     spec *= h_rg[None, :]
-    field = scipy.fft.ifft2(spec, workers=-1, overwrite_x=True)
+    spec = scipy.fft.ifft2(spec, workers=-1, overwrite_x=True)
     power = np.mean(h_az**2) * np.mean(h_rg**2) * 2.0  # white has variance 2 (re + im)
+    field = np.array(spec[: shape[0], : shape[1]], dtype=np.complex64)
+    del spec
     field *= np.float32(1.0 / np.sqrt(power))
-    return field.astype(np.complex64, copy=False)
+    return field
 
 
 def sinc_kernel_table(taps: int = KERNEL_TAPS, bins: int = KERNEL_BINS, beta: float = 6.0) -> np.ndarray:

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy.interpolate import RectBivariateSpline
+from scipy.interpolate import BSpline, RectBivariateSpline
 from tqdm import tqdm
 
 from . import _constants as C
@@ -30,6 +30,8 @@ DR = C.RANGE_PIXEL_SPACING
 SENSING_MINUS_ZERO_DOPPLER = 1.026380  # s, burst sensingTime − azimuthTime (IW2, real products)
 DATATAKE_LEAD = 274.798978  # s, first burst zero-Doppler time − datatake start (real product)
 SMOOTH_KEYS = ("ref_line", "ref_sample", "phase", "cover_rho", "cover_hill")
+#: Lines simulated at once: bounds the memory of the full-resolution temporaries.
+BLOCK_LINES = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +48,31 @@ def _coarse_axis(n: int, step: int, max_points: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, min(max_points, n // step + 2))))
 
 
-def _spline(lines_c: np.ndarray, samples_c: np.ndarray, values: np.ndarray, lines: np.ndarray,
-            samples: np.ndarray) -> np.ndarray:
-    """Bicubic spline of a smooth coarse field (lc, sc) onto the full grid (lines, samples)."""
-    return RectBivariateSpline(lines_c, samples_c, values, kx=3, ky=3)(lines, samples)
+class _Spline:
+    """Bicubic interpolating spline of a smooth coarse field (lc, sc), evaluated on full-grid rows.
+
+    The same spline as ``RectBivariateSpline(..., kx=3, ky=3)``, evaluated as the tensor product
+    B_l · C · B_sᵀ with sparse B-spline design matrices: the range product is done once, each
+    azimuth block then costs 4 multiply-adds per pixel.
+    """
+
+    def __init__(self, lines_c: np.ndarray, samples_c: np.ndarray, values: np.ndarray,
+                 samples: np.ndarray) -> None:
+        spline = RectBivariateSpline(lines_c, samples_c, values, kx=3, ky=3)
+        tl, ts = spline.get_knots()
+        coeffs = spline.get_coeffs().reshape(len(tl) - 4, len(ts) - 4)
+        self._tl = tl
+        self._by = np.ascontiguousarray((BSpline.design_matrix(samples.astype(float), ts, 3) @ coeffs.T).T)
+
+    def rows(self, lines: np.ndarray) -> np.ndarray:
+        """float64 (len(lines), samples) values at full-grid ``lines`` (within the coarse span)."""
+        d = BSpline.design_matrix(lines.astype(float), self._tl, 3)  # CSR, 4 entries a row
+        idx = d.indices.reshape(len(lines), 4)
+        w = d.data.reshape(len(lines), 4)
+        out = w[:, 0, None] * self._by[idx[:, 0]]
+        for k in range(1, 4):
+            out += w[:, k, None] * self._by[idx[:, k]]
+        return out
 
 
 def _scene_for(layout: Layout) -> Scene:
@@ -107,9 +130,12 @@ def _reflectivity(strip: Strip, scene: Scene, layout: Layout, days: np.ndarray, 
     t = strip.t0 + lc[:, None] * ATI + 0 * sc[None, :]
     r = strip.r0 + sc[None, :] * DR + 0 * t
     g = look_geometry(rdr2geo(t, r, ref, scene.dem), t, ref)
-    ls, ss = np.arange(strip.lines), np.arange(strip.samples)
-    args = [_spline(lc, sc, a, ls, ss) for a in scene.cover_args(g["lat"], g["lon"])]
-    mix = np.sqrt(scene.weights_from_args(*args)).astype(np.float32)
+    ss = np.arange(strip.samples)
+    args = [_Spline(lc, sc, a, ss) for a in scene.cover_args(g["lat"], g["lon"])]
+    mix = np.empty((3, strip.lines, strip.samples), np.float32)
+    for l0 in range(0, strip.lines, BLOCK_LINES):
+        ls = np.arange(l0, min(l0 + BLOCK_LINES, strip.lines))
+        mix[:, ls[0]:ls[-1] + 1] = np.sqrt(scene.weights_from_args(*(a.rows(ls) for a in args)))
     ratios = (layout.swath.azimuth_bandwidth * ATI, layout.swath.range_bandwidth / C.RANGE_SAMPLING_RATE)
     fields = [bandlimited_field((strip.lines, strip.samples), ratios, np.random.default_rng([seed, 2, j]))
               for j in range(len(days))]
@@ -250,30 +276,39 @@ def _fm_polynomials(layout: Layout, acq: Acquisition, scene: Scene, times: np.nd
 def _simulate_burst(layout: Layout, acq: Acquisition, b: int, coarse: dict[str, np.ndarray],
                     scene: Scene, field: np.ndarray, luts, carrier: Carrier,
                     seed: int, out: np.ndarray) -> None:
-    """Fill ``out`` (lines per burst, samples, 2) int16 with burst ``b`` of one date."""
+    """Fill ``out`` (lines per burst, samples, 2) int16 with burst ``b`` of one date.
+
+    Works in blocks of ``BLOCK_LINES`` lines: the smooth geometry is splined, and the pixels
+    assembled, one block at a time (the same values as the whole burst at once).
+    """
     lines_c = _coarse_axis(layout.lines_per_burst, 8, 65)
     samples_c = _coarse_axis(layout.samples, 16, 257)
-    lines, samples = np.arange(layout.lines_per_burst), np.arange(layout.samples)
+    samples = np.arange(layout.samples)
     coarse = dict(coarse, phase=coarse["phase_geo"] + coarse["phase_def"])
-    full = {k: _spline(lines_c, samples_c, coarse[k], lines, samples) for k in SMOOTH_KEYS}
-    # land cover has sharp edges: weights from the splined smooth arguments, not splined weights
-    weights = scene.weights_from_args(full["cover_rho"], full["cover_hill"])
-    beta0 = sum(weights[r] * _spline(lines_c, samples_c, coarse["sigma0_regions"][r] * coarse["area"],
-                                     lines, samples) for r in range(3))
-    amp = (C.CALIBRATION_BETA * np.sqrt(beta0)).astype(np.float32)
+    splines = {k: _Spline(lines_c, samples_c, coarse[k], samples) for k in SMOOTH_KEYS}
+    beta_splines = [_Spline(lines_c, samples_c, coarse["sigma0_regions"][r] * coarse["area"], samples)
+                    for r in range(3)]
     ratios = (layout.swath.azimuth_bandwidth * ATI, layout.swath.range_bandwidth / C.RANGE_SAMPLING_RATE)
     noise = bandlimited_field((layout.lines_per_burst, layout.samples), ratios,
                               np.random.default_rng([seed, 3, acq.index, b]))
-    noise *= np.sqrt(luts.noise_power(b * layout.lines_per_burst + lines, samples)).astype(np.float32)
     # The carrier is one ground-locked function for every date: a focused target is
     # carrier-free at its peak, so the reramped SLCs of two dates agree at a ground point
     # whatever each date's burst timing and Doppler centroid (see _reference_carriers).
     kt, eta_ref, fdc, eta_origin = carrier
-    eta = full["ref_line"] * ATI - eta_origin  # zero-Doppler time of the ground point, reference orbit
     first_valid, last_valid = layout.valid_window()
-    assemble_burst(field, full["ref_line"], full["ref_sample"], amp, full["phase"], noise, eta, kt,
-                   eta_ref, fdc,
-                   first_valid, last_valid, sinc_kernel_table(), out)
+    table = sinc_kernel_table()
+    for l0 in range(0, layout.lines_per_burst, BLOCK_LINES):
+        lines = np.arange(l0, min(l0 + BLOCK_LINES, layout.lines_per_burst))
+        full = {k: sp.rows(lines) for k, sp in splines.items()}
+        # land cover has sharp edges: weights from the splined smooth arguments, not splined weights
+        weights = scene.weights_from_args(full["cover_rho"], full["cover_hill"])
+        beta0 = sum(weights[r] * beta_splines[r].rows(lines) for r in range(3))
+        amp = (C.CALIBRATION_BETA * np.sqrt(beta0)).astype(np.float32)
+        block_noise = noise[lines] * np.sqrt(luts.noise_power(b * layout.lines_per_burst + lines,
+                                                              samples)).astype(np.float32)
+        eta = full["ref_line"] * ATI - eta_origin  # zero-Doppler time of the ground point, reference orbit
+        assemble_burst(field, full["ref_line"], full["ref_sample"], amp, full["phase"], block_noise,
+                       eta, kt, eta_ref, fdc, first_valid[lines], last_valid[lines], table, out[l0:l0 + len(lines)])
 
 
 def simulate(out_dir: Path, dates: int, bursts: int, size: str, seed: int, swath: str,
