@@ -144,3 +144,77 @@ def tops_carrier_terms(tau: np.ndarray, tau_first: float, dc_coeffs: np.ndarray,
     fdc = np.polynomial.polynomial.polyval(tau - dc_t0, dc_coeffs)
     kt = ka * ks / (ka - ks)
     return kt, eta_c(tau) - eta_c(np.array([tau_first]))[0], fdc
+
+
+@numba.njit(parallel=True, cache=True)
+def _rows_kernel(by, idx, w, out):  # pragma: no cover - numba
+    for i in numba.prange(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = (w[i, 0] * by[idx[i, 0], j] + w[i, 1] * by[idx[i, 1], j]
+                         + w[i, 2] * by[idx[i, 2], j] + w[i, 3] * by[idx[i, 3], j])
+
+
+def spline_rows(by: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """float64 (rows, samples): Σ_k w[i, k] · by[idx[i, k]] (4 B-spline weights a row).
+
+    ``by`` (coefficients, samples) float64, ``idx`` (rows, 4) int, ``w`` (rows, 4) float64.
+    """
+    out = np.empty((idx.shape[0], by.shape[1]), np.float64)
+    _rows_kernel(by, idx.astype(np.int64), w, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _mix_kernel(fields, mix, coef, out):  # pragma: no cover - numba
+    n_fields = coef.shape[1]
+    for i in numba.prange(out.shape[0]):
+        for j in range(out.shape[1]):
+            re = np.float32(0.0)
+            im = np.float32(0.0)
+            norm = np.float32(0.0)
+            for f in range(n_fields):
+                c = coef[0, f] * mix[0, i, j] + coef[1, f] * mix[1, i, j] + coef[2, f] * mix[2, i, j]
+                v = fields[f, i, j]
+                re += c * v.real
+                im += c * v.imag
+                norm += c * c
+            s = np.float32(1.0) / np.sqrt(norm)
+            out[i, j] = complex(re * s, im * s)
+
+
+def mix_fields(fields: np.ndarray, mix: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Mixed field u = Σ_f c_f z_f / √(Σ_f c_f²), c_f = Σ_r mix_r · coef[r, f]: complex64 (lines, samples).
+
+    ``fields`` (≥ F, lines, samples) complex64 unit fields z_f, ``mix`` (3, lines, samples)
+    float32 land-cover mixing weights, ``coef`` (3, F) float32.
+    """
+    out = np.empty(fields.shape[1:], np.complex64)
+    _mix_kernel(fields, mix, np.ascontiguousarray(coef, np.float32), out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _moments_kernel(pairs, acc):  # pragma: no cover - numba
+    for i in numba.prange(pairs.shape[0]):
+        for j in range(pairs.shape[1]):
+            re = np.float64(pairs[i, j, 0])
+            im = np.float64(pairs[i, j, 1])
+            if re != 0.0 or im != 0.0:
+                acc[i, 0] += 1.0
+                acc[i, 1] += re
+                acc[i, 2] += im
+                acc[i, 3] += re * re
+                acc[i, 4] += im * im
+
+
+def nonzero_moments(pairs: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean and standard deviation of the non-zero pixels of ``pairs`` (lines, samples, 2) int16.
+
+    Returns (mean re, mean im, std re, std im) over the pixels that are not 0 + 0j.
+    """
+    acc = np.zeros((pairs.shape[0], 5), np.float64)
+    _moments_kernel(pairs, acc)
+    n, s_re, s_im, q_re, q_im = acc.sum(axis=0)
+    m_re, m_im = s_re / n, s_im / n
+    return (m_re, m_im, float(np.sqrt(max(q_re / n - m_re**2, 0.0))),
+            float(np.sqrt(max(q_im / n - m_im**2, 0.0))))

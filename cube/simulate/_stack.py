@@ -20,7 +20,16 @@ from ._layout import Acquisition, Layout, make_acquisitions, quantize, round_us,
 from ._manifest import ManifestInfo, build_manifest
 from ._physics import fm_rate, map_radar
 from ._scene import Scene, coherence_matrices
-from ._signal import KERNEL_TAPS, assemble_burst, bandlimited_field, sinc_kernel_table, tops_carrier_terms
+from ._signal import (
+    KERNEL_TAPS,
+    assemble_burst,
+    bandlimited_field,
+    mix_fields,
+    nonzero_moments,
+    sinc_kernel_table,
+    spline_rows,
+    tops_carrier_terms,
+)
 from ._tiff import write_cint16_tiff
 from ._truth import TruthWriter
 from ._xml import write
@@ -67,12 +76,7 @@ class _Spline:
     def rows(self, lines: np.ndarray) -> np.ndarray:
         """float64 (len(lines), samples) values at full-grid ``lines`` (within the coarse span)."""
         d = BSpline.design_matrix(lines.astype(float), self._tl, 3)  # CSR, 4 entries a row
-        idx = d.indices.reshape(len(lines), 4)
-        w = d.data.reshape(len(lines), 4)
-        out = w[:, 0, None] * self._by[idx[:, 0]]
-        for k in range(1, 4):
-            out += w[:, k, None] * self._by[idx[:, k]]
-        return out
+        return spline_rows(self._by, d.indices.reshape(len(lines), 4), d.data.reshape(len(lines), 4))
 
 
 def _scene_for(layout: Layout) -> Scene:
@@ -118,10 +122,10 @@ def _make_strip(maps: list[list[dict]], layout: Layout) -> Strip:
 
 
 def _reflectivity(strip: Strip, scene: Scene, layout: Layout, days: np.ndarray, seed: int,
-                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Speckle fields, land-cover mixing weights and Cholesky factors of the strip.
 
-    Returns the independent unit speckle fields z_j (one per date), the mixing weights
+    Returns the independent unit speckle fields z_j (dates, lines, samples), the mixing weights
     m_r = sqrt(w_r) (3, lines, samples) and the Cholesky factors (3, N, N).
     """
     ref = seed_orbit()
@@ -137,22 +141,17 @@ def _reflectivity(strip: Strip, scene: Scene, layout: Layout, days: np.ndarray, 
         ls = np.arange(l0, min(l0 + BLOCK_LINES, strip.lines))
         mix[:, ls[0]:ls[-1] + 1] = np.sqrt(scene.weights_from_args(*(a.rows(ls) for a in args)))
     ratios = (layout.swath.azimuth_bandwidth * ATI, layout.swath.range_bandwidth / C.RANGE_SAMPLING_RATE)
-    fields = [bandlimited_field((strip.lines, strip.samples), ratios, np.random.default_rng([seed, 2, j]))
-              for j in range(len(days))]
+    fields = np.empty((len(days), strip.lines, strip.samples), np.complex64)
+    for j in range(len(days)):
+        fields[j] = bandlimited_field((strip.lines, strip.samples), ratios,
+                                      np.random.default_rng([seed, 2, j]))
     chol = np.linalg.cholesky(coherence_matrices(days))
     return fields, mix, chol
 
 
-def _date_field(k: int, fields: list[np.ndarray], mix: np.ndarray, chol: np.ndarray) -> np.ndarray:
+def _date_field(k: int, fields: np.ndarray, mix: np.ndarray, chol: np.ndarray) -> np.ndarray:
     """u_k = Σ_j (Σ_r m_r L_r[k, j]) z_j, normalised to unit variance everywhere (complex64)."""
-    u = np.zeros(fields[0].shape, np.complex64)
-    norm = np.zeros(fields[0].shape, np.float32)
-    for j in range(k + 1):
-        c = np.tensordot(chol[:, k, j].astype(np.float32), mix, axes=1)
-        u += c * fields[j]
-        norm += c * c
-    u /= np.sqrt(norm)
-    return u
+    return mix_fields(fields, mix, chol[:, k, : k + 1].astype(np.float32))
 
 
 def _dc_estimates(layout: Layout, acq: Acquisition, seed: int) -> list[DcEstimate]:
@@ -308,7 +307,8 @@ def _simulate_burst(layout: Layout, acq: Acquisition, b: int, coarse: dict[str, 
                                                               samples)).astype(np.float32)
         eta = full["ref_line"] * ATI - eta_origin  # zero-Doppler time of the ground point, reference orbit
         assemble_burst(field, full["ref_line"], full["ref_sample"], amp, full["phase"], block_noise,
-                       eta, kt, eta_ref, fdc, first_valid[lines], last_valid[lines], table, out[l0:l0 + len(lines)])
+                       eta, kt, eta_ref, fdc, first_valid[lines], last_valid[lines], table,
+                       out[l0:l0 + len(lines)])
 
 
 def simulate(out_dir: Path, dates: int, bursts: int, size: str, seed: int, swath: str,
@@ -373,7 +373,6 @@ def _annotation_data(layout: Layout, acq: Acquisition, scene: Scene, pairs: np.n
     east, north, _ = enu_basis(*ecef_to_llh(acq.orbit.position_at(mid_t))[:2])  # at nadir
     r_mid = layout.slant_range((layout.samples - 1) / 2)
     ground = rdr2geo(np.array([mid_t, mid_t + 1.0]), np.array([r_mid, r_mid]), acq.orbit, scene.dem)
-    valid = pairs[pairs.any(axis=-1)].astype(np.float64)
     n_terrain = math.ceil((stop - start) / 10) + 3
     elevation = grid["elevation"][:-1]  # one antenna pattern per burst (burst-start lines)
     return AnnotationData(
@@ -392,7 +391,7 @@ def _annotation_data(layout: Layout, acq: Acquisition, scene: Scene, pairs: np.n
         azimuth_pixel_spacing=float(np.linalg.norm(ground[1] - ground[0]) * ATI),
         samples=layout.samples, lines_per_burst=layout.lines_per_burst,
         incidence_mid=float(grid["incidence"][centre]),
-        stats=(valid[:, 0].mean(), valid[:, 1].mean(), valid[:, 0].std(), valid[:, 1].std()),
+        stats=nonzero_moments(pairs),
         bursts=records, antenna_tau=grid["tau"][0], antenna_elevation=elevation,
         antenna_incidence=grid["incidence"][:-1],
         antenna_pattern=1e14 * np.sinc((elevation[0] - elevation[0].mean()) / 4.0) * np.exp(0.1j),
