@@ -124,8 +124,8 @@ class PhaseFigures:
     crb: float  # rad, √(mean CRB²) over the same pixels
     looks: float  # effective looks of the window
     pixels: int
-    azimuth_bins: list[float]  # rad, mean residual in 8 bins of burst line, start to end
-    quadratic: float  # rad, a of the least-squares fit a·(2η/T)² + b to the residual
+    azimuth_bins: list[float]  # rad, mean residual (true γ > 0.5) in 8 bins of burst line
+    quadratic: float  # rad, a of the least-squares fit a·(2η/T)² + b to that residual
 
     @property
     def ratio(self) -> float:
@@ -155,17 +155,20 @@ def phase_figures(stack: BurstStack, truth, burst_index: int, pair: tuple[int, i
     high = gamma_t > 0.8
     phase = np.angle(residual[high])
     n_looks = window_looks(stack, d_i, looks)
-    lines = stack.burst(d_i).lines
-    x = 2 * line[high] / lines - 1  # 2η/T
+    # the azimuth profile uses every pixel of true coherence > 0.5: high-coherence (urban)
+    # ground covers only part of a burst
+    mid = gamma_t > 0.5
+    x = 2 * line[mid] / stack.burst(d_i).lines - 1  # 2η/T
     bins = np.clip(((x + 1) / 2 * 8).astype(int), 0, 7)
+    profile = np.angle(residual[mid])
     design = np.stack([x**2, np.ones_like(x)], axis=-1)
-    coef = np.linalg.lstsq(design, phase, rcond=None)[0]
+    coef = np.linalg.lstsq(design, profile, rcond=None)[0]
     return PhaseFigures(
         rms=float(np.sqrt(np.mean(phase**2))),
         bias=float(np.angle(np.mean(np.exp(1j * phase)))),
         crb=float(np.sqrt(np.mean(crb_phase_std(gamma[high], n_looks) ** 2))),
         looks=n_looks, pixels=int(high.sum()),
-        azimuth_bins=[float(np.angle(np.mean(np.exp(1j * phase[bins == k])))) if np.any(bins == k)
+        azimuth_bins=[float(np.angle(np.mean(np.exp(1j * profile[bins == k])))) if np.any(bins == k)
                       else float("nan") for k in range(8)],
         quadratic=float(coef[0]),
     )
