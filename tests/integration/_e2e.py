@@ -90,29 +90,65 @@ def window_looks(stack: BurstStack, date: str, looks: tuple[int, int]) -> float:
     return effective_looks(line[win], sample[win], burst_ratios(stack, date))
 
 
-def snr_coherence(stack: BurstStack, truth, burst_index: int, date_index: int,
-                  lat: np.ndarray, lon: np.ndarray, line: np.ndarray, sample: np.ndarray) -> np.ndarray:
-    """Coherence loss by thermal noise, SNR / (1 + SNR), at product pixels (shape of ``lat``).
+def nesz(truth, burst_index: int, date_index: int, line: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """Thermal noise in σ0 units (linear, ESA's ellipsoid convention) at burst positions.
 
-    SNR = true σ0 / NESZ; the NESZ (σ0 units, ESA's ellipsoid convention) is the truth's noise
-    power at its sample pixels × sin θ_e / β², interpolated linearly in (line, sample). Exact on
-    flat ground; on slopes σ0 and the ellipsoid σ0 differ by the terrain factor (stable areas,
-    where the phase is checked, are mostly flat).
+    The truth's noise power at its sample pixels × sin θ_e / β², interpolated linearly in
+    (line, sample) (shape of ``line``).
     """
     sel = truth["sample_burst"] == burst_index
     lines = np.unique(truth["sample_line"][sel])
     samples = np.unique(truth["sample_sample"][sel])
-    nesz = (truth["sample_noise_power"][date_index][sel] * np.sin(np.radians(
+    values = (truth["sample_noise_power"][date_index][sel] * np.sin(np.radians(
         truth["sample_incidence"][date_index][sel])) / CALIBRATION_BETA**2).reshape(lines.size, samples.size)
-    interp = RegularGridInterpolator((lines, samples), nesz, bounds_error=False, fill_value=None)
-    n = interp(np.stack([np.ravel(line), np.ravel(sample)], axis=-1)).reshape(np.shape(lat))
-    snr = truth.interp("sigma0", lat, lon) / n
+    interp = RegularGridInterpolator((lines, samples), values, bounds_error=False, fill_value=None)
+    return interp(np.stack([np.ravel(line), np.ravel(sample)], axis=-1)).reshape(np.shape(line))
+
+
+def snr_coherence(truth, burst_index: int, date_index: int, lat: np.ndarray, lon: np.ndarray,
+                  line: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """Coherence loss by thermal noise, SNR / (1 + SNR), at product pixels (shape of ``lat``).
+
+    SNR = true σ0 / :func:`nesz`. Exact on flat ground; on slopes σ0 and the ellipsoid σ0 differ
+    by the terrain factor (stable areas, where the phase is checked, are mostly flat).
+    """
+    snr = truth.interp("sigma0", lat, lon) / nesz(truth, burst_index, date_index, line, sample)
     return snr / (1.0 + snr)
 
 
-def _looked_positions(stack: BurstStack, date: str, looks: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    line, sample = stack.positions(date)
-    return multilook(line, looks), multilook(sample, looks)
+def window_coherence(stack: BurstStack, truth, burst_index: int, pair: tuple[int, int],
+                     looks: tuple[int, int], cells: np.ndarray, line: np.ndarray,
+                     sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True coherence of multilook windows: (temporal, with the thermal-noise loss), each (n,).
+
+    ``cells`` (n, 2) are (row, col) of product pixels, ``line``/``sample`` (n,) their mean burst
+    position. A window mixing land covers (urban edges) is not described by the coherence at its
+    centre: the signal of each map pixel p has power ∝ σ0_p and coherence γ_p, so the window's
+    coherence is Σ σ0_p γ_p / √((Σ σ0_p + N n_i)(Σ σ0_p + N n_j)), n the NESZ of each date
+    (:func:`nesz`) and N the window's pixels.
+    """
+    i, j = pair
+    x, y = grid_coordinates(stack.grid)
+    dr, dc = np.meshgrid(np.arange(looks[0]), np.arange(looks[1]), indexing="ij")
+    rows = cells[:, 0, None] * looks[0] + dr.ravel()[None]
+    cols = cells[:, 1, None] * looks[1] + dc.ravel()[None]
+    lon, lat = transformer(stack.grid.epsg, 4326).transform(x[cols], y[rows])
+    sigma0 = truth.interp("sigma0", lat, lon)
+    gamma = truth.coherence(lat, lon)[..., i, j]
+    coherent = np.sum(sigma0 * gamma, axis=1)
+    power = np.sum(sigma0, axis=1)
+    noise = [sigma0.shape[1] * nesz(truth, burst_index, k, line, sample) for k in pair]
+    return coherent / power, coherent / np.sqrt((power + noise[0]) * (power + noise[1]))
+
+
+def _looked_positions(stack: BurstStack, dates: tuple[str, str], looks: tuple[int, int]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean burst line and sample of the first date in each window; NaN unless every pixel of
+    the window is inside both dates' valid bursts (a partly covered window has fewer looks)."""
+    line, sample = stack.positions(dates[0])
+    other = stack.positions(dates[1])[0]
+    full = multilook((np.isfinite(line) & np.isfinite(other)).astype(np.float64), looks) == 1.0
+    return np.where(full, multilook(line, looks), np.nan), np.where(full, multilook(sample, looks), np.nan)
 
 
 @dataclasses.dataclass
@@ -137,27 +173,30 @@ def phase_figures(stack: BurstStack, truth, burst_index: int, pair: tuple[int, i
                   looks: tuple[int, int]) -> PhaseFigures:
     """Multilooked interferogram of ``pair`` against the truth's deformation phase difference.
 
-    No offset is removed. The coherence of the CRB is the truth's temporal coherence times the
-    thermal-noise loss of both dates (:func:`snr_coherence`).
+    No offset is removed. Windows whose true (power-weighted, temporal) coherence exceeds 0.8 are
+    judged; the coherence of the CRB also has the thermal-noise loss (:func:`window_coherence`).
     """
     i, j = pair
     d_i, d_j = stack.dates[i], stack.dates[j]
     ifg = stack.compute("interferogram", [d_i, d_j], options=InterferogramOptions(multilook=looks))
     lon, lat = product_lonlat(stack, looks)
-    line, sample = _looked_positions(stack, d_i, looks)
+    line, sample = _looked_positions(stack, (d_i, d_j), looks)
     ok = np.isfinite(ifg) & np.isfinite(line)
     lat, lon, line, sample = lat[ok], lon[ok], line[ok], sample[ok]
     def_phase = truth.interp("def_phase", lat, lon)
-    gamma_t = truth.coherence(lat, lon)[..., i, j]
-    gamma = gamma_t * np.sqrt(snr_coherence(stack, truth, burst_index, i, lat, lon, line, sample)
-                              * snr_coherence(stack, truth, burst_index, j, lat, lon, line, sample))
+    gamma_centre = truth.coherence(lat, lon)[..., i, j]
     residual = ifg[ok] * np.exp(-1j * (def_phase[i] - def_phase[j]))
-    high = gamma_t > 0.8
+    # windows of high coherence: candidates by the centre's, then the whole window's (power-weighted)
+    cand = np.flatnonzero(gamma_centre > 0.7)
+    gamma_t, gamma = window_coherence(stack, truth, burst_index, pair, looks,
+                                      np.argwhere(ok)[cand], line[cand], sample[cand])
+    high = cand[gamma_t > 0.8]
+    gamma = gamma[gamma_t > 0.8]
     phase = np.angle(residual[high])
     n_looks = window_looks(stack, d_i, looks)
     # the azimuth profile uses every pixel of true coherence > 0.5: high-coherence (urban)
     # ground covers only part of a burst
-    mid = gamma_t > 0.5
+    mid = gamma_centre > 0.5
     x = 2 * line[mid] / stack.burst(d_i).lines - 1  # 2η/T
     bins = np.clip(((x + 1) / 2 * 8).astype(int), 0, 7)
     profile = np.angle(residual[mid])
@@ -166,8 +205,8 @@ def phase_figures(stack: BurstStack, truth, burst_index: int, pair: tuple[int, i
     return PhaseFigures(
         rms=float(np.sqrt(np.mean(phase**2))),
         bias=float(np.angle(np.mean(np.exp(1j * phase)))),
-        crb=float(np.sqrt(np.mean(crb_phase_std(gamma[high], n_looks) ** 2))),
-        looks=n_looks, pixels=int(high.sum()),
+        crb=float(np.sqrt(np.mean(crb_phase_std(gamma, n_looks) ** 2))),
+        looks=n_looks, pixels=int(high.size),
         azimuth_bins=[float(np.angle(np.mean(np.exp(1j * profile[bins == k])))) if np.any(bins == k)
                       else float("nan") for k in range(8)],
         quadratic=float(coef[0]),
@@ -188,8 +227,8 @@ def coherence_bins(stack: BurstStack, truth, burst_index: int, pair: tuple[int, 
     ok = np.isfinite(coh) & np.isfinite(line)
     lat, lon, line, sample = lat[ok], lon[ok], line[ok], sample[ok]
     gamma = truth.coherence(lat, lon)[..., i, j] * np.sqrt(
-        snr_coherence(stack, truth, burst_index, i, lat, lon, line, sample)
-        * snr_coherence(stack, truth, burst_index, j, lat, lon, line, sample))
+        snr_coherence(truth, burst_index, i, lat, lon, line, sample)
+        * snr_coherence(truth, burst_index, j, lat, lon, line, sample))
     out = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sel = (gamma >= lo) & (gamma < hi)

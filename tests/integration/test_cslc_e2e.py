@@ -41,9 +41,10 @@ def test_every_burst_has_a_stored_fixed_grid(cube):
 
 
 def test_interferometric_phase_recovers_the_deformation(cube, truth):
-    """Phase RMS against the truth where the true coherence is above 0.8, with no offset removed,
-    within 1.3 × the Cramér–Rao bound for the truth's coherence and the window's effective looks
-    (``_e2e.crb_phase_std``): a noisy seed can neither hide an error nor fail a correct result."""
+    """Phase RMS against the truth in whole windows whose true coherence is above 0.8, with no
+    offset removed, within 1.3 × the Cramér–Rao bound for the truth's coherence and the window's
+    effective looks (``_e2e.crb_phase_std``): a noisy seed can neither hide an error nor fail a
+    correct result (seeds 1, 2, 3 and 7: 0.88–1.20 × CRB)."""
     signal = 0.0
     for index, stack in enumerate(_stacks(cube)):
         for i, j in PAIRS:
@@ -53,6 +54,7 @@ def test_interferometric_phase_recovers_the_deformation(cube, truth):
                   f"bias {f.bias:+.3f} rad")
             assert f.pixels > 100
             assert f.ratio <= 1.3, f"{stack.burst_id} pair {i}{j}: RMS {f.rms:.3f} rad = {f.ratio:.2f} × CRB"
+            assert f.ratio >= 0.7, f"RMS {f.ratio:.2f} × CRB: the bound (looks, coherence) is too loose"
             assert abs(f.bias) <= 2 * f.crb / np.sqrt(f.pixels) + 0.02, f"phase bias {f.bias:+.3f} rad"
         for i, j in PAIRS:
             lon, lat = product_lonlat(stack, (5, 10))

@@ -57,7 +57,7 @@ def test_phase_against_truth_within_the_cramer_rao_bound(phase):
           f"{phase.pixels} pixels), ratio {phase.ratio:.2f}, bias {phase.bias:+.4f} rad")
     assert phase.pixels > 1000
     assert phase.rms <= 0.1
-    assert phase.ratio <= 1.3
+    assert 0.7 <= phase.ratio <= 1.3
 
 
 def test_coherence_bias_per_truth_bin(full):
