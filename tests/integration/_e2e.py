@@ -223,7 +223,7 @@ def coherence_bins(stack: BurstStack, truth, burst_index: int, pair: tuple[int, 
     d_i, d_j = stack.dates[i], stack.dates[j]
     coh = stack.compute("coherence", [d_i, d_j], options=CoherenceOptions(window=window))
     lon, lat = product_lonlat(stack, window)
-    line, sample = _looked_positions(stack, d_i, window)
+    line, sample = _looked_positions(stack, (d_i, d_j), window)
     ok = np.isfinite(coh) & np.isfinite(line)
     lat, lon, line, sample = lat[ok], lon[ok], line[ok], sample[ok]
     gamma = truth.coherence(lat, lon)[..., i, j] * np.sqrt(
