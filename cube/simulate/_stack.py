@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy.interpolate import RectBivariateSpline
+from scipy.interpolate import BSpline, RectBivariateSpline
 from tqdm import tqdm
 
 from . import _constants as C
@@ -20,7 +20,16 @@ from ._layout import Acquisition, Layout, make_acquisitions, quantize, round_us,
 from ._manifest import ManifestInfo, build_manifest
 from ._physics import fm_rate, map_radar
 from ._scene import Scene, coherence_matrices
-from ._signal import KERNEL_TAPS, assemble_burst, bandlimited_field, sinc_kernel_table, tops_carrier_terms
+from ._signal import (
+    KERNEL_TAPS,
+    assemble_burst,
+    bandlimited_field,
+    mix_fields,
+    nonzero_moments,
+    sinc_kernel_table,
+    spline_rows,
+    tops_carrier_terms,
+)
 from ._tiff import write_cint16_tiff
 from ._truth import TruthWriter
 from ._xml import write
@@ -30,6 +39,8 @@ DR = C.RANGE_PIXEL_SPACING
 SENSING_MINUS_ZERO_DOPPLER = 1.026380  # s, burst sensingTime − azimuthTime (IW2, real products)
 DATATAKE_LEAD = 274.798978  # s, first burst zero-Doppler time − datatake start (real product)
 SMOOTH_KEYS = ("ref_line", "ref_sample", "phase", "cover_rho", "cover_hill")
+#: Lines simulated at once: bounds the memory of the full-resolution temporaries.
+BLOCK_LINES = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +57,26 @@ def _coarse_axis(n: int, step: int, max_points: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, min(max_points, n // step + 2))))
 
 
-def _spline(lines_c: np.ndarray, samples_c: np.ndarray, values: np.ndarray, lines: np.ndarray,
-            samples: np.ndarray) -> np.ndarray:
-    """Bicubic spline of a smooth coarse field (lc, sc) onto the full grid (lines, samples)."""
-    return RectBivariateSpline(lines_c, samples_c, values, kx=3, ky=3)(lines, samples)
+class _Spline:
+    """Bicubic interpolating spline of a smooth coarse field (lc, sc), evaluated on full-grid rows.
+
+    The same spline as ``RectBivariateSpline(..., kx=3, ky=3)``, evaluated as the tensor product
+    B_l · C · B_sᵀ with sparse B-spline design matrices: the range product is done once, each
+    azimuth block then costs 4 multiply-adds per pixel.
+    """
+
+    def __init__(self, lines_c: np.ndarray, samples_c: np.ndarray, values: np.ndarray,
+                 samples: np.ndarray) -> None:
+        spline = RectBivariateSpline(lines_c, samples_c, values, kx=3, ky=3)
+        tl, ts = spline.get_knots()
+        coeffs = spline.get_coeffs().reshape(len(tl) - 4, len(ts) - 4)
+        self._tl = tl
+        self._by = np.ascontiguousarray((BSpline.design_matrix(samples.astype(float), ts, 3) @ coeffs.T).T)
+
+    def rows(self, lines: np.ndarray) -> np.ndarray:
+        """float64 (len(lines), samples) values at full-grid ``lines`` (within the coarse span)."""
+        d = BSpline.design_matrix(lines.astype(float), self._tl, 3)  # CSR, 4 entries a row
+        return spline_rows(self._by, d.indices.reshape(len(lines), 4), d.data.reshape(len(lines), 4))
 
 
 def _scene_for(layout: Layout) -> Scene:
@@ -95,10 +122,10 @@ def _make_strip(maps: list[list[dict]], layout: Layout) -> Strip:
 
 
 def _reflectivity(strip: Strip, scene: Scene, layout: Layout, days: np.ndarray, seed: int,
-                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Speckle fields, land-cover mixing weights and Cholesky factors of the strip.
 
-    Returns the independent unit speckle fields z_j (one per date), the mixing weights
+    Returns the independent unit speckle fields z_j (dates, lines, samples), the mixing weights
     m_r = sqrt(w_r) (3, lines, samples) and the Cholesky factors (3, N, N).
     """
     ref = seed_orbit()
@@ -107,26 +134,24 @@ def _reflectivity(strip: Strip, scene: Scene, layout: Layout, days: np.ndarray, 
     t = strip.t0 + lc[:, None] * ATI + 0 * sc[None, :]
     r = strip.r0 + sc[None, :] * DR + 0 * t
     g = look_geometry(rdr2geo(t, r, ref, scene.dem), t, ref)
-    ls, ss = np.arange(strip.lines), np.arange(strip.samples)
-    args = [_spline(lc, sc, a, ls, ss) for a in scene.cover_args(g["lat"], g["lon"])]
-    mix = np.sqrt(scene.weights_from_args(*args)).astype(np.float32)
+    ss = np.arange(strip.samples)
+    args = [_Spline(lc, sc, a, ss) for a in scene.cover_args(g["lat"], g["lon"])]
+    mix = np.empty((3, strip.lines, strip.samples), np.float32)
+    for l0 in range(0, strip.lines, BLOCK_LINES):
+        ls = np.arange(l0, min(l0 + BLOCK_LINES, strip.lines))
+        mix[:, ls[0]:ls[-1] + 1] = np.sqrt(scene.weights_from_args(*(a.rows(ls) for a in args)))
     ratios = (layout.swath.azimuth_bandwidth * ATI, layout.swath.range_bandwidth / C.RANGE_SAMPLING_RATE)
-    fields = [bandlimited_field((strip.lines, strip.samples), ratios, np.random.default_rng([seed, 2, j]))
-              for j in range(len(days))]
+    fields = np.empty((len(days), strip.lines, strip.samples), np.complex64)
+    for j in range(len(days)):
+        fields[j] = bandlimited_field((strip.lines, strip.samples), ratios,
+                                      np.random.default_rng([seed, 2, j]))
     chol = np.linalg.cholesky(coherence_matrices(days))
     return fields, mix, chol
 
 
-def _date_field(k: int, fields: list[np.ndarray], mix: np.ndarray, chol: np.ndarray) -> np.ndarray:
+def _date_field(k: int, fields: np.ndarray, mix: np.ndarray, chol: np.ndarray) -> np.ndarray:
     """u_k = Σ_j (Σ_r m_r L_r[k, j]) z_j, normalised to unit variance everywhere (complex64)."""
-    u = np.zeros(fields[0].shape, np.complex64)
-    norm = np.zeros(fields[0].shape, np.float32)
-    for j in range(k + 1):
-        c = np.tensordot(chol[:, k, j].astype(np.float32), mix, axes=1)
-        u += c * fields[j]
-        norm += c * c
-    u /= np.sqrt(norm)
-    return u
+    return mix_fields(fields, mix, chol[:, k, : k + 1].astype(np.float32))
 
 
 def _dc_estimates(layout: Layout, acq: Acquisition, seed: int) -> list[DcEstimate]:
@@ -149,36 +174,39 @@ def _dc_estimates(layout: Layout, acq: Acquisition, seed: int) -> list[DcEstimat
     return out
 
 
-#: The TOPS carrier of a burst: kt (Hz/s), η_ref (s), f_ηc (Hz) per sample, and the burst mid
-#: time relative to the strip start (s).
+#: The TOPS carrier of a burst: kt (Hz/s), η_ref (s), f_ηc (Hz) per reference-strip sample, and
+#: the burst mid time relative to the strip start (s).
 Carrier = tuple[np.ndarray, np.ndarray, np.ndarray, float]
 
 
-def _reference_carriers(layout: Layout, acq: Acquisition, scene: Scene,
-                        strip_t0: float) -> list[Carrier]:
-    """The TOPS carrier terms (kt, η_ref, f_ηc per sample) of each burst, the same for every date.
+def _reference_carriers(layout: Layout, acq: Acquisition, scene: Scene, strip: Strip) -> list[Carrier]:
+    """The TOPS carrier terms (kt, η_ref, f_ηc per strip sample) of each burst, the same for every date.
 
     Physics: a focused target's response is carrier-free at its peak; the carrier only shapes
     the phase around it. The deramped fields of two dates therefore differ by the smooth phase
     ψ_k − ψ_ref (timing offsets δ give 2π f_inst δ, Doppler differences 2π Δf_ηc η), while
     the SLCs agree at a ground point. With the reflectivity field u defined as the deramped
     field of a reference carrier ψ_ref, every date's SLC is u · exp(jψ_ref), ψ_ref tied to the
-    ground: η is the zero-Doppler time of the pixel's ground point on the reference orbit
-    (reference-strip line, relative to the nominal burst mid time), the mean Doppler centroid of
-    ``_dc_estimates`` (whose per-date offsets then play the part of estimation errors) and
-    the first date's FM rate and speed. Processing with the annotated (per-date) polynomials
-    sees a residual Doppler offset of a few to ~20 Hz, as with real data.
+    ground in both coordinates: η is the zero-Doppler time of the pixel's ground point on the
+    reference orbit (reference-strip line, relative to the nominal burst mid time) and τ its
+    slant range time from the reference orbit (reference-strip sample), not the date's own
+    sample: with the date's sample, dates whose orbits differ by ΔR in range would see
+    k_t(τ + 2ΔR/c) ≠ k_t(τ), a phase π Δk_t η² between them (≈ 0.6 rad at the edges of a
+    full-size burst for ΔR ≈ 60 m, see docs/simulator.md). The mean Doppler centroid of
+    ``_dc_estimates`` (whose per-date offsets then play the part of estimation errors) and the
+    first date's FM rate and speed complete ψ_ref. Processing with the annotated (per-date)
+    polynomials sees a residual Doppler offset of a few to ~20 Hz, as with real data.
     """
-    samples = np.arange(layout.samples)
-    tau = layout.slant_range_time + samples / C.RANGE_SAMPLING_RATE
+    tau = 2 * (strip.r0 + np.arange(strip.samples) * DR) / C.SPEED_OF_LIGHT
     dc_t0 = quantize(layout.slant_range_time - 2.94e-4)
     mids = layout.first_burst_sod + np.arange(layout.bursts) * layout.burst_cycle \
         + layout.lines_per_burst / 2 * ATI
     fm_poly = _fm_polynomials(layout, acq, scene, mids)
-    return [(*tops_carrier_terms(tau, np.array([0.0, 1.5e4, -2.0e7]), dc_t0, fm_poly[b],
-                                 layout.slant_range_time, float(np.linalg.norm(acq.orbit.velocity_at(mid))),
+    return [(*tops_carrier_terms(tau, layout.slant_range_time, np.array([0.0, 1.5e4, -2.0e7]), dc_t0,
+                                 fm_poly[b], layout.slant_range_time,
+                                 float(np.linalg.norm(acq.orbit.velocity_at(mid))),
                                  np.radians(layout.swath.steering_rate_deg), C.WAVELENGTH),
-             mid - strip_t0)
+             mid - strip.t0)
             for b, mid in enumerate(mids)]
 
 
@@ -247,30 +275,40 @@ def _fm_polynomials(layout: Layout, acq: Acquisition, scene: Scene, times: np.nd
 def _simulate_burst(layout: Layout, acq: Acquisition, b: int, coarse: dict[str, np.ndarray],
                     scene: Scene, field: np.ndarray, luts, carrier: Carrier,
                     seed: int, out: np.ndarray) -> None:
-    """Fill ``out`` (lines per burst, samples, 2) int16 with burst ``b`` of one date."""
+    """Fill ``out`` (lines per burst, samples, 2) int16 with burst ``b`` of one date.
+
+    Works in blocks of ``BLOCK_LINES`` lines: the smooth geometry is splined, and the pixels
+    assembled, one block at a time (the same values as the whole burst at once).
+    """
     lines_c = _coarse_axis(layout.lines_per_burst, 8, 65)
     samples_c = _coarse_axis(layout.samples, 16, 257)
-    lines, samples = np.arange(layout.lines_per_burst), np.arange(layout.samples)
+    samples = np.arange(layout.samples)
     coarse = dict(coarse, phase=coarse["phase_geo"] + coarse["phase_def"])
-    full = {k: _spline(lines_c, samples_c, coarse[k], lines, samples) for k in SMOOTH_KEYS}
-    # land cover has sharp edges: weights from the splined smooth arguments, not splined weights
-    weights = scene.weights_from_args(full["cover_rho"], full["cover_hill"])
-    beta0 = sum(weights[r] * _spline(lines_c, samples_c, coarse["sigma0_regions"][r] * coarse["area"],
-                                     lines, samples) for r in range(3))
-    amp = (C.CALIBRATION_BETA * np.sqrt(beta0)).astype(np.float32)
+    splines = {k: _Spline(lines_c, samples_c, coarse[k], samples) for k in SMOOTH_KEYS}
+    beta_splines = [_Spline(lines_c, samples_c, coarse["sigma0_regions"][r] * coarse["area"], samples)
+                    for r in range(3)]
     ratios = (layout.swath.azimuth_bandwidth * ATI, layout.swath.range_bandwidth / C.RANGE_SAMPLING_RATE)
     noise = bandlimited_field((layout.lines_per_burst, layout.samples), ratios,
                               np.random.default_rng([seed, 3, acq.index, b]))
-    noise *= np.sqrt(luts.noise_power(b * layout.lines_per_burst + lines, samples)).astype(np.float32)
     # The carrier is one ground-locked function for every date: a focused target is
     # carrier-free at its peak, so the reramped SLCs of two dates agree at a ground point
     # whatever each date's burst timing and Doppler centroid (see _reference_carriers).
     kt, eta_ref, fdc, eta_origin = carrier
-    eta = full["ref_line"] * ATI - eta_origin  # zero-Doppler time of the ground point, reference orbit
     first_valid, last_valid = layout.valid_window()
-    assemble_burst(field, full["ref_line"], full["ref_sample"], amp, full["phase"], noise, eta, kt,
-                   eta_ref, fdc,
-                   first_valid, last_valid, sinc_kernel_table(), out)
+    table = sinc_kernel_table()
+    for l0 in range(0, layout.lines_per_burst, BLOCK_LINES):
+        lines = np.arange(l0, min(l0 + BLOCK_LINES, layout.lines_per_burst))
+        full = {k: sp.rows(lines) for k, sp in splines.items()}
+        # land cover has sharp edges: weights from the splined smooth arguments, not splined weights
+        weights = scene.weights_from_args(full["cover_rho"], full["cover_hill"])
+        beta0 = sum(weights[r] * beta_splines[r].rows(lines) for r in range(3))
+        amp = (C.CALIBRATION_BETA * np.sqrt(beta0)).astype(np.float32)
+        block_noise = noise[lines] * np.sqrt(luts.noise_power(b * layout.lines_per_burst + lines,
+                                                              samples)).astype(np.float32)
+        eta = full["ref_line"] * ATI - eta_origin  # zero-Doppler time of the ground point, reference orbit
+        assemble_burst(field, full["ref_line"], full["ref_sample"], amp, full["phase"], block_noise,
+                       eta, kt, eta_ref, fdc, first_valid[lines], last_valid[lines], table,
+                       out[l0:l0 + len(lines)])
 
 
 def simulate(out_dir: Path, dates: int, bursts: int, size: str, seed: int, swath: str,
@@ -299,7 +337,7 @@ def simulate(out_dir: Path, dates: int, bursts: int, size: str, seed: int, swath
     truth = TruthWriter(out_dir / "truth", layout, scene, acqs, ref, strip, chol, days)
     out_dir.mkdir(parents=True, exist_ok=True)
     safe_paths = []
-    carriers = _reference_carriers(layout, acqs[0], scene, strip.t0)
+    carriers = _reference_carriers(layout, acqs[0], scene, strip)
     for acq in tqdm(acqs, desc="simulate", unit="date", disable=not progress):
         field = _date_field(acq.index, fields, mix, chol)
         grid = _geolocation_grid(layout, acq, scene)
@@ -335,7 +373,6 @@ def _annotation_data(layout: Layout, acq: Acquisition, scene: Scene, pairs: np.n
     east, north, _ = enu_basis(*ecef_to_llh(acq.orbit.position_at(mid_t))[:2])  # at nadir
     r_mid = layout.slant_range((layout.samples - 1) / 2)
     ground = rdr2geo(np.array([mid_t, mid_t + 1.0]), np.array([r_mid, r_mid]), acq.orbit, scene.dem)
-    valid = pairs[pairs.any(axis=-1)].astype(np.float64)
     n_terrain = math.ceil((stop - start) / 10) + 3
     elevation = grid["elevation"][:-1]  # one antenna pattern per burst (burst-start lines)
     return AnnotationData(
@@ -354,7 +391,7 @@ def _annotation_data(layout: Layout, acq: Acquisition, scene: Scene, pairs: np.n
         azimuth_pixel_spacing=float(np.linalg.norm(ground[1] - ground[0]) * ATI),
         samples=layout.samples, lines_per_burst=layout.lines_per_burst,
         incidence_mid=float(grid["incidence"][centre]),
-        stats=(valid[:, 0].mean(), valid[:, 1].mean(), valid[:, 0].std(), valid[:, 1].std()),
+        stats=nonzero_moments(pairs),
         bursts=records, antenna_tau=grid["tau"][0], antenna_elevation=elevation,
         antenna_incidence=grid["incidence"][:-1],
         antenna_pattern=1e14 * np.sinc((elevation[0] - elevation[0].mean()) / 4.0) * np.exp(0.1j),

@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cube.geometry import grid_coordinates, transformer
 from cube.kernels import interferogram_and_coherence, multilook
 from cube.products import (
     BackscatterOptions,
     BurstStack,
     CoherenceOptions,
-    InterferogramOptions,
     calibration_factors,
 )
 from cube.simulate import load_truth
 from cube.storage import list_burst_groups
+
+from ._e2e import phase_figures, product_lonlat
 
 PAIRS = [(0, 1), (0, 2), (1, 2)]
 
@@ -31,16 +31,9 @@ def truth(tiny_stack):
     return load_truth(tiny_stack.truth_dir)
 
 
-def _lonlat(stack: BurstStack, looks: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude/latitude of the centres of the product pixels for ``looks``."""
-    x, y = grid_coordinates(stack.grid)
-    xx, yy = np.meshgrid(x, y)
-    lon, lat = transformer(stack.grid.epsg, 4326).transform(xx, yy)
-    return multilook(lon, looks), multilook(lat, looks)
-
-
 def _stacks(cube):
-    return [BurstStack(cube, b, p) for b, p in list_burst_groups(cube)]
+    """The burst stacks in burst order (the truth's burst index)."""
+    return [BurstStack(cube, b, p) for b, p in sorted(list_burst_groups(cube))]
 
 
 def test_every_burst_has_a_stored_fixed_grid(cube):
@@ -54,21 +47,24 @@ def test_every_burst_has_a_stored_fixed_grid(cube):
 
 
 def test_interferometric_phase_recovers_the_deformation(cube, truth):
-    """≤ 0.1 rad RMS where the true coherence is above 0.8, with no offset removed."""
-    opts = InterferogramOptions(multilook=(5, 10))
+    """Phase RMS against the truth in whole windows whose true coherence is above 0.8, with no
+    offset removed, within 1.3 × the Cramér–Rao bound for the truth's coherence and the window's
+    effective looks (``_e2e.crb_phase_std``): a noisy seed can neither hide an error nor fail a
+    correct result (seeds 1, 2, 3 and 7: 0.88–1.20 × CRB)."""
     signal = 0.0
-    for stack in _stacks(cube):
-        lon, lat = _lonlat(stack, opts.looks)
+    for index, stack in enumerate(_stacks(cube)):
         for i, j in PAIRS:
-            ifg = stack.compute("interferogram", [stack.dates[i], stack.dates[j]], options=opts)
-            ok = np.isfinite(ifg)
-            def_phase = truth.interp("def_phase", lat[ok], lon[ok])
-            gamma = truth.coherence(lat[ok], lon[ok])[..., i, j]
-            residual = np.angle(ifg[ok] * np.exp(-1j * (def_phase[i] - def_phase[j])))
-            high = gamma > 0.8
-            assert high.sum() > 100
-            rms = float(np.sqrt(np.mean(residual[high] ** 2)))
-            assert rms <= 0.1, f"{stack.burst_id} pair {i}{j}: phase RMS {rms:.3f} rad"
+            f = phase_figures(stack, truth, index, (i, j), (5, 10))
+            print(f"{stack.burst_id} pair {i}{j}: RMS {f.rms:.3f} rad, CRB {f.crb:.3f} rad "
+                  f"({f.looks:.1f} effective looks, {f.pixels} pixels), ratio {f.ratio:.2f}, "
+                  f"bias {f.bias:+.3f} rad")
+            assert f.pixels > 100
+            assert f.ratio <= 1.3, f"{stack.burst_id} pair {i}{j}: RMS {f.rms:.3f} rad = {f.ratio:.2f} × CRB"
+            assert f.ratio >= 0.7, f"RMS {f.ratio:.2f} × CRB: the bound (looks, coherence) is too loose"
+            assert abs(f.bias) <= 2 * f.crb / np.sqrt(f.pixels) + 0.02, f"phase bias {f.bias:+.3f} rad"
+        for i, j in PAIRS:
+            lon, lat = product_lonlat(stack, (5, 10))
+            def_phase = truth.interp("def_phase", lat, lon)
             signal = max(signal, float(np.ptp(def_phase[i] - def_phase[j])))
     assert signal > 3.0, "the simulated deformation is present (several radians) in some pair"
 
@@ -77,7 +73,7 @@ def test_coherence_is_unbiased(cube, truth):
     """Bias ≤ 0.05 against the true coherence, over every valid window and the high ones."""
     opts = CoherenceOptions(window=(5, 10))
     for stack in _stacks(cube):
-        lon, lat = _lonlat(stack, opts.looks)
+        lon, lat = product_lonlat(stack, opts.looks)
         for i, j in PAIRS:
             coh = stack.compute("coherence", [stack.dates[i], stack.dates[j]], options=opts)
             ok = np.isfinite(coh)
@@ -98,7 +94,7 @@ def test_debiased_coherence_is_unbiased_in_every_truth_bin(cube, truth):
     looks = (5, 10)
     sample, debiased, expected = [], [], []
     for stack in _stacks(cube):
-        lon, lat = _lonlat(stack, looks)
+        lon, lat = product_lonlat(stack, looks)
         nesz, cslc = [], []
         for date in stack.dates:
             window = stack.cslc(date)
@@ -141,7 +137,7 @@ def test_sigma0_matches_truth_on_flat_homogeneous_ground(cube, truth):
     flat = {"lat": lat_axis, "lon": lon_axis, "slope": slope}
     measured, expected = [], []
     for stack in _stacks(cube):
-        lon, lat = _lonlat(stack, opts.looks)
+        lon, lat = product_lonlat(stack, opts.looks)
         for date in stack.dates:
             s0 = stack.compute("backscatter", [date], options=opts)
             ok = np.isfinite(s0)
