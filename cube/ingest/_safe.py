@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import fsspec
 import numpy as np
-import tifffile
 from fsspec.implementations.zip import ZipFileSystem
 
 from cube.errors import InvalidSourceError, MeasurementError, MissingElementError
@@ -501,6 +500,8 @@ def read_tiff_lines(
     Reads only the strips it needs. An empty, truncated or mis-sized file raises
     MeasurementError naming the file. ``check_only`` stops after those checks (empty result).
     """
+    import tifffile  # about 0.5 s to import: metadata-only reads (``sarcube info``) never need it
+
     try:
         size = fs.size(path)
     except FileNotFoundError as exc:
