@@ -242,7 +242,7 @@ def test_metadata_imports_without_numba_or_xarray(module):
 
 
 #: What ``sarcube --help`` and ``sarcube info`` must not load (seconds of imports between them).
-CLI_HEAVY = ("numba", "xarray", "pandas", "zarr", "tifffile", "fastapi", "cube.storage", "cube.catalog")
+CLI_HEAVY = ("numpy", "numba", "xarray", "pandas", "zarr", "tifffile", "fastapi", "cube.storage", "cube.catalog")
 INFO_SAFE = "xarray-sentinel/tests/data/S1A_IW_SLC__1SDH_20220414T102209_20220414T102236_042768_051AA4_E677.SAFE"
 
 
