@@ -31,9 +31,8 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import jwt
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -42,6 +41,9 @@ from starlette.types import Receive, Scope, Send
 
 from cube.config import Settings
 from cube.errors import CubeError, InputError
+
+if TYPE_CHECKING:
+    import jwt
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,8 @@ class _Jwks:
         self._lock = threading.Lock()
 
     def client(self) -> jwt.PyJWKClient:
+        import jwt  # PyJWT and cryptography: only where JWTs are configured
+
         with self._lock:
             if self._client is None:
                 url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -148,6 +152,8 @@ class _Jwks:
             return self._client
 
     def verify(self, token: str) -> User:
+        import jwt
+
         try:
             key = self.client().get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError as exc:
