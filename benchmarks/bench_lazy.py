@@ -169,7 +169,7 @@ def server_process(cube: str, ard: str):
         proc.wait()
 
 
-@benchmark("zarr_http_throughput", goal="≥ 0.5 of reading the ARD store directly", min_ratio=0.5,
+@benchmark("zarr_http_throughput", goal="≥ 0.8 of reading the ARD store directly", min_ratio=0.8,
            threads=None)
 def bench_zarr_http_throughput(ctx: Context) -> Result:
     """Reading 8 stored CSLC chunks (512 × 512 complex64 each) with ``xr.open_zarr`` over HTTP,

@@ -509,6 +509,17 @@ exit codes: 0 no bad chunk; 1 bad chunk(s) found (with --repair the ARD ones wer
 run again to confirm); 2 error (not a cube, store unreadable)."""
 
 
+def _unreachable(exc: Exception) -> bool:
+    """Whether ``exc`` (raised by zarr or fsspec below the cube's own reads) means "store unreachable".
+
+    ``cube.storage`` (zarr, xarray) is imported only here, on an error: ``--help`` and ``info``
+    stay light.
+    """
+    from cube.storage import UNREACHABLE_ERRORS
+
+    return isinstance(exc, UNREACHABLE_ERRORS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -714,8 +725,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     A CubeError becomes one line on stderr and exit 2, an unreachable store exit 3 (see
     EXIT_CODES).
     """
-    from cube.storage import UNREACHABLE_ERRORS
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -725,7 +734,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CubeError as exc:
         print(f"sarcube: error: {exc}", file=sys.stderr)
         return 2
-    except UNREACHABLE_ERRORS as exc:  # raised by zarr or fsspec below the cube's own reads
+    except Exception as exc:
+        if not _unreachable(exc):
+            raise
         text = f"storage unreachable ({type(exc).__name__}: {' '.join(str(exc).split())}); retry later"
         print(f"sarcube: error: {text}", file=sys.stderr)
         return 3

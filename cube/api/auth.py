@@ -31,16 +31,19 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import jwt
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from cube.config import Settings
 from cube.errors import CubeError, InputError
+
+if TYPE_CHECKING:
+    import jwt
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +129,8 @@ class _Jwks:
         self._lock = threading.Lock()
 
     def client(self) -> jwt.PyJWKClient:
+        import jwt  # PyJWT and cryptography: only where JWTs are configured
+
         with self._lock:
             if self._client is None:
                 url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -147,6 +152,8 @@ class _Jwks:
             return self._client
 
     def verify(self, token: str) -> User:
+        import jwt
+
         try:
             key = self.client().get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError as exc:
@@ -249,14 +256,18 @@ class Authenticator:
 _bearer = HTTPBearer(auto_error=False, description="an API key or an OIDC JWT")
 
 
-def authenticate(
+async def authenticate(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> User | None:
     """FastAPI dependency of every route.
 
-    The caller (None if anonymous), also kept as ``request.state.user``; 401 when refused.
+    The caller (None if anonymous), also kept as ``request.state.user``; 401 when refused. API keys,
+    the gateway's claims and anonymous reads are checked on the event loop (no I/O); a JWT in the
+    thread pool (its issuer's keys may have to be fetched).
     """
-    user = request.app.state.auth.check(request.method, request.url.path, request.headers, request.scope)
+    auth: Authenticator = request.app.state.auth
+    args = (request.method, request.url.path, request.headers, request.scope)
+    user = auth.check(*args) if auth.jwks is None else await run_in_threadpool(auth.check, *args)
     request.state.user = user
     return user
 

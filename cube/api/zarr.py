@@ -19,22 +19,35 @@ from cube.products import Selection
 
 router = APIRouter(tags=["zarr"])
 _LOCK = threading.Lock()
+_MAX_STORES = 4096
 
 
 def product_store(request: Request, burst_id: str, product: str, segment: str) -> ProductStore:
-    """The (cached) store of a burst's product variant; ``pol=`` in the segment picks the polarization."""
+    """The (cached) store of a burst's product variant; ``pol=`` in the segment picks the polarization.
+
+    Kept by the variant and also by the request's own words (burst, product, segment), so a chunk
+    request of an open store parses no options.
+    """
+    cache = request.app.state.product_stores
+    said = (burst_id, product, segment)
+    with _LOCK:
+        store = cache.get(said)
+    if store is not None:
+        return store
     parts = [p for p in segment.split(",") if p]
     pol = next((p.split("=", 1)[1] for p in parts if p.lower().startswith("pol=")), "VV").upper()
     variant = variant_from(product, ",".join(p for p in parts if not p.lower().startswith("pol=")))
-    cache = request.app.state.product_stores
     key = (burst_id, pol, variant)
     with _LOCK:
         store = cache.get(key)
     if store is None:
         store = ProductStore(engine_of(request), burst_id, pol, variant)
-        with _LOCK:
-            cache[key] = store
-    return store
+    with _LOCK:
+        if len(cache) > _MAX_STORES:  # bounded however many ways a request spells its store
+            cache.clear()
+        cache.setdefault(key, store)
+        cache[said] = cache[key]
+        return cache[key]
 
 
 @router.get(

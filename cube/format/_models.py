@@ -6,9 +6,12 @@ Times are naive ``datetime`` in UTC. Slant-range times are two-way, in seconds.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 
@@ -33,6 +36,8 @@ class Orbit(_Model):
 
     def arrays(self, epoch: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return (t, pos, vel): seconds since ``epoch`` (n,), positions (n, 3) m, velocities (n, 3) m/s."""
+        import numpy as np  # numpy is imported where arrays are made (``sarcube info`` makes none)
+
         t = np.array([(sv.time - epoch).total_seconds() for sv in self.state_vectors])
         pos = np.array([sv.position for sv in self.state_vectors], dtype=np.float64)
         vel = np.array([sv.velocity for sv in self.state_vectors], dtype=np.float64)
@@ -48,6 +53,8 @@ class Polynomial(_Model):
 
     def __call__(self, slant_range_time: np.ndarray | float) -> np.ndarray:
         """Evaluate at two-way slant-range times (s)."""
+        import numpy as np
+
         x = np.asarray(slant_range_time, dtype=np.float64) - self.t0
         return np.polynomial.polynomial.polyval(x, self.coefficients)
 

@@ -1,9 +1,39 @@
-"""Read Sentinel-1 SLC products and write them into the SLC cube."""
+"""Read Sentinel-1 SLC products and write them into the SLC cube.
 
-from cube.ingest._burst_id import make_burst_id, relative_orbit
-from cube.ingest._ingest import BurstDate, IngestReport, ingest
-from cube.ingest._orbit import read_orbit_file
-from cube.ingest._safe import SafeProduct, open_safe, read_tiff_lines
+The SAFE reader (:func:`open_safe`, numpy, lxml, tifffile and fsspec) imports without the writer
+side (:func:`ingest`: zarr, xarray, numba, the catalog), so ``sarcube info`` stays light. Each
+name is imported on first use (PEP 562).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cube.ingest._burst_id import make_burst_id, relative_orbit
+    from cube.ingest._ingest import BurstDate, IngestReport, ingest
+    from cube.ingest._orbit import read_orbit_file
+    from cube.ingest._safe import SafeProduct, open_safe, read_tiff_lines
+
+_LAZY = {
+    "BurstDate": "_ingest",
+    "IngestReport": "_ingest",
+    "ingest": "_ingest",
+    "SafeProduct": "_safe",
+    "make_burst_id": "_burst_id",
+    "open_safe": "_safe",
+    "read_orbit_file": "_orbit",
+    "read_tiff_lines": "_safe",
+    "relative_orbit": "_burst_id",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"cube.ingest.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'cube.ingest' has no attribute {name!r}")
+
 
 __all__ = [
     "BurstDate",

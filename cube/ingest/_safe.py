@@ -13,6 +13,7 @@ keep their annotated size, with the valid window narrowed to the covered pixels 
 
 from __future__ import annotations
 
+import math
 import posixpath
 import re
 import zipfile
@@ -20,11 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import fsspec
-import numpy as np
-import tifffile
 from fsspec.implementations.zip import ZipFileSystem
 
 from cube.errors import InvalidSourceError, MeasurementError, MissingElementError
@@ -41,6 +40,9 @@ from cube.format import (
 from cube.ingest._burst_id import make_burst_id, relative_orbit
 from cube.ingest._orbit import orbit_for_interval, read_orbit_file
 from cube.ingest._xml import Node, parse_time, parse_xml
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _T = TypeVar("_T")
 
@@ -467,10 +469,10 @@ def _read_swath(product: SafeProduct, rel_path: str) -> list[BurstMetadata]:
     for index, b in enumerate(timing.findall("burstList/burst")):
         start = b.time("azimuthTime")
         stop = start + timedelta(seconds=dt * (lines_per_burst - 1))
-        first_valid: np.ndarray = np.array(b.ints("firstValidSample"))
-        last_valid: np.ndarray = np.array(b.ints("lastValidSample"))
-        valid_lines = np.flatnonzero(first_valid >= 0)
-        if valid_lines.size == 0:
+        first_valid = b.ints("firstValidSample")
+        last_valid = b.ints("lastValidSample")
+        valid_lines = [k for k, v in enumerate(first_valid) if v >= 0]
+        if not valid_lines:
             raise InvalidSourceError(f"{name}: burst {index} has no valid line")
         first_line, last_line = int(valid_lines[0]), int(valid_lines[-1])
         offset = index * lines_per_burst
@@ -513,7 +515,7 @@ def _read_swath(product: SafeProduct, rel_path: str) -> list[BurstMetadata]:
                 range_pixel_spacing_m=image.float("rangePixelSpacing"),
                 azimuth_pixel_spacing_m=image.float("azimuthPixelSpacing"),
                 radar_frequency=info.float("radarFrequency"),
-                azimuth_steering_rate=np.deg2rad(info.float("azimuthSteeringRate")),
+                azimuth_steering_rate=math.radians(info.float("azimuthSteeringRate")),
                 azimuth_frequency=image.float("azimuthFrequency"),
                 range_bandwidth=proc.float("rangeProcessing/processingBandwidth"),
                 azimuth_bandwidth=proc.float("azimuthProcessing/processingBandwidth"),
@@ -633,10 +635,10 @@ def _clip_noise_azimuth(
     for blk in blocks:
         if blk.last_azimuth_line < offset or blk.first_azimuth_line >= offset + lines:
             continue
-        line = np.asarray(blk.line)
-        keep = np.flatnonzero((line >= offset) & (line < offset + lines))
-        lo = max(int(keep[0]) - 1, 0) if keep.size else 0
-        hi = min(int(keep[-1]) + 2, line.size) if keep.size else line.size
+        line = blk.line
+        keep = [k for k, v in enumerate(line) if offset <= v < offset + lines]
+        lo = max(keep[0] - 1, 0) if keep else 0
+        hi = min(keep[-1] + 2, len(line)) if keep else len(line)
         out.append(
             NoiseAzimuthVector(
                 first_azimuth_line=max(blk.first_azimuth_line, offset) - offset,
@@ -663,6 +665,9 @@ def read_tiff_lines(
     Reads only the strips it needs. An empty, truncated or mis-sized file raises
     MeasurementError naming the file. ``check_only`` stops after those checks (empty result).
     """
+    import numpy as np
+    import tifffile  # about 0.5 s to import: metadata-only reads (``sarcube info``) never need it
+
     try:
         size = fs.size(path)
     except FileNotFoundError as exc:

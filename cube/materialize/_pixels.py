@@ -7,14 +7,24 @@ the map tiles.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from cube.materialize._engine import ArdEngine, Tally
+from cube.materialize._engine import Tally
 from cube.products import ArdArray
 
 
+class ChunkSource(Protocol):
+    """What the gathering reads chunks from: :class:`ArdEngine`, or a cache in front of it."""
+
+    def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
+        """Chunk (i, j) of ``ref``, decoded and cropped to the product grid."""
+        ...
+
+
 def read_pixels(
-    engine: ArdEngine,
+    engine: ChunkSource,
     ref: ArdArray,
     rows: np.ndarray,
     cols: np.ndarray,
@@ -48,7 +58,7 @@ def read_pixels(
 
 
 def read_strided(
-    engine: ArdEngine,
+    engine: ChunkSource,
     ref: ArdArray,
     window: tuple[slice, slice],
     step: int,

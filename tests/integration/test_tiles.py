@@ -140,8 +140,11 @@ def colours_match(rgba: np.ndarray, expected_idx: np.ndarray, name: str) -> np.n
 
 
 def decode_png(content: bytes) -> np.ndarray:
+    """The tile's RGBA (a grey + alpha PNG, as grey colour maps are written, expanded)."""
     assert content[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     img = imagecodecs.png_decode(content)
+    if img.ndim == 3 and img.shape[-1] == 2:
+        img = img[..., [0, 0, 0, 1]]
     assert img.shape == (256, 256, 4) and img.dtype == np.uint8
     return img
 
@@ -506,20 +509,24 @@ def test_errors_are_4xx_code_detail(path, status, code, client, bursts):
 
 def test_png_encoder_gives_titilers_pixels(cube_dir, deformation):
     """render_tile (imagecodecs PNG) and titiler's render_image (GDAL PNG) decode to the same
-    RGBA, with a colour map and without (grey + alpha)."""
+    pixels, with a colour map, with a grey one (written as grey + alpha) and without."""
     engine = ArdEngine(open_store(str(cube_dir)))
     burst_id, lon, lat = deformation
     src = TileSource(engine, TileCache(engine), "backscatter", Variant.of("backscatter"), view_of("backscatter", None),
                      "VV", 64)
     reader = burst_reader(src, src.layer_of(burst_id), WM)
     t = best_tile(cube_dir, burst_id, "backscatter", 13)
-    for colormap in (cmap.get("viridis"), None):
-        ours, media = render_tile(reader.tile(t.x, t.y, t.z), colormap=colormap, rescale=[(-25, 0)])
+    for colormap, bands in ((cmap.get("viridis"), 4), (cmap.get("gray"), 2), (None, 2)):
+        ours, media = render_tile(reader.tile(t.x, t.y, t.z), colormap=colormap, rescale=[(-25, 0)],
+                                  output_format=ImageType.png)
         theirs, _ = render_image(reader.tile(t.x, t.y, t.z), colormap=colormap, rescale=[(-25, 0)],
                                  output_format=ImageType.png)
         assert media == "image/png"
         a, b = imagecodecs.png_decode(ours), imagecodecs.png_decode(theirs)
-        assert a.shape == b.shape and a.shape[-1] == (4 if colormap else 2)
+        assert a.shape[-1] == bands, "grey colour maps are written as grey + alpha"
+        if colormap is not None and bands == 2:  # titiler writes RGBA with R = G = B
+            np.testing.assert_array_equal(b[..., 0], b[..., 1])
+            b = b[..., [0, 3]]
         np.testing.assert_array_equal(a, b)
 
 

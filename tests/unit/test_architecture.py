@@ -239,3 +239,25 @@ def test_metadata_imports_without_numba_or_xarray(module):
             "if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "", f"import {module} loads {out.stdout.strip()}"
+
+
+#: What ``sarcube --help`` and ``sarcube info`` must not load (seconds of imports between them).
+CLI_HEAVY = ("numpy", "numba", "xarray", "pandas", "zarr", "tifffile", "fastapi", "cube.storage", "cube.catalog")
+INFO_SAFE = "xarray-sentinel/tests/data/S1A_IW_SLC__1SDH_20220414T102209_20220414T102236_042768_051AA4_E677.SAFE"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["info", "--json", "SAFE"]], ids=["help", "info"])
+def test_cli_metadata_commands_stay_light(argv):
+    """``sarcube --help`` and ``sarcube info`` import none of the array, storage or web stacks."""
+    from conftest import shared_path
+
+    argv = [str(shared_path(INFO_SAFE)) if a == "SAFE" else a for a in argv]
+    code = ("import contextlib, io, sys\nfrom cube.cli import main\nout = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    try:\n        code = main(sys.argv[1:])\n    except SystemExit as exc:\n        code = exc.code\n"
+            f"heavy = [m for m in {CLI_HEAVY!r} if m in sys.modules]\n"
+            "print(code, len(out.getvalue()), ','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True, cwd=ROOT)
+    status, length, heavy = (out.stdout.split() + [""])[:3]
+    assert status == "0" and int(length) > 200, f"sarcube {' '.join(argv)} failed: {out.stdout}{out.stderr}"
+    assert not heavy, f"sarcube {' '.join(argv)} loads {heavy}"

@@ -1,4 +1,12 @@
-"""Lazy xarray views of the layers (titiler's input DataArray), kept per app."""
+"""What the tiles keep per app: layer views (titiler's input), tile geometries, decoded chunks.
+
+The layer views are lazy xarray DataArrays. Tile geometries depend only on the tile and the
+layer's grid, which never changes. Decoded chunks are kept by their path in the ARD store: a
+stored chunk never changes (the engine writes a chunk once, and writes it again only when it is
+missing or fails its checksum, to the same values; a new product version is a new variant, so a
+new path). Deleting an ARD store under a running server is the one change the chunk cache does
+not see: restart the server.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +18,96 @@ import rioxarray  # noqa: F401 - registers the .rio accessor
 import xarray as xr
 
 from cube.api.tiles.views import Layer
-from cube.materialize import ArdEngine, open_product
-from cube.products import Variant
+from cube.materialize import ArdEngine, Tally, open_product
+from cube.products import ArdArray, Variant
+
+#: Decoded chunks kept per app (bytes): 64 MB holds ~500 float32 chunks of 256 × 128.
+CHUNK_CACHE_BYTES = 64 * 2**20
+#: Tile geometries kept per app (each ~1.5 MB for a 256² tile: positions and masks).
+GEOMETRY_CACHE_SIZE = 32
+
+
+class _Lru:
+    """A thread-safe LRU mapping bounded by entry count and by total ``nbytes``."""
+
+    def __init__(self, max_items: int, max_bytes: int | None = None):
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key):
+        """The value of ``key`` (None if absent), now the most recently used."""
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is None:
+                return None
+            self._items.move_to_end(key)
+            return entry[0]
+
+    def put(self, key, value, nbytes: int = 0) -> None:
+        """Keep ``value`` (``nbytes`` large); evict the least recently used beyond the bounds."""
+        if self.max_bytes is not None and nbytes > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._items[key] = (value, nbytes)
+            self._bytes += nbytes
+            while len(self._items) > self.max_items or (
+                self.max_bytes is not None and self._bytes > self.max_bytes
+            ):
+                _, (_, n) = self._items.popitem(last=False)
+                self._bytes -= n
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+class ChunkCache:
+    """Decoded chunks of stored arrays, by chunk path (read-only arrays; see the module docstring).
+
+    Has the ``chunk`` method of :class:`~cube.materialize.ArdEngine` that
+    :func:`~cube.materialize.read_pixels` uses: a miss asks the engine (which computes the chunk
+    first when absent).
+    """
+
+    def __init__(self, engine: ArdEngine, max_bytes: int = CHUNK_CACHE_BYTES):
+        self.engine = engine
+        self._lru = _Lru(max_items=1 << 20, max_bytes=max_bytes)
+
+    def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
+        """Chunk (i, j) of ``ref`` as :meth:`ArdEngine.chunk` returns it (read-only)."""
+        key = ref.chunk_path(i, j)
+        hit = self._lru.get(key)
+        if hit is not None:
+            return hit
+        block = self.engine.chunk(ref, i, j, tally)
+        block.flags.writeable = False
+        self._lru.put(key, block, block.nbytes)
+        return block
+
+    def clear(self) -> None:
+        """Forget every decoded chunk."""
+        self._lru.clear()
 
 
 class TileCache:
-    """Per app: opened product datasets (refreshed when a burst gains dates) and layer arrays."""
+    """What the tiles keep per app.
 
-    def __init__(self, engine: ArdEngine, size: int = 256):
+    Opened product datasets (refreshed when a burst gains dates), layer arrays, tile geometries
+    (``geometries``, an LRU: ``get``/``put``) and decoded chunks (``chunks``).
+    """
+
+    def __init__(self, engine: ArdEngine, size: int = 256, chunk_bytes: int = CHUNK_CACHE_BYTES):
         self.engine = engine
         self.size = size
+        self.geometries = _Lru(GEOMETRY_CACHE_SIZE)
+        self.chunks = ChunkCache(engine, chunk_bytes)
         self._lock = threading.Lock()
         self._datasets: dict[tuple, tuple[tuple[str, ...], xr.Dataset]] = {}
         self._arrays: OrderedDict[tuple, xr.DataArray] = OrderedDict()

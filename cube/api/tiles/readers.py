@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import attr
@@ -117,13 +117,22 @@ class TileGeometry:
     inside: np.ndarray
     window: tuple[slice, slice]
     step: int
+    _counts: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @functools.cached_property
+    def pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the grid pixel under each tile pixel in the grid (nearest), int64 (n,) each."""
+        rows, cols = self.rows[self.inside], self.cols[self.inside]
+        return np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
 
     def chunks(self, layer: Layer) -> int:
         """How many chunks the tile reads (nearest: the chunks holding its pixels)."""
         cy, cx = layer.variant.chunks
-        r = np.floor(self.rows[self.inside]).astype(np.int64) // cy
-        c = np.floor(self.cols[self.inside]).astype(np.int64) // cx
-        return np.unique(r * -(-layer.shape[1] // cx) + c).size
+        key = (cy, cx, layer.shape[1])
+        if key not in self._counts:
+            r, c = self.pixels
+            self._counts[key] = np.unique((r // cy) * -(-layer.shape[1] // cx) + c // cx).size
+        return self._counts[key]
 
 
 @attr.s
@@ -142,6 +151,8 @@ class BurstReader(XarrayReader):
     layer: Layer = attr.ib(kw_only=True)
     engine: ArdEngine = attr.ib(kw_only=True)
     tally: Tally = attr.ib(kw_only=True, factory=Tally)
+    geometries: Any = attr.ib(kw_only=True, default=None)  # the app's TileCache.geometries (get/put)
+    chunks: Any = attr.ib(kw_only=True, default=None)  # the app's ChunkCache (else the engine)
     _geometries: dict = attr.ib(init=False, factory=dict)
 
     def __attrs_post_init__(self):
@@ -163,10 +174,20 @@ class BurstReader(XarrayReader):
         return product_lonlat(self.layer.grid)
 
     def geometry(self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None = None) -> TileGeometry:
-        """The tile's pixels in the product grid; TileOutsideBounds if none falls in it."""
+        """The tile's pixels in the product grid; TileOutsideBounds if none falls in it.
+
+        Kept by the reader, and by the app (``geometries``) for every reader of the same grid.
+        """
         key = (tile_x, tile_y, tile_z, tilesize)
         if key not in self._geometries:
-            self._geometries[key] = self._geometry(tile_x, tile_y, tile_z, tilesize)
+            lay = self.layer
+            shared = (self.tms.id, lay.grid.epsg, tuple(lay.transform)[:6], lay.shape, *key)
+            hit = self.geometries.get(shared) if self.geometries is not None else None
+            if hit is None:
+                hit = self._geometry(tile_x, tile_y, tile_z, tilesize)
+                if self.geometries is not None:
+                    self.geometries.put(shared, hit)
+            self._geometries[key] = hit
         return self._geometries[key]
 
     def _geometry(self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None) -> TileGeometry:
@@ -217,19 +238,12 @@ class BurstReader(XarrayReader):
         lay, (h, w), opts = self.layer, g.shape, self.layer.variant.options
         out = np.full((h, w), np.nan, np.float32)
         if reproject_method == "nearest":  # the pixel under each tile pixel's centre, as GDAL
-            rows = np.floor(g.rows[g.inside]).astype(np.int64)
-            cols = np.floor(g.cols[g.inside]).astype(np.int64)
-            values = read_pixels(
-                self.engine, lay.array, rows, cols,
-                tally=self.tally,
-            )
+            rows, cols = g.pixels
+            values = read_pixels(self.chunks or self.engine, lay.array, rows, cols, tally=self.tally)
             out[g.inside] = lay.view.apply(values, opts)
         else:  # the window (every step-th pixel when zoomed out), warped by GDAL
             (win_r, win_c), t, k = g.window, lay.transform, g.step
-            strided = read_strided(
-                self.engine, lay.array, g.window, k,
-                tally=self.tally,
-            )
+            strided = read_strided(self.chunks or self.engine, lay.array, g.window, k, tally=self.tally)
             values = lay.view.apply(strided, opts)
             reproject(
                 values,
@@ -261,7 +275,10 @@ def burst_reader(
     """A reader of ``layer`` (``with_input=False``: geometry only, for zoom levels)."""
     da = source.cache.array(layer) if with_input else None
     # without input the reader only computes geometry (zooms), which reads no values
-    return BurstReader(da, tms=tms, layer=layer, engine=source.engine, tally=source.tally)  # type: ignore[arg-type]
+    return BurstReader(
+        da, tms=tms, layer=layer, engine=source.engine, tally=source.tally,  # type: ignore[arg-type]
+        geometries=source.cache.geometries, chunks=source.cache.chunks,
+    )
 
 
 @attr.s
