@@ -78,7 +78,8 @@ def create_app(
     if "viewer" in routers:
         from cube.api.viewer import make_viewer_router
 
-        app.include_router(make_viewer_router())
+        app.include_router(make_viewer_router(basemap=settings.basemap,
+                                              basemap_attribution=settings.basemap_attribution))
     if "stac" in routers:
         from cube.api.stac import make_stac_app
 
