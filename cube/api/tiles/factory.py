@@ -223,7 +223,7 @@ def _renders(reader: BaseReader) -> dict[str, dict[str, Any]]:
     else:
         raise TypeError(f"not a sarcube tile reader: {type(reader).__name__}")
     table = colormaps.get(view.colormap)
-    stops = [list(table[round(i * 255 / (LEGEND_STOPS - 1))][:3]) for i in range(LEGEND_STOPS)]
+    stops = [[int(c) for c in table[round(i * 255 / (LEGEND_STOPS - 1))][:3]] for i in range(LEGEND_STOPS)]
     linear = view.db_factor is not None and not getattr(options, "db", False)
     return {
         "default": {
