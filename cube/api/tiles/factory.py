@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import rasterio
 from attrs import define
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -222,8 +223,9 @@ def _renders(reader: BaseReader) -> dict[str, dict[str, Any]]:
         view, options = reader.layer.view, reader.layer.variant.options
     else:
         raise TypeError(f"not a sarcube tile reader: {type(reader).__name__}")
-    table = colormaps.get(view.colormap)
-    stops = [[int(c) for c in table[round(i * 255 / (LEGEND_STOPS - 1))][:3]] for i in range(LEGEND_STOPS)]
+    table = colormaps.get(view.colormap)  # 256 entries: index → (r, g, b, a)
+    picks = [table[round(i * 255 / (LEGEND_STOPS - 1))] for i in range(LEGEND_STOPS)]
+    stops = np.asarray(picks, dtype=int)[:, :3].tolist()
     linear = view.db_factor is not None and not getattr(options, "db", False)
     return {
         "default": {

@@ -526,6 +526,7 @@ async function refreshLayer() {
   const generation = ++state.layerGeneration;
   removeProductLayer();
   refreshAreaActions(); // until the new layer is there
+  ui.zonalTable.hidden = true; // its statistics were of the layer before
   if (!state.product || !state.burstId || !state.date) return;
   if (isPair(state.product) && !state.secondary) {
     setStatus(`${state.product} needs a pair: no later date of ${state.burstId} in the results; `
