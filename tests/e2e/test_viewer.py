@@ -468,6 +468,17 @@ def test_viewer_end_to_end(browser, app_url, slc_items):
                 return [[d[0], d[1], d[2]], [d[d.length - 4], d[d.length - 3], d[d.length - 2]]];
             }""")
             np.testing.assert_allclose(ends, [table[0][:3], table[255][:3]], atol=2)
+            if product == "coherence":  # the product's options go to the tiles and the permalink
+                page.fill("#options", "window=7x7")
+                page.locator("#options").press("Enter")
+                page.wait_for_function("window.sarcube.state.options === 'window=7x7'", timeout=PAGE_S * 1000)
+                _settle(page, COMPUTE_S)
+                assert "window=7x7" in log.urls("/tiles/coherence/WebMercatorQuad/tilejson.json")[-1]
+                assert parse_qs(urlsplit(page.url).fragment)["options"] == ["window=7x7"]
+                page.fill("#options", "")
+                page.locator("#options").press("Enter")
+                page.wait_for_function("window.sarcube.state.options === ''", timeout=PAGE_S * 1000)
+                _settle(page, COMPUTE_S)
             page.wait_for_timeout(300)
             page.screenshot(path=str(ARTIFACTS / f"viewer-{product}.png"))
 
