@@ -26,6 +26,11 @@ SLURM's ``SLURM_ARRAY_TASK_ID`` is not among them: array ranges need not start a
 ``containers/slurm/sarcube-array.sbatch`` passes ``--burst-index`` itself."""
 
 
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+"""OpenStreetMap's raster tiles, the viewer's default base map (their usage policy applies)."""
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
 class Settings(BaseSettings):
     """Where the cube, the ARD store and the job records are, and the request limits."""
 
@@ -76,6 +81,13 @@ class Settings(BaseSettings):
         20.0,
         gt=0,
         description="how long a request waits for another's computation, s (< Lambda's 29 s timeout)",
+    )
+    basemap: str = Field(
+        OSM_TILES, description="the viewer's base map: an XYZ raster tile URL ({z}/{x}/{y}), a MapLibre "
+        "style URL (ending in .json), or none"
+    )
+    basemap_attribution: str = Field(
+        OSM_ATTRIBUTION, description="attribution shown with an XYZ base map (a style names its own)"
     )
     isce2_sources: list[str] = Field(
         default_factory=list,

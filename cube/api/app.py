@@ -46,8 +46,10 @@ class LazyRoutes(BaseRoute):
     app's router. ``"/"`` as a prefix matches only the path ``/``.
     """
 
-    def __init__(self, app: FastAPI, prefixes: tuple[str, ...], target: str, mount: str = ""):
+    def __init__(self, app: FastAPI, prefixes: tuple[str, ...], target: str, mount: str = "",
+                 **factory_kwargs: Any):
         self.app, self.prefixes, self.target, self.mount = app, prefixes, target, mount
+        self.factory_kwargs = factory_kwargs
         self._lock = threading.Lock()
         self.loaded = False
         self.added: list[BaseRoute] = []
@@ -68,7 +70,7 @@ class LazyRoutes(BaseRoute):
                 return
             module, _, attr = self.target.partition(":")
             obj = getattr(importlib.import_module(module), attr)
-            router = obj() if callable(obj) and not hasattr(obj, "routes") else obj
+            router = obj(**self.factory_kwargs) if callable(obj) and not hasattr(obj, "routes") else obj
             routes = self.app.router.routes
             before = len(routes)
             self.app.include_router(router, prefix=self.mount)
@@ -167,7 +169,9 @@ def create_app(
     install_auth_errors(app)
 
     app.state._executor = None  # started by the first job (cube.api.jobs.executor_of)
-    lazy = [LazyRoutes(app, *_LAZY[name]) for name in _LAZY if name in routers]
+    factory_kwargs: dict[str, dict[str, Any]] = {
+        "viewer": {"basemap": settings.basemap, "basemap_attribution": settings.basemap_attribution}}
+    lazy = [LazyRoutes(app, *_LAZY[name], **factory_kwargs.get(name, {})) for name in _LAZY if name in routers]
     app.router.routes.extend(lazy)
     if "stac" in routers:
 

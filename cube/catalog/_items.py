@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, timedelta
 
+import numpy as np
 import pystac
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.sar import FrequencyBand, Polarization, SarExtension
@@ -17,16 +18,50 @@ from cube.storage import CubeStore
 SLC_COLLECTION = "sentinel-1-slc-bursts"
 
 
-def _footprint(burst: BurstMetadata) -> list[list[float]]:
-    """Outline (lon, lat) of the burst from the ESA geolocation grid rows at its first and last line."""
+FOOTPRINT_POINTS = 11
+"""Points along each valid line of a footprint (its outline has 2 × this + 1 vertices)."""
+
+
+def _footprint(burst: BurstMetadata, points: int = FOOTPRINT_POINTS) -> list[list[float]]:
+    """Outline (lon, lat) of the burst's valid data, a closed ring of ``2 × points + 1`` vertices.
+
+    Walks the first valid line from the first to the last valid sample, then the last valid
+    line back. Each vertex is the ESA geolocation grid interpolated linearly in zero-Doppler
+    time (per grid pixel column), then in pixel. By time, not by grid line: the grid row at the
+    burst's line ``lines`` carries the next burst's start time, which is not this burst's last
+    line (a real burst's last lines overlap the next burst; a gap may separate simulated ones).
+    """
     grid = burst.geolocation_grid
-    if not grid:
-        raise ValueError(f"{burst.burst_id}: no geolocation grid points in this burst")
-    lines = sorted({p.line for p in grid})
-    first = sorted((p for p in grid if p.line == lines[0]), key=lambda p: p.pixel)
-    last = sorted((p for p in grid if p.line == lines[-1]), key=lambda p: -p.pixel)
-    ring = [[p.longitude, p.latitude] for p in [*first, *last]]
+    pixels = sorted({p.pixel for p in grid})
+    if len({p.azimuth_time for p in grid}) < 2 or len(pixels) < 2:
+        raise ValueError(f"{burst.burst_id} {burst.date_key}: the geolocation grid has fewer than "
+                         "2 rows or columns in this burst, too few to outline it; check the annotation")
+    t_valid = np.array([burst.first_valid_line, burst.last_valid_line]) * burst.azimuth_time_interval
+    samples = np.linspace(burst.first_valid_sample, burst.last_valid_sample, points)
+    lon0 = grid[0].longitude
+    first, last = [], []  # per grid pixel column: (lon, lat) at the first / last valid line
+    for pixel in pixels:
+        column = sorted(((p.azimuth_time - burst.sensing_start).total_seconds(), p.latitude,
+                         (p.longitude - lon0 + 180.0) % 360.0 - 180.0)  # continuous across ±180°
+                        for p in grid if p.pixel == pixel)
+        t, lat, lon = (np.array(v) for v in zip(*column, strict=True))
+        (lon_a, lon_b), (lat_a, lat_b) = _linear(t, lon, t_valid), _linear(t, lat, t_valid)
+        first.append((lon_a, lat_a))
+        last.append((lon_b, lat_b))
+    ring = []
+    for edge, order in ((np.array(first), samples), (np.array(last), samples[::-1])):
+        lons, lats = np.interp(order, pixels, edge[:, 0]), np.interp(order, pixels, edge[:, 1])
+        ring += [[float((x + lon0 + 180.0) % 360.0 - 180.0), float(y)]
+                 for x, y in zip(lons, lats, strict=True)]
     return [*ring, ring[0]]
+
+
+def _linear(x: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Piecewise-linear y(x) at ``at``, extended linearly beyond the ends (≥ 2 distinct x)."""
+    x, first = np.unique(x, return_index=True)
+    y = y[first]
+    i = np.clip(np.searchsorted(x, at), 1, len(x) - 1)
+    return y[i - 1] + (at - x[i - 1]) * (y[i] - y[i - 1]) / (x[i] - x[i - 1])
 
 
 def make_slc_item(burst: BurstMetadata, cube_url: str) -> pystac.Item:

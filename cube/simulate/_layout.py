@@ -12,6 +12,7 @@ from . import _constants as C
 from ._orbit import Orbit
 
 SIZES = {"tiny": (160, 480), "full": (1512, 20_000)}  # lines per burst, samples per burst
+FULL_LINES = SIZES["full"][0]
 SEED_CYCLES_BACK = 38  # 2025-04-06 − 38 × 12 days = 2024-01-06, the first simulated date
 DATATAKE_STEP = 1831  # typical increase of the S1A datatake id over 12 days
 ORBIT_MARGIN = 35.0  # s of state vectors kept on each side of the acquisition
@@ -44,7 +45,8 @@ class Layout:
     samples: int
     bursts: int
     slant_range_time: float  # s, two-way, first sample
-    burst_cycle: float  # s between consecutive burst starts
+    burst_cycle: float  # s between consecutive burst starts (zero-Doppler azimuthTime)
+    sensing_cycle: float  # s between consecutive bursts' sensingTime (the real cycle: ESA burst IDs)
     first_burst_sod: float  # nominal first burst start (zero Doppler), seconds of day
     invalid_lines: int  # lines flagged invalid at each burst edge
     first_valid_sample: int
@@ -62,8 +64,12 @@ class Layout:
             samples=samples,
             bursts=bursts,
             slant_range_time=quantize(params.slant_range_time + offset / C.RANGE_SAMPLING_RATE),
-            # real burst cycle at every size: each burst keeps its own ESA burst ID
-            burst_cycle=round_us(C.BURST_ID_T_BEAM),
+            # the real cycle scaled with the burst length: a full burst repeats every 2.758 s,
+            # a tiny one every 142 of its 160 lines, so tiny bursts are adjacent and overlap by
+            # 18 lines (12 valid), as real ones overlap by ~8 % of their valid lines
+            burst_cycle=round_us(C.BURST_ID_T_BEAM * lines / FULL_LINES),
+            # sensingTime keeps the real cycle at every size: each burst its own ESA burst ID
+            sensing_cycle=round_us(C.BURST_ID_T_BEAM),
             first_burst_sod=C.SEED_FIRST_BURST_SECONDS_OF_DAY,
             invalid_lines=max(3, round(26 * lines / 1513)),
             first_valid_sample=max(4, round(0.034 * samples)),

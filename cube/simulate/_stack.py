@@ -364,7 +364,8 @@ def _annotation_data(layout: Layout, acq: Acquisition, scene: Scene, pairs: np.n
     anx_times = [quantize(s - anx) for s in acq.burst_sod]
     ids, abs_ids = _burst_ids(layout, acq, anx_times)
     first_valid, last_valid = layout.valid_window()
-    records = [BurstRecord(s, anx_times[b], round_us(s + SENSING_MINUS_ZERO_DOPPLER),
+    sensing_shift = layout.sensing_cycle - layout.burst_cycle  # 0 at full size
+    records = [BurstRecord(s, anx_times[b], round_us(s + SENSING_MINUS_ZERO_DOPPLER + b * sensing_shift),
                            offsets[b * layout.lines_per_burst], first_valid, last_valid, ids[b],
                            abs_ids[b]) for b, s in enumerate(acq.burst_sod)]
     centre = len(grid["lat"]) // 2, grid["lat"].shape[1] // 2

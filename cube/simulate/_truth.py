@@ -86,6 +86,11 @@ DESCRIPTION = {
 }
 
 
+DEM_MARGIN_M = 1500.0
+"""m of DEM beyond 0.7 × the scene's extent each way: a burst's product grid spans its footprint
+at heights up to ~800 m (~1.2 km nearer in ground range) plus a 200 m margin, and tiny bursts,
+adjacent since their cycle follows their length, no longer widen the scene much."""
+
 EGM96_GRIDS = ("/usr/share/proj/egm96_15.gtx", "/usr/local/share/proj/egm96_15.gtx")
 
 
@@ -113,7 +118,7 @@ class TruthWriter:
                  ref: Orbit, strip, chol: np.ndarray, days: np.ndarray) -> None:
         self.path, self.layout, self.scene, self.acqs, self.ref = path, layout, scene, acqs, ref
         self.strip, self.chol = strip, chol
-        half_e, half_n = 0.7 * scene.extent_e + 300.0, 0.7 * scene.extent_n + 300.0
+        half_e, half_n = 0.7 * scene.extent_e + DEM_MARGIN_M, 0.7 * scene.extent_n + DEM_MARGIN_M
         step = max(10.0, 2 * max(half_e, half_n) / 1200)
         e = np.arange(-half_e, half_e + step, step)
         n = np.arange(-half_n, half_n + step, step)

@@ -5,11 +5,16 @@ port. What the page must show is taken from what ingest wrote (``catalog/*.json`
 the page or the API:
 
 - ``test_viewer_end_to_end`` (the whole app, ``cube.api.create_app``): the page loads with no
-  console error; a search lists the burst dates of the chosen period; picking one shows the
+  console error, over its base map (a loopback XYZ URL whose tiles the test serves, with its
+  attribution); a search lists the burst dates of the chosen period; picking one shows the
   product as tiles (the map changes where the burst is, and the opacity slider hides it
-  again); a click inside the burst draws the time series (``#timeseries circle``); a pair
-  product (coherence, interferogram) asks for its tiles by reference and secondary date and
-  draws its series. Screenshots go to ``tests/artifacts/``.
+  again); the date slider steps through the dates; a click inside the burst draws the time
+  series (``#timeseries circle``); a drawn polygon gives zonal statistics (the polygon sent is
+  the one clicked) and a GeoTIFF download of its bounding box; the permalink, opened in a new
+  page, shows the same layer; a pair product (coherence, interferogram) asks for its tiles
+  by reference and secondary date, its legend has the colours of the server's colormap
+  (rio-tiler's, read here), and draws its series. The browser asks nothing of any host but
+  loopback. Screenshots go to ``tests/artifacts/``.
 - ``test_viewer_search_and_errors_on_stac_alone`` (the STAC app and the viewer router only,
   no ``/tiles``): search works, and the 404 of the missing tile endpoint shows in the status
   line, with no script error.
@@ -28,6 +33,7 @@ import json
 import os
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -35,6 +41,7 @@ import shapely.geometry
 from _live import serve
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from rio_tiler.colormap import cmap as colormaps
 
 from cube.api.viewer import STATIC_DIR, VENDOR_FILES, make_viewer_router, viewer_built
 
@@ -46,6 +53,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 VIEWPORT = {"width": 1400, "height": 900}
 PAGE_S = 30          # page load, search
 COMPUTE_S = 240      # tiles and points computed on request from the cube (numba compiles first)
+BASEMAP = "http://127.0.0.1:9/basemap/{z}/{x}/{y}.png"  # never reached: the test answers it
+BASEMAP_RGB = (46, 110, 72)
+BASEMAP_ATTRIBUTION = "© test basemap contributors"
 
 
 # -- the router alone (no browser) --------------------------------------------------------------
@@ -102,6 +112,30 @@ def test_the_page_uses_relative_urls_only():
         assert attr not in html, attr
     for call in ('fetch("/', "api(\"/", "api(`/", "`/tiles", "\"/stac", "`/point"):
         assert call not in js, call
+
+
+def test_basemap_setting_defaults_to_openstreetmap_and_reaches_the_page(tmp_path):
+    from cube.config import Settings
+    from cube.errors import InputError
+
+    settings = Settings(cube_url=str(tmp_path))
+    assert settings.basemap.endswith("/{z}/{x}/{y}.png") and "openstreetmap" in settings.basemap
+    assert settings.basemap_attribution == "© OpenStreetMap contributors"
+    static = tmp_path / "static"
+    static.mkdir()
+    cases = [(settings.basemap, {"kind": "raster", "url": settings.basemap,
+                                 "attribution": "© OpenStreetMap contributors"}),
+             ("https://maps.example/style.json", {"kind": "style", "url": "https://maps.example/style.json",
+                                                  "attribution": "© OpenStreetMap contributors"}),
+             ("none", None), (None, None)]
+    for basemap, expected in cases:
+        app = FastAPI()
+        app.include_router(make_viewer_router(static, basemap=basemap,
+                                              basemap_attribution=settings.basemap_attribution))
+        with TestClient(app) as client:
+            assert client.get("/viewer/config.json").json() == {"basemap": expected}, basemap
+    with pytest.raises(InputError, match="SARCUBE_BASEMAP"):
+        make_viewer_router(static, basemap="tiles/{z}/{x}/{y}.png")
 
 
 # -- a cube and a live server --------------------------------------------------------------------
@@ -183,9 +217,23 @@ class PageLog:
     def urls(self, part: str) -> list[str]:
         return [u for _, u, _ in self.requests if part in u]
 
+    def hosts(self) -> set[str]:
+        """Hosts of the network requests (data: and blob: URLs are not)."""
+        return {urlsplit(u).hostname or "" for _, u, _ in self.requests
+                if urlsplit(u).scheme in ("http", "https", "ws", "wss")}
+
+
+def _basemap_tile() -> bytes:
+    import imagecodecs
+
+    return imagecodecs.png_encode(np.full((256, 256, 3), BASEMAP_RGB, np.uint8))
+
 
 def _open(browser, url: str):
     context = browser.new_context(viewport=VIEWPORT)
+    tile = _basemap_tile()
+    context.route("http://127.0.0.1:9/basemap/**",
+                  lambda route: route.fulfill(status=200, body=tile, content_type="image/png"))
     page = context.new_page()
     log = PageLog(page)
     page.goto(url)
@@ -260,7 +308,8 @@ def app_url(browser, cube_dir, tmp_path_factory):
     from cube.api import create_app
 
     ard = tmp_path_factory.mktemp("ard")
-    app = create_app(cube_url=str(cube_dir), ard_url=str(ard), allow_anonymous=True)
+    app = create_app(cube_url=str(cube_dir), ard_url=str(ard), allow_anonymous=True,
+                     basemap=BASEMAP, basemap_attribution=BASEMAP_ATTRIBUTION)
     with serve(app) as url:
         yield url
 
@@ -274,6 +323,12 @@ def test_viewer_end_to_end(browser, app_url, slc_items):
         products = page.locator("#product option").evaluate_all("os => os.map(o => o.value)")
         assert "backscatter" in products and "coherence" in products, products
         assert "sentinel-1-slc-bursts" not in products
+        # ... over the base map, with its attribution
+        page.wait_for_function("window.sarcube.map.areTilesLoaded()", timeout=PAGE_S * 1000)
+        assert log.urls("127.0.0.1:9/basemap/"), "no base map tile was requested"
+        assert BASEMAP_ATTRIBUTION in page.locator(".maplibregl-ctrl-attrib").inner_text()
+        basemap = (np.abs(_map_png(page) - BASEMAP_RGB).max(axis=-1) <= 12).mean()
+        assert basemap > 0.3, f"the base map covers {basemap:.0%} of the map"
 
         # 2. a search lists the burst dates of the period
         expected = _search(page, log, slc_items)
@@ -302,6 +357,18 @@ def test_viewer_end_to_end(browser, app_url, slc_items):
         assert not page.locator("#legend").is_hidden()
         assert "dB" in page.locator("#legend-title").inner_text()
 
+        # 3b. the date slider steps through the burst's dates in the results
+        assert page.locator("#slider-field").is_visible()
+        assert page.locator("#date-slider").get_attribute("max") == str(len(expected) - 1)
+        for step in (0, 1):
+            when = expected[step]["properties"]["datetime"]
+            page.locator("#date-slider").fill(str(step))
+            page.wait_for_function(f"document.getElementById('date').value === '{when}'",
+                                   timeout=PAGE_S * 1000)
+            _settle(page, COMPUTE_S)
+            assert "datetime=" + when.replace(":", "%3A") in log.urls("/tilejson.json")[-1]
+            assert when[:10] in page.locator("#slider-value").inner_text()
+
         # 4. a click inside the burst draws its time series
         _click_inside(page, item)
         page.wait_for_selector("#timeseries circle", timeout=COMPUTE_S * 1000)
@@ -312,6 +379,70 @@ def test_viewer_end_to_end(browser, app_url, slc_items):
         assert page.locator("#timeseries .axis-label").count() == 2
         page.wait_for_timeout(300)
         page.screenshot(path=str(ARTIFACTS / "viewer.png"))
+
+        # 4b. a drawn polygon: zonal statistics of the pixels inside, a download of its box
+        burst_id = item["properties"]["sarcube:burst_id"]
+        centre = shapely.geometry.shape(item["geometry"]).representative_point()
+        x, y = page.evaluate("""([lon, lat]) => {
+            const p = window.sarcube.map.project([lon, lat]);
+            const r = window.sarcube.map.getCanvas().getBoundingClientRect();
+            return [r.left + p.x, r.top + p.y];
+        }""", [centre.x, centre.y])
+        # whole CSS pixels: a mouse event's clientX/clientY are whole
+        clicks = [(round(x) + dx, round(y) + dy) for dx, dy in ((-60, -80), (60, -80), (60, -10), (-60, -10))]
+        page.click("#draw-button")
+        for cx, cy in clicks:
+            page.mouse.click(cx, cy)
+        page.click("#draw-finish")
+        corners = page.evaluate("""(pts) => pts.map(([x, y]) => {
+            const r = window.sarcube.map.getCanvas().getBoundingClientRect();
+            const ll = window.sarcube.map.unproject([x - r.left, y - r.top]);
+            return [ll.lng, ll.lat];
+        })""", clicks)
+        with page.expect_request(lambda r: r.url.endswith("/zonal")) as sent:
+            page.click("#zonal-button")
+        body = json.loads(sent.value.post_data)
+        assert body["product"] == "backscatter" and body["burst_id"] == burst_id
+        ring = body["features"]["features"][0]["geometry"]["coordinates"][0]
+        assert len(ring) == 5 and ring[0] == ring[-1]
+        np.testing.assert_allclose(ring[:4], corners, atol=1e-6)
+        page.wait_for_selector("#zonal-table tbody tr", timeout=COMPUTE_S * 1000)
+        rows = page.locator("#zonal-table tbody tr").all_inner_texts()
+        assert len(rows) == len(slc_items), rows  # every date of the burst
+        for row, it in zip(rows, slc_items, strict=True):
+            when, mean, _median, count = row.split("\t")
+            assert when == it["properties"]["datetime"][:10] and int(count) > 100, row
+            assert -40 < float(mean) < 10, row  # σ0 in dB, as the tiles show it
+        href = page.locator("#ard-link").get_attribute("href")
+        query = parse_qs(urlsplit(href).query)
+        assert href.startswith("ard/backscatter?") and query["format"] == ["tif"]
+        west, south, east, north = map(float, query["bbox"][0].split(","))
+        lons, lats = zip(*corners, strict=True)
+        np.testing.assert_allclose([west, south, east, north],
+                                   [min(lons), min(lats), max(lons), max(lats)], atol=2e-6)
+        tif = page.request.get(f"{app_url}/{href}")
+        assert tif.status == 200 and tif.body()[:4] in (b"II*\x00", b"MM\x00*"), tif.status
+        page.screenshot(path=str(ARTIFACTS / "viewer-area.png"))
+
+        # 4c. the permalink, opened anew, shows the same layer at the same place
+        link = parse_qs(urlsplit(page.url).fragment)
+        assert link["product"] == ["backscatter"] and link["burst"] == [burst_id]
+        assert link["date"] == [item["properties"]["datetime"]]
+        again = context.new_page()
+        log_again = PageLog(again)
+        again.goto(page.url)
+        again.wait_for_function("window.sarcube && window.sarcube.ready", timeout=PAGE_S * 1000)
+        _settle(again, COMPUTE_S)
+        first = parse_qs(urlsplit(log.urls("/tilejson.json")[-1]).query)
+        second = parse_qs(urlsplit(log_again.urls("/tilejson.json")[-1]).query)
+        assert first == second
+        assert again.locator("#date").input_value() == item["properties"]["datetime"]
+        view = "() => { const c = window.sarcube.map.getCenter(); return [c.lng, c.lat, window.sarcube.map.getZoom()]; }"
+        got, want = again.evaluate(view), page.evaluate(view)
+        np.testing.assert_allclose(got[:2], want[:2], atol=2e-5)  # the link keeps 5 decimals
+        assert abs(got[2] - want[2]) <= 0.005, (got, want)  # and the zoom's 2
+        assert log_again.script_errors() == [], log_again.script_errors()
+        again.close()
 
         # 5. the pair products: tiles by reference and secondary date, their time series
         # (the date picked was the last one searched: the pair is the date before → that date)
@@ -328,6 +459,26 @@ def test_viewer_end_to_end(browser, app_url, slc_items):
                 " && document.querySelectorAll('#timeseries circle').length >= 1",
                 timeout=COMPUTE_S * 1000)
             assert f"product={product}" in log.urls("/point?")[-1]
+            # the legend: the server's colormap, read here from rio-tiler itself
+            colormap_name = json.loads(page.request.get(tilejson).body())["raster_layers"]["default"]["colormap_name"]
+            table = colormaps.get(colormap_name)
+            ends = page.evaluate("""() => {
+                const c = document.getElementById('legend-canvas');
+                const d = c.getContext('2d').getImageData(0, 7, c.width, 1).data;
+                return [[d[0], d[1], d[2]], [d[d.length - 4], d[d.length - 3], d[d.length - 2]]];
+            }""")
+            np.testing.assert_allclose(ends, [table[0][:3], table[255][:3]], atol=2)
+            if product == "coherence":  # the product's options go to the tiles and the permalink
+                page.fill("#options", "window=7x7")
+                page.locator("#options").press("Enter")
+                page.wait_for_function("window.sarcube.state.options === 'window=7x7'", timeout=PAGE_S * 1000)
+                _settle(page, COMPUTE_S)
+                assert "window=7x7" in log.urls("/tiles/coherence/WebMercatorQuad/tilejson.json")[-1]
+                assert parse_qs(urlsplit(page.url).fragment)["options"] == ["window=7x7"]
+                page.fill("#options", "")
+                page.locator("#options").press("Enter")
+                page.wait_for_function("window.sarcube.state.options === ''", timeout=PAGE_S * 1000)
+                _settle(page, COMPUTE_S)
             page.wait_for_timeout(300)
             page.screenshot(path=str(ARTIFACTS / f"viewer-{product}.png"))
 
@@ -335,6 +486,7 @@ def test_viewer_end_to_end(browser, app_url, slc_items):
         assert not [f for f in log.failed if "/tiles/" in f[1] or "/point" in f[1]], log.failed
         assert "error" not in (page.locator("#status").get_attribute("class") or ""), \
             page.locator("#status").inner_text()
+        assert log.hosts() <= {"127.0.0.1", "localhost"}, log.hosts()
     finally:
         context.close()
 
@@ -361,5 +513,8 @@ def test_viewer_search_and_errors_on_stac_alone(browser, cube_dir, slc_items):
             assert "404" in status and "Not Found" in status, status
             assert [s for s, u in log.failed if "/tiles/backscatter/WebMercatorQuad/tilejson.json" in u] == [404]
             assert log.script_errors() == [], log.script_errors()
+            # no base map by default of the router: nothing but the server is asked
+            assert log.urls("/viewer/config.json") and not log.urls("/basemap/")
+            assert log.hosts() <= {"127.0.0.1", "localhost"}, log.hosts()
         finally:
             context.close()

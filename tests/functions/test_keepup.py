@@ -325,7 +325,7 @@ def test_sqs_records_unwrap_to_the_s3_event() -> None:
     assert sqs_message_event(record) == load_event("keepup-object-created.json")
     assert slc_urls_from_event(sqs_message_event(record)) == [
         "s3://sarcube-databucket-1q2w3e4r5t6y/incoming/"
-        "S1A_IW_SLC__1SSV_20240130T022010_20240130T022013_052330_0640A3_7B9B.zip"]
+        "S1A_IW_SLC__1SSV_20240130T022010_20240130T022011_052330_0640A3_7B9B.zip"]
     with pytest.raises(InputError, match="sqs_message_event"):
         slc_urls_from_event(event)  # the wrapper itself is not an S3 event
     for body in ("not json", "[1, 2]", ""):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import binary_erosion
 
 from cube.kernels import interferogram_and_coherence, multilook
 from cube.products import (
@@ -155,7 +156,9 @@ def test_sigma0_matches_truth_on_flat_homogeneous_ground(cube, truth):
                 assert abs(diff_db) <= 0.25, f"{stack.burst_id} {date} region {region}: {diff_db:.3f} dB"
                 measured.append(np.mean(s0[ok][sel]))
                 expected.append(np.mean(true[sel]))
-    assert len(measured) >= 4
+    # ≥ 3 (burst date, land cover) sets of ≥ 300 flat pixels: adjacent tiny bursts share the
+    # scene's hills, so less of each burst is flat and of one cover than when gaps parted them
+    assert len(measured) >= 3
     pooled_db = 10 * np.log10(np.sum(measured) / np.sum(expected))
     assert abs(pooled_db) <= 0.1, f"σ0 off by {pooled_db:.3f} dB over {len(measured)} burst dates"
 

@@ -315,6 +315,14 @@ def test_tilejson_bounds_match_the_burst_footprint(product, client, url, bursts,
         assert pixel_m <= 2 * max(g["dx"] * lx, g["dy"] * ly)
         assert tj["minzoom"] <= tj["maxzoom"]
         assert tj["raster_layers"]["default"]["colormap_name"] == DEFAULTS[product][2]
+        # what a legend and a chart need, for any product: the colour map's stops (rio-tiler's
+        # table, read here), units, and the dB factor of /point's linear values
+        layer = tj["raster_layers"]["default"]
+        table = cmap.get(DEFAULTS[product][2])
+        assert layer["colormap_stops"][0] == list(table[0][:3])
+        assert layer["colormap_stops"][-1] == list(table[255][:3])
+        assert layer["units"] == {"backscatter": "dB", "coherence": "1", "cslc": "dB"}[product]
+        assert layer["db_factor"] == {"backscatter": 10, "coherence": None, "cslc": 20}[product]
 
 
 def test_mosaic_of_the_bursts_that_cover_a_tile(client, bursts, cube_dir):

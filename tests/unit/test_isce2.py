@@ -546,7 +546,7 @@ def test_secondary_date_agrees_with_the_native_cslc(tmp_path, stack):
     interior = ((converted.line >= fl + m) & (converted.line <= ll - m)
                 & (converted.sample >= fs + m) & (converted.sample <= ls - m))
     ok = interior & np.isfinite(a) & np.isfinite(b)
-    assert ok.sum() > 0.3 * ok.size
+    assert ok.sum() > 0.25 * ok.size  # the burst's valid data fill ~30 % of its grid's box
     a, b = a[ok].astype(np.complex128), b[ok].astype(np.complex128)
     cross = np.sum(a * np.conj(b))
     gamma = abs(cross) / math.sqrt(np.sum(abs(a) ** 2) * np.sum(abs(b) ** 2))

@@ -10,6 +10,7 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import rasterio
 from attrs import define
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -255,19 +256,36 @@ def make_tiles_router() -> APIRouter:
     return factory.router
 
 
+LEGEND_STOPS = 17
+"""Colour stops of a colormap in the TileJSON (evenly spaced over its 256 entries)."""
+
+
 def _renders(reader: BaseReader) -> dict[str, dict[str, Any]]:
-    """TileJSON ``raster_layers``: the view's default rendering, as titiler's render sets."""
+    """TileJSON ``raster_layers``: the view's default rendering, as titiler's render sets.
+
+    Besides titiler's ``rescale`` and ``colormap_name``: ``units``, ``title`` (what the values
+    are), ``colormap_stops`` (RGB of the colormap at ``LEGEND_STOPS`` even steps, for a legend
+    of any colormap) and ``db_factor`` (set when the tiles show ``db_factor``·log10 of the
+    linear values ``/point`` gives).
+    """
     if isinstance(reader, MosaicReader):
-        view = reader.input.view
+        view, options = reader.input.view, reader.input.variant.options
     elif isinstance(reader, BurstReader):
-        view = reader.layer.view
+        view, options = reader.layer.view, reader.layer.variant.options
     else:
         raise TypeError(f"not a sarcube tile reader: {type(reader).__name__}")
+    table = colormaps.get(view.colormap)  # 256 entries: index → (r, g, b, a)
+    picks = [table[round(i * 255 / (LEGEND_STOPS - 1))] for i in range(LEGEND_STOPS)]
+    stops = np.asarray(picks, dtype=int)[:, :3].tolist()
+    linear = view.db_factor is not None and not getattr(options, "db", False)
     return {
         "default": {
             "view": view.name,
             "units": view.units,
+            "title": view.description,
             "rescale": [list(view.rescale)],
             "colormap_name": view.colormap,
+            "colormap_stops": stops,
+            "db_factor": view.db_factor if linear else None,
         }
     }

@@ -24,6 +24,8 @@ class View:
     ``apply(values, options)`` maps the product's array (any shape, its dtype) to float32 in
     ``units``; ``rescale`` (min, max) and ``colormap`` (a rio-tiler colormap name) are the
     defaults when the request has no ``rescale`` / ``colormap_name`` / ``colormap``.
+    ``db_factor`` (10 for power, 20 for amplitude) when ``apply`` takes linear values to dB:
+    clients draw ``/point`` values (linear) as the tiles show them.
     """
 
     name: str
@@ -32,6 +34,7 @@ class View:
     colormap: str
     apply: Callable[[np.ndarray, ProductOptions], np.ndarray]
     description: str
+    db_factor: float | None = None
 
 
 def _f32(values: np.ndarray) -> np.ndarray:
@@ -78,11 +81,11 @@ def _mm(values: np.ndarray, options: ProductOptions) -> np.ndarray:
 _PI = float(np.pi)
 VIEWS: dict[str, dict[str, View]] = {
     "backscatter": {
-        "db": View("db", "dB", (-25.0, 0.0), "gray", _db(10), "10·log10 of σ0/β0/γ0"),
+        "db": View("db", "dB", (-25.0, 0.0), "gray", _db(10), "10·log10 of σ0/β0/γ0", 10),
         "linear": View("linear", "1", (0.0, 0.5), "gray", _linear(10), "linear power ratio"),
     },
     "amplitude": {
-        "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 of the amplitude (DN)"),
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 of the amplitude (DN)", 20),
         "linear": View("linear", "DN", (0.0, 500.0), "gray", _linear(20), "amplitude in DN"),
     },
     "coherence": {
@@ -90,10 +93,10 @@ VIEWS: dict[str, dict[str, View]] = {
     },
     "interferogram": {
         "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "wrapped phase, cyclic colours"),
-        "db": View("db", "dB", (0.0, 60.0), "gray", _db(10), "10·log10 |interferogram| (DN²)"),
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(10), "10·log10 |interferogram| (DN²)", 10),
     },
     "cslc": {
-        "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 |CSLC| (DN)"),
+        "db": View("db", "dB", (0.0, 60.0), "gray", _db(20), "20·log10 |CSLC| (DN)", 20),
         "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "phase of the flattened CSLC"),
     },
     "unwrapped": {

@@ -1,10 +1,14 @@
-// sarcube viewer: search bursts (STAC), show a product as tiles, click for a time series.
+// sarcube viewer: search bursts (STAC), show a product as tiles over a base map, step through
+// its dates, click for a time series, draw an area for its statistics or a download.
 //
 // Plain ES module, no framework. MapLibre GL is loaded before this module as a classic script
 // (static/vendor/maplibre-gl.js, copied there by build.sh) and used as window.maplibregl.
-// Every URL is relative to the page, which the API serves at its root: stac/..., tiles/...,
-// point. Errors of the API ({code, detail}, or {code, description} from the STAC API) go to
-// the status line, never to the console.
+// Every URL is relative to the page, which the API serves at its root: viewer/config.json,
+// stac/..., tiles/..., point, zonal, ard/... Errors of the API ({code, detail}, or
+// {code, description} from the STAC API) go to the status line, never to the console.
+// What a layer shows (title, units, range, colours, dB factor) comes from its TileJSON, so a
+// new product needs no change here. The view, product, dates and options live in the URL's
+// hash (a permalink), read back on load.
 
 const maplibregl = window.maplibregl;
 
@@ -14,52 +18,12 @@ const TMS = "WebMercatorQuad";
 // products the picker leaves out: the CSLC is complex, with no single-band rendering to look at
 const HIDDEN_PRODUCTS = new Set(["cslc"]);
 const DEFAULT_PRODUCT = "backscatter";
+const GRAY = [[0, 0, 0], [255, 255, 255]];
 
-// Legend defaults, one entry per product: value range, units and colour map of the tiles.
-// A tilejson that says how it renders (raster_layers.default: rescale, units, colormap_name)
-// overrides them. A product missing here is still shown, without a legend unless the tilejson
-// gives one. dbFactor: the time series of a linear value (units "1") is drawn in dB,
-// dbFactor·log10(value), as the tiles are (10 for power, 20 for amplitude). complexPart: which
-// part of a complex value ({re, im, abs, phase} in a /point series) the time series draws.
-export const PRODUCT_DISPLAY = {
-  backscatter: { title: "Backscatter", units: "dB", min: -25, max: 0, colormap: "gray", dbFactor: 10 },
-  amplitude: { title: "Amplitude", units: "dB", min: 0, max: 60, colormap: "gray", dbFactor: 20 },
-  coherence: { title: "Coherence", units: "", min: 0, max: 1, colormap: "viridis" },
-  interferogram: {
-    title: "Interferogram phase", units: "rad", min: -Math.PI, max: Math.PI, colormap: "phase",
-    labels: ["−π", "0", "π"], complexPart: "phase",
-  },
-};
-
-// Colour maps by the names the tile server uses (rio-tiler's, which are matplotlib's and
-// cmocean's), as evenly spaced stops, linearly interpolated; "<name>_r" is reversed. Note that
-// "greys" runs white → black and "gray" black → white.
-const STOPS = {
-  gray: [[0, 0, 0], [255, 255, 255]],
-  greys: [[255, 255, 255], [247, 247, 247], [239, 239, 239], [228, 228, 228], [216, 216, 216],
-    [202, 202, 202], [188, 188, 188], [168, 168, 168], [149, 149, 149], [132, 132, 132],
-    [115, 115, 115], [98, 98, 98], [82, 82, 82], [59, 59, 59], [37, 37, 37], [18, 18, 18], [0, 0, 0]],
-  viridis: [[68, 1, 84], [71, 24, 106], [71, 44, 123], [66, 64, 133], [58, 82, 139], [50, 98, 141],
-    [44, 114, 142], [38, 129, 142], [32, 144, 140], [30, 158, 136], [39, 173, 128], [61, 187, 116],
-    [91, 200, 98], [129, 211, 76], [170, 219, 50], [212, 225, 26], [253, 231, 36]],
-  // cyclic (cmocean "phase"): −π and π get the same colour
-  phase: [[167, 119, 12], [189, 103, 39], [206, 85, 67], [218, 64, 101], [222, 42, 147],
-    [213, 41, 195], [192, 65, 229], [162, 91, 243], [125, 114, 240], [84, 131, 221], [45, 143, 190],
-    [25, 148, 157], [12, 152, 125], [33, 154, 85], [90, 148, 34], [136, 135, 13], [167, 119, 12]],
-  twilight: [[225, 216, 226], [194, 205, 211], [147, 180, 198], [113, 150, 192], [97, 116, 186],
-    [94, 79, 172], [89, 41, 141], [68, 18, 90], [47, 19, 54], [74, 19, 65], [115, 29, 78],
-    [152, 52, 79], [178, 86, 82], [194, 124, 98], [204, 163, 137], [216, 198, 190], [225, 216, 225]],
-  hsv: [[255, 0, 0], [255, 255, 0], [0, 255, 0], [0, 255, 255], [0, 0, 255], [255, 0, 255], [255, 0, 0]],
-};
-
-// t in [0, 1] → [r, g, b] of the named map, or null for a name not known here
-function colormap(name) {
-  const key = String(name || "").toLowerCase();
-  const reversed = key.endsWith("_r");
-  const stops = STOPS[reversed ? key.slice(0, -2) : key];
-  if (!stops) return null;
+// t in [0, 1] → [r, g, b] along evenly spaced colour stops, linearly interpolated
+function colormap(stops) {
   return (t) => {
-    const x = (reversed ? 1 - t : t) * (stops.length - 1);
+    const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1);
     const i = Math.min(Math.floor(x), stops.length - 2);
     const f = x - i;
     return stops[i].map((c, k) => Math.round(c + f * (stops[i + 1][k] - c)));
@@ -74,7 +38,12 @@ const state = {
   date: null,             // datetime of the selected (reference) date, as the items give it
   secondary: null,        // datetime of the secondary date (pair products)
   product: null,
-  legend: null,           // what the legend shows: PRODUCT_DISPLAY[product] + the tilejson's word
+  legend: null,           // what the layer shows, from its tilejson: {product, title, units, min, max, stops, dbFactor, view}
+  options: "",            // the product's options as typed: "k=v k2=v2"
+  drawing: false,         // clicks add corners to the area
+  area: [],               // the area's corners [[lon, lat], ...]; closed when areaClosed
+  areaClosed: false,
+  restoring: null,        // the permalink being restored (read once at start)
   layerGeneration: 0,     // ignores the answer of an older tilejson request
   pointGeneration: 0,
   lastPoint: null,
@@ -90,7 +59,12 @@ const ui = {
   legend: $("legend"), legendTitle: $("legend-title"), legendCanvas: $("legend-canvas"),
   legendLabels: $("legend-labels"), status: $("status"), coords: $("coords"),
   timeseries: $("timeseries"), tsTitle: $("timeseries-title"), tsChart: $("timeseries-chart"),
-  tsClose: $("timeseries-close"),
+  tsClose: $("timeseries-close"), options: $("options"),
+  sliderField: $("slider-field"), slider: $("date-slider"), sliderValue: $("slider-value"),
+  sliderCaption: $("slider-caption"),
+  draw: $("draw-button"), drawFinish: $("draw-finish"), drawClear: $("draw-clear"),
+  zonal: $("zonal-button"), ardLink: $("ard-link"), zonalTable: $("zonal-table"),
+  zonalCaption: $("zonal-caption"), areaHint: $("area-hint"),
 };
 
 // -- status line and API calls ----------------------------------------------------------------
@@ -182,18 +156,42 @@ function svgEl(name, attrs = {}, parent = null) {
 }
 
 // -- the map ----------------------------------------------------------------------------------
-// No base map: the network may be closed, so the style is a plain background, a graticule
-// made here, the search footprints, and the product's raster layer.
-const map = new maplibregl.Map({
-  container: "map",
-  style: {
+// The base map is the server's (SARCUBE_BASEMAP): XYZ raster tiles or a MapLibre style, or
+// none (a plain background and a graticule made here). Over it: the search footprints, the
+// product's raster layer, the clicked point and the drawn area.
+async function loadConfig() {
+  try {
+    return await api("viewer/config.json");
+  } catch (err) {
+    showError(err, "viewer config (no base map)");
+    return { basemap: null };
+  }
+}
+
+function mapStyle(basemap) {
+  if (basemap && basemap.kind === "style") return basemap.url;
+  const style = {
     version: 8,
     sources: {},
     layers: [{ id: "background", type: "background", paint: { "background-color": "#1b2530" } }],
-  },
+  };
+  if (basemap && basemap.kind === "raster") {
+    style.sources.basemap = {
+      type: "raster", tiles: [basemap.url], tileSize: 256, maxzoom: 19,
+      attribution: basemap.attribution || "",
+    };
+    style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
+  }
+  return style;
+}
+
+const config = await loadConfig();
+const map = new maplibregl.Map({
+  container: "map",
+  style: mapStyle(config.basemap),
   center: [0, 20],
   zoom: 1.3,
-  attributionControl: false,
+  attributionControl: config.basemap ? { compact: false } : false,
   // lets tests and users read the canvas back (screenshots of WebGL content)
   canvasContextAttributes: { preserveDrawingBuffer: true },
 });
@@ -222,6 +220,19 @@ function addBaseLayers() {
     id: "footprints-selected", type: "line", source: "footprints",
     filter: ["==", ["get", "burst_id"], ""],
     paint: { "line-color": "#f2a93b", "line-width": 2.5 },
+  });
+  map.addSource("area", { type: "geojson", data: EMPTY_FC });
+  map.addLayer({
+    id: "area-fill", type: "fill", source: "area", filter: ["==", ["geometry-type"], "Polygon"],
+    paint: { "fill-color": "#f2a93b", "fill-opacity": 0.15 },
+  });
+  map.addLayer({
+    id: "area-line", type: "line", source: "area", filter: ["!=", ["geometry-type"], "Point"],
+    paint: { "line-color": "#f2a93b", "line-width": 2, "line-dasharray": [2, 1] },
+  });
+  map.addLayer({
+    id: "area-corners", type: "circle", source: "area", filter: ["==", ["geometry-type"], "Point"],
+    paint: { "circle-radius": 4, "circle-color": "#10161d", "circle-stroke-color": "#f2a93b", "circle-stroke-width": 2 },
   });
   map.addSource("clicked", { type: "geojson", data: EMPTY_FC });
   map.addLayer({
@@ -471,18 +482,38 @@ function refreshPickers() {
     ? `Burst ${state.burstId}, ${dates.length} date${dates.length === 1 ? "" : "s"} in the results.`
     : "Pick a search result to show a product.";
   markSelectedResult();
+  refreshSlider();
   drawLegend();
 }
 
-function tileQuery() {
-  // 256-pixel tiles, as the raster source draws them (titiler's TileJSON defaults to 512)
-  const q = new URLSearchParams({ burst_id: state.burstId, tilesize: "256" });
+// the product's options typed in the options field: "window=7x7 multilook=2x4" (or with &)
+function parseOptions(text) {
+  const out = [];
+  for (const part of String(text || "").split(/[\s&]+/).filter(Boolean)) {
+    const i = part.indexOf("=");
+    if (i <= 0) throw new ApiError("bad_options", `option ${JSON.stringify(part)} is not key=value`);
+    out.push([part.slice(0, i), part.slice(i + 1)]);
+  }
+  return out;
+}
+
+// burst, date(s) and options of the current layer as query parameters
+function layerQuery() {
+  const q = new URLSearchParams({ burst_id: state.burstId });
   if (isPair(state.product)) {
     q.set("reference", state.date);
     q.set("secondary", state.secondary);
   } else {
     q.set("datetime", state.date);
   }
+  for (const [k, v] of parseOptions(state.options)) q.set(k, v);
+  return q;
+}
+
+function tileQuery() {
+  // 256-pixel tiles, as the raster source draws them (titiler's TileJSON defaults to 512)
+  const q = layerQuery();
+  q.set("tilesize", "256");
   return q;
 }
 
@@ -494,6 +525,8 @@ function removeProductLayer() {
 async function refreshLayer() {
   const generation = ++state.layerGeneration;
   removeProductLayer();
+  refreshAreaActions(); // until the new layer is there
+  ui.zonalTable.hidden = true; // its statistics were of the layer before
   if (!state.product || !state.burstId || !state.date) return;
   if (isPair(state.product) && !state.secondary) {
     setStatus(`${state.product} needs a pair: no later date of ${state.burstId} in the results; `
@@ -530,36 +563,46 @@ async function refreshLayer() {
   const when = isPair(state.product) ? `${fmtDate(state.date)} → ${fmtDate(state.secondary)}`
     : fmtDateTime(state.date);
   setStatus(`${state.product} of ${state.burstId}, ${when}. Click the burst for a time series.`, "ok");
+  writePermalink();
+  refreshAreaActions();
   if (state.lastPoint) await loadPoint(state.lastPoint);
 }
 
 // -- legend -----------------------------------------------------------------------------------
-// The defaults of a product, with what its tilejson says of the rendering where it says it.
+// What the layer shows, from its tilejson (raster_layers.default: title, units, rescale,
+// colormap_stops, db_factor, view), titled by the product's STAC collection.
 function legendOf(product, tj) {
-  const collection = state.collections.get(product);
-  const style = { title: (collection && collection.title) || product, ...(PRODUCT_DISPLAY[product] || {}) };
   const layer = tj && tj.raster_layers && (tj.raster_layers.default || Object.values(tj.raster_layers)[0]);
-  if (layer) {
-    const r = Array.isArray(layer.rescale) ? (Array.isArray(layer.rescale[0]) ? layer.rescale[0] : layer.rescale) : null;
-    if (r && r.length === 2 && r.every(Number.isFinite)) {
-      if (!(Math.abs(r[0] - style.min) < 1e-6 && Math.abs(r[1] - style.max) < 1e-6)) delete style.labels;
-      [style.min, style.max] = r;
-    }
-    if (typeof layer.units === "string") style.units = layer.units === "1" ? "" : layer.units;
-    if (colormap(layer.colormap_name)) style.colormap = layer.colormap_name;
-  }
-  return Number.isFinite(style.min) && Number.isFinite(style.max) ? { ...style, product } : null;
+  if (!layer) return null;
+  const collection = state.collections.get(product);
+  const r = Array.isArray(layer.rescale) ? (Array.isArray(layer.rescale[0]) ? layer.rescale[0] : layer.rescale) : null;
+  if (!r || r.length !== 2 || !r.every(Number.isFinite)) return null;
+  const stops = Array.isArray(layer.colormap_stops) && layer.colormap_stops.length >= 2 ? layer.colormap_stops : GRAY;
+  return {
+    product,
+    title: (collection && collection.title) || product,
+    detail: layer.title || "",
+    units: typeof layer.units === "string" && layer.units !== "1" ? layer.units : "",
+    min: r[0], max: r[1], stops,
+    dbFactor: Number.isFinite(layer.db_factor) ? layer.db_factor : null,
+    view: layer.view || "",
+  };
+}
+
+// a range end as text: multiples of π in radians read as such
+function fmtLimit(v, units) {
+  if (units === "rad" && Math.abs(Math.abs(v) - Math.PI) < 1e-6) return v < 0 ? "−π" : "π";
+  return fmtNumber(v);
 }
 
 function drawLegend() {
-  const style = state.legend && state.legend.product === state.product ? state.legend
-    : legendOf(state.product, null);
-  if (!style || !state.product) {
+  const style = state.legend && state.legend.product === state.product ? state.legend : null;
+  if (!style || !state.product || !map.getLayer("product")) {
     ui.legend.hidden = true;
     return;
   }
   ui.legend.hidden = false;
-  const cmap = colormap(style.colormap) || colormap("gray");
+  const cmap = colormap(style.stops);
   const canvas = ui.legendCanvas;
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(canvas.width, canvas.height);
@@ -572,12 +615,34 @@ function drawLegend() {
   }
   ctx.putImageData(img, 0, 0);
   ui.legendTitle.textContent = `${style.title}${style.units ? ` (${style.units})` : ""}`;
-  const labels = style.labels || [fmtNumber(style.min), fmtNumber(style.max)];
+  ui.legendTitle.title = style.detail;
+  const mid = (style.min + style.max) / 2;
+  const labels = [fmtLimit(style.min, style.units), fmtLimit(mid, style.units), fmtLimit(style.max, style.units)];
   ui.legendLabels.replaceChildren(...labels.map((t) => {
     const s = document.createElement("span");
     s.textContent = t;
     return s;
   }));
+}
+
+// How a value of /point or /zonal is shown, as the tiles show it: a complex value
+// ({re, im, abs, phase}) by its phase in a phase view, else its magnitude; a linear value in
+// dB where the layer's view is dB (db_factor·log10).
+function displayOf(legend) {
+  const part = legend && legend.view === "phase" ? "phase" : "abs";
+  const factor = legend && legend.dbFactor;
+  return {
+    units: legend ? legend.units : "",
+    title: legend ? legend.title : "",
+    raw: (v) => (v !== null && typeof v === "object" ? v[part] : v),
+    value(v) {
+      if (v !== null && typeof v === "object") v = v[part];
+      if (typeof v !== "number" || !Number.isFinite(v)) return null;
+      if (!factor || (part === "phase")) return v;
+      return v > 0 ? factor * Math.log10(v) : null;
+    },
+    inDb: Boolean(factor) && part !== "phase",
+  };
 }
 
 // -- time series ------------------------------------------------------------------------------
@@ -587,6 +652,7 @@ async function loadPoint(lngLat) {
     lon: lngLat.lng.toFixed(6), lat: lngLat.lat.toFixed(6),
     product: state.product, burst_id: state.burstId,
   });
+  for (const [k, v] of parseOptions(state.options)) q.set(k, v);
   state.lastPoint = lngLat;
   map.getSource("clicked").setData({
     type: "FeatureCollection",
@@ -617,26 +683,16 @@ function niceTicks(lo, hi, count) {
 }
 
 function drawChart(data, lngLat) {
-  const style = PRODUCT_DISPLAY[data.product] || {};
-  // a complex value comes as {re, im, abs, phase}: draw one part of it
-  const part = style.complexPart || "abs";
-  const complex = (data.series || []).some((s) => s.value !== null && typeof s.value === "object");
-  // a linear power or amplitude (units "1") is drawn in dB, as the tiles show it
-  const toDb = Boolean(style.dbFactor) && !complex && (!data.units || data.units === "1");
-  const display = (v) => {
-    if (v !== null && typeof v === "object") v = v[part];
-    if (typeof v !== "number" || !Number.isFinite(v)) return null;
-    if (!toDb) return v;
-    return v > 0 ? style.dbFactor * Math.log10(v) : null;
-  };
-  const raw = (v) => (v !== null && typeof v === "object" ? v[part] : v);
-  const series = (data.series || []).map((s) => ({ ...s, ...pointTime(s), value: display(s.value), raw: raw(s.value) }))
+  const legend = state.legend && state.legend.product === data.product ? state.legend : null;
+  const show = displayOf(legend);
+  const toDb = show.inDb;
+  const style = { title: show.title || data.product };
+  const series = (data.series || []).map((s) => ({ ...s, ...pointTime(s), value: show.value(s.value), raw: show.raw(s.value) }))
     .filter((s) => Number.isFinite(s.t)).sort((a, b) => a.t - b.t);
   const pair = series.some((s) => s.reference);
-  const units = toDb ? "dB" : complex && part === "phase" ? "rad"
-    : data.units && data.units !== "1" ? data.units : "";
+  const units = legend ? show.units : data.units && data.units !== "1" ? data.units : "";
   ui.timeseries.hidden = false;
-  ui.tsTitle.textContent = `${style.title || data.product} at ${lngLat.lat.toFixed(5)}°, `
+  ui.tsTitle.textContent = `${style.title} at ${lngLat.lat.toFixed(5)}°, `
     + `${lngLat.lng.toFixed(5)}° (burst ${data.burst_id})`;
 
   const width = Math.max(ui.tsChart.clientWidth, 320), height = Math.max(ui.tsChart.clientHeight, 140);
@@ -687,7 +743,7 @@ function drawChart(data, lngLat) {
   svgEl("text", {
     x: 0, y: 0, "text-anchor": "middle", class: "axis-label",
     transform: `translate(14 ${(m.top + height - m.bottom) / 2}) rotate(-90)`,
-  }, svg).textContent = `${style.title || data.product}${units ? ` (${units})` : ""}`;
+  }, svg).textContent = `${style.title}${units ? ` (${units})` : ""}`;
 
   // the series: a line broken where values are missing, one circle per value
   const parts = [];
@@ -714,6 +770,178 @@ function drawChart(data, lngLat) {
   return valid.length;
 }
 
+// -- date slider ------------------------------------------------------------------------------
+// Steps through the burst's dates (per-date products) or its consecutive pairs (pair products).
+function sliderSteps() {
+  const dates = state.burstId ? datesOf(state.burstId) : [];
+  if (!isPair(state.product)) return dates.map((d) => ({ date: d, secondary: null, label: fmtDate(d) }));
+  return dates.slice(0, -1).map((d, i) => ({
+    date: d, secondary: dates[i + 1], label: `${fmtDate(d)} → ${fmtDate(dates[i + 1])}`,
+  }));
+}
+
+function refreshSlider() {
+  const steps = sliderSteps();
+  ui.sliderField.hidden = steps.length < 2;
+  ui.sliderCaption.textContent = isPair(state.product) ? "Pairs of consecutive dates" : "Dates";
+  ui.slider.max = String(Math.max(steps.length - 1, 0));
+  const i = steps.findIndex((st) => st.date === state.date && (!st.secondary || st.secondary === state.secondary));
+  if (i >= 0) ui.slider.value = String(i);
+  ui.sliderValue.textContent = i >= 0 ? steps[i].label : "";
+}
+
+let sliderTimer = null;
+function onSlider() {
+  const step = sliderSteps()[Number(ui.slider.value)];
+  if (!step) return;
+  ui.sliderValue.textContent = step.label;
+  clearTimeout(sliderTimer);
+  // the layer follows once the slider rests (dragging passes many dates)
+  sliderTimer = setTimeout(guard(async () => {
+    state.date = step.date;
+    state.secondary = step.secondary;
+    refreshPickers();
+    await refreshLayer();
+  }, "date"), 150);
+}
+
+// -- permalink --------------------------------------------------------------------------------
+// #map=zoom/lat/lon&product=…&burst=…&date=…&secondary=…&from=…&to=…&options=…&opacity=…
+function writePermalink() {
+  if (state.restoring) return; // not before the permalink being read is restored
+  const c = map.getCenter();
+  const q = new URLSearchParams();
+  q.set("map", `${map.getZoom().toFixed(2)}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`);
+  if (state.product) q.set("product", state.product);
+  if (state.burstId) q.set("burst", state.burstId);
+  if (state.date) q.set("date", state.date);
+  if (state.secondary && isPair(state.product)) q.set("secondary", state.secondary);
+  if (ui.start.value) q.set("from", ui.start.value);
+  if (ui.end.value) q.set("to", ui.end.value);
+  if (state.options) q.set("options", state.options);
+  if (ui.opacity.value !== "0.85") q.set("opacity", ui.opacity.value);
+  history.replaceState(null, "", `#${q}`);
+}
+
+function readPermalink() {
+  const q = new URLSearchParams(location.hash.slice(1));
+  if (![...q.keys()].length) return null;
+  const view = (q.get("map") || "").split("/").map(Number);
+  return {
+    view: view.length === 3 && view.every(Number.isFinite) ? { zoom: view[0], center: [view[2], view[1]] } : null,
+    product: q.get("product"), burst: q.get("burst"), date: q.get("date"),
+    secondary: q.get("secondary"), from: q.get("from"), to: q.get("to"),
+    options: q.get("options") || "", opacity: q.get("opacity"),
+  };
+}
+
+// -- area: draw a polygon, then its statistics (/zonal) or a download (/ard) -----------------------
+function areaGeometry() {
+  if (!state.areaClosed || state.area.length < 3) return null;
+  return { type: "Polygon", coordinates: [[...state.area, state.area[0]]] };
+}
+
+function drawArea() {
+  const features = state.area.map((c) => ({ type: "Feature", properties: {}, geometry: { type: "Point", coordinates: c } }));
+  const polygon = areaGeometry();
+  if (polygon) features.push({ type: "Feature", properties: {}, geometry: polygon });
+  else if (state.area.length > 1) {
+    features.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: state.area } });
+  }
+  map.getSource("area").setData({ type: "FeatureCollection", features });
+}
+
+function setDrawing(on) {
+  state.drawing = on;
+  ui.draw.setAttribute("aria-pressed", String(on));
+  map.getCanvas().classList.toggle("drawing", on);
+  if (on) map.doubleClickZoom.disable(); else map.doubleClickZoom.enable();
+  ui.drawFinish.disabled = !on || state.area.length < 3;
+  ui.drawClear.disabled = state.area.length === 0;
+  ui.areaHint.textContent = on
+    ? "Click the corners; click the first corner or Finish to close the polygon."
+    : areaGeometry() ? "Statistics of the product's pixels inside, or a download of its bounding box."
+      : "Draw a polygon for its statistics or a download of the product.";
+}
+
+function addCorner(lngLat) {
+  const p = map.project(lngLat);
+  if (state.area.length >= 3) {
+    const first = map.project(state.area[0]);
+    if (Math.hypot(p.x - first.x, p.y - first.y) < 10) { finishArea(); return; }
+  }
+  state.area.push([Number(lngLat.lng.toFixed(7)), Number(lngLat.lat.toFixed(7))]);
+  drawArea();
+  setDrawing(true);
+}
+
+function finishArea() {
+  if (state.area.length < 3) return;
+  state.areaClosed = true;
+  drawArea();
+  setDrawing(false);
+  refreshAreaActions();
+}
+
+function clearArea() {
+  state.area = [];
+  state.areaClosed = false;
+  drawArea();
+  setDrawing(false);
+  ui.zonalTable.hidden = true;
+  refreshAreaActions();
+}
+
+function refreshAreaActions() {
+  const polygon = areaGeometry();
+  const ready = Boolean(polygon && state.product && state.burstId && state.date
+    && (!isPair(state.product) || state.secondary));
+  ui.zonal.disabled = !ready;
+  ui.ardLink.setAttribute("aria-disabled", String(!ready));
+  if (!ready) { ui.ardLink.removeAttribute("href"); return; }
+  // /ard cuts a bounding box: the area's
+  const [w, s, e, n] = bboxOf(polygon);
+  let q;
+  try { q = layerQuery(); } catch { ui.ardLink.removeAttribute("href"); return; }
+  q.set("bbox", [w, s, e, n].map((v) => v.toFixed(6)).join(","));
+  q.set("format", "tif");
+  ui.ardLink.href = `ard/${encodeURIComponent(state.product)}?${q}`;
+  ui.ardLink.title = `${state.product} of the area's bounding box, GeoTIFF`;
+}
+
+async function zonalStatistics() {
+  const polygon = areaGeometry();
+  if (!polygon) return;
+  const body = {
+    product: state.product, burst_id: state.burstId,
+    options: Object.fromEntries(parseOptions(state.options)),
+    features: { type: "FeatureCollection", features: [{ type: "Feature", id: "area", properties: {}, geometry: polygon }] },
+  };
+  setStatus(`Statistics of ${state.product} over the area…`, "busy");
+  const data = await api("zonal", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const legend = state.legend && state.legend.product === state.product ? state.legend : null;
+  const show = displayOf(legend);
+  const units = legend ? show.units : data.units && data.units !== "1" ? data.units : "";
+  ui.zonalCaption.textContent = `${show.title || data.product}${units ? ` (${units})` : ""}, burst ${data.burst_id}`;
+  const rows = (data.results || []).map((r) => {
+    const tr = document.createElement("tr");
+    const when = r.reference ? `${fmtDate(r.reference)} → ${fmtDate(r.secondary)}` : fmtDate(r.datetime);
+    // phase statistics come as numbers already; a dB view shows the linear mean in dB
+    const mean = show.inDb ? show.value(r.mean) : r.mean, median = show.inDb ? show.value(r.median) : r.median;
+    for (const text of [when, fmtNumber(mean), fmtNumber(median), String(r.count)]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    return tr;
+  });
+  ui.zonalTable.tBodies[0].replaceChildren(...rows);
+  ui.zonalTable.hidden = false;
+  setStatus(`${rows.length} statistics of ${state.product} over the area.`, "ok");
+}
+
 // -- wiring -----------------------------------------------------------------------------------
 ui.search.addEventListener("click", guard(search, "search"));
 ui.product.addEventListener("change", guard(async () => {
@@ -734,7 +962,22 @@ ui.opacity.addEventListener("input", () => {
   const v = Number(ui.opacity.value);
   ui.opacityValue.textContent = `${Math.round(v * 100)} %`;
   if (map.getLayer("product")) map.setPaintProperty("product", "raster-opacity", v);
+  writePermalink();
 });
+ui.slider.addEventListener("input", onSlider);
+ui.options.addEventListener("change", guard(async () => {
+  parseOptions(ui.options.value); // a malformed option is said here, before any request
+  state.options = ui.options.value.trim();
+  await refreshLayer();
+}, "options"));
+ui.draw.addEventListener("click", () => {
+  if (state.drawing) { setDrawing(false); return; }
+  if (state.areaClosed) clearArea();
+  setDrawing(true);
+});
+ui.drawFinish.addEventListener("click", finishArea);
+ui.drawClear.addEventListener("click", clearArea);
+ui.zonal.addEventListener("click", guard(zonalStatistics, "zonal statistics"));
 ui.tsClose.addEventListener("click", () => {
   ui.timeseries.hidden = true;
   state.lastPoint = null;
@@ -743,6 +986,7 @@ ui.tsClose.addEventListener("click", () => {
 
 map.on("click", guard(async (e) => {
   const lngLat = e.lngLat.wrap();
+  if (state.drawing) { addCorner(lngLat); return; }
   const hits = map.queryRenderedFeatures(e.point, { layers: ["footprints-fill"] })
     .map((f) => f.properties.burst_id);
   if (hits.length && !hits.includes(state.burstId)) {
@@ -769,19 +1013,53 @@ async function start() {
   addBaseLayers();
   updateGraticule();
   map.on("moveend", updateGraticule);
+  map.on("moveend", writePermalink);
+  const link = readPermalink();
+  state.restoring = link;
   setStatus("Reading the collections…", "busy");
   const slc = await loadCollections();
   const bbox = slc && slc.extent && slc.extent.spatial.bbox[0];
   const interval = slc && slc.extent && slc.extent.temporal.interval[0];
   if (interval && interval[0]) ui.start.value = interval[0].slice(0, 10);
   if (interval && interval[1]) ui.end.value = interval[1].slice(0, 10);
-  drawLegend();
-  if (bbox && bbox[2] - bbox[0] < 360) {
+  if (link) {
+    await restore(link);
+  } else if (bbox && bbox[2] - bbox[0] < 360) {
     // start over the cube's extent, with its bursts listed
     map.fitBounds([[bbox[0], bbox[1]], [bbox[2], bbox[3]]], { padding: 40, duration: 0, maxZoom: 14 });
     await search();
   } else {
     setStatus("The cube has no bursts yet.", "info");
+  }
+}
+
+// the view, the period, then the search, then the burst, product, dates and options of a permalink
+async function restore(link) {
+  if (link.from !== null) ui.start.value = link.from;
+  if (link.to !== null) ui.end.value = link.to;
+  if (link.opacity !== null && Number.isFinite(Number(link.opacity))) {
+    ui.opacity.value = link.opacity;
+    ui.opacityValue.textContent = `${Math.round(Number(link.opacity) * 100)} %`;
+  }
+  if (link.view) map.jumpTo(link.view);
+  if (link.product && state.collections.has(link.product)) {
+    state.product = link.product;
+    ui.product.value = link.product;
+  }
+  state.options = link.options;
+  ui.options.value = link.options;
+  await search();
+  state.restoring = null;
+  if (link.burst && datesOf(link.burst).length) {
+    state.burstId = link.burst;
+    state.date = link.date;
+    state.secondary = link.secondary;
+    map.setFilter("footprints-selected", ["==", ["get", "burst_id"], link.burst]);
+    refreshPickers();
+    await refreshLayer();
+  } else {
+    writePermalink();
+    if (link.burst) setStatus(`Burst ${link.burst} of the link is not in this view and period.`, "info");
   }
 }
 
