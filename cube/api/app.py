@@ -171,7 +171,8 @@ def create_app(
     app.state._executor = None  # started by the first job (cube.api.jobs.executor_of)
     factory_kwargs: dict[str, dict[str, Any]] = {
         "viewer": {"basemap": settings.basemap, "basemap_attribution": settings.basemap_attribution}}
-    lazy = [LazyRoutes(app, *_LAZY[name], **factory_kwargs.get(name, {})) for name in _LAZY if name in routers]
+    lazy = [LazyRoutes(app, *_LAZY[name], **factory_kwargs.get(name, {}))
+            for name in _LAZY if name in routers]
     app.router.routes.extend(lazy)
     if "stac" in routers:
 

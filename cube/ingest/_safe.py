@@ -270,6 +270,8 @@ def open_safe(
 
 def _open_measurement(url: str, offset: tuple[int, int], storage_options: dict) -> MeasurementWindow:
     """The explicit measurement TIFF: its header read (shape, CInt16), nothing else."""
+    import tifffile
+
     row, col = offset
     if row < 0 or col < 0:
         raise InvalidSourceError(

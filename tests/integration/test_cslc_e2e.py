@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.ndimage import binary_erosion
 
 from cube.kernels import interferogram_and_coherence, multilook
 from cube.products import (
