@@ -190,6 +190,8 @@ class SafeProduct:
         block = read_tiff_lines(m.fs, m.path, first, l1 - l0, m.shape[1], check_only=check_only)
         if check_only:
             return block
+        import numpy as np
+
         out = np.zeros((burst.lines, burst.samples, 2), np.int16)
         out[l0:l1, s0:s1] = block[:, s0 - m.offset[1] : s1 - m.offset[1]]
         return out
