@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -201,8 +202,16 @@ class IndexReader:
         self._index: StacIndex | None = None
         self._etag: str | None = None
         self._checked = 0.0
-        self._tmp = tempfile.mkdtemp(prefix="sarcube-stac-")
+        self._tmp_dir: str | None = None
         self._empty: StacIndex | None = None
+
+    @property
+    def _tmp(self) -> str:
+        """A folder for local copies, made on first use and removed with the reader."""
+        if self._tmp_dir is None:
+            self._tmp_dir = tempfile.mkdtemp(prefix="sarcube-stac-")
+            weakref.finalize(self, shutil.rmtree, self._tmp_dir, True)
+        return self._tmp_dir
 
     def get(self) -> StacIndex:
         """The current index."""
@@ -261,4 +270,5 @@ class IndexReader:
         for idx in (self._index, self._empty):
             if idx is not None:
                 idx.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._tmp_dir is not None:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
