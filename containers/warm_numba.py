@@ -54,6 +54,13 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
         ("tops_reramp_at flatten",
          lambda: k.tops_reramp_at(c64[:5, :7].copy(), az, rg, **reramp, flatten=True)),
         ("tops_reramp_at", lambda: k.tops_reramp_at(c64[:5, :7].copy(), az, rg, **reramp)),
+        ("effective_looks", lambda: k.effective_looks(c64, c64b, (2, 3))),
+        ("expected_sample_coherence", lambda: k.expected_sample_coherence(np.linspace(0, 0.9, 4), 8.0)),
+        ("remove_coherence_bias",
+         lambda: k.remove_coherence_bias(np.abs(c64[:4, :4]) / 4, np.full((4, 4), 8.0))),
+        ("phase_weight", lambda: k.phase_weight(np.linspace(0.1, 0.9, 12, dtype=np.float32).reshape(3, 4), 8)),
+        ("sbas_invert", lambda: k.sbas_invert(np.zeros((3, 4), np.float32), np.ones((3, 4), np.float32),
+                                              np.array([[0, 1], [1, 2], [0, 2]]), 3)),
     ]
 
 

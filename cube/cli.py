@@ -734,18 +734,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CubeError as exc:
         print(f"sarcube: error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        if not _unreachable(exc):
-            raise
-        text = f"storage unreachable ({type(exc).__name__}: {' '.join(str(exc).split())}); retry later"
-        print(f"sarcube: error: {text}", file=sys.stderr)
-        return 3
     except LOCAL_PATH_ERRORS as exc:  # a local path given on the command line: missing, not writable
         what = (f"{exc.filename}: {exc.strerror or type(exc).__name__}" if exc.filename
                 else " ".join(str(exc).split()))
         print(f"sarcube: error: {what}; check the path (its folder must exist) and its permissions",
               file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not _unreachable(exc):
+            raise
+        text = f"storage unreachable ({type(exc).__name__}: {' '.join(str(exc).split())}); retry later"
+        print(f"sarcube: error: {text}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("sarcube: interrupted; the cube holds only complete dates", file=sys.stderr)
         return 130
