@@ -256,11 +256,7 @@ class ArdEngine:
                 "its crc32c check; check the storage of the ARD store (disk, bucket) and retry"
             )
         finally:
-            with self._lock:
-                self.totals.add(mine)
-            if tally is not None:
-                tally.add(mine)
-                tally.add(inputs)
+            self._account(mine, inputs, tally)
 
     def _compute(self, ref: ArdArray, i: int, j: int, window: Window, mine: Tally, inputs: Tally) -> None:
         """Compute chunk (i, j) and store it.
@@ -347,11 +343,15 @@ class ArdEngine:
                          1e3 * (time.perf_counter() - t0))
             return len(absent)
         finally:
-            with self._lock:
-                self.totals.add(mine)
-            if tally is not None:
-                tally.add(mine)
-                tally.add(inputs)
+            self._account(mine, inputs, tally)
+
+    def _account(self, mine: Tally, inputs: Tally, tally: Tally | None) -> None:
+        """Add a call's own counts to the engine's totals, and its own and its inputs' to ``tally``."""
+        with self._lock:
+            self.totals.add(mine)
+        if tally is not None:
+            tally.add(mine)
+            tally.add(inputs)
 
     def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> None:
         """Write the zarr.json of the array and of its parent groups, once."""
