@@ -311,6 +311,7 @@ def make_collection(collection_id: str, summary: dict[str, Any] | None, roots: U
     if spec is not None:
         out["sarcube:product_version"] = str(spec.version)
         out["sarcube:pair"] = bool(spec.pair)
+        out["sarcube:dates"] = int(spec.dates)
     return out
 
 

@@ -43,8 +43,10 @@ def select(
     product grid), else the whole grid.
 
     When, per-date products: ``dates`` (date keys), else those ``datetime`` matches (all if
-    None). Pair products: ``pairs`` (date keys), else ``reference``/``secondary``, else with
-    ``all_pairs`` every pair of the pair rule whose reference ``datetime`` matches.
+    None). A per-burst product (``velocity``) has one array over every date: ``dates`` and
+    ``datetime`` do not apply (its one date set is empty). Pair products: ``pairs`` (date
+    keys), else ``reference``/``secondary``, else with ``all_pairs`` every pair of the pair rule
+    whose reference ``datetime`` matches.
 
     NotFoundError for an unknown burst or date, InputError for anything else malformed.
     """
@@ -98,6 +100,11 @@ def check_date_key(date: str) -> None:
 def _date_sets(variant: Variant, burst_id: str, have: list[str], *, datetime: str | None,
                reference: str | None, secondary: str | None, dates: Sequence[str] | None,
                pairs: Sequence[tuple[str, str]] | None, all_pairs: bool) -> list[tuple[str, ...]]:
+    if variant.spec.dateless:
+        if pairs is not None or reference or secondary:
+            raise InputError(f"{variant.product} is a per-burst product (one value over every date of "
+                             f"{burst_id}): give no pairs, reference or secondary")
+        return [()]
     if not variant.spec.pair:
         if pairs is not None or reference or secondary:
             raise InputError(f"{variant.product} is a per-date product: give dates (datetime=), not pairs")

@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Looks = tuple[int, int]
 _Count = Annotated[int, Field(ge=1, le=64)]
@@ -192,9 +192,16 @@ class UnwrappedOptions(FromCslcOptions):
         "interferogram and the coherence (masking, SNAPHU's statistics) share it")
     min_coherence: float = Field(0.3, ge=0.0, le=1.0, description="pixels of lower coherence are masked "
                                  "(not unwrapped, NaN)")
-    variable: Literal["phase", "components"] = Field(
-        "phase", description="phase: unwrapped phase, rad; components: SNAPHU's connected component "
-        "label (1, 2, …; 0 = none; NaN masked)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_variable(cls, values: object) -> object:
+        """``variable=`` named one variable per address before both went into one Dataset."""
+        if isinstance(values, dict) and "variable" in values:
+            raise ValueError("variable= is no longer an option: the unwrapped Dataset holds both "
+                             "variables, unwrapped (rad) and components; open the product without "
+                             "variable= and read ds['components']")
+        return values
 
     @property
     def looks(self) -> Looks:
@@ -260,12 +267,17 @@ class DisplacementOptions(FromCslcOptions):
 
 
 class VelocityOptions(DisplacementOptions):
-    """Options of the velocity: a line fitted to the displacement series up to each date."""
+    """Options of the velocity: those of the displacement series a line is fitted to."""
 
-    variable: Literal["velocity", "velocity_std", "temporal_coherence", "residual", "connected"] = Field(
-        "velocity", description="velocity (m/yr), velocity_std (its standard error, m/yr), and the "
-        "inversion's temporal_coherence (0..1), residual (RMS misfit of the pairs, m) and connected "
-        "(1: the pixel's pairs connect every date, 0: they do not, its series is NaN)")
+    @model_validator(mode="before")
+    @classmethod
+    def _no_variable(cls, values: object) -> object:
+        """``variable=`` named one variable per address before they went into one Dataset."""
+        if isinstance(values, dict) and "variable" in values:
+            raise ValueError("variable= is no longer an option: the velocity Dataset holds velocity, "
+                             "velocity_std, temporal_coherence, residual and connected; open the "
+                             "product without variable= and read ds['velocity_std'] (or the others)")
+        return values
 
 
 def parse_segment(model: type[ProductOptions], segment: str) -> ProductOptions:
