@@ -16,7 +16,7 @@ import xarray as xr
 from pyproj import Transformer
 
 from cube.errors import InputError
-from cube.format import new_pairs
+from cube.format import new_pairs, rule_pairs
 from cube.ingest import ingest
 from cube.jobs import JobSpec, check_job, run_burst
 from cube.jobs._displacement import compute_series
@@ -55,8 +55,8 @@ def _series(engine: ArdEngine, burst_id: str, options: dict | None = None) -> np
 
 
 def _unwrapped_pairs(engine: ArdEngine, burst_id: str) -> set[str]:
-    key = Variant.of("unwrapped", OPTS).key
-    return set(engine.ard.list(f"{burst_id}/vv/{key}"))
+    folder = Variant.of("unwrapped", OPTS).folder  # <key>/unwrapped: the phase of each pair
+    return set(engine.ard.list(f"{burst_id}/vv/{folder}"))
 
 
 @pytest.fixture(scope="module")
@@ -141,17 +141,17 @@ def test_displacement_and_velocity_agree_with_the_simulator_truth(run):
     # the sign: where the truth moves most, the estimate moves the same way
     big = np.abs(true[-1, valid]) > 0.01
     assert big.sum() > 10 and np.all(np.sign(est[-1, valid][big]) == np.sign(true[-1, valid][big]))
-    # velocity (the last date's fit over the whole series) against the truth's fitted line
+    # velocity (one array per burst: the fit over the whole series) against the truth's fitted line
     variant = Variant.of("velocity", OPTS)
-    vel = engine.read(ArdArray(burst_id, "VV", variant, (dates[-1],)))[coherent][valid]
+    vel = engine.read(ArdArray(burst_id, "VV", variant, ()))[coherent][valid]
     years = (np.arange(N_DATES) * 12) / 365.25
     t = years - years.mean()
     true_vel = (t @ (true[:, valid] - true[:, valid].mean(axis=0))) / (t @ t)
     vel_err_mm = 1e3 * np.sqrt(np.mean((vel - true_vel) ** 2))
     assert vel_err_mm <= 2.0, (vel_err_mm, rms_mm, 1e3 * np.sqrt(np.mean(err**2, axis=1)), np.mean(vel - true_vel) * 1e3)
-    quality = {v: engine.read(ArdArray(burst_id, "VV", Variant.of("velocity", {**OPTS, "variable": v}),
-                                       (dates[-1],))) for v in ("connected", "temporal_coherence", "velocity_std")}
-    assert set(np.unique(quality["connected"][np.isfinite(quality["connected"])])) <= {0.0, 1.0}
+    quality = {v: engine.read(ArdArray(burst_id, "VV", variant.at(v), ()))
+               for v in ("connected", "temporal_coherence", "velocity_std")}
+    assert quality["connected"].dtype == np.uint8 and set(np.unique(quality["connected"])) <= {0, 1}
     disconnected = quality["connected"] == 0
     assert np.all(np.isnan(stored[:, disconnected]))
     assert np.nanmin(quality["temporal_coherence"]) >= 0 and np.nanmax(quality["temporal_coherence"]) <= 1 + 1e-6
@@ -248,6 +248,13 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
         assert items.status_code == 200, items.text
         network = items.json()["features"][0]["properties"]["sarcube:network"]
         assert (network["network"], network["max_days"]) == ("rule", 48)
+        dates = sorted(run["b"].stack(burst_id).dates)
+        assert network["pairs"] == [[a, b] for a, b in rule_pairs(dates, 48)]
+        velocity_items = c.get("/stac/collections/velocity/items").json()["features"]
+        assert [f["id"] for f in velocity_items] == [f"{burst_id}_velocity"]
+        props = velocity_items[0]["properties"]
+        assert props["start_datetime"][:19] == str(np.datetime64(ds.time.values[0], "s"))
+        assert props["sarcube:network"]["pairs"] == network["pairs"]
         # tiles: the layer's metadata names its units, colour map and range (the viewer's legend)
         tq = {"burst_id": burst_id, "multilook": "4x8", "network": "sequential:2"}
         tj = c.get("/tiles/displacement/WebMercatorQuad/tilejson.json", params=tq)
@@ -261,6 +268,70 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
         shown = values[np.isfinite(values) & (values != 0)]
         last = 1e3 * ds.displacement.values[-1]
         assert shown.size > 0 and np.nanmin(last) - 1e-3 <= shown.min() and shown.max() <= np.nanmax(last) + 1e-3
+        _velocity_over_http(c, s.url, burst_id, segment, q, ds)
+        _unwrapped_over_http(c, s.url, burst_id, ds)
+
+
+def _velocity_over_http(c, url: str, burst_id: str, segment: str, q: dict, disp: xr.Dataset) -> None:
+    """velocity: one (y, x) Dataset per burst with its companions; /point one value; tiles, /ard."""
+    from tests.integration._users import bearer
+
+    vel = xr.open_zarr(f"{url}/zarr/{burst_id}/velocity/{segment}", zarr_format=3,
+                       storage_options={"headers": bearer("alice")})
+    assert set(vel.data_vars) == {"velocity", "velocity_std", "temporal_coherence", "residual", "connected"}
+    assert all(vel[v].dims == ("y", "x") for v in vel.data_vars) and "time" not in vel.dims
+    assert vel.velocity.attrs["units"] == "m/yr" and vel.residual.attrs["units"] == "m"
+    assert vel.connected.dtype == np.uint8
+    assert vel.attrs["time_coverage_end"].startswith(str(disp.time.values[-1])[:19])
+    # the stored velocity is numpy's least-squares line through the served series, every pixel
+    years = (disp.time.values - disp.time.values[0]) / np.timedelta64(1, "D") / 365.25
+    series = disp.displacement.values.reshape(len(years), -1)
+    ok = np.all(np.isfinite(series), axis=0)
+    slope = np.polyfit(years, series[:, ok], 1)[0]
+    np.testing.assert_allclose(vel.velocity.values.reshape(-1)[ok], slope, atol=1e-6)
+    assert np.all(np.isnan(vel.velocity.values.reshape(-1)[~ok]))
+    assert np.all(vel.connected.values.reshape(-1)[ok] == 1)
+    pq = {**q, "product": "velocity"}
+    point = c.get("/point", params=pq)
+    assert point.status_code == 200, point.text
+    body = point.json()
+    assert "series" not in body and body["units"] == "m/yr" and body["units_mm"] == "mm/yr"
+    row, col = body["row"], body["col"]
+    assert body["value_mm"] == pytest.approx(1e3 * float(vel.velocity[row, col]))
+    assert body["velocity_std"] == pytest.approx(float(vel.velocity_std[row, col]))
+    assert body["connected"] == 1 and body["variable_units"]["residual"] == "m"
+    csv = c.get("/point", params={**pq, "format": "csv"}).text.splitlines()
+    assert csv[0] == "value,value_mm,velocity_std,temporal_coherence,residual,connected" and len(csv) == 2
+    tq = {"burst_id": burst_id, "multilook": "4x8", "network": "sequential:2"}
+    tj = c.get("/tiles/velocity/WebMercatorQuad/tilejson.json", params=tq)
+    assert tj.status_code == 200, tj.text
+    assert tj.json()["raster_layers"]["default"]["units"] == "mm/yr"
+    dated = c.get("/tiles/velocity/WebMercatorQuad/tilejson.json", params={**tq, "datetime": "2024"})
+    assert dated.status_code == 400 and "per-burst" in dated.text, dated.text
+    std = c.get("/tiles/velocity/WebMercatorQuad/tilejson.json", params={**tq, "view": "std_mm_per_yr"})
+    assert std.status_code == 200 and std.json()["raster_layers"]["default"]["units"] == "mm/yr"
+    nc = c.get("/ard/velocity", params={"burst_id": burst_id, "format": "nc", **tq})
+    assert nc.status_code == 200, nc.text
+    exported = xr.open_dataset(io.BytesIO(nc.content), engine="h5netcdf")
+    assert exported.velocity.dims == ("y", "x") and "velocity_std" in exported
+    np.testing.assert_array_equal(exported.velocity.values, vel.velocity.values)
+
+
+def _unwrapped_over_http(c, url: str, burst_id: str, disp: xr.Dataset) -> None:
+    """unwrapped: one Dataset, phase and connected components with the same dims; old address: 400."""
+    from tests.integration._users import bearer
+
+    unw = xr.open_zarr(f"{url}/zarr/{burst_id}/unwrapped/multilook=4x8", zarr_format=3,
+                       storage_options={"headers": bearer("alice")})
+    assert set(unw.data_vars) == {"unwrapped", "components"}
+    assert unw.unwrapped.dims == unw.components.dims == ("reference_time", "secondary_time", "y", "x")
+    assert unw.unwrapped.attrs["units"] == "rad" and unw.components.dtype == np.int32
+    pair = unw.isel(reference_time=0, secondary_time=1)  # the first pair of every network
+    phase, comps = pair.unwrapped.values, pair.components.values
+    assert np.isfinite(phase).mean() > 0.5
+    assert np.all(comps[np.isfinite(phase)] > 0) and np.all(np.isnan(phase[comps == 0]))
+    old = c.get(f"/zarr/{burst_id}/unwrapped/multilook=4x8,variable=components/zarr.json")
+    assert old.status_code == 400 and "ds['components']" in old.text, old.text
 
 
 def test_bad_input_is_a_clear_error_never_silent_nans(run, tmp_path):
