@@ -328,10 +328,10 @@ def _unwrapped_over_http(c, url: str, burst_id: str, disp: xr.Dataset) -> None:
     assert unw.unwrapped.attrs["units"] == "rad" and unw.components.dtype == np.int32
     pair = unw.isel(reference_time=0, secondary_time=1)  # the first pair of every network
     phase, comps = pair.unwrapped.values, pair.components.values
-    assert np.isfinite(phase).mean() > 0.5
+    assert np.isfinite(phase).mean() > 0.2  # the grid reaches past the tiny burst
     assert np.all(comps[np.isfinite(phase)] > 0) and np.all(np.isnan(phase[comps == 0]))
     old = c.get(f"/zarr/{burst_id}/unwrapped/multilook=4x8,variable=components/zarr.json")
-    assert old.status_code == 400 and "ds['components']" in old.text, old.text
+    assert old.status_code == 422 and "ds['components']" in old.text, old.text  # invalid options
 
 
 def test_bad_input_is_a_clear_error_never_silent_nans(run, tmp_path):
