@@ -512,10 +512,11 @@ class StacIndex:
         conn.execute(f"""
             INSERT INTO items (item_id, collection, kind, date_id, datetime_us, start_us, end_us,
                                sort_us, absolute_orbit, pol_mask, {common})
-            SELECT l.burst_id || '_' || p.name, p.name, {KIND_BURST}, l.id, NULL,
-                   (SELECT MIN(f.start_us) FROM dates f WHERE f.burst_id = l.burst_id), l.end_us,
-                   l.start_us, NULL, l.pol_mask, {_prefixed('l', common)}
+            SELECT l.burst_id || '_' || p.name, p.name, {KIND_BURST}, l.id, NULL, f.start_us, l.end_us,
+                   f.start_us, NULL, l.pol_mask, {_prefixed('l', common)}
             FROM dates l JOIN temp.products p ON p.pair = 2
+                 JOIN (SELECT burst_id, MIN(start_us) AS start_us FROM dates GROUP BY burst_id) f
+                      ON f.burst_id = l.burst_id
             WHERE l.id = {latest.format('l')}
               AND NOT EXISTS (SELECT 1 FROM items i WHERE i.kind = {KIND_BURST}
                               AND i.burst_id = l.burst_id AND i.collection = p.name)""")
