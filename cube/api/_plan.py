@@ -71,9 +71,10 @@ class Cost:
 
     @classmethod
     def of_values(cls, what: str, selection: Selection) -> Cost:
-        """A download of the selection's values (``/ard``): raw bytes of every date set."""
+        """A download of the selection's values (``/ard``): raw bytes of every date set and variable."""
         n = len(selection.date_sets)
-        return cls(what, selection.pixels, n, selection.pixels * n * selection.variant.dtype.itemsize)
+        per_pixel = sum(v.dtype.itemsize for v in selection.variant.variables)
+        return cls(what, selection.pixels, n, selection.pixels * n * per_pixel)
 
     @property
     def zonal_pixels(self) -> int:

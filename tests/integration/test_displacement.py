@@ -77,12 +77,14 @@ def run(tmp_path_factory):
     before = _unwrapped_pairs(engine, burst_id)
     report = ingest(safes[-1:], store, progress=False)
     engine = _engine(cube, root / "a.zarr")  # sees the new date
-    # keep-up: a subscription to the displacement over the burst plans the job of the new date
+    # keep-up: a subscription to the displacement and velocity over the burst plans the job of the
+    # new date (the velocity, per burst, has no date: it is fitted again over every date)
     grid = engine.product_grid(burst_id, "VV", Variant.of("displacement", OPTS))
     subscription = Subscription(id="disp", bbox=grid.lonlat_bounds(),
-                                products=[{"product": "displacement", "options": OPTS}])
+                                products=[{"product": "displacement", "options": OPTS},
+                                          {"product": "velocity", "options": OPTS}])
     bursts, _ = plan_keep_up(engine, report.added, [subscription])
-    assert [p.product for b in bursts for p in b.products] == ["displacement"]
+    assert [p.product for b in bursts for p in b.products] == ["displacement", "velocity"]
     run_burst(JobSpec(cube_url=cube, bursts=bursts), 0, engine=engine)
     after = _unwrapped_pairs(engine, burst_id)
     fresh = _engine(cube, root / "b.zarr")
@@ -97,6 +99,9 @@ def test_extending_the_series_unwraps_only_the_new_pairs_and_equals_recomputing(
     assert run["after"] - run["before"] == new
     assert run["before"] <= run["after"]
     np.testing.assert_array_equal(_series(run["a"], run["burst_id"]), _series(run["b"], run["burst_id"]))
+    for variant in Variant.of("velocity", OPTS).variables:  # the velocity follows the new date
+        ref = ArdArray(run["burst_id"], "VV", variant, ())
+        np.testing.assert_array_equal(run["a"].read(ref), run["b"].read(ref))
 
 
 def _truth_on_grid(run, series):
@@ -204,8 +209,9 @@ def test_mintpy_inversion_of_the_same_unwrapped_stack_equals_ours(run):
 
 
 def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
-    """A displacement variant not made yet: /zarr answers 202 and a job; then xr.open_zarr reads it,
-    /point gives the millimetre series in JSON and CSV, and /ard exports it."""
+    """A series variant not made yet: a velocity chunk (per burst, no date in its key) answers 202
+    and a job; then xr.open_zarr reads the displacement it made too, /point gives the millimetre
+    series in JSON and CSV, and /ard exports it."""
     from tests.integration._users import bearer, live
 
     burst_id = run["burst_id"]
@@ -214,7 +220,7 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
     with live(run["root"] / "http", run["cube"], ard_url=str(run["b"].ard.url)) as s:
         c = s.http
         c.headers.update(bearer("alice"))
-        r = c.get(f"/zarr/{burst_id}/displacement/{segment}/displacement/c/5/0/0")
+        r = c.get(f"/zarr/{burst_id}/velocity/{segment}/velocity_std/c/0/0")
         assert r.status_code == 202, r.text
         assert "global over the burst" in r.json()["detail"]
         deadline = time.monotonic() + 600
@@ -222,6 +228,8 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
             assert time.monotonic() < deadline, job
             time.sleep(1)
         assert job["state"] == "succeeded", job
+        made = c.get(f"/zarr/{burst_id}/displacement/{segment}/displacement/c/5/0/0")
+        assert made.status_code == 200 and made.headers["X-Sarcube-Chunks-Computed"] == "0"
         ds = xr.open_zarr(f"{s.url}/zarr/{burst_id}/displacement/{segment}", zarr_format=3,
                           storage_options={"headers": bearer("alice")})
         assert ds.displacement.dims == ("time", "y", "x") and ds.displacement.attrs["units"] == "m"
