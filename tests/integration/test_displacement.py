@@ -323,6 +323,15 @@ def _velocity_over_http(c, url: str, burst_id: str, segment: str, q: dict, disp:
     exported = xr.open_dataset(io.BytesIO(nc.content), engine="h5netcdf")
     assert exported.velocity.dims == ("y", "x") and "velocity_std" in exported
     np.testing.assert_array_equal(exported.velocity.values, vel.velocity.values)
+    tif = c.get("/ard/velocity", params={"burst_id": burst_id, "format": "tif", **tq})
+    assert tif.status_code == 200, tif.text
+    import rasterio
+    from rasterio.io import MemoryFile
+
+    with MemoryFile(tif.content) as mem, mem.open() as src:  # one band per variable
+        assert src.count == 5 and src.descriptions[:2] == ("velocity", "velocity_std")
+        np.testing.assert_array_equal(src.read(1), vel.velocity.values)
+        assert src.crs == rasterio.crs.CRS.from_wkt(vel.spatial_ref.attrs["spatial_ref"])
 
 
 def _unwrapped_over_http(c, url: str, burst_id: str, disp: xr.Dataset) -> None:
