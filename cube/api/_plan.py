@@ -15,7 +15,7 @@ from cube.api._common import TooLargeError, engine_of
 from cube.api.jobs import submit_job
 from cube.errors import InputError
 from cube.jobs import BurstJob
-from cube.materialize import ArdEngine
+from cube.materialize import ArdEngine, follows_selection
 from cube.products import Selection
 
 
@@ -125,7 +125,9 @@ def count_missing(engine: ArdEngine, selections: list[Selection], limit: int) ->
     """The chunks of the selections not stored yet; counting stops past ``limit``."""
     missing = 0
     for selection in selections:
-        missing += len(engine.missing(selection, limit - missing))
+        follow = follows_selection(engine, selection)  # a velocity made before a date was added
+        for part in (selection, follow) if follow is not None else (selection,):
+            missing += len(engine.missing(part, limit - missing))
         if missing > limit:
             break
     return missing

@@ -234,6 +234,19 @@ class ProductStore(Store):
         ref = ArdArray(self.burst_id, self.polarization, variant, tuple(dates[t] for t in index[:nd]))
         return ref, index[nd], index[nd + 1]
 
+    def current(self, ref: ArdArray, i: int, j: int) -> bool:
+        """Whether a stored chunk is current.
+
+        A per-burst product that ``follows`` another (velocity) is stale once a date was appended
+        and the product it follows was not made again for it (its chunk at that date absent).
+        """
+        spec = self.variant.spec
+        if not spec.follows:
+            return True
+        follow = Variant.of(spec.follows, self.variant.options.model_dump())
+        latest = ArdArray(self.burst_id, self.polarization, follow, (self.dates[-1],))
+        return self.engine.state(latest, i, j) == "present"
+
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:

@@ -86,6 +86,21 @@ def select(
     return Selection(burst_id, polarization, variant, tuple(date_sets), window)
 
 
+def follows_selection(engine: ArdEngine, selection: Selection) -> Selection | None:
+    """What a per-burst product's selection must find stored to be current (None: nothing).
+
+    Its ``follows`` product (same options, window and burst) at the burst's latest date: a
+    velocity is current while the displacement of the latest date is stored (they are made
+    together); a date appended since leaves that displacement absent.
+    """
+    spec = selection.variant.spec
+    if not spec.follows:
+        return None
+    dates = sorted(engine.stack(selection.burst_id, selection.polarization).dates)
+    variant = Variant.of(spec.follows, selection.variant.options.model_dump())
+    return Selection(selection.burst_id, selection.polarization, variant, ((dates[-1],),), selection.window)
+
+
 def check_date_key(date: str) -> None:
     """InputError unless ``date`` is a date key ``YYYYmmddTHHMMSS[.ffffff]``."""
     try:

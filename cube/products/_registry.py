@@ -77,6 +77,10 @@ class ProductSpec:
     companions: tuple[VariableSpec, ...] = ()
     """Variables stored beside the product's own (same grid and dates), e.g. the connected
     components of an unwrapped pair: one Dataset, one array each."""
+    follows: str = ""
+    """A per-burst product made with this per-date product of the same options (velocity with
+    displacement): it is current only while that product's latest date is stored; a date
+    appended since makes a read answer 202 and a job, like an absent chunk."""
 
     @property
     def function(self) -> Callable[..., np.ndarray]:
@@ -172,7 +176,8 @@ PRODUCTS: dict[str, ProductSpec] = {
                      VariableSpec("residual", "float32", "m", "RMS misfit of the inverted pairs"),
                      VariableSpec("connected", "uint8", "1",
                                   "1: the pixel's pairs connect every date; 0: they do not (NaN series)",
-                                  0))),
+                                  0)),
+                    follows="displacement"),
     ]
 }
 

@@ -21,7 +21,7 @@ from cube.ingest import ingest
 from cube.jobs import JobSpec, check_job, run_burst
 from cube.jobs._displacement import compute_series
 from cube.keepup import Subscription, plan_keep_up
-from cube.materialize import ArdEngine, Tally
+from cube.materialize import ArdEngine, ProductStore, Tally, follows_selection, select
 from cube.products import ArdArray, BurstStack, DisplacementOptions, Variant, set_cube_dem
 from cube.simulate import load_truth, simulate_stack
 from cube.storage import open_store
@@ -54,6 +54,13 @@ def _series(engine: ArdEngine, burst_id: str, options: dict | None = None) -> np
     return np.stack([engine.read(ArdArray(burst_id, "VV", variant, (d,))) for d in dates])
 
 
+def count_follows(engine: ArdEngine, variant: Variant, burst_id: str) -> list:
+    """The absent chunks a per-burst product needs stored to be current (the latest displacement)."""
+    follow = follows_selection(engine, select(engine, variant, burst_id))
+    assert follow is not None
+    return engine.missing(follow)
+
+
 def _unwrapped_pairs(engine: ArdEngine, burst_id: str) -> set[str]:
     folder = Variant.of("unwrapped", OPTS).folder  # <key>/unwrapped: the phase of each pair
     return set(engine.ard.list(f"{burst_id}/vv/{folder}"))
@@ -77,6 +84,10 @@ def run(tmp_path_factory):
     before = _unwrapped_pairs(engine, burst_id)
     report = ingest(safes[-1:], store, progress=False)
     engine = _engine(cube, root / "a.zarr")  # sees the new date
+    velocity = ProductStore(engine, burst_id, "VV", Variant.of("velocity", OPTS))
+    corner = (ArdArray(burst_id, "VV", velocity.variant, ()), 0, 0)
+    stale = {"stored": engine.state(*corner), "current": velocity.current(*corner),
+             "missing": len(count_follows(engine, velocity.variant, burst_id))}
     # keep-up: a subscription to the displacement and velocity over the burst plans the job of the
     # new date (the velocity, per burst, has no date: it is fitted again over every date)
     grid = engine.product_grid(burst_id, "VV", Variant.of("displacement", OPTS))
@@ -87,10 +98,12 @@ def run(tmp_path_factory):
     assert [p.product for b in bursts for p in b.products] == ["displacement", "velocity"]
     run_burst(JobSpec(cube_url=cube, bursts=bursts), 0, engine=engine)
     after = _unwrapped_pairs(engine, burst_id)
+    stale["current after"] = velocity.current(*corner)
+    stale["missing after"] = len(count_follows(engine, velocity.variant, burst_id))
     fresh = _engine(cube, root / "b.zarr")
     run_burst(_job(cube, burst_id), 0, engine=fresh)
     return {"cube": cube, "burst_id": burst_id, "truth": load_truth(sim.truth_dir), "a": engine, "b": fresh,
-            "before": before, "after": after, "root": root, "safes": safes}
+            "before": before, "after": after, "root": root, "safes": safes, "stale": stale}
 
 
 def test_extending_the_series_unwraps_only_the_new_pairs_and_equals_recomputing(run):
@@ -99,6 +112,10 @@ def test_extending_the_series_unwraps_only_the_new_pairs_and_equals_recomputing(
     assert run["after"] - run["before"] == new
     assert run["before"] <= run["after"]
     np.testing.assert_array_equal(_series(run["a"], run["burst_id"]), _series(run["b"], run["burst_id"]))
+    # between the new date and its job the stored velocity is stale: reads answer 202 and a job
+    stale = run["stale"]
+    assert (stale["stored"], stale["current"], stale["current after"]) == ("present", False, True), stale
+    assert stale["missing"] > 0 and stale["missing after"] == 0, stale
     for variant in Variant.of("velocity", OPTS).variables:  # the velocity follows the new date
         ref = ArdArray(run["burst_id"], "VV", variant, ())
         np.testing.assert_array_equal(run["a"].read(ref), run["b"].read(ref))
