@@ -324,8 +324,16 @@ def _check_ard_chunk(ard: CubeStore, rel: str, meta: dict | None, report: Verify
             action = "recomputed on its next read; --repair deletes it now"
         report.problems.append(Problem(
             "ard", rel, _short(exc), action, parts[0], parts[1].upper() if len(parts) > 1 else "",
-            parts[4] if len(parts) > 4 else "",
+            _date_of(parts),
         ))
+
+
+def _date_of(parts: list[str]) -> str:
+    """The date (pair, or ``all_dates``) segment of an ARD chunk path: the one before ``c``.
+
+    ``<burst>/<pol>/<product>/<version>[/<variable>]/<dates>/c/<i>/<j>``
+    """
+    return parts[-4] if len(parts) >= 7 and parts[-3] == "c" else ""
 
 
 # -- leftovers ----------------------------------------------------------------------------------
