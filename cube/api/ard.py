@@ -9,7 +9,9 @@ import xarray as xr
 from fastapi import APIRouter, Query, Request, Response
 
 from cube.api._common import POL_PATTERN, engine_of, option_params, variant_from
+from cube.api._geojson import inside, parse_intersects, to_crs
 from cube.api._plan import Cost, admit, parse_bbox
+from cube.errors import InputError
 from cube.materialize import ArdEngine, select
 from cube.products import ENCODERS, Selection, product_dataset
 
@@ -33,6 +35,9 @@ def ard(
     request: Request,
     burst_id: str = Query(..., description="ESA burst ID, e.g. t071_151200_iw3"),
     bbox: str | None = Query(None, description="west,south,east,north (degrees); default the whole burst"),
+    intersects: str | None = Query(None, description="a GeoJSON Polygon or MultiPolygon (lon/lat) instead "
+                                   "of bbox: its bounding box, with the pixels whose centre lies outside "
+                                   "set to the fill value (NaN)"),
     datetime: str | None = Query(None, description="instant, day or interval a/b (per-date products)"),
     reference: str | None = Query(None, description="reference date (pair products); per-burst products "
                                   "(velocity) take no date: they cover every date"),
@@ -40,18 +45,26 @@ def ard(
     pol: str = Query("VV", pattern=POL_PATTERN),
     format: Literal["tif", "nc", "zarr"] = Query("tif"),
 ) -> Response:
-    """The product over ``bbox`` for the dates asked, with CRS, transform and provenance.
+    """The product over ``bbox`` or the polygon ``intersects``, for the dates asked, with CRS and provenance.
 
     Other query parameters are the product's options (``multilook=2x4``, ``db=true``...).
     """
     engine = engine_of(request)
     variant = variant_from(product, option_params(product, dict(request.query_params)))
-    selection = select(engine, variant, burst_id, polarization=pol, bbox=parse_bbox(bbox), datetime=datetime,
+    area = parse_intersects(intersects)
+    if area is not None and bbox:
+        raise InputError("give bbox or intersects, not both")
+    box = tuple(float(b) for b in area.bounds) if area is not None else parse_bbox(bbox)
+    selection = select(engine, variant, burst_id, polarization=pol, bbox=box, datetime=datetime,  # type: ignore[arg-type]
                        reference=reference, secondary=secondary)
     started = admit(request, [selection], Cost.of_values(f"/ard/{product}", selection))
     if started is not None:
         return started
-    ds = selection_dataset(engine, selection)
+    mask = None
+    if area is not None:
+        grid = engine.product_grid(selection.burst_id, selection.polarization, variant)
+        mask = inside(to_crs([area], grid.epsg)[0], *grid.xy(selection.window))
+    ds = selection_dataset(engine, selection, mask)
     name = "_".join([product, burst_id, *("-".join(d) for d in selection.date_sets[:1] if d)])
     return Response(
         ENCODERS[format](ds),
@@ -60,15 +73,19 @@ def ard(
     )
 
 
-def selection_dataset(engine: ArdEngine, selection: Selection) -> xr.Dataset:
+def selection_dataset(engine: ArdEngine, selection: Selection, mask: np.ndarray | None = None) -> xr.Dataset:
     """The selection's values as a Dataset.
 
     Dims (time|pair, y, x), or (y, x) for a per-burst product; every variable of the product;
-    x/y in m, CF ``spatial_ref``, provenance.
+    x/y in m, CF ``spatial_ref``, provenance. ``mask``: bool (y, x) of the window, the pixels
+    kept; the others get each variable's fill value.
     """
-    data = {v.var.name: np.stack([engine.read(ref, selection.window)
-                                  for ref in selection.at(v.var.name).arrays])
-            for v in selection.variant.variables}
+    data = {}
+    for v in selection.variant.variables:
+        values = np.stack([engine.read(ref, selection.window) for ref in selection.at(v.var.name).arrays])
+        if mask is not None:
+            values[:, ~mask] = v.fill_value
+        data[v.var.name] = values
     grid = engine.product_grid(selection.burst_id, selection.polarization, selection.variant)
     dem = engine.stack(selection.burst_id, selection.polarization).dem
     return product_dataset(selection, grid, data, dem)

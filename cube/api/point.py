@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from cube.api._common import POL_PATTERN, engine_of, option_params, variant_from
+from cube.api._geojson import polygons, to_crs
 from cube.api._plan import POINT_VALUE_BYTES, ZONAL_RESULT_BYTES, Cost, admit
 from cube.errors import InputError
-from cube.geometry import transformer
 from cube.materialize import select
 
 router = APIRouter(tags=["analysis"])
@@ -135,21 +135,7 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
     feats = body.features.get("features") if body.features.get("type") == "FeatureCollection" else None
     if not feats:
         raise InputError("features must be a GeoJSON FeatureCollection with at least one feature")
-    try:
-        geoms = [shapely.geometry.shape(f["geometry"]) for f in feats]
-    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.ShapelyError) as exc:
-        raise InputError(f"features: a feature has no valid geometry ({exc})") from None
-    if any(g.geom_type not in ("Polygon", "MultiPolygon") or g.is_empty for g in geoms):
-        raise InputError("features: every geometry must be a non-empty Polygon or MultiPolygon (lon/lat)")
-    for i, g in enumerate(geoms):
-        lon, lat = shapely.get_coordinates(g).T
-        if not (np.isfinite(lon).all() and np.isfinite(lat).all() and (abs(lon) <= 180).all()
-                and (abs(lat) <= 90).all()):
-            raise InputError(f"features[{i}]: coordinates must be finite lon/lat degrees "
-                             "(|lon| ≤ 180, |lat| ≤ 90)")
-        if not g.is_valid:
-            raise InputError(f"features[{i}]: not a valid polygon ({shapely.is_valid_reason(g)}); "
-                             "fix its rings")
+    geoms = polygons([f.get("geometry") if isinstance(f, dict) else None for f in feats])
     ids = [f.get("id", i) for i, f in enumerate(feats)]
     centre = None
     if not body.burst_id:  # the parcels' union is costly (0.5 s for 2,000): only to find the burst
@@ -161,12 +147,7 @@ def zonal(body: ZonalRequest, request: Request) -> Response:
                        bbox=bbox, datetime=body.datetime, all_pairs=True)
     grid = engine.product_grid(selection.burst_id, selection.polarization, variant)
     xs, ys = grid.xy(selection.window)  # pixel centres of the window, in the grid's CRS (m)
-    to_grid = transformer(4326, grid.epsg)
-
-    def project(xy: np.ndarray) -> np.ndarray:
-        return np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1]))
-
-    parcels = parcel_masks(shapely.transform(np.asarray(geoms, dtype=object), project), xs, ys)
+    parcels = parcel_masks(np.asarray(to_crs(geoms, grid.epsg), dtype=object), xs, ys)
     n = len(selection.date_sets)
     cost = Cost(
         f"/zonal {body.product}",

@@ -416,10 +416,9 @@ def test_viewer_end_to_end(browser, app_url, slc_items):
         href = page.locator("#ard-link").get_attribute("href")
         query = parse_qs(urlsplit(href).query)
         assert href.startswith("ard/backscatter?") and query["format"] == ["tif"]
-        west, south, east, north = map(float, query["bbox"][0].split(","))
-        lons, lats = zip(*corners, strict=True)
-        np.testing.assert_allclose([west, south, east, north],
-                                   [min(lons), min(lats), max(lons), max(lats)], atol=2e-6)
+        sent_area = json.loads(query["intersects"][0])
+        assert sent_area["type"] == "Polygon" and "bbox" not in query
+        np.testing.assert_allclose(sent_area["coordinates"][0][:4], corners, atol=1e-6)
         tif = page.request.get(f"{app_url}/{href}")
         assert tif.status == 200 and tif.body()[:4] in (b"II*\x00", b"MM\x00*"), tif.status
         page.screenshot(path=str(ARTIFACTS / "viewer-area.png"))

@@ -176,6 +176,9 @@ BAD = [
     ("/ard/backscatter?burst_id={b}&bbox=10,10,11,11", 400, "bad_request"),
     ("/ard/backscatter?burst_id={b}&bbox=1,2,3", 400, "bad_request"),
     ("/ard/backscatter?burst_id={b}&bbox=a,b,c,d", 400, "bad_request"),
+    ("/ard/backscatter?burst_id={b}&intersects=nojson", 400, "bad_request"),
+    ("/ard/backscatter?burst_id={b}&intersects=%7B%22type%22%3A%22Point%22%2C%22coordinates%22%3A%5B0%2C0%5D%7D",
+     400, "bad_request"),
     ("/ard/backscatter?burst_id={b}&multilook=0x4", 422, "invalid_options"),
     ("/ard/backscatter?burst_id={b}&quantity=sigma9", 422, "invalid_options"),
     ("/ard/backscatter?burst_id={b}&format=png", 422, "invalid_request"),
@@ -288,6 +291,47 @@ def test_point_and_zonal_agree_with_the_zarr_view(server, burst):
         assert r["count"] == 25
         assert r["mean"] == pytest.approx(float(np.mean(values)), rel=1e-5)
         assert r["median"] == pytest.approx(float(np.median(values)), rel=1e-5)
+
+
+def test_ard_of_a_polygon_is_its_bounding_box_masked_outside(server, burst):
+    """``/ard?intersects=`` a triangle: the bbox download where a pixel centre is inside, NaN elsewhere."""
+    from pyproj import Transformer
+
+    burst_id, dates = burst
+    g = server.engine.stack(burst_id).grid
+    ly, lx = Variant.of("backscatter").options.looks
+    ds = xr.open_zarr(f"{server.url}/zarr/{burst_id}/backscatter")
+    row, col = ds.sizes["y"] // 2, ds.sizes["x"] // 2
+    # a triangle of about 12 x 12 product pixels, in grid metres, then lon/lat
+    tri = np.array([[col - 6.2, row - 5.7], [col + 6.3, row - 5.9], [col + 0.1, row + 6.4]])
+    utm = np.column_stack([g.x0 + tri[:, 0] * g.dx * lx, g.y0 - tri[:, 1] * g.dy * ly])
+    to_ll = Transformer.from_crs(g.epsg, 4326, always_xy=True)
+    ring = [list(to_ll.transform(x, y)) for x, y in utm]
+    polygon = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+    lons, lats = zip(*ring, strict=True)
+    bbox = ",".join(f"{v:.10f}" for v in (min(lons), min(lats), max(lons), max(lats)))
+    day = _day(dates[0])
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        query = {"burst_id": burst_id, "datetime": day, "format": "nc"}
+        area = c.get("/ard/backscatter", params={**query, "intersects": json.dumps(polygon)})
+        box = c.get("/ard/backscatter", params={**query, "bbox": bbox})
+        both = c.get("/ard/backscatter", params={**query, "bbox": bbox, "intersects": json.dumps(polygon)})
+    assert area.status_code == 200 and box.status_code == 200, (area.text, box.text)
+    assert both.status_code == 400 and "not both" in both.json()["detail"]
+    a = xr.open_dataset(io.BytesIO(area.content), engine="h5netcdf")
+    b = xr.open_dataset(io.BytesIO(box.content), engine="h5netcdf")
+    assert a.sizes == b.sizes
+    np.testing.assert_array_equal(a.x, b.x)
+    # the reference: pixel centres inside the (UTM) triangle by the signs of the edge cross products
+    xx, yy = np.meshgrid(a.x.values, a.y.values)
+    signs = []
+    for (x0, y0), (x1, y1) in zip(utm, np.roll(utm, -1, axis=0), strict=True):
+        signs.append((x1 - x0) * (yy - y0) - (y1 - y0) * (xx - x0))
+    inside = (np.array(signs) > 0).all(axis=0) | (np.array(signs) < 0).all(axis=0)
+    assert 50 < inside.sum() < inside.size - 50  # about 76 of 14 x 13
+    values, full = a.backscatter.values[0], b.backscatter.values[0]
+    np.testing.assert_array_equal(values[inside], full[inside])
+    assert np.isnan(values[~inside]).all()
 
 
 def test_more_chunks_than_allowed_becomes_a_job(cube_dir, tmp_path, burst):

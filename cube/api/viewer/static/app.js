@@ -879,7 +879,7 @@ function setDrawing(on) {
   ui.drawClear.disabled = state.area.length === 0;
   ui.areaHint.textContent = on
     ? "Click the corners; click the first corner or Finish to close the polygon."
-    : areaGeometry() ? "Statistics of the product's pixels inside, or a download of its bounding box."
+    : areaGeometry() ? "Statistics of the product's pixels inside, or a download of the area."
       : "Draw a polygon for its statistics or a download of the product.";
 }
 
@@ -918,14 +918,13 @@ function refreshAreaActions() {
   ui.zonal.disabled = !ready;
   ui.ardLink.setAttribute("aria-disabled", String(!ready));
   if (!ready) { ui.ardLink.removeAttribute("href"); return; }
-  // /ard cuts a bounding box: the area's
-  const [w, s, e, n] = bboxOf(polygon);
+  // /ard of the polygon: its bounding box, masked outside it
   let q;
   try { q = layerQuery(); } catch { ui.ardLink.removeAttribute("href"); return; }
-  q.set("bbox", [w, s, e, n].map((v) => v.toFixed(6)).join(","));
+  q.set("intersects", JSON.stringify(polygon));
   q.set("format", "tif");
   ui.ardLink.href = `ard/${encodeURIComponent(state.product)}?${q}`;
-  ui.ardLink.title = `${state.product} of the area's bounding box, GeoTIFF`;
+  ui.ardLink.title = `${state.product} of the drawn area (outside it: NaN), GeoTIFF`;
 }
 
 async function zonalStatistics() {
