@@ -512,12 +512,12 @@ run again to confirm); 2 error (not a cube, store unreadable)."""
 def _unreachable(exc: Exception) -> bool:
     """Whether ``exc`` (raised by zarr or fsspec below the cube's own reads) means "store unreachable".
 
-    ``cube.storage`` (zarr, xarray) is imported only here, on an error: ``--help`` and ``info``
-    stay light.
+    ``cube.storage`` (fsspec; botocore and aiohttp for these errors) is imported only here, on an
+    error: ``--help`` and ``info`` stay light.
     """
-    from cube.storage import UNREACHABLE_ERRORS
+    from cube.storage import unreachable_errors
 
-    return isinstance(exc, UNREACHABLE_ERRORS)
+    return isinstance(exc, unreachable_errors())
 
 
 def build_parser() -> argparse.ArgumentParser:
