@@ -380,7 +380,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"sarcube API on http://{args.host}:{args.port} (OpenAPI docs at /docs); Ctrl-C stops it")
     print(f"callers identified by {', '.join(ways) or 'nothing'}; anonymous reads "
           f"{'allowed (they never start jobs)' if auth.allow_anonymous else 'refused'}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # no websocket routes: ws='none' spares the websockets import at start-up
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, ws="none")
     return 0
 
 
