@@ -27,15 +27,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import fsspec
-import fsspec.asyn
-from fsspec.implementations.local import LocalFileSystem
-
 from cube.errors import CubeError, InputError, NotFoundError, StorageUnavailableError
 from cube.storage._files import PARTIAL_SUFFIX, fsync_dir, write_file_durably, write_partial
 from cube.storage._leases import LeaseBackend, make_lease_backend
 
 if TYPE_CHECKING:
+    import fsspec
     import zarr.storage
 
 #: Object-store clients give up quickly when the server is down (botocore's default is 5 tries
@@ -152,7 +149,24 @@ class CubeStore(ABC):
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = url.rstrip("/")
         self.storage_options = with_client_defaults(self.url, dict(storage_options or {}))
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        self._fs: fsspec.AbstractFileSystem | None = None
+        self.root = self._root()
+
+    def _root(self) -> str:
+        """The root path on the file system (`fs` made here: fsspec's URL parsing)."""
+        import fsspec
+
+        self._fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        return root
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec file system of the store (made on first use for a local store)."""
+        if self._fs is None:
+            import fsspec
+
+            self._fs = fsspec.filesystem("file", **self.storage_options)
+        return self._fs
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -278,9 +292,37 @@ class LocalCubeStore(CubeStore):
     is_local = True
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        if _protocol(url) != "file":
+            raise InputError(f"{url} is not a local path; open it with open_store")
         super().__init__(url, storage_options)
-        if not isinstance(self.fs, LocalFileSystem):
-            raise InputError(f"{self.url} is not a local path; open it with open_store")
+
+    def _root(self) -> str:
+        """The absolute path of the URL, as fsspec's local file system spells it.
+
+        Without importing fsspec: a server's metadata and stored-chunk reads are plain file reads.
+        """
+        path = self.url
+        for prefix in ("file://", "local://", "file:", "local:"):
+            if path.startswith(prefix):
+                path = path.removeprefix(prefix)
+                break
+        if os.sep != "/":
+            return super()._root()
+        if path.startswith("~"):
+            path = os.path.expanduser(path)
+        elif not path.startswith("/"):
+            path = f"{os.getcwd()}/{'' if path == '.' else path.removeprefix('./')}"
+        return path.rstrip("/") or "/"
+
+    def exists(self, rel: str) -> bool:
+        return os.path.lexists(self.path(rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            with open(self.path(rel), "rb") as f:
+                return f.read()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"{self.child_url(rel)} does not exist") from exc
 
     def write_bytes(self, rel: str, data: bytes, *, sync_dir: bool = True) -> None:
         write_file_durably(self.path(rel), data, sync_dir=sync_dir)
@@ -391,6 +433,8 @@ class S3CubeStore(FsspecCubeStore):
                 return await body.read(), resp["ETag"]
 
         try:
+            import fsspec.asyn
+
             return fsspec.asyn.sync(self.fs.loop, get)
         except FileNotFoundError:
             return None, None
@@ -482,12 +526,22 @@ def open_store(url: str, storage_options: dict[str, Any] | None = None) -> CubeS
     `LocalCubeStore` for a local path or ``file://``, `S3CubeStore` for ``s3://``, `FsspecCubeStore`
     for any other fsspec URL.
     """
-    protocol = fsspec.utils.get_protocol(url)
+    protocol = _protocol(url)
     cls: type[CubeStore]
-    if protocol in ("file", "local"):
+    if protocol == "file":
         cls = LocalCubeStore
     elif protocol in ("s3", "s3a"):
         cls = S3CubeStore
     else:
         cls = FsspecCubeStore
     return cls(url, dict(storage_options or {}))
+
+
+def _protocol(url: str) -> str:
+    """``file`` for a local path or ``file://`` URL, else the URL's scheme (fsspec's rules)."""
+    if "://" not in url and "::" not in url:
+        return "file"
+    import fsspec.utils
+
+    protocol = fsspec.utils.get_protocol(url)
+    return "file" if protocol in ("file", "local") else protocol
