@@ -61,21 +61,24 @@ def encode_chunk(data: np.ndarray, variant: Variant) -> bytes:
     return packed + struct.pack("<I", google_crc32c.value(packed))
 
 
-def check_chunk(raw: bytes) -> bytes:
+def check_chunk(raw: bytes) -> memoryview:
     """The compressed payload of a stored chunk whose crc32c matches; CorruptChunkError if not.
 
-    Costs one CRC-32C over the stored bytes (hardware-accelerated; no decompression).
+    Costs one CRC-32C over the stored bytes (hardware-accelerated; no decompression) and no copy:
+    the CRC of the payload extended by its own 4 CRC bytes equals the CRC of the whole chunk
+    exactly when the payload's CRC is the stored one. The payload is a view of ``raw``.
     """
     if len(raw) < 5:
         raise CorruptChunkError(f"chunk of {len(raw)} bytes is too short to hold data and a crc32c")
-    payload, stored = raw[:-4], struct.unpack("<I", raw[-4:])[0]
-    computed = google_crc32c.value(payload)
-    if computed != stored:
+    tail = raw[-4:]
+    stored = struct.unpack("<I", tail)[0]
+    if google_crc32c.value(raw) != google_crc32c.extend(stored, tail):
+        computed = google_crc32c.value(raw[:-4])
         raise CorruptChunkError(
             f"crc32c mismatch: stored {stored:08x}, computed {computed:08x} "
             "(corrupted, or written before format 1.1 without a checksum)"
         )
-    return payload
+    return memoryview(raw)[:-4]
 
 
 def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
