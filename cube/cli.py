@@ -42,21 +42,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measurement_offset(args: argparse.Namespace) -> tuple[int, int]:
+    """(row, col) of ``--measurement-offset`` (default 0, 0); InputError if malformed or alone."""
+    if args.measurement_offset is None:
+        return 0, 0
+    if args.measurement is None:
+        raise InputError("--measurement-offset goes with --measurement TIFF")
+    try:
+        row, col = (int(v) for v in args.measurement_offset.split(","))
+    except ValueError:
+        raise InputError(f"--measurement-offset {args.measurement_offset!r}: expected ROW,COL, "
+                         "the 0-based swath line and sample of the TIFF's first pixel") from None
+    return row, col
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """``sarcube ingest``: ingest SAFE products into an SLC cube; print the report."""
     from cube.ingest import ingest
     from cube.storage import open_store
 
-    if args.measurement_offset is not None and args.measurement is None:
-        raise InputError("--measurement-offset goes with --measurement TIFF")
-    offset = (0, 0)
-    if args.measurement_offset is not None:
-        try:
-            row, col = (int(v) for v in args.measurement_offset.split(","))
-            offset = (row, col)
-        except ValueError:
-            raise InputError(f"--measurement-offset {args.measurement_offset!r}: expected ROW,COL, "
-                             "the 0-based swath line and sample of the TIFF's first pixel") from None
+    offset = _measurement_offset(args)
     store = open_store(args.cube)
     report = ingest(
         args.sources, store, swaths=args.swaths, polarizations=args.pols,
@@ -390,6 +395,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from cube.storage import make_lease_backend, open_store
     from cube.verify import report_json, verify_cube
 
+    offset = _measurement_offset(args)
+    if args.measurement is not None and not args.restore:
+        raise InputError("--measurement goes with --restore ANNOTATION.xml")
     cube = open_store(args.cube)
     report_ard = open_store(args.ard, cube.storage_options) if args.ard else None
     report = verify_cube(
@@ -400,7 +408,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.restore and any(p.store == "slc" for p in report.problems):
         from cube.verify import restore_slc
 
-        restored = restore_slc(cube, args.restore, report.problems)
+        restored = restore_slc(cube, args.restore, report.problems, measurement=args.measurement,
+                               measurement_offset=offset)
         print(f"restored {len({(p.burst_id, p.polarization, p.date_key) for p in restored})} burst date(s) "
               f"from {len(args.restore)} SAFE(s); checking again", file=sys.stderr)
         report = verify_cube(cube, report_ard, make_lease_backend(args.leases) if args.leases else None,
@@ -501,10 +510,11 @@ Read every SLC and ARD chunk of a cube and check it: its crc32c checksum (format
 groups created earlier have none and are only decoded) and that it decodes to its chunk shape.
 A bad SLC chunk cannot be recomputed: the report names the burst, polarization and date to
 restore from its SAFE; --restore SAFE rewrites those dates' pixels from the SAFEs given (ingest
-skips dates the cube holds already). A bad ARD chunk is never served (the engine recomputes it on its next
-read); --repair deletes it now. --repair also removes leftovers of killed processes: *.partial
-temporary files older than --partial-age-min and expired leases (leftovers alone are not
-problems).
+skips dates the cube holds already); a date ingested from a crop is restored with the same
+annotation XML, --measurement TIFF and --measurement-offset. A bad ARD chunk is never served
+(the engine recomputes it on its next read); --repair deletes it now. --repair also removes
+leftovers of killed processes: *.partial temporary files older than --partial-age-min and
+expired leases (leftovers alone are not problems).
 
 exit codes: 0 no bad chunk; 1 bad chunk(s) found (with --repair the ARD ones were deleted:
 run again to confirm); 2 error (not a cube, store unreadable)."""
@@ -519,6 +529,19 @@ def _unreachable(exc: Exception) -> bool:
     from cube.storage import unreachable_errors
 
     return isinstance(exc, unreachable_errors())
+
+
+def measurement_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--measurement TIFF`` and ``--measurement-offset ROW,COL`` (ingest, verify --restore)."""
+    p.add_argument(
+        "--measurement", metavar="TIFF",
+        help="with one annotation XML: its pixels, a CInt16 TIFF of the whole swath or of a window "
+        f"of it ({what})",
+    )
+    p.add_argument(
+        "--measurement-offset", metavar="ROW,COL",
+        help="0-based swath line and sample of the --measurement TIFF's first pixel (default 0,0)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -551,15 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="writer lease of each burst group, renewed while this ingest writes: how long a "
         "killed ingest blocks the next writer of its groups (default 60 s)",
     )
-    p.add_argument(
-        "--measurement", metavar="TIFF",
-        help="with one annotation XML: its pixels, a CInt16 TIFF of the whole swath or of a window "
-        "of it (bursts partly covered are stored with 0 outside the window, others are not stored)",
-    )
-    p.add_argument(
-        "--measurement-offset", metavar="ROW,COL",
-        help="0-based swath line and sample of the --measurement TIFF's first pixel (default 0,0)",
-    )
+    measurement_options(p, "bursts partly covered are stored with 0 outside the window, others are "
+                        "not stored")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("simulate", help="write a simulated stack of SAFE products")
@@ -674,6 +690,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete bad ARD chunks, stale *.partial files and expired leases (never SLC chunks)")
     p.add_argument("--restore", nargs="+", metavar="SAFE",
                    help="rewrite the pixels of dates with bad SLC chunks from these SAFEs, then check again")
+    measurement_options(p, "as given to the ingest of the dates restored: a date ingested from a crop "
+                        "is restored from the same crop")
     p.add_argument("--partial-age-min", type=float, default=15.0,
                    help="a *.partial file older than this many minutes was left by a killed writer")
     p.add_argument("--json", action="store_true", help="print the report as JSON (no progress bar)")

@@ -17,9 +17,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -29,7 +30,7 @@ from tqdm import tqdm
 from zarr.codecs import Crc32cCodec
 from zarr.core.metadata import ArrayV3Metadata
 
-from cube.errors import ConflictError, CorruptChunkError, CubeFormatError, NotFoundError
+from cube.errors import ConflictError, CorruptChunkError, CubeFormatError, InputError, NotFoundError
 from cube.format import CUBE_DOC, SLC_STORE, burst_group_path
 from cube.materialize import ARD_STORE, LEASE_DIR, decode_block, default_lease_backend
 from cube.storage import (
@@ -233,40 +234,64 @@ class _SlcCheck:
             ))
 
 
-def restore_slc(cube: CubeStore, sources: Iterable[str], problems: Iterable[Problem]) -> list[Problem]:
+def restore_slc(
+    cube: CubeStore, sources: Iterable[str], problems: Iterable[Problem], *,
+    measurement: str | None = None, measurement_offset: tuple[int, int] = (0, 0),
+) -> list[Problem]:
     """Rewrite the pixels of every committed date that has a bad SLC chunk from its SAFE in ``sources``.
 
     Returns the problems restored (a chunk then holds what ingest wrote).
 
     Only the pixel chunks of that date's time index are written, with the array's own codecs,
     each atomically; metadata and the other dates are untouched. A bad chunk of a per-date
-    array (``time``, ``lines`` ...) is not restored here.
+    array (``time``, ``lines`` ...) is not restored here. A date ingested from a crop
+    (``measurement``, ``measurement_offset``: one annotation XML and the window of the swath its
+    TIFF holds, as ingest took them) is restored from the same crop: a source whose valid window
+    differs from the one stored is refused (ConflictError) before anything is written.
     """
     from cube.ingest import open_safe
 
+    sources = list(sources)
+    if measurement is not None and len(sources) != 1:
+        raise InputError(f"--measurement {measurement}: give exactly one annotation XML with it, "
+                         f"not {len(sources)} sources")
     wanted: dict[tuple[str, str, str], list[Problem]] = {}
     for p in problems:
         if p.store == "slc" and p.date_key:
             wanted.setdefault((p.burst_id, p.polarization, p.date_key), []).append(p)
     done: list[Problem] = []
     for source in sources:
-        product = open_safe(source)
+        product = open_safe(source, measurement=measurement, measurement_offset=measurement_offset)
         for burst in product.bursts():
             key = (burst.burst_id, burst.polarization, burst.date_key)
-            if key in wanted:
-                _rewrite_pixels(cube, burst, product.read_burst(burst))
-                done += wanted.pop(key)
+            if key not in wanted:
+                continue
+            stored = product.covered(burst)
+            if stored is None:
+                raise InputError(f"{measurement}: does not cover {burst.burst_id} {burst.polarization} "
+                                 f"{burst.date_key} (burst index {burst.burst_index}); give the TIFF and "
+                                 "--measurement-offset that date was ingested with")
+            _rewrite_pixels(cube, stored, functools.partial(product.read_burst, burst), source)
+            done += wanted.pop(key)
     return done
 
 
-def _rewrite_pixels(cube: CubeStore, burst, pixels: np.ndarray) -> None:
+def _rewrite_pixels(cube: CubeStore, burst, pixels: Callable[[], np.ndarray], source: str) -> None:
     path = burst_group_path(burst.burst_id, burst.polarization)
     with exclusive(store_lease_backend(cube, LEASE_DIR), f"{SLC_STORE}/{path}") as held:
         held.check()  # the group's writer lease, as ingest takes it: no append runs meanwhile
-        _rewrite_held(cube, burst, pixels, path)
+        _rewrite_held(cube, burst, pixels, path, source)
 
 
-def _rewrite_held(cube: CubeStore, burst, pixels: np.ndarray, path: str) -> None:
+#: The per-date arrays that say which pixels of a date hold data (its valid window).
+_VALID_WINDOW = ("first_valid_line", "last_valid_line", "first_valid_sample", "last_valid_sample")
+
+
+def _rewrite_held(cube: CubeStore, burst, read: Callable[[], np.ndarray], path: str, source: str) -> None:
+    """Write the pixels ``read()`` gives (int16, (lines, samples, 2)) over the date ``burst``.
+
+    First checks that ``burst`` (as it would be stored: its valid window) is the date the cube holds.
+    """
     group = zarr.open_consolidated(cube.zarr_store(SLC_STORE), path=path, mode="r+")
     dates = cast("list[dict[str, Any]]", group.attrs["dates"])
     record = next(d for d in dates if d["date_key"] == burst.date_key)
@@ -274,12 +299,24 @@ def _rewrite_held(cube: CubeStore, burst, pixels: np.ndarray, path: str) -> None
     if not isinstance(slc, zarr.Array):
         raise CubeFormatError(f"{SLC_STORE}/{path}/slc is a group, expected the burst's SLC array")
     lines, samples = slc.shape[1:3]
-    if record.get("product_id") not in (None, burst.product_id) or pixels.shape[0] > lines \
-            or pixels.shape[1] > samples:
+    if record.get("product_id") not in (None, burst.product_id) or burst.lines > lines \
+            or burst.samples > samples:
         raise ConflictError(
             f"{burst.burst_id} {burst.polarization} {burst.date_key}: the cube holds it from "
-            f"{record.get('product_id')} ({lines} x {samples}), not {burst.product_id} {pixels.shape[:2]}"
+            f"{record.get('product_id')} ({lines} x {samples}), not {burst.product_id} "
+            f"({burst.lines} x {burst.samples})"
         )
+    held = tuple(int(np.asarray(group[name][record["index"]])) for name in _VALID_WINDOW)
+    given = tuple(int(getattr(burst, name)) for name in _VALID_WINDOW)
+    if held != given:
+        raise ConflictError(
+            f"{burst.burst_id} {burst.polarization} {burst.date_key}: the cube holds valid lines "
+            f"{held[0]}..{held[1]}, samples {held[2]}..{held[3]} of it, {source} gives lines "
+            f"{given[0]}..{given[1]}, samples {given[2]}..{given[3]}: restore it with the "
+            "--measurement TIFF and --measurement-offset of its ingest (none for a date ingested from "
+            "its SAFE); this date was not written"
+        )
+    pixels = read()
     full = np.zeros(slc.shape[1:], slc.dtype)  # pixels beyond the date's burst are 0, as ingest pads
     full[: pixels.shape[0], : pixels.shape[1]] = pixels
     slc[record["index"]] = full
@@ -324,8 +361,16 @@ def _check_ard_chunk(ard: CubeStore, rel: str, meta: dict | None, report: Verify
             action = "recomputed on its next read; --repair deletes it now"
         report.problems.append(Problem(
             "ard", rel, _short(exc), action, parts[0], parts[1].upper() if len(parts) > 1 else "",
-            parts[4] if len(parts) > 4 else "",
+            _date_of(parts),
         ))
+
+
+def _date_of(parts: list[str]) -> str:
+    """The date (pair, or ``all_dates``) segment of an ARD chunk path: the one before ``c``.
+
+    ``<burst>/<pol>/<product>/<version>[/<variable>]/<dates>/c/<i>/<j>``
+    """
+    return parts[-4] if len(parts) >= 7 and parts[-3] == "c" else ""
 
 
 # -- leftovers ----------------------------------------------------------------------------------

@@ -24,6 +24,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _free_volume_slots(status_url: str) -> int:
+    """Volumes the master can still create (0 while it has no volume server, or no leader)."""
+    try:
+        return int(json.load(urllib.request.urlopen(status_url, timeout=5))["Topology"].get("Free", 0))
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def weed_binary() -> str | None:
     """Path of ``weed`` beside this interpreter, or on PATH."""
     local = Path(sys.executable).parent / "weed"
@@ -60,8 +68,13 @@ def seaweed_s3(workdir: Path, ports: dict[str, int] | None = None):
         "-volume.max=8", "-master.volumeSizeLimitMB=64",
         "-s3.port.iceberg=0", "-s3.port.lance=0",  # no fixed ports: parallel runs must not clash
     ]
+    # A new bucket is a collection, and its first PUT grows that collection's volumes: 7 by
+    # default, of the 8 this server has, so a bucket made right after another was dropped got
+    # InternalError (500) whenever the master had not yet seen the old volumes go (under load,
+    # longer than the client's retries). One volume per growth leaves room for 8 buckets.
+    env = {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
     log = open(workdir / "weed.log", "ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     try:
         deadline = time.monotonic() + 60
@@ -75,6 +88,13 @@ def seaweed_s3(workdir: Path, ports: dict[str, int] | None = None):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"SeaweedFS did not start; see {workdir / 'weed.log'}") from None
                 time.sleep(0.3)
+        # The S3 gateway answers before the volume server has joined the master: a PUT then
+        # fails with InternalError ("Not enough data nodes found"). Ready once it has room.
+        status = f"http://127.0.0.1:{ports['master']}/dir/status"
+        while _free_volume_slots(status) < 1:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"SeaweedFS has no volume server; see {workdir / 'weed.log'}")
+            time.sleep(0.1)
         yield {
             "ports": ports,
             "endpoint_url": endpoint,

@@ -15,7 +15,7 @@ from cube.api._common import TooLargeError, engine_of
 from cube.api.jobs import submit_job
 from cube.errors import InputError
 from cube.jobs import BurstJob
-from cube.materialize import ArdEngine
+from cube.materialize import ArdEngine, follows_selection
 from cube.products import Selection
 
 
@@ -71,9 +71,10 @@ class Cost:
 
     @classmethod
     def of_values(cls, what: str, selection: Selection) -> Cost:
-        """A download of the selection's values (``/ard``): raw bytes of every date set."""
+        """A download of the selection's values (``/ard``): raw bytes of every date set and variable."""
         n = len(selection.date_sets)
-        return cls(what, selection.pixels, n, selection.pixels * n * selection.variant.dtype.itemsize)
+        per_pixel = sum(v.dtype.itemsize for v in selection.variant.variables)
+        return cls(what, selection.pixels, n, selection.pixels * n * per_pixel)
 
     @property
     def zonal_pixels(self) -> int:
@@ -124,7 +125,9 @@ def count_missing(engine: ArdEngine, selections: list[Selection], limit: int) ->
     """The chunks of the selections not stored yet; counting stops past ``limit``."""
     missing = 0
     for selection in selections:
-        missing += len(engine.missing(selection, limit - missing))
+        follow = follows_selection(engine, selection)  # a velocity made before a date was added
+        for part in (selection, follow) if follow is not None else (selection,):
+            missing += len(engine.missing(part, limit - missing))
         if missing > limit:
             break
     return missing

@@ -34,7 +34,8 @@ def ard(
     burst_id: str = Query(..., description="ESA burst ID, e.g. t071_151200_iw3"),
     bbox: str | None = Query(None, description="west,south,east,north (degrees); default the whole burst"),
     datetime: str | None = Query(None, description="instant, day or interval a/b (per-date products)"),
-    reference: str | None = Query(None, description="reference date (pair products)"),
+    reference: str | None = Query(None, description="reference date (pair products); per-burst products "
+                                  "(velocity) take no date: they cover every date"),
     secondary: str | None = Query(None, description="secondary date (pair products)"),
     pol: str = Query("VV", pattern=POL_PATTERN),
     format: Literal["tif", "nc", "zarr"] = Query("tif"),
@@ -51,7 +52,7 @@ def ard(
     if started is not None:
         return started
     ds = selection_dataset(engine, selection)
-    name = f"{product}_{burst_id}_{'_'.join('-'.join(d) for d in selection.date_sets[:1])}"
+    name = "_".join([product, burst_id, *("-".join(d) for d in selection.date_sets[:1] if d)])
     return Response(
         ENCODERS[format](ds),
         media_type=MEDIA[format],
@@ -60,8 +61,14 @@ def ard(
 
 
 def selection_dataset(engine: ArdEngine, selection: Selection) -> xr.Dataset:
-    """The selection's values as a Dataset: (time|pair, y, x), x/y in m, CF ``spatial_ref``, provenance."""
-    data = np.stack([engine.read(ref, selection.window) for ref in selection.arrays])
+    """The selection's values as a Dataset.
+
+    Dims (time|pair, y, x), or (y, x) for a per-burst product; every variable of the product;
+    x/y in m, CF ``spatial_ref``, provenance.
+    """
+    data = {v.var.name: np.stack([engine.read(ref, selection.window)
+                                  for ref in selection.at(v.var.name).arrays])
+            for v in selection.variant.variables}
     grid = engine.product_grid(selection.burst_id, selection.polarization, selection.variant)
     dem = engine.stack(selection.burst_id, selection.polarization).dem
     return product_dataset(selection, grid, data, dem)

@@ -43,8 +43,11 @@ def point(
 ) -> Response:
     """The value of the product's pixel that holds (lon, lat), per date.
 
-    Pair products give every pair of the pair rule (consecutive dates, or ≤ 48 days apart). Other
-    query parameters are the product's options. Complex values come as ``{re, im, abs, phase}``.
+    Pair products give every pair of the pair rule (consecutive dates, or ≤ 48 days apart); a
+    per-burst product (velocity) one value, at the top level of the JSON (one CSV row). A
+    product's companion variables (components, velocity_std…) come beside ``value`` under
+    their names. Other query parameters are the product's options. Complex values come as
+    ``{re, im, abs, phase}``.
     """
     engine = engine_of(request)
     variant = variant_from(product, option_params(product, dict(request.query_params)))
@@ -56,13 +59,20 @@ def point(
     started = admit(request, [selection], Cost(f"/point {product}", 1, n, n * POINT_VALUE_BYTES))
     if started is not None:
         return started
-    series = [
-        {**label, "value": _value(engine.read(ref, selection.window)[0, 0])}
-        for label, ref in zip(selection.labels(), selection.arrays, strict=True)
-    ]
-    if variant.spec.units in ("m", "m/yr"):  # displacement, velocity: millimetres beside the SI value
-        for s in series:
-            s["value_mm"] = None if s["value"] is None else 1e3 * s["value"]
+    metric = variant.spec.units in ("m", "m/yr")  # displacement, velocity: millimetres beside SI
+    series = []
+    for k, label in enumerate(selection.labels()):
+        entry: dict[str, Any] = dict(label)
+        for var in variant.variables:
+            ref = selection.at(var.var.name).arrays[k]
+            value = _value(engine.read(ref, selection.window)[0, 0])
+            if var.var.name == variant.product:
+                entry["value"] = value
+                if metric:
+                    entry["value_mm"] = None if value is None else 1e3 * value
+            else:
+                entry[var.var.name] = int(value) if var.dtype.kind in "iu" and value is not None else value
+        series.append(entry)
     x, y = engine.product_grid(burst_id, pol, variant).project(lon, lat)
     row, col = selection.window[0].start, selection.window[1].start
     if format == "csv":
@@ -75,6 +85,7 @@ def point(
                 {**s, "value": s["value"]["phase"] if isinstance(s["value"], dict) else s["value"]}
             )
         return Response(out.getvalue(), media_type="text/csv")
+    where = series[0] if variant.spec.dateless else {"series": series}
     return JSONResponse(
         {
             "product": product,
@@ -83,15 +94,16 @@ def point(
             "burst_id": burst_id,
             "polarization": pol,
             "units": variant.spec.units,
-            **({"units_mm": variant.spec.units.replace("m", "mm", 1)}
-               if variant.spec.units in ("m", "m/yr") else {}),
+            **({"units_mm": variant.spec.units.replace("m", "mm", 1)} if metric else {}),
+            **({"variable_units": {v.name: v.units for v in variant.spec.companions}}
+               if variant.spec.companions else {}),
             "lon": lon,
             "lat": lat,
             "x": x,
             "y": y,
             "row": row,
             "col": col,
-            "series": series,
+            **where,
         }
     )
 

@@ -73,7 +73,7 @@ def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Respon
     store = product_store(request, burst_id, product, segment)
     key = "/".join(parts)
     chunk = store.chunk_of(key) if store.variant.options.made_by_job else None
-    if chunk is not None and engine_of(request).state(*chunk) != "present":
+    if chunk is not None and (engine_of(request).state(*chunk) != "present" or not store.current(*chunk)):
         from cube.api._plan import job_reason, start_job  # the job side only when a job is needed
 
         ref, i, j = chunk

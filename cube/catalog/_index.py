@@ -148,15 +148,25 @@ CREATE TRIGGER IF NOT EXISTS items_rtree_delete AFTER DELETE ON items BEGIN
 END;
 """
 
-KIND_SLC, KIND_DATE, KIND_PAIR = 0, 1, 2
+KIND_SLC, KIND_DATE, KIND_PAIR, KIND_BURST = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
 class ProductInfo:
-    """What the index needs to know of an ARD product: its name (= collection) and kind."""
+    """What the index needs to know of an ARD product: its name (= collection) and kind.
+
+    ``per_burst``: one item per burst ID over all its dates (a velocity), anchored on its
+    latest date; else one per date, or per pair of the pair rule (``pair``).
+    """
 
     name: str
     pair: bool
+    per_burst: bool = False
+
+    @property
+    def code(self) -> int:
+        """0: an item per date, 1: per pair, 2: per burst ID."""
+        return 2 if self.per_burst else int(self.pair)
 
 
 @dataclass
@@ -206,6 +216,9 @@ class ItemRow:
     pair_geometry: dict[str, Any] | None = None
     epsg: int | None = None
     grid: dict[str, Any] | None = None
+    start_us: int | None = None  # the item's time span (a per-burst item: first to latest date)
+    end_us: int | None = None
+    burst_dates: tuple[str, ...] = ()  # every date key of the burst ID, sorted
 
 
 @dataclass
@@ -453,14 +466,20 @@ class StacIndex:
             if p.name == SLC_COLLECTION or p.name in names:
                 raise InputError(f"product name {p.name!r} is reserved or repeated")
             names.add(p.name)
-            conn.execute("INSERT INTO temp.products VALUES (?, ?)", (p.name, int(p.pair)))
+            conn.execute("INSERT INTO temp.products VALUES (?, ?)", (p.name, p.code))
         conn.execute("DELETE FROM items WHERE kind > 0 AND collection NOT IN "
                      "(SELECT name FROM temp.products)")
         conn.execute(f"DELETE FROM items WHERE kind = {KIND_DATE} AND collection IN "
-                     "(SELECT name FROM temp.products WHERE pair = 1)")
+                     "(SELECT name FROM temp.products WHERE pair <> 0)")
         conn.execute(f"DELETE FROM items WHERE kind = {KIND_PAIR} AND (collection IN "
-                     "(SELECT name FROM temp.products WHERE pair = 0) "
+                     "(SELECT name FROM temp.products WHERE pair <> 1) "
                      "OR pair_id NOT IN (SELECT id FROM pairs))")
+        latest = ("(SELECT x.id FROM dates x WHERE x.burst_id = {0}.burst_id "
+                  "ORDER BY x.start_us DESC, x.id DESC LIMIT 1)")
+        # per-burst items follow the burst's latest date (they cover every date up to it)
+        conn.execute(f"DELETE FROM items WHERE kind = {KIND_BURST} AND (collection NOT IN "
+                     "(SELECT name FROM temp.products WHERE pair = 2) "
+                     f"OR date_id <> {latest.format('items')})")
         common = ("platform, relative_orbit, orbit_state, burst_id, swath, minx, miny, maxx, maxy")
         conn.execute(f"""
             INSERT INTO items (item_id, collection, kind, date_id, datetime_us, start_us, end_us,
@@ -490,8 +509,19 @@ class StacIndex:
                  JOIN temp.products p ON p.pair = 1
             WHERE (r.pol_mask & s.pol_mask) <> 0
               AND NOT EXISTS (SELECT 1 FROM items i WHERE i.pair_id = q.id AND i.collection = p.name)""")
+        conn.execute(f"""
+            INSERT INTO items (item_id, collection, kind, date_id, datetime_us, start_us, end_us,
+                               sort_us, absolute_orbit, pol_mask, {common})
+            SELECT l.burst_id || '_' || p.name, p.name, {KIND_BURST}, l.id, NULL, f.start_us, l.end_us,
+                   f.start_us, NULL, l.pol_mask, {_prefixed('l', common)}
+            FROM dates l JOIN temp.products p ON p.pair = 2
+                 JOIN (SELECT burst_id, MIN(start_us) AS start_us FROM dates GROUP BY burst_id) f
+                      ON f.burst_id = l.burst_id
+            WHERE l.id = {latest.format('l')}
+              AND NOT EXISTS (SELECT 1 FROM items i WHERE i.kind = {KIND_BURST}
+                              AND i.burst_id = l.burst_id AND i.collection = p.name)""")
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('products', ?)",
-                     (json.dumps(sorted((p.name, p.pair) for p in products)),))
+                     (json.dumps(sorted((p.name, p.code) for p in products)),))
 
     def _refresh_pairs(self, conn: sqlite3.Connection, burst_id: str, max_pair_days: float) -> None:
         dates = conn.execute("SELECT id, start_us, wkb, burst FROM dates WHERE burst_id = ? "
@@ -523,7 +553,9 @@ class StacIndex:
     # -- reading ----------------------------------------------------------------------------
     _SELECT = """
         SELECT i.id, i.kind, i.collection, i.item_id, i.burst_id, d.item AS slc, s.item AS secondary,
-               q.days, q.bperp_m, q.bpar_m, q.wkb AS pair_wkb, b.epsg, b.grid
+               q.days, q.bperp_m, q.bpar_m, q.wkb AS pair_wkb, b.epsg, b.grid, i.start_us, i.end_us,
+               (SELECT group_concat(x.date_key, ',') FROM dates x WHERE x.burst_id = i.burst_id)
+               AS burst_dates
         FROM items i
         JOIN dates d ON d.id = i.date_id
         LEFT JOIN pairs q ON q.id = i.pair_id
@@ -696,10 +728,10 @@ class StacIndex:
             })
         return out
 
-    def products(self) -> list[tuple[str, bool]]:
-        """(name, pair) of the products the items were derived for, sorted."""
+    def products(self) -> list[tuple[str, int]]:
+        """(name, :attr:`ProductInfo.code`) of the products the items were derived for, sorted."""
         row = self._conn().execute("SELECT value FROM meta WHERE key = 'products'").fetchone()
-        return [] if row is None else [(str(n), bool(p)) for n, p in json.loads(row[0])]
+        return [] if row is None else [(str(n), int(p)) for n, p in json.loads(row[0])]
 
     def stats(self) -> dict[str, int]:
         """Row counts: bursts, dates, pairs, items."""
@@ -739,6 +771,8 @@ def _row(r: sqlite3.Row) -> ItemRow:
         pair_geometry=(json.loads(shapely.to_geojson(shapely.from_wkb(r["pair_wkb"])))
                        if r["pair_wkb"] else None),
         epsg=r["epsg"], grid=json.loads(r["grid"]) if r["grid"] else None,
+        start_us=r["start_us"], end_us=r["end_us"],
+        burst_dates=tuple(sorted(r["burst_dates"].split(","))) if r["burst_dates"] else (),
     )
 
 

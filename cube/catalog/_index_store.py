@@ -149,7 +149,7 @@ def _update_index(store: CubeStore, want: dict, infos: list[ProductInfo]) -> lis
             todo.append(make_date_record(store, burst, with_grid=burst_id not in have_grid))
             have_grid.add(burst_id)
         touched = idx.upsert_dates(todo, infos) if todo else []
-        if idx.products() != sorted((p.name, p.pair) for p in infos):
+        if idx.products() != sorted((p.name, p.code) for p in infos):
             idx.refresh(infos)
     return touched
 

@@ -22,7 +22,9 @@ from urllib.parse import urlencode
 
 from cube import __version__
 from cube.catalog._cql2 import QUERYABLES
-from cube.catalog._index import KIND_PAIR, KIND_SLC, SLC_COLLECTION, ItemRow, ProductInfo
+from cube.catalog._index import KIND_BURST, KIND_PAIR, KIND_SLC, SLC_COLLECTION, ItemRow, ProductInfo
+from cube.catalog._index import _iso as _iso_us
+from cube.format import rule_pairs
 from cube.products import PRODUCTS, DisplacementOptions, ProductSpec
 
 STAC_VERSION = "1.1.0"
@@ -49,7 +51,8 @@ def default_products() -> dict[str, ProductSpec]:
 
 def product_infos(products: Mapping[str, ProductSpec]) -> list[ProductInfo]:
     """The (name, pair) list the index derives product items from."""
-    return [ProductInfo(name=str(p.name), pair=bool(p.pair)) for p in products.values()]
+    return [ProductInfo(name=str(p.name), pair=bool(p.pair), per_burst=bool(getattr(p, "dateless", False)))
+            for p in products.values()]
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,16 @@ def make_product_item(row: ItemRow, roots: UrlRoots, spec: ProductSpec | None,
             geometry = row.pair_geometry
             bbox = _bounds(geometry)
         query = {"burst_id": burst_id, "reference": ref_dt, "secondary": sec_dt}
+    elif row.kind == KIND_BURST:  # every date of the burst ID, up to its latest (this row's SLC)
+        pols = list(ref.get("sar:polarizations", []))
+        date_keys = ()
+        props.update({
+            "datetime": None,
+            "start_datetime": _iso_us(row.start_us) if row.start_us is not None else ref["datetime"],
+            "end_datetime": ref.get("end_datetime", ref["datetime"]),
+            "sarcube:date_keys": list(row.burst_dates),
+        })
+        query = {"burst_id": burst_id}
     else:
         pols = list(ref.get("sar:polarizations", []))
         date_keys = (ref["sarcube:date_key"],)
@@ -181,8 +194,9 @@ def make_product_item(row: ItemRow, roots: UrlRoots, spec: ProductSpec | None,
         defaults = DisplacementOptions()
         props["sarcube:network"] = {
             "network": defaults.network, "max_days": defaults.max_days,
-            "pairs": "the pair rule over every date of the burst: consecutive dates, and dates at most "
-                     f"{defaults.max_days} days apart (options network=sequential:N, max_days= change it)"}
+            "rule": "the pair rule over every date of the burst: consecutive dates, and dates at most "
+                    f"{defaults.max_days} days apart (options network=sequential:N, max_days= change it)",
+            "pairs": [list(p) for p in rule_pairs(row.burst_dates, defaults.max_days)]}
 
     exts = [SAR_EXT, SAT_EXT, PROJ_EXT, PROCESSING_EXT]
     if "view:incidence_angle" in props:
@@ -259,7 +273,8 @@ def make_collection(collection_id: str, summary: dict[str, Any] | None, roots: U
         keywords = ["sentinel-1", "sar", "slc", "burst"]
     else:
         title = spec.title if spec is not None else collection_id
-        kind = "pair of dates" if spec is not None and spec.pair else "date"
+        kind = ("pair of dates" if spec is not None and spec.pair
+                else "burst ID, over all its dates" if spec is not None and spec.dateless else "date")
         description = (f"{spec.description if spec is not None else collection_id} One item per "
                        f"burst ID and {kind}, materialized or not (sarcube:materialized); assets "
                        "link to the zarr, GeoTIFF and tile endpoints that compute on request.")
@@ -311,6 +326,7 @@ def make_collection(collection_id: str, summary: dict[str, Any] | None, roots: U
     if spec is not None:
         out["sarcube:product_version"] = str(spec.version)
         out["sarcube:pair"] = bool(spec.pair)
+        out["sarcube:dates"] = int(spec.dates)
     return out
 
 

@@ -4,14 +4,15 @@ Unwrapping is global over a burst, and the inversion needs every pair of the net
 these products are made whole, per burst, here (never chunk by chunk):
 
 1. each pair of the network not unwrapped yet: its interferogram and coherence are read from
-   the ARD store (computed first if absent), SNAPHU unwraps it, both variables (phase and
-   connected components) are stored; pairs already stored are read back (keep-up appends a
-   date: only its new pairs are unwrapped);
+   the ARD store (computed first if absent), SNAPHU unwraps it, both variables of the
+   ``unwrapped`` Dataset (``unwrapped`` and ``components``) are stored; pairs already stored are
+   read back (keep-up appends a date: only its new pairs are unwrapped);
 2. the reference pixel (``ref=lon,lat``, or the most coherent pixel unwrapped in every pair);
-3. the weighted SBAS inversion of every pixel, then the velocity up to each date;
-4. every date's ``displacement`` and every ``velocity`` variable of the same options are
-   stored, over the whole grid (a series extended by a date is written again whole: the
-   inversion is cheap, and its result equals a series computed from scratch).
+3. the weighted SBAS inversion of every pixel, then the velocity of the whole series;
+4. every date's ``displacement`` and the burst's one ``velocity`` array of each of its
+   variables (same options) are stored, over the whole grid (a series extended by a date is
+   written again whole: the inversion is cheap, and its result equals a series computed from
+   scratch; the velocity is fitted again over every date).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from cube.products import (
 log = logging.getLogger(__name__)
 
 SERIES_PRODUCTS = ("unwrapped", "displacement", "velocity")
-VELOCITY_VARIABLES = ("velocity", "velocity_std", "temporal_coherence", "residual", "connected")
 Progress = Callable[[int, int], None]
 
 
@@ -56,10 +56,8 @@ def wants_series(spec: JobSpec) -> bool:
 
 
 def series_options(options: DisplacementOptions) -> DisplacementOptions:
-    """The displacement options of a displacement or velocity variant (``variable`` dropped)."""
-    values = options.model_dump()
-    values.pop("variable", None)
-    return DisplacementOptions.model_validate(values)
+    """The displacement options of a displacement or velocity variant (the same fields)."""
+    return DisplacementOptions.model_validate(options.model_dump())
 
 
 def _variant(product: str, options: dict) -> Variant:
@@ -85,12 +83,12 @@ def unwrapped_pair(engine: ArdEngine, burst_id: str, polarization: str, options:
                    pair: tuple[str, str], tally: Tally) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """One pair's (phase, components, coherence) over the whole grid, unwrapped first if not stored.
 
-    Returns the three float32 (rows, cols) arrays and whether SNAPHU ran.
+    Returns float32 phase (rad), int32 components, float32 coherence, each (rows, cols), and
+    whether SNAPHU ran.
     """
-    base = {**options.model_dump(mode="json")}
-    phase_ref, comp_ref = (
-        ArdArray(burst_id, polarization, _variant("unwrapped", {**base, "variable": v}), pair)
-        for v in ("phase", "components"))
+    variant = _variant("unwrapped", options.model_dump(mode="json"))
+    phase_ref, comp_ref = (ArdArray(burst_id, polarization, variant.at(v), pair)
+                           for v in ("unwrapped", "components"))
     coh_ref = ArdArray(burst_id, polarization, _variant(
         "coherence", {"engine": options.engine, "window": list(options.multilook)}), pair)
     coherence = engine.read(coh_ref, None, tally)
@@ -146,24 +144,20 @@ def compute_series(engine: ArdEngine, burst_id: str, polarization: str, options:
 
 def store_series(engine: ArdEngine, burst_id: str, polarization: str, options: DisplacementOptions,
                  dates: list[str], series: Series, tally: Tally) -> None:
-    """Store every date's displacement and every velocity variable (same options) of a series."""
+    """Store every date's displacement and the burst's velocity Dataset (same options) of a series."""
     base = options.model_dump(mode="json")
     disp = Variant.of("displacement", base)
     for k, d in enumerate(dates):
         tally.bytes_written += store_whole(engine, ArdArray(burst_id, polarization, disp, (d,)),
                                            series.displacement[k])
     vel, std = velocity_fit(series.displacement, years_since_first(dates))
-    per_date = {"velocity": vel, "velocity_std": std}
-    fixed = {"temporal_coherence": series.temporal_coherence, "residual": series.residual,
-             "connected": series.connected.astype(np.float32)}
-    for name in VELOCITY_VARIABLES:
-        variant = Variant.of("velocity", VelocityOptions.model_validate({**base, "variable": name}))
-        for k, d in enumerate(dates):
-            values = per_date[name][k] if name in per_date else fixed[name]
-            ref = ArdArray(burst_id, polarization, variant, (d,))
-            tally.bytes_written += store_whole(engine, ref, values)
+    values = {"velocity": vel, "velocity_std": std, "temporal_coherence": series.temporal_coherence,
+              "residual": series.residual, "connected": series.connected.astype(np.uint8)}
+    for variant in Variant.of("velocity", VelocityOptions.model_validate(base)).variables:
+        ref = ArdArray(burst_id, polarization, variant, ())
+        tally.bytes_written += store_whole(engine, ref, values[variant.var.name])
     tally.computed["displacement"] += len(dates)
-    tally.computed["velocity"] += len(dates) * len(VELOCITY_VARIABLES)
+    tally.computed["velocity"] += len(values)
 
 
 def run_series_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = None,
@@ -180,9 +174,8 @@ def run_series_burst(spec: JobSpec, index: int, *, engine: ArdEngine | None = No
             continue
         variant = job.variant()
         if job.product == "unwrapped":
-            options = variant.options
-            assert isinstance(options, UnwrappedOptions)
-            uopts = UnwrappedOptions.model_validate({**options.model_dump(), "variable": "phase"})
+            uopts = variant.options
+            assert isinstance(uopts, UnwrappedOptions)
             for pair in job.selection(engine, burst.burst_id, burst.polarization).date_sets:
                 unwrapped_pair(engine, burst.burst_id, burst.polarization, uopts, (pair[0], pair[1]), tally)
             continue

@@ -35,7 +35,8 @@ class ProductJob(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict, description="the product's options (its model's fields)"
     )
-    dates: list[str] | None = Field(None, description="date keys (per-date products); None = every date")
+    dates: list[str] | None = Field(None, description="date keys (per-date products); None = every date "
+                                    "(per-burst products such as velocity always cover every date)")
     pairs: list[tuple[str, str]] | None = Field(
         None, description="(reference, secondary) date keys (pair products); None = the catalog's pair rule"
     )
@@ -54,7 +55,7 @@ class ProductJob(BaseModel):
         return cls(
             product=v.product,
             options=v.options.non_default(),
-            dates=None if v.spec.pair else [d for (d,) in selection.date_sets],
+            dates=[d for (d,) in selection.date_sets] if v.spec.dates == 1 else None,
             pairs=[(a, b) for a, b in selection.date_sets] if v.spec.pair else None,
             window=selection.window_bounds,
         )

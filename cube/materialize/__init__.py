@@ -13,7 +13,7 @@ from cube.materialize._ard import ARD_STORE, decode_block
 from cube.materialize._engine import LEASE_DIR, ArdEngine, ChunkState, Tally, default_lease_backend
 from cube.materialize._pixels import read_pixels, read_strided
 from cube.materialize._product_store import ProductStore, open_product
-from cube.materialize._select import check_date_key, select
+from cube.materialize._select import check_date_key, follows_selection, select
 
 __all__ = [
     "ARD_STORE",
@@ -28,5 +28,6 @@ __all__ = [
     "open_product",
     "read_pixels",
     "read_strided",
+    "follows_selection",
     "select",
 ]

@@ -109,6 +109,8 @@ CODECS: list[dict] = [
 
 def fill_json(variant: Variant) -> object:
     """The fill value as zarr v3 metadata writes it."""
+    if variant.dtype.kind in "iu":
+        return variant.fill_value
     return ["NaN", "NaN"] if variant.dtype.kind == "c" else "NaN"
 
 

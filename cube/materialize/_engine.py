@@ -375,7 +375,7 @@ class ArdEngine:
             if not self.ard.exists(doc):
                 self.ard.write_bytes(doc, group_metadata(attrs))
         grid = ProductGrid(stack.grid, variant.looks)
-        attrs = {"dates": list(ref.dates), "epsg": grid.epsg, "units": variant.spec.units,
+        attrs = {"dates": list(ref.dates), "epsg": grid.epsg, "units": variant.var.units,
                  "transform": list(grid.transform())}
         doc = f"{path}/zarr.json"
         try:

@@ -3,8 +3,11 @@
 Layout of the store (what ``xr.open_zarr`` sees)::
 
     zarr.json                       group, with consolidated metadata of every array
-    <product>/zarr.json             (time, y, x) or (reference_time, secondary_time, y, x)
-    <product>/c/<t>/<i>/<j>         chunk (1, cy, cx): the ARD store's bytes, computed if absent
+    <variable>/zarr.json            (time, y, x), (reference_time, secondary_time, y, x), or
+                                    (y, x) for a per-burst product; one per variable of the
+                                    product (its own, named like it, then its companions)
+    <variable>/c/<t>/<i>/<j>        chunk (1, cy, cx): the ARD store's bytes, computed if absent
+                                    (``c/<i>/<j>``, (cy, cx), for a per-burst product)
     x, y                            pixel-centre map coordinates, m
     time | reference_time, secondary_time   int64 µs since 1970-01-01 (CF), every date of the burst
     spatial_ref                     CF grid mapping (scalar)
@@ -23,11 +26,12 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cube.format import date_key_time
+from cube.format import date_key_time, iso
 from cube.geometry import ProductGrid
 from cube.materialize._ard import array_metadata
 from cube.materialize._engine import ArdEngine, Tally
@@ -99,7 +103,13 @@ class ProductStore:
 
     @property
     def time_dims(self) -> list[str]:
-        return ["reference_time", "secondary_time"] if self.variant.spec.pair else ["time"]
+        """The dims before (y, x): two for pairs, one per date, none for a per-burst product."""
+        return {2: ["reference_time", "secondary_time"], 1: ["time"], 0: []}[self.variant.spec.dates]
+
+    @cached_property
+    def variables(self) -> dict[str, Variant]:
+        """The variant of each variable of the store, by its node name."""
+        return {v.var.name: v for v in self.variant.variables}
 
     @property
     def grid(self) -> ProductGrid:
@@ -119,19 +129,21 @@ class ProductStore:
         v = self.variant
         coords = self._coords()
         rows, cols = coords["y"].size, coords["x"].size
-        nt = coords[self.time_dims[0]].size
+        nt = len(self.dates)
         about = provenance(self.burst_id, self.polarization, v)
-        data_attrs = {**about, **variable_attrs(v), "coordinates": "spatial_ref"}
         docs: dict[str, dict] = {
-            v.product: json.loads(
+            name: json.loads(
                 array_metadata(
-                    v,
+                    var,
                     (nt,) * len(self.time_dims) + (rows, cols),
                     (1,) * len(self.time_dims) + v.chunks,
                     [*self.time_dims, "y", "x"],
-                    data_attrs,
+                    {**about, **variable_attrs(var), "coordinates": "spatial_ref"},
                 )
-            ),
+            )
+            for name, var in self.variables.items()
+        }
+        docs.update({
             "x": _coord_meta(cols, "float64", "x", X_ATTRS),
             "y": _coord_meta(rows, "float64", "y", Y_ATTRS),
             "spatial_ref": {
@@ -147,7 +159,7 @@ class ProductStore:
                 "dimension_names": [],
                 "storage_transformers": [],
             },
-        }
+        })
         for dim in self.time_dims:
             docs[dim] = _coord_meta(
                 nt,
@@ -162,10 +174,18 @@ class ProductStore:
         root = {
             "zarr_format": 3,
             "node_type": "group",
-            "attributes": {**about, "Conventions": "CF-1.8"},
+            "attributes": {**about, **self._coverage(), "Conventions": "CF-1.8"},
             "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": docs},
         }
         return {"": root, **docs}
+
+    def _coverage(self) -> dict[str, str]:
+        """A per-burst product's dates (it has no time axis): first and last, ACDD names."""
+        dates = self.dates
+        if not self.variant.spec.dateless or not dates:
+            return {}
+        return {"time_coverage_start": iso(dates[0]), "time_coverage_end": iso(dates[-1]),
+                "dates": ",".join(dates)}
 
     # -- reads ------------------------------------------------------------------------------------
     def fetch(self, key: str, tally: Tally | None = None) -> bytes | None:
@@ -181,7 +201,7 @@ class ProductStore:
         node, _, rest = key.partition("/")
         if not _CHUNK_KEY.match(rest):
             return None
-        if node == self.variant.product:
+        if node in self.variables:
             chunk = self.chunk_of(key)
             if chunk is None:
                 return None
@@ -194,13 +214,13 @@ class ProductStore:
         return None
 
     def chunk_of(self, key: str) -> tuple[ArdArray, int, int] | None:
-        """(array, i, j) of a data chunk key (``<product>/c/<t>/<i>/<j>``), None for other keys."""
+        """(array, i, j) of a data chunk key (``<variable>/c/<t>/<i>/<j>``), None for other keys."""
         node, _, rest = key.partition("/")
-        if node != self.variant.product or not _CHUNK_KEY.match(rest):
+        if node not in self.variables or not _CHUNK_KEY.match(rest):
             return None
-        return self._data_chunk([int(p) for p in rest.split("/")[1:]])
+        return self._data_chunk(self.variables[node], [int(p) for p in rest.split("/")[1:]])
 
-    def _data_chunk(self, index: list[int]) -> tuple[ArdArray, int, int] | None:
+    def _data_chunk(self, variant: Variant, index: list[int]) -> tuple[ArdArray, int, int] | None:
         """(array, i, j) of a data chunk index, or None if it names no date (or pair)."""
         nd = len(self.time_dims)
         if len(index) != nd + 2:
@@ -208,8 +228,21 @@ class ProductStore:
         dates = self.dates
         if any(t >= len(dates) for t in index[:nd]):
             return None
-        ref = ArdArray(self.burst_id, self.polarization, self.variant, tuple(dates[t] for t in index[:nd]))
+        ref = ArdArray(self.burst_id, self.polarization, variant, tuple(dates[t] for t in index[:nd]))
         return ref, index[nd], index[nd + 1]
+
+    def current(self, ref: ArdArray, i: int, j: int) -> bool:
+        """Whether a stored chunk is current.
+
+        A per-burst product that ``follows`` another (velocity) is stale once a date was appended
+        and the product it follows was not made again for it (its chunk at that date absent).
+        """
+        spec = self.variant.spec
+        if not spec.follows:
+            return True
+        follow = Variant.of(spec.follows, self.variant.options.model_dump())
+        latest = ArdArray(self.burst_id, self.polarization, follow, (self.dates[-1],))
+        return self.engine.state(latest, i, j) == "present"
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is in the store.
@@ -217,8 +250,8 @@ class ProductStore:
         A product chunk exists (it can be read) without being computed here.
         """
         node, _, rest = key.partition("/")
-        if node == self.variant.product and _CHUNK_KEY.match(rest):
-            chunk = self._data_chunk([int(p) for p in rest.split("/")[1:]])
+        if node in self.variables and _CHUNK_KEY.match(rest):
+            chunk = self.chunk_of(key)
             if chunk is None:
                 return False
             ny, nx = self.engine.chunk_counts(self.burst_id, self.polarization, self.variant)

@@ -43,8 +43,10 @@ def select(
     product grid), else the whole grid.
 
     When, per-date products: ``dates`` (date keys), else those ``datetime`` matches (all if
-    None). Pair products: ``pairs`` (date keys), else ``reference``/``secondary``, else with
-    ``all_pairs`` every pair of the pair rule whose reference ``datetime`` matches.
+    None). A per-burst product (``velocity``) has one array over every date: ``dates`` and
+    ``datetime`` do not apply (its one date set is empty). Pair products: ``pairs`` (date
+    keys), else ``reference``/``secondary``, else with ``all_pairs`` every pair of the pair rule
+    whose reference ``datetime`` matches.
 
     NotFoundError for an unknown burst or date, InputError for anything else malformed.
     """
@@ -84,6 +86,21 @@ def select(
     return Selection(burst_id, polarization, variant, tuple(date_sets), window)
 
 
+def follows_selection(engine: ArdEngine, selection: Selection) -> Selection | None:
+    """What a per-burst product's selection must find stored to be current (None: nothing).
+
+    Its ``follows`` product (same options, window and burst) at the burst's latest date: a
+    velocity is current while the displacement of the latest date is stored (they are made
+    together); a date appended since leaves that displacement absent.
+    """
+    spec = selection.variant.spec
+    if not spec.follows:
+        return None
+    dates = sorted(engine.stack(selection.burst_id, selection.polarization).dates)
+    variant = Variant.of(spec.follows, selection.variant.options.model_dump())
+    return Selection(selection.burst_id, selection.polarization, variant, ((dates[-1],),), selection.window)
+
+
 def check_date_key(date: str) -> None:
     """InputError unless ``date`` is a date key ``YYYYmmddTHHMMSS[.ffffff]``."""
     try:
@@ -98,6 +115,11 @@ def check_date_key(date: str) -> None:
 def _date_sets(variant: Variant, burst_id: str, have: list[str], *, datetime: str | None,
                reference: str | None, secondary: str | None, dates: Sequence[str] | None,
                pairs: Sequence[tuple[str, str]] | None, all_pairs: bool) -> list[tuple[str, ...]]:
+    if variant.spec.dateless:
+        if pairs is not None or reference or secondary:
+            raise InputError(f"{variant.product} is a per-burst product (one value over every date of "
+                             f"{burst_id}): give no pairs, reference or secondary")
+        return [()]
     if not variant.spec.pair:
         if pairs is not None or reference or secondary:
             raise InputError(f"{variant.product} is a per-date product: give dates (datetime=), not pairs")

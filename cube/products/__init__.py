@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from cube.products._address import CSLC, CSLC_CHUNK, ArdArray, Selection, Variant, cslc_input
+from cube.products._address import ALL_DATES, CSLC, CSLC_CHUNK, ArdArray, Selection, Variant, cslc_input
 from cube.products._options import (
     AmplitudeOptions,
     BackscatterOptions,
@@ -26,13 +26,22 @@ from cube.products._options import (
     DisplacementOptions,
     FromCslcOptions,
     InterferogramOptions,
+    MultilookedOptions,
     ProductOptions,
     UnwrappedOptions,
     VelocityOptions,
+    WholeBurstOptions,
     parse_segment,
     parse_value,
 )
-from cube.products._registry import PRODUCTS, Input, ProductSpec, compute_product, get_product
+from cube.products._registry import (
+    PRODUCTS,
+    Input,
+    ProductSpec,
+    VariableSpec,
+    compute_product,
+    get_product,
+)
 
 if TYPE_CHECKING:
     from cube.products._cslc import CslcWindow, SlcSource, carrier_model, geocode_slc, radar_window
@@ -81,6 +90,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "ALL_DATES",
     "CSLC",
     "ENCODERS",
     "CSLC_CHUNK",
@@ -97,6 +107,7 @@ __all__ = [
     "DisplacementOptions",
     "Series",
     "UnwrappedOptions",
+    "VariableSpec",
     "VelocityOptions",
     "check_network",
     "invert_series",
@@ -108,11 +119,13 @@ __all__ = [
     "FromCslcOptions",
     "Input",
     "InterferogramOptions",
+    "MultilookedOptions",
     "ProductOptions",
     "ProductSpec",
     "Selection",
     "SlcSource",
     "Variant",
+    "WholeBurstOptions",
     "amplitude",
     "backscatter",
     "calibration_factors",

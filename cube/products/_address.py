@@ -1,8 +1,9 @@
 """Where a product value lives: a variant of a product, and the address of one stored array.
 
-- :class:`Variant`: a product with one set of options at one algorithm version;
-- :class:`ArdArray`: one burst × polarization × variant × date (or pair): one 2-D array of the
-  ARD store, with its path and its chunks' paths;
+- :class:`Variant`: a product with one set of options at one algorithm version (and, for a
+  product with companion variables, which of its variables);
+- :class:`ArdArray`: one burst × polarization × variant × date (or pair, or no date for a
+  per-burst product): one 2-D array of the ARD store, with its path and its chunks' paths;
 - :class:`Selection`: what a request or a job reads: arrays of one burst and a product-grid window.
 
 No I/O and no numba here: the API, the job file, keep-up and the engine all pass these around.
@@ -18,21 +19,28 @@ import numpy as np
 
 from cube.format import iso
 from cube.products._options import ProductOptions
-from cube.products._registry import ProductSpec, get_product
+from cube.products._registry import ProductSpec, VariableSpec, get_product
 
 if TYPE_CHECKING:
     from cube.geometry import Window
 
 CSLC_CHUNK = 512
 """Rows and columns of the fixed grid per chunk; a product chunk covers about that much ground."""
+ALL_DATES = "all_dates"
+"""The path segment of a per-burst (dateless) array: it covers every date of the burst."""
 
 
 @dataclass(frozen=True)
 class Variant:
-    """A product with one set of options at one algorithm version: what a chunk belongs to."""
+    """A product with one set of options at one algorithm version: what a chunk belongs to.
+
+    ``variable``: which variable of the product's Dataset (None: the product's own, named like
+    it); a product's companion variables (:attr:`ProductSpec.companions`) share its options.
+    """
 
     product: str
     options: ProductOptions
+    variable: str | None = None
 
     @classmethod
     def of(cls, product: str, options: ProductOptions | dict | None = None) -> Variant:
@@ -49,10 +57,34 @@ class Variant:
         """The product's registry entry."""
         return get_product(self.product)
 
+    def at(self, variable: str) -> Variant:
+        """The same variant's variable ``variable`` (InputError if the product has none so named)."""
+        self.spec.variable(variable)
+        return Variant(self.product, self.options, None if variable == self.product else variable)
+
+    @property
+    def variables(self) -> list[Variant]:
+        """The variant of each variable of the product's Dataset, the product's own first."""
+        return [self.at(v.name) for v in self.spec.variables]
+
+    @property
+    def var(self) -> VariableSpec:
+        """The variable's spec (name, dtype, units, long name, fill)."""
+        return self.spec.variable(self.variable or self.product)
+
     @cached_property
     def key(self) -> str:
-        """``<product>/v<version>-<digest>``: the variant's folder under a burst group."""
+        """``<product>/v<version>-<digest>``: the variant (all its variables), provenance's name."""
         return f"{self.product}/v{self.spec.version}-{self.options.digest()}"
+
+    @cached_property
+    def folder(self) -> str:
+        """The variable's folder under a burst group.
+
+        The key, then ``/<variable>`` when the product has companion variables
+        (``unwrapped/v2-…/components``).
+        """
+        return f"{self.key}/{self.var.name}" if self.spec.companions else self.key
 
     @property
     def looks(self) -> tuple[int, int]:
@@ -67,20 +99,23 @@ class Variant:
 
     @property
     def dtype(self) -> np.dtype:
-        """The product's numpy dtype."""
-        return np.dtype(self.spec.dtype)
+        """The variable's numpy dtype."""
+        return np.dtype(self.var.dtype)
 
     @property
-    def fill_value(self) -> complex | float:
-        """NaN (NaN+NaNj for complex products): the value of pixels without data."""
-        return complex(np.nan, np.nan) if self.dtype.kind == "c" else float("nan")
+    def fill_value(self) -> complex | float | int:
+        """The value of pixels without data: NaN (NaN+NaNj complex), the variable's fill for integers."""
+        if self.dtype.kind == "c":
+            return complex(np.nan, np.nan)
+        return int(self.var.fill) if self.dtype.kind in "iu" else float("nan")
 
 
 @dataclass(frozen=True)
 class ArdArray:
     """One stored product array: a burst ID, a polarization, a variant and its date (or pair).
 
-    ``dates`` holds one date key, or (reference, secondary) for a pair product.
+    ``dates`` holds one date key, (reference, secondary) for a pair product, or nothing for a
+    per-burst product (its array covers every date of the burst; path segment ``all_dates``).
     """
 
     burst_id: str
@@ -101,14 +136,16 @@ class ArdArray:
     @cached_property
     def path(self) -> str:
         """The array's folder relative to the ARD store root."""
-        return f"{self.burst_id}/{self.polarization.lower()}/{self.variant.key}/{'_'.join(self.dates)}"
+        when = "_".join(self.dates) or ALL_DATES
+        return f"{self.burst_id}/{self.polarization.lower()}/{self.variant.folder}/{when}"
 
     def chunk_path(self, i: int, j: int) -> str:
         """Chunk (i, j) relative to the ARD store root."""
         return f"{self.path}/c/{i}/{j}"
 
     def __str__(self) -> str:
-        return f"{self.burst_id} {self.polarization} {self.variant.key} {'_'.join(self.dates)}"
+        when = "_".join(self.dates) or ALL_DATES
+        return f"{self.burst_id} {self.polarization} {self.variant.folder} {when}"
 
 
 CSLC = Variant.of("cslc")
@@ -125,8 +162,9 @@ def cslc_input(options: ProductOptions) -> Variant:
 class Selection:
     """What one request or one job product reads: arrays of one burst and variant, one window.
 
-    ``arrays`` holds one :class:`ArdArray` per date (or pair), in time order; ``window`` is a
-    window of the product grid (rows, cols after looks).
+    ``arrays`` holds one :class:`ArdArray` per date (or pair), in time order (a per-burst
+    product: one, ``date_sets == ((),)``); ``window`` is a window of the product grid (rows,
+    cols after looks).
     """
 
     burst_id: str
@@ -150,8 +188,18 @@ class Selection:
         """(r0, r1, c0, c1) of the window."""
         return self.window[0].start, self.window[0].stop, self.window[1].start, self.window[1].stop
 
+    def at(self, variable: str) -> Selection:
+        """The same selection of the variant's variable ``variable``."""
+        return Selection(self.burst_id, self.polarization, self.variant.at(variable), self.date_sets,
+                         self.window)
+
     def labels(self) -> list[dict[str, str]]:
-        """Each date set as JSON fields: ``datetime`` or ``reference``/``secondary`` (RFC 3339)."""
+        """Each date set as JSON fields.
+
+        ``datetime`` or ``reference``/``secondary`` (RFC 3339); none for a per-burst product.
+        """
+        if self.variant.spec.dateless:
+            return [{} for _ in self.date_sets]
         if self.variant.spec.pair:
             return [{"reference": iso(a), "secondary": iso(b)} for a, b in self.date_sets]
         return [{"datetime": iso(d)} for (d,) in self.date_sets]

@@ -56,7 +56,9 @@ def dem_provenance(dem: Dem) -> dict[str, str]:
 
 def variable_attrs(variant: Variant) -> dict[str, str]:
     """CF attributes of a product variable: long name, units, grid mapping."""
-    return {"long_name": variant.spec.title, "units": variant.spec.units, "grid_mapping": "spatial_ref"}
+    var = variant.var
+    long_name = variant.spec.title if var.name == variant.product else var.long_name
+    return {"long_name": long_name, "units": var.units, "grid_mapping": "spatial_ref"}
 
 
 def time_attrs(dim: str) -> dict[str, str]:
@@ -64,31 +66,39 @@ def time_attrs(dim: str) -> dict[str, str]:
     return {"standard_name": "time", "long_name": f"{dim.replace('_', ' ')} (burst sensing start)"}
 
 
-def product_dataset(selection: Selection, grid: ProductGrid, data: np.ndarray,
+def product_dataset(selection: Selection, grid: ProductGrid, data: np.ndarray | dict[str, np.ndarray],
                     dem: Dem | None = None) -> xr.Dataset:
     """A selection's values as a Dataset.
 
-    ``data``: (date sets, rows, cols) of the product's dtype over ``selection.window`` of
-    ``grid``; ``dem``: the DEM it was geocoded with (its provenance goes into the attributes).
+    ``data``: (date sets, rows, cols) over ``selection.window`` of ``grid``, of the product's
+    dtype, or a dict of such arrays by variable name (the product's own and its companions,
+    each of its variable's dtype); ``dem``: the DEM it was geocoded with (its provenance goes
+    into the attributes).
 
-    Dims ``(time, y, x)``, or ``(pair, y, x)`` with ``reference_time`` and
-    ``secondary_time`` along ``pair``; complex products stay complex (:func:`split_complex`
-    for formats that cannot hold them).
+    Dims ``(time, y, x)``, ``(pair, y, x)`` with ``reference_time`` and ``secondary_time``
+    along ``pair``, or ``(y, x)`` for a per-burst product (its one date set dropped); complex
+    products stay complex (:func:`split_complex` for formats that cannot hold them).
     """
     v = selection.variant
     labels = selection.labels()
-    if v.spec.pair:
-        dim = "pair"
-        coords = {f"{k}_time": (dim, _times([lab[k] for lab in labels]), time_attrs(f"{k}_time"))
+    arrays = data if isinstance(data, dict) else {v.product: data}
+    coords: dict[str, tuple]
+    if v.spec.dateless:
+        dims: tuple[str, ...] = ("y", "x")
+        arrays = {k: a[0] for k, a in arrays.items()}
+        coords = {}
+    elif v.spec.pair:
+        dims = ("pair", "y", "x")
+        coords = {f"{k}_time": ("pair", _times([lab[k] for lab in labels]), time_attrs(f"{k}_time"))
                   for k in ("reference", "secondary")}
     else:
-        dim = "time"
-        coords = {"time": (dim, _times([lab["datetime"] for lab in labels]), time_attrs("time"))}
+        dims = ("time", "y", "x")
+        coords = {"time": ("time", _times([lab["datetime"] for lab in labels]), time_attrs("time"))}
     import xarray as xr
 
     x, y = grid.xy(selection.window)
     return xr.Dataset(
-        {v.product: ((dim, "y", "x"), data, variable_attrs(v))},
+        {name: (dims, a, variable_attrs(v.at(name))) for name, a in arrays.items()},
         coords={
             **coords,
             "x": ("x", x, X_ATTRS),
@@ -121,13 +131,21 @@ def to_netcdf(ds: xr.Dataset) -> bytes:
 
 
 def to_cog(ds: xr.Dataset) -> bytes:
-    """Cloud-optimized GeoTIFF: one band per date (or pair), CFloat32 for complex products."""
+    """Cloud-optimized GeoTIFF.
+
+    One band per date (or pair) of the product's own variable, CFloat32 for complex products;
+    a per-burst product (no time axis): one float32 band per variable, named after it.
+    """
     import rasterio
+    import xarray as xr
     from rasterio.io import MemoryFile
     from rasterio.transform import Affine
 
     name = ds.attrs["product"]
     da = ds[name]
+    if da.dims == ("y", "x"):  # per burst: its variables as bands
+        da = xr.concat([ds[v].astype("float32") for v in ds.data_vars], dim="variable")
+        da = da.assign_coords(variable=("variable", list(ds.data_vars)))
     t = [float(v) for v in ds["spatial_ref"].attrs["GeoTransform"].split()]
     profile = {
         "driver": "COG",
@@ -150,7 +168,7 @@ def to_cog(ds: xr.Dataset) -> bytes:
             dst.write(da.values.astype(profile["dtype"]))
             dst.update_tags(**{k: str(v) for k, v in ds.attrs.items()})
             for b in range(da.shape[0]):
-                stamp = {str(c): str(ds[c].values[b]) for c in ds.coords if ds[c].dims == (dims,)}
+                stamp = {str(c): str(da[c].values[b]) for c in da.coords if da[c].dims == (dims,)}
                 dst.update_tags(b + 1, **stamp)
                 dst.set_band_description(b + 1, " ".join(stamp.values()))
         return mem.read()

@@ -91,21 +91,20 @@ def unwrap(ifg: np.ndarray, coherence: np.ndarray,
     grid. Pixels with coherence below ``options.min_coherence`` (or NaN) are masked.
 
     Returns float32 (rows, cols) unwrapped phase, rad (NaN where masked or in no connected
-    component), and float32 connected-component labels (1, 2, …; 0 none; NaN masked).
+    component), and int32 connected-component labels (1, 2, …; 0 none or masked).
     """
     import snaphu
 
     valid = np.isfinite(ifg) & np.isfinite(coherence) & (coherence >= options.min_coherence)
     if valid.sum() < 2:
-        nan = np.full(ifg.shape, np.nan, np.float32)
-        return nan, nan.copy()
+        return np.full(ifg.shape, np.nan, np.float32), np.zeros(ifg.shape, np.int32)
     with _quiet_stdout():  # the SNAPHU binary reports its progress on the inherited stdout
         unw, comps = snaphu.unwrap(np.where(valid, ifg, 0).astype(np.complex64),
                                    np.where(valid, coherence, 0).astype(np.float32),
                                    nlooks=equivalent_looks(options.looks), cost="smooth", init="mcf",
                                    mask=valid, min_region_size=min(100, max(4, int(valid.sum()) // 100)))
     phase = np.where(valid & (comps > 0), unw, np.nan).astype(np.float32)
-    labels = np.where(valid, comps, np.nan).astype(np.float32)
+    labels = np.where(valid, comps, 0).astype(np.int32)
     return phase, labels
 
 
@@ -183,7 +182,7 @@ def invert_series(phase: np.ndarray, components: np.ndarray, coherence: np.ndarr
                   looks: tuple[int, int], ref: tuple[int, int]) -> Series:
     """Weighted SBAS inversion of a burst's unwrapped pairs.
 
-    ``phase``, ``components``, ``coherence``: float32 (pairs, rows, cols) from :func:`unwrap` and
+    ``phase``, ``components``, ``coherence``: (pairs, rows, cols) from :func:`unwrap` and
     the coherence of each pair; ``pairs``: (reference, secondary) date indices; ``ref``: the
     reference pixel (row, col), which must be unwrapped in every pair.
 
@@ -214,22 +213,22 @@ def years_since_first(dates: Sequence[str]) -> np.ndarray:
 
 
 def velocity_fit(displacement: np.ndarray, years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares line through the series up to each date.
+    """Least-squares line through a whole displacement series, per pixel.
 
-    ``displacement`` (dates, rows, cols), m; ``years`` (dates,). Returns float32 velocity
-    (dates, rows, cols), m/yr, and its standard error (σ̂ / √Σ(t − t̄)², σ̂² = Σ e² / (n − 2)), m/yr;
-    entry k fits dates 0..k (NaN for k = 0; the error is NaN for k = 1).
+    ``displacement`` (dates, rows, cols), m; ``years`` (dates,). Returns float32 (rows, cols)
+    velocity, m/yr, and its standard error σ̂ / √Σ(t − t̄)² with σ̂² = Σ e² / (n − 2), m/yr
+    (NaN with fewer than three dates). InputError for fewer than two dates.
     """
     n = displacement.shape[0]
-    vel = np.full(displacement.shape, np.nan, np.float32)
-    std = np.full(displacement.shape, np.nan, np.float32)
-    for k in range(1, n):
-        t = years[: k + 1] - years[: k + 1].mean()
-        d = displacement[: k + 1].astype(np.float64)
-        sxx = float(np.sum(t * t))
-        slope = np.tensordot(t, d - d.mean(axis=0), axes=1) / sxx
-        vel[k] = slope
-        if k >= 2:
-            fit = d.mean(axis=0) + t[:, None, None] * slope
-            std[k] = np.sqrt(np.sum((d - fit) ** 2, axis=0) / (k - 1) / sxx)
-    return vel, std
+    if n < 2:
+        raise InputError(f"a velocity needs at least two dates, got {n}")
+    t = years - years.mean()
+    d = displacement.astype(np.float64)
+    sxx = float(np.sum(t * t))
+    mean = d.mean(axis=0)
+    slope = np.tensordot(t, d - mean, axes=1) / sxx
+    std = np.full(slope.shape, np.nan)
+    if n >= 3:
+        fit = mean + t[:, None, None] * slope
+        std = np.sqrt(np.sum((d - fit) ** 2, axis=0) / (n - 2) / sxx)
+    return slope.astype(np.float32), std.astype(np.float32)

@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Looks = tuple[int, int]
 _Count = Annotated[int, Field(ge=1, le=64)]
@@ -122,7 +122,30 @@ class FromCslcOptions(ProductOptions):
         return self.engine != "native"
 
 
-class BackscatterOptions(FromCslcOptions):
+class MultilookedOptions(FromCslcOptions):
+    """Options of a product averaged over ``multilook`` grid rows × cols per output pixel.
+
+    Subclasses give ``multilook`` their own default and description.
+    """
+
+    multilook: LookPair = Field((1, 1), description="grid rows × cols averaged per output pixel")
+
+    @property
+    def looks(self) -> Looks:
+        """The multilook window."""
+        return self.multilook
+
+
+class WholeBurstOptions(MultilookedOptions):
+    """Options of a product computed over the whole burst stack at once, so always by a job."""
+
+    @property
+    def made_by_job(self) -> bool:
+        """A job makes every value of the burst (unwrapping is global; the inversion needs every pair)."""
+        return True
+
+
+class BackscatterOptions(MultilookedOptions):
     """Options of the calibrated backscatter."""
 
     quantity: Literal["sigma0", "beta0", "gamma0"] = Field(
@@ -134,35 +157,19 @@ class BackscatterOptions(FromCslcOptions):
         (2, 4), description="grid rows × cols averaged per output pixel (2 × 4 = 20 m × 20 m)"
     )
 
-    @property
-    def looks(self) -> Looks:
-        """The multilook window."""
-        return self.multilook
 
-
-class AmplitudeOptions(FromCslcOptions):
+class AmplitudeOptions(MultilookedOptions):
     """Options of the amplitude: √(mean |CSLC|²) in DN, or 20·log10 of it."""
 
     db: bool = Field(False, description="20·log10 of the amplitude")
-    multilook: LookPair = Field((1, 1), description="grid rows × cols averaged per output pixel")
-
-    @property
-    def looks(self) -> Looks:
-        """The multilook window."""
-        return self.multilook
 
 
-class InterferogramOptions(FromCslcOptions):
+class InterferogramOptions(MultilookedOptions):
     """Options of the multilooked complex interferogram ``mean(ref · conj(sec))``."""
 
     multilook: LookPair = Field(
         (2, 4), description="grid rows × cols averaged per output pixel (2 × 4 = 20 m × 20 m)"
     )
-
-    @property
-    def looks(self) -> Looks:
-        """The multilook window."""
-        return self.multilook
 
 
 class CoherenceOptions(FromCslcOptions):
@@ -184,7 +191,7 @@ class CoherenceOptions(FromCslcOptions):
         return self.window
 
 
-class UnwrappedOptions(FromCslcOptions):
+class UnwrappedOptions(WholeBurstOptions):
     """Options of the unwrapped phase of a pair (SNAPHU over the multilooked interferogram)."""
 
     multilook: LookPair = Field(
@@ -192,26 +199,23 @@ class UnwrappedOptions(FromCslcOptions):
         "interferogram and the coherence (masking, SNAPHU's statistics) share it")
     min_coherence: float = Field(0.3, ge=0.0, le=1.0, description="pixels of lower coherence are masked "
                                  "(not unwrapped, NaN)")
-    variable: Literal["phase", "components"] = Field(
-        "phase", description="phase: unwrapped phase, rad; components: SNAPHU's connected component "
-        "label (1, 2, …; 0 = none; NaN masked)")
 
-    @property
-    def looks(self) -> Looks:
-        """The multilook window."""
-        return self.multilook
-
-    @property
-    def made_by_job(self) -> bool:
-        """Unwrapping is global over the burst: a job unwraps each pair whole."""
-        return True
+    @model_validator(mode="before")
+    @classmethod
+    def _no_variable(cls, values: object) -> object:
+        """``variable=`` named one variable per address before both went into one Dataset."""
+        if isinstance(values, dict) and "variable" in values:
+            raise ValueError("variable= is no longer an option: the unwrapped Dataset holds both "
+                             "variables, unwrapped (rad) and components; open the product without "
+                             "variable= and read ds['components']")
+        return values
 
 
 _NETWORK = r"^(rule|sequential:[1-9][0-9]?)$"
 _LONLAT = r"^-?[0-9]+(\.[0-9]*)?:-?[0-9]+(\.[0-9]*)?$"
 
 
-class DisplacementOptions(FromCslcOptions):
+class DisplacementOptions(WholeBurstOptions):
     """Options of the displacement time series (weighted SBAS inversion of unwrapped pairs)."""
 
     multilook: LookPair = Field((10, 20), description="grid rows × cols per output pixel (as unwrapped)")
@@ -228,16 +232,6 @@ class DisplacementOptions(FromCslcOptions):
     def _ref_colon(cls, value: object) -> object:
         """``lon,lat`` is kept as ``lon:lat`` (commas separate the options of a /zarr path)."""
         return value.replace(" ", "").replace(",", ":") if isinstance(value, str) else value
-
-    @property
-    def looks(self) -> Looks:
-        """The multilook window."""
-        return self.multilook
-
-    @property
-    def made_by_job(self) -> bool:
-        """The inversion needs every unwrapped pair of the burst: a job makes the whole series."""
-        return True
 
     @property
     def unwrapped(self) -> UnwrappedOptions:
@@ -260,12 +254,17 @@ class DisplacementOptions(FromCslcOptions):
 
 
 class VelocityOptions(DisplacementOptions):
-    """Options of the velocity: a line fitted to the displacement series up to each date."""
+    """Options of the velocity: those of the displacement series a line is fitted to."""
 
-    variable: Literal["velocity", "velocity_std", "temporal_coherence", "residual", "connected"] = Field(
-        "velocity", description="velocity (m/yr), velocity_std (its standard error, m/yr), and the "
-        "inversion's temporal_coherence (0..1), residual (RMS misfit of the pairs, m) and connected "
-        "(1: the pixel's pairs connect every date, 0: they do not, its series is NaN)")
+    @model_validator(mode="before")
+    @classmethod
+    def _no_variable(cls, values: object) -> object:
+        """``variable=`` named one variable per address before they went into one Dataset."""
+        if isinstance(values, dict) and "variable" in values:
+            raise ValueError("variable= is no longer an option: the velocity Dataset holds velocity, "
+                             "velocity_std, temporal_coherence, residual and connected; open the "
+                             "product without variable= and read ds['velocity_std'] (or the others)")
+        return values
 
 
 def parse_segment(model: type[ProductOptions], segment: str) -> ProductOptions:

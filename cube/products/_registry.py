@@ -41,6 +41,20 @@ Input = Literal["slc", "cslc", "cslc_window", "metadata"]
 
 
 @dataclass(frozen=True)
+class VariableSpec:
+    """One variable of a product's Dataset: its name, numpy dtype, units and long name.
+
+    ``fill``: the value of pixels without data (NaN for floats; 0 for integer labels and flags).
+    """
+
+    name: str
+    dtype: str
+    units: str
+    long_name: str
+    fill: float = float("nan")
+
+
+@dataclass(frozen=True)
 class ProductSpec:
     """What a product is and how it is computed.
 
@@ -51,13 +65,22 @@ class ProductSpec:
     name: str
     title: str
     description: str
-    pair: bool
+    dates: Literal[0, 1, 2]
+    """How many dates one array needs: 1 (per date), 2 (pair: reference, secondary) or 0 (per
+    burst, dateless: one array over every date of the burst, such as a velocity)."""
     options: type[ProductOptions]
     version: str
     dtype: str
     units: str
     inputs: tuple[Input, ...]
     compute: str
+    companions: tuple[VariableSpec, ...] = ()
+    """Variables stored beside the product's own (same grid and dates), e.g. the connected
+    components of an unwrapped pair: one Dataset, one array each."""
+    follows: str = ""
+    """A per-burst product made with this per-date product of the same options (velocity with
+    displacement): it is current only while that product's latest date is stored; a date
+    appended since makes a read answer 202 and a job, like an absent chunk."""
 
     @property
     def function(self) -> Callable[..., np.ndarray]:
@@ -65,9 +88,27 @@ class ProductSpec:
         return _resolve(self.compute)
 
     @property
-    def dates(self) -> int:
-        """How many dates one value needs: 2 for pair products, else 1."""
-        return 2 if self.pair else 1
+    def pair(self) -> bool:
+        """Whether an array is a pair of dates (reference, secondary)."""
+        return self.dates == 2
+
+    @property
+    def dateless(self) -> bool:
+        """Whether the product has one array per burst, over all its dates (no time axis)."""
+        return self.dates == 0
+
+    @property
+    def variables(self) -> tuple[VariableSpec, ...]:
+        """The Dataset's variables: the product's own (named like it) first, then its companions."""
+        return (VariableSpec(self.name, self.dtype, self.units, self.title), *self.companions)
+
+    def variable(self, name: str) -> VariableSpec:
+        """The variable ``name``; InputError listing the product's variables if it has none so named."""
+        for v in self.variables:
+            if v.name == name:
+                return v
+        raise InputError(f"{self.name} has no variable {name!r}; its variables: "
+                         f"{', '.join(v.name for v in self.variables)}")
 
     def validate(self, options: ProductOptions | None) -> ProductOptions:
         """``options`` if it is this product's model (None = the defaults); InputError otherwise."""
@@ -91,42 +132,52 @@ PRODUCTS: dict[str, ProductSpec] = {
         ProductSpec("cslc", "Geocoded coregistered SLC",
                     "Each date's burst geocoded onto the burst ID's fixed UTM grid (5 m × 10 m), "
                     "TOPS deramped, sinc-interpolated, reramped and flattened (4πR/λ removed)",
-                    False, CslcOptions, "1", "complex64", "1",
+                    1, CslcOptions, "1", "complex64", "1",
                     ("slc",), "cube.products._cslc:cslc"),
         ProductSpec("backscatter", "Calibrated backscatter",
                     "σ0, β0 or γ0 from ESA's calibration LUTs, thermal noise removed, multilooked",
-                    False, BackscatterOptions, "1", "float32", "1",
+                    1, BackscatterOptions, "1", "float32", "1",
                     ("cslc_window", "metadata"), "cube.products._radiometry:backscatter"),
         ProductSpec("amplitude", "Amplitude", "√(mean |CSLC|²) in DN, multilooked",
-                    False, AmplitudeOptions, "1", "float32", "1",
+                    1, AmplitudeOptions, "1", "float32", "1",
                     ("cslc",), "cube.products._radiometry:amplitude"),
         ProductSpec("interferogram", "Interferogram",
                     "mean(ref · conj(sec)) of two dates' CSLCs, multilooked (phase: radians of the "
                     "complex value; +4π/λ·Δd_LOS, positive towards the satellite)",
-                    True, InterferogramOptions, "1", "complex64", "1",
+                    2, InterferogramOptions, "1", "complex64", "1",
                     ("cslc",), "cube.products._pairs:interferogram"),
         ProductSpec("coherence", "Coherence",
                     "|Σ ref·conj(sec)| / √(Σ|ref|² Σ|sec|²) over the estimator window",
-                    True, CoherenceOptions, "1", "float32", "1",
+                    2, CoherenceOptions, "1", "float32", "1",
                     ("cslc",), "cube.products._pairs:coherence"),
         ProductSpec("unwrapped", "Unwrapped phase",
                     "SNAPHU's unwrapped phase of the multilooked interferogram (ref · conj(sec)), masked "
-                    "by coherence, rad; variable=components: its connected components. Made per pair "
+                    "by coherence, rad; beside it, components: its connected components. Made per pair "
                     "and burst by a job",
-                    True, UnwrappedOptions, "1", "float32", "rad",
-                    ("metadata",), "cube.products._displacement:made_by_job"),
+                    2, UnwrappedOptions, "2", "float32", "rad",
+                    ("metadata",), "cube.products._displacement:made_by_job",
+                    (VariableSpec("components", "int32", "1", "SNAPHU connected component (1, 2, …; "
+                                  "0 = none or masked)", 0),)),
         ProductSpec("displacement", "LOS displacement",
                     "Line-of-sight displacement since the first date, positive towards the satellite, "
                     "relative to a reference point: weighted SBAS inversion of the unwrapped pairs of a "
                     "network. Made per burst by a job",
-                    False, DisplacementOptions, "1", "float32", "m",
+                    1, DisplacementOptions, "1", "float32", "m",
                     ("metadata",), "cube.products._displacement:made_by_job"),
         ProductSpec("velocity", "LOS velocity",
-                    "Line fitted to the displacement series up to each date, m/yr (variable=: its "
-                    "standard error, and the inversion's temporal coherence, residual, connected flag). "
-                    "Made per burst by a job",
-                    False, VelocityOptions, "1", "float32", "m/yr",
-                    ("metadata",), "cube.products._displacement:made_by_job"),
+                    "Line fitted to a burst's whole displacement series, m/yr, positive towards the "
+                    "satellite; beside it its standard error and the inversion's temporal coherence, "
+                    "residual and connected flag. One array per burst (no time axis), made by a job",
+                    0, VelocityOptions, "2", "float32", "m/yr",
+                    ("metadata",), "cube.products._displacement:made_by_job",
+                    (VariableSpec("velocity_std", "float32", "m/yr", "standard error of the velocity"),
+                     VariableSpec("temporal_coherence", "float32", "1",
+                                  "temporal coherence of the inversion, |Σ exp(j·misfit)| / pairs"),
+                     VariableSpec("residual", "float32", "m", "RMS misfit of the inverted pairs"),
+                     VariableSpec("connected", "uint8", "1",
+                                  "1: the pixel's pairs connect every date; 0: they do not (NaN series)",
+                                  0)),
+                    follows="displacement"),
     ]
 }
 

@@ -152,6 +152,30 @@ def _looked_positions(stack: BurstStack, dates: tuple[str, str], looks: tuple[in
 
 
 @dataclasses.dataclass
+class LookedPair:
+    """A pair product's windows that lie wholly inside both dates' bursts, flattened (n,)."""
+
+    values: np.ndarray  # the product's values there
+    where: np.ndarray  # bool (rows, cols): those windows in the product
+    lon: np.ndarray  # degrees, window centre
+    lat: np.ndarray
+    line: np.ndarray  # mean burst line and sample of the first date (:func:`_looked_positions`)
+    sample: np.ndarray
+
+
+def looked_pair(stack: BurstStack, pair: tuple[int, int], options: InterferogramOptions | CoherenceOptions
+                ) -> LookedPair:
+    """The pair product ``options`` makes (interferogram, coherence), at its whole windows."""
+    dates = (stack.dates[pair[0]], stack.dates[pair[1]])
+    product = "coherence" if isinstance(options, CoherenceOptions) else "interferogram"
+    values = stack.compute(product, list(dates), options=options)
+    lon, lat = product_lonlat(stack, options.looks)
+    line, sample = _looked_positions(stack, dates, options.looks)
+    ok = np.isfinite(values) & np.isfinite(line)
+    return LookedPair(values[ok], ok, lon[ok], lat[ok], line[ok], sample[ok])
+
+
+@dataclasses.dataclass
 class PhaseFigures:
     """Interferometric phase against the truth at pixels of true coherence > 0.8."""
 
@@ -177,19 +201,16 @@ def phase_figures(stack: BurstStack, truth, burst_index: int, pair: tuple[int, i
     judged; the coherence of the CRB also has the thermal-noise loss (:func:`window_coherence`).
     """
     i, j = pair
-    d_i, d_j = stack.dates[i], stack.dates[j]
-    ifg = stack.compute("interferogram", [d_i, d_j], options=InterferogramOptions(multilook=looks))
-    lon, lat = product_lonlat(stack, looks)
-    line, sample = _looked_positions(stack, (d_i, d_j), looks)
-    ok = np.isfinite(ifg) & np.isfinite(line)
-    lat, lon, line, sample = lat[ok], lon[ok], line[ok], sample[ok]
+    d_i = stack.dates[i]
+    ifg = looked_pair(stack, pair, InterferogramOptions(multilook=looks))
+    lat, lon, line, sample = ifg.lat, ifg.lon, ifg.line, ifg.sample
     def_phase = truth.interp("def_phase", lat, lon)
     gamma_centre = truth.coherence(lat, lon)[..., i, j]
-    residual = ifg[ok] * np.exp(-1j * (def_phase[i] - def_phase[j]))
+    residual = ifg.values * np.exp(-1j * (def_phase[i] - def_phase[j]))
     # windows of high coherence: candidates by the centre's, then the whole window's (power-weighted)
     cand = np.flatnonzero(gamma_centre > 0.7)
     gamma_t, gamma = window_coherence(stack, truth, burst_index, pair, looks,
-                                      np.argwhere(ok)[cand], line[cand], sample[cand])
+                                      np.argwhere(ifg.where)[cand], line[cand], sample[cand])
     high = cand[gamma_t > 0.8]
     gamma = gamma[gamma_t > 0.8]
     phase = np.angle(residual[high])
@@ -220,12 +241,8 @@ def coherence_bins(stack: BurstStack, truth, burst_index: int, pair: tuple[int, 
     The true coherence includes the thermal-noise loss of both dates (:func:`snr_coherence`).
     """
     i, j = pair
-    d_i, d_j = stack.dates[i], stack.dates[j]
-    coh = stack.compute("coherence", [d_i, d_j], options=CoherenceOptions(window=window))
-    lon, lat = product_lonlat(stack, window)
-    line, sample = _looked_positions(stack, (d_i, d_j), window)
-    ok = np.isfinite(coh) & np.isfinite(line)
-    lat, lon, line, sample = lat[ok], lon[ok], line[ok], sample[ok]
+    coh = looked_pair(stack, pair, CoherenceOptions(window=window))
+    lat, lon, line, sample = coh.lat, coh.lon, coh.line, coh.sample
     gamma = truth.coherence(lat, lon)[..., i, j] * np.sqrt(
         snr_coherence(truth, burst_index, i, lat, lon, line, sample)
         * snr_coherence(truth, burst_index, j, lat, lon, line, sample))
@@ -233,7 +250,7 @@ def coherence_bins(stack: BurstStack, truth, burst_index: int, pair: tuple[int, 
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sel = (gamma >= lo) & (gamma < hi)
         out.append((float(lo), float(hi), int(sel.sum()),
-                    float(np.mean(coh[ok][sel] - gamma[sel])) if sel.any() else float("nan")))
+                    float(np.mean(coh.values[sel] - gamma[sel])) if sel.any() else float("nan")))
     return out
 
 

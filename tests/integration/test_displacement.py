@@ -16,12 +16,12 @@ import xarray as xr
 from pyproj import Transformer
 
 from cube.errors import InputError
-from cube.format import new_pairs
+from cube.format import new_pairs, rule_pairs
 from cube.ingest import ingest
 from cube.jobs import JobSpec, check_job, run_burst
 from cube.jobs._displacement import compute_series
 from cube.keepup import Subscription, plan_keep_up
-from cube.materialize import ArdEngine, Tally
+from cube.materialize import ArdEngine, ProductStore, Tally, follows_selection, select
 from cube.products import ArdArray, BurstStack, DisplacementOptions, Variant, set_cube_dem
 from cube.simulate import load_truth, simulate_stack
 from cube.storage import open_store
@@ -54,9 +54,16 @@ def _series(engine: ArdEngine, burst_id: str, options: dict | None = None) -> np
     return np.stack([engine.read(ArdArray(burst_id, "VV", variant, (d,))) for d in dates])
 
 
+def count_follows(engine: ArdEngine, variant: Variant, burst_id: str) -> list:
+    """The absent chunks a per-burst product needs stored to be current (the latest displacement)."""
+    follow = follows_selection(engine, select(engine, variant, burst_id))
+    assert follow is not None
+    return engine.missing(follow)
+
+
 def _unwrapped_pairs(engine: ArdEngine, burst_id: str) -> set[str]:
-    key = Variant.of("unwrapped", OPTS).key
-    return set(engine.ard.list(f"{burst_id}/vv/{key}"))
+    folder = Variant.of("unwrapped", OPTS).folder  # <key>/unwrapped: the phase of each pair
+    return set(engine.ard.list(f"{burst_id}/vv/{folder}"))
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +84,26 @@ def run(tmp_path_factory):
     before = _unwrapped_pairs(engine, burst_id)
     report = ingest(safes[-1:], store, progress=False)
     engine = _engine(cube, root / "a.zarr")  # sees the new date
-    # keep-up: a subscription to the displacement over the burst plans the job of the new date
+    velocity = ProductStore(engine, burst_id, "VV", Variant.of("velocity", OPTS))
+    corner = (ArdArray(burst_id, "VV", velocity.variant, ()), 0, 0)
+    stale = {"stored": engine.state(*corner), "current": velocity.current(*corner),
+             "missing": len(count_follows(engine, velocity.variant, burst_id))}
+    # keep-up: a subscription to the displacement and velocity over the burst plans the job of the
+    # new date (the velocity, per burst, has no date: it is fitted again over every date)
     grid = engine.product_grid(burst_id, "VV", Variant.of("displacement", OPTS))
     subscription = Subscription(id="disp", bbox=grid.lonlat_bounds(),
-                                products=[{"product": "displacement", "options": OPTS}])
+                                products=[{"product": "displacement", "options": OPTS},
+                                          {"product": "velocity", "options": OPTS}])
     bursts, _ = plan_keep_up(engine, report.added, [subscription])
-    assert [p.product for b in bursts for p in b.products] == ["displacement"]
+    assert [p.product for b in bursts for p in b.products] == ["displacement", "velocity"]
     run_burst(JobSpec(cube_url=cube, bursts=bursts), 0, engine=engine)
     after = _unwrapped_pairs(engine, burst_id)
+    stale["current after"] = velocity.current(*corner)
+    stale["missing after"] = len(count_follows(engine, velocity.variant, burst_id))
     fresh = _engine(cube, root / "b.zarr")
     run_burst(_job(cube, burst_id), 0, engine=fresh)
     return {"cube": cube, "burst_id": burst_id, "truth": load_truth(sim.truth_dir), "a": engine, "b": fresh,
-            "before": before, "after": after, "root": root, "safes": safes}
+            "before": before, "after": after, "root": root, "safes": safes, "stale": stale}
 
 
 def test_extending_the_series_unwraps_only_the_new_pairs_and_equals_recomputing(run):
@@ -97,6 +112,13 @@ def test_extending_the_series_unwraps_only_the_new_pairs_and_equals_recomputing(
     assert run["after"] - run["before"] == new
     assert run["before"] <= run["after"]
     np.testing.assert_array_equal(_series(run["a"], run["burst_id"]), _series(run["b"], run["burst_id"]))
+    # between the new date and its job the stored velocity is stale: reads answer 202 and a job
+    stale = run["stale"]
+    assert (stale["stored"], stale["current"], stale["current after"]) == ("present", False, True), stale
+    assert stale["missing"] > 0 and stale["missing after"] == 0, stale
+    for variant in Variant.of("velocity", OPTS).variables:  # the velocity follows the new date
+        ref = ArdArray(run["burst_id"], "VV", variant, ())
+        np.testing.assert_array_equal(run["a"].read(ref), run["b"].read(ref))
 
 
 def _truth_on_grid(run, series):
@@ -141,17 +163,17 @@ def test_displacement_and_velocity_agree_with_the_simulator_truth(run):
     # the sign: where the truth moves most, the estimate moves the same way
     big = np.abs(true[-1, valid]) > 0.01
     assert big.sum() > 10 and np.all(np.sign(est[-1, valid][big]) == np.sign(true[-1, valid][big]))
-    # velocity (the last date's fit over the whole series) against the truth's fitted line
+    # velocity (one array per burst: the fit over the whole series) against the truth's fitted line
     variant = Variant.of("velocity", OPTS)
-    vel = engine.read(ArdArray(burst_id, "VV", variant, (dates[-1],)))[coherent][valid]
+    vel = engine.read(ArdArray(burst_id, "VV", variant, ()))[coherent][valid]
     years = (np.arange(N_DATES) * 12) / 365.25
     t = years - years.mean()
     true_vel = (t @ (true[:, valid] - true[:, valid].mean(axis=0))) / (t @ t)
     vel_err_mm = 1e3 * np.sqrt(np.mean((vel - true_vel) ** 2))
     assert vel_err_mm <= 2.0, (vel_err_mm, rms_mm, 1e3 * np.sqrt(np.mean(err**2, axis=1)), np.mean(vel - true_vel) * 1e3)
-    quality = {v: engine.read(ArdArray(burst_id, "VV", Variant.of("velocity", {**OPTS, "variable": v}),
-                                       (dates[-1],))) for v in ("connected", "temporal_coherence", "velocity_std")}
-    assert set(np.unique(quality["connected"][np.isfinite(quality["connected"])])) <= {0.0, 1.0}
+    quality = {v: engine.read(ArdArray(burst_id, "VV", variant.at(v), ()))
+               for v in ("connected", "temporal_coherence", "velocity_std")}
+    assert quality["connected"].dtype == np.uint8 and set(np.unique(quality["connected"])) <= {0, 1}
     disconnected = quality["connected"] == 0
     assert np.all(np.isnan(stored[:, disconnected]))
     assert np.nanmin(quality["temporal_coherence"]) >= 0 and np.nanmax(quality["temporal_coherence"]) <= 1 + 1e-6
@@ -204,8 +226,9 @@ def test_mintpy_inversion_of_the_same_unwrapped_stack_equals_ours(run):
 
 
 def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
-    """A displacement variant not made yet: /zarr answers 202 and a job; then xr.open_zarr reads it,
-    /point gives the millimetre series in JSON and CSV, and /ard exports it."""
+    """A series variant not made yet: a velocity chunk (per burst, no date in its key) answers 202
+    and a job; then xr.open_zarr reads the displacement it made too, /point gives the millimetre
+    series in JSON and CSV, and /ard exports it."""
     from tests.integration._users import bearer, live
 
     burst_id = run["burst_id"]
@@ -214,7 +237,7 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
     with live(run["root"] / "http", run["cube"], ard_url=str(run["b"].ard.url)) as s:
         c = s.http
         c.headers.update(bearer("alice"))
-        r = c.get(f"/zarr/{burst_id}/displacement/{segment}/displacement/c/5/0/0")
+        r = c.get(f"/zarr/{burst_id}/velocity/{segment}/velocity_std/c/0/0")
         assert r.status_code == 202, r.text
         assert "global over the burst" in r.json()["detail"]
         deadline = time.monotonic() + 600
@@ -222,6 +245,8 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
             assert time.monotonic() < deadline, job
             time.sleep(1)
         assert job["state"] == "succeeded", job
+        made = c.get(f"/zarr/{burst_id}/displacement/{segment}/displacement/c/5/0/0")
+        assert made.status_code == 200 and made.headers["X-Sarcube-Chunks-Computed"] == "0"
         ds = xr.open_zarr(f"{s.url}/zarr/{burst_id}/displacement/{segment}", zarr_format=3,
                           storage_options={"headers": bearer("alice")})
         assert ds.displacement.dims == ("time", "y", "x") and ds.displacement.attrs["units"] == "m"
@@ -248,6 +273,13 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
         assert items.status_code == 200, items.text
         network = items.json()["features"][0]["properties"]["sarcube:network"]
         assert (network["network"], network["max_days"]) == ("rule", 48)
+        dates = sorted(run["b"].stack(burst_id).dates)
+        assert network["pairs"] == [[a, b] for a, b in rule_pairs(dates, 48)]
+        velocity_items = c.get("/stac/collections/velocity/items").json()["features"]
+        assert [f["id"] for f in velocity_items] == [f"{burst_id}_velocity"]
+        props = velocity_items[0]["properties"]
+        assert props["start_datetime"][:19] == str(np.datetime64(ds.time.values[0], "s"))
+        assert props["sarcube:network"]["pairs"] == network["pairs"]
         # tiles: the layer's metadata names its units, colour map and range (the viewer's legend)
         tq = {"burst_id": burst_id, "multilook": "4x8", "network": "sequential:2"}
         tj = c.get("/tiles/displacement/WebMercatorQuad/tilejson.json", params=tq)
@@ -261,6 +293,79 @@ def test_series_over_http_zarr_point_and_a_job(run, tmp_path):
         shown = values[np.isfinite(values) & (values != 0)]
         last = 1e3 * ds.displacement.values[-1]
         assert shown.size > 0 and np.nanmin(last) - 1e-3 <= shown.min() and shown.max() <= np.nanmax(last) + 1e-3
+        _velocity_over_http(c, s.url, burst_id, segment, q, ds)
+        _unwrapped_over_http(c, s.url, burst_id, ds)
+
+
+def _velocity_over_http(c, url: str, burst_id: str, segment: str, q: dict, disp: xr.Dataset) -> None:
+    """velocity: one (y, x) Dataset per burst with its companions; /point one value; tiles, /ard."""
+    from tests.integration._users import bearer
+
+    vel = xr.open_zarr(f"{url}/zarr/{burst_id}/velocity/{segment}", zarr_format=3,
+                       storage_options={"headers": bearer("alice")})
+    assert set(vel.data_vars) == {"velocity", "velocity_std", "temporal_coherence", "residual", "connected"}
+    assert all(vel[v].dims == ("y", "x") for v in vel.data_vars) and "time" not in vel.dims
+    assert vel.velocity.attrs["units"] == "m/yr" and vel.residual.attrs["units"] == "m"
+    assert vel.connected.dtype == np.uint8
+    assert vel.attrs["time_coverage_end"].startswith(str(disp.time.values[-1])[:19])
+    # the stored velocity is numpy's least-squares line through the served series, every pixel
+    years = (disp.time.values - disp.time.values[0]) / np.timedelta64(1, "D") / 365.25
+    series = disp.displacement.values.reshape(len(years), -1)
+    ok = np.all(np.isfinite(series), axis=0)
+    slope = np.polyfit(years, series[:, ok], 1)[0]
+    np.testing.assert_allclose(vel.velocity.values.reshape(-1)[ok], slope, atol=1e-6)
+    assert np.all(np.isnan(vel.velocity.values.reshape(-1)[~ok]))
+    assert np.all(vel.connected.values.reshape(-1)[ok] == 1)
+    pq = {**q, "product": "velocity"}
+    point = c.get("/point", params=pq)
+    assert point.status_code == 200, point.text
+    body = point.json()
+    assert "series" not in body and body["units"] == "m/yr" and body["units_mm"] == "mm/yr"
+    row, col = body["row"], body["col"]
+    assert body["value_mm"] == pytest.approx(1e3 * float(vel.velocity[row, col]))
+    assert body["velocity_std"] == pytest.approx(float(vel.velocity_std[row, col]))
+    assert body["connected"] == 1 and body["variable_units"]["residual"] == "m"
+    csv = c.get("/point", params={**pq, "format": "csv"}).text.splitlines()
+    assert csv[0] == "value,value_mm,velocity_std,temporal_coherence,residual,connected" and len(csv) == 2
+    tq = {"burst_id": burst_id, "multilook": "4x8", "network": "sequential:2"}
+    tj = c.get("/tiles/velocity/WebMercatorQuad/tilejson.json", params=tq)
+    assert tj.status_code == 200, tj.text
+    assert tj.json()["raster_layers"]["default"]["units"] == "mm/yr"
+    dated = c.get("/tiles/velocity/WebMercatorQuad/tilejson.json", params={**tq, "datetime": "2024"})
+    assert dated.status_code == 400 and "per-burst" in dated.text, dated.text
+    std = c.get("/tiles/velocity/WebMercatorQuad/tilejson.json", params={**tq, "view": "std_mm_per_yr"})
+    assert std.status_code == 200 and std.json()["raster_layers"]["default"]["units"] == "mm/yr"
+    nc = c.get("/ard/velocity", params={"burst_id": burst_id, "format": "nc", **tq})
+    assert nc.status_code == 200, nc.text
+    exported = xr.open_dataset(io.BytesIO(nc.content), engine="h5netcdf")
+    assert exported.velocity.dims == ("y", "x") and "velocity_std" in exported
+    np.testing.assert_array_equal(exported.velocity.values, vel.velocity.values)
+    tif = c.get("/ard/velocity", params={"burst_id": burst_id, "format": "tif", **tq})
+    assert tif.status_code == 200, tif.text
+    import rasterio
+    from rasterio.io import MemoryFile
+
+    with MemoryFile(tif.content) as mem, mem.open() as src:  # one band per variable
+        assert src.count == 5 and src.descriptions[:2] == ("velocity", "velocity_std")
+        np.testing.assert_array_equal(src.read(1), vel.velocity.values)
+        assert src.crs == rasterio.crs.CRS.from_wkt(vel.spatial_ref.attrs["spatial_ref"])
+
+
+def _unwrapped_over_http(c, url: str, burst_id: str, disp: xr.Dataset) -> None:
+    """unwrapped: one Dataset, phase and connected components with the same dims; old address: 400."""
+    from tests.integration._users import bearer
+
+    unw = xr.open_zarr(f"{url}/zarr/{burst_id}/unwrapped/multilook=4x8", zarr_format=3,
+                       storage_options={"headers": bearer("alice")})
+    assert set(unw.data_vars) == {"unwrapped", "components"}
+    assert unw.unwrapped.dims == unw.components.dims == ("reference_time", "secondary_time", "y", "x")
+    assert unw.unwrapped.attrs["units"] == "rad" and unw.components.dtype == np.int32
+    pair = unw.isel(reference_time=0, secondary_time=1)  # the first pair of every network
+    phase, comps = pair.unwrapped.values, pair.components.values
+    assert np.isfinite(phase).mean() > 0.2  # the grid reaches past the tiny burst
+    assert np.all(comps[np.isfinite(phase)] > 0) and np.all(np.isnan(phase[comps == 0]))
+    old = c.get(f"/zarr/{burst_id}/unwrapped/multilook=4x8,variable=components/zarr.json")
+    assert old.status_code == 422 and "ds['components']" in old.text, old.text  # invalid options
 
 
 def test_bad_input_is_a_clear_error_never_silent_nans(run, tmp_path):

@@ -358,6 +358,8 @@ def test_verify_on_s3_finds_bad_chunks_and_purges_expired_s3_leases(tiny_cube, s
     assert sorted((p.store, p.path) for p in report.problems) == [("ard", rel), ("slc", slc_chunk)]
     slc = next(p for p in report.problems if p.store == "slc")
     assert (slc.burst_id, slc.polarization, slc.date_key) == (burst_id, pol, record["date_key"])
+    ard = next(p for p in report.problems if p.store == "ard")
+    assert (ard.burst_id, ard.date_key) == (burst_id, dates[0])
     assert report.ard_chunks_deleted == 1 and not engine.ard.exists(rel)
     assert report.leases_removed == 1 and engine.leases.peek("live/chunk").token == live.token
     again = verify_cube(cube)

@@ -328,23 +328,22 @@ def test_killed_worker_leaves_no_chunk_and_next_request_recomputes(cube_dir, tmp
         log = tmp_path / f"server-{port}.log"
         with open(log, "wb") as err:
             proc = subprocess.Popen([sys.executable, "-m", "cube.cli", "serve", "--cube", str(cube_dir), "--ard",
-                                     str(ard), "--port", str(port), "--log-level", "warning", "--allow-anonymous"], env=env,
+                                     str(ard), "--port", str(port), "--log-level", "info", "--allow-anonymous"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/zarr/{burst_id}/coherence/zarr.json", timeout=5)
-                return proc, port
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+        # Ready when uvicorn says it listens, however long the imports take on a loaded machine
+        # (pytest's timeout bounds the wait); a server that dies fails the test with its log.
+        while "Uvicorn running on" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        r = httpx.get(f"http://127.0.0.1:{port}/zarr/{burst_id}/coherence/zarr.json", timeout=120)
+        assert r.status_code == 200, r.text
+        return proc, port
 
     proc, port = serve()
     request = threading.Thread(target=lambda: _try_get(f"http://127.0.0.1:{port}/zarr/{burst_id}/coherence/coherence/c/0/1/0/0"))
     request.start()
-    deadline = time.monotonic() + 60
     while leases.peek(key) is None:  # the server holds the chunk's lease: it is computing
-        assert time.monotonic() < deadline
+        assert request.is_alive(), "the request ended before the server took the chunk's lease"
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

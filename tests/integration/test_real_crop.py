@@ -116,6 +116,95 @@ def test_ingest_stores_the_covered_burst_with_fill_and_says_which_are_not(crop_c
     assert (cube / "catalog" / BURST_ID).is_dir()
 
 
+def _esa_lonlat(lines: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """(lon, lat) of swath (line, sample) by ESA's geolocation grid, read here with lxml.
+
+    Linear on a triangulation of the whole swath's grid over (zero-Doppler time, pixel): the
+    catalog instead extends one burst's own two grid rows, so the two share no code.
+    """
+    import datetime as dt
+
+    from lxml import etree
+    from scipy.interpolate import LinearNDInterpolator
+
+    def seconds(text: str) -> float:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp()
+
+    root = etree.parse(str(shared_path(XML))).getroot()
+    ati = float(root.findtext("imageAnnotation/imageInformation/azimuthTimeInterval"))
+    points = root.findall("geolocationGrid/geolocationGridPointList/geolocationGridPoint")
+    t = np.array([seconds(q.findtext("azimuthTime")) for q in points])
+    pixel = np.array([float(q.findtext("pixel")) for q in points])
+    lonlat = np.array([[float(q.findtext("longitude")), float(q.findtext("latitude"))] for q in points])
+    bursts = root.findall("swathTiming/burstList/burst")
+    burst = lines // LINES_PER_BURST
+    start = np.array([seconds(bursts[b].findtext("azimuthTime")) for b in burst])
+    at = np.column_stack([start + (lines % LINES_PER_BURST) * ati - t.min(), samples])
+    return LinearNDInterpolator(np.column_stack([t - t.min(), pixel]), lonlat)(at)
+
+
+def test_the_stac_footprint_is_the_covered_window(crop_cube):
+    """The date's STAC item outlines the crop's lines and samples, not the whole burst's valid data.
+
+    Its corners are where ESA's grid puts the crop's corners, within 100 m (the burst's valid
+    lines are 10 km longer along track, its valid samples 20 times wider).
+    """
+    import shapely.geometry
+    from pyproj import Geod
+
+    cube, _ = crop_cube
+    (item,) = (json.loads(p.read_text()) for p in (cube / "catalog" / BURST_ID).glob("*.json"))
+    ring = item["geometry"]["coordinates"][0]
+    n = (len(ring) - 1) // 2  # first valid line from first to last sample, then the last line back
+    corners = np.array([ring[0], ring[n - 1], ring[n], ring[2 * n - 1]])
+    lines = np.array([OFFSET[0], OFFSET[0], OFFSET[0] + 600, OFFSET[0] + 600])
+    samples = np.array([OFFSET[1], OFFSET[1] + 1400, OFFSET[1] + 1400, OFFSET[1]])
+    esa = _esa_lonlat(lines, samples)
+    _, _, dist = Geod(ellps="WGS84").inv(corners[:, 0], corners[:, 1], esa[:, 0], esa[:, 1])
+    assert dist.max() < 100.0, dist
+    lons, lats = np.array(ring).T
+    assert item["bbox"] == [lons.min(), lats.min(), lons.max(), lats.max()]
+    assert shapely.geometry.shape(item["geometry"]).is_valid
+
+
+def test_verify_restores_a_crop_date_from_its_crop_only(crop_cube, tmp_path):
+    """A bad SLC chunk of a crop date: --restore with the annotation alone is refused, naming what
+    to give; with the crop's --measurement and offset it writes back the crop (0 elsewhere)."""
+    import shutil
+
+    cube = tmp_path / "cube"
+    shutil.copytree(crop_cube[0], cube)
+    group = cube / "slc.zarr" / BURST_ID / "vv"
+    _, cl, cs, _ = json.loads((group / "slc" / "zarr.json").read_text())["chunk_grid"]["configuration"][
+        "chunk_shape"]
+    l0 = OFFSET[0] - 6 * LINES_PER_BURST
+    chunk = group / "slc" / "c" / "0" / str((l0 + 300) // cl) / str((OFFSET[1] + 700) // cs) / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x5A
+    chunk.write_bytes(bytes(data))
+    assert _run("verify", str(cube), "--quiet")[0] == 1
+
+    code, _, err = _run("verify", str(cube), "--quiet", "--restore", str(shared_path(XML)))
+    assert code == 2 and "--measurement TIFF and --measurement-offset" in err, err
+    assert f"lines {l0}..{l0 + 600}, samples {OFFSET[1]}..{OFFSET[1] + 1400}" in err  # what the cube holds
+    code, _, err = _run("verify", str(cube), "--quiet", "--restore", str(shared_path(XML)),
+                        "--measurement", str(shared_path(TIFF)), "--measurement-offset",
+                        f"{OFFSET[0] + 100},{OFFSET[1]}")
+    assert code == 2 and f"gives lines {l0 + 100}..{l0 + 700}" in err, err
+    assert _run("verify", str(cube), "--quiet")[0] == 1  # nothing was written
+
+    code, out, err = _run("verify", str(cube), "--quiet", "--restore", str(shared_path(XML)),
+                          "--measurement", str(shared_path(TIFF)), "--measurement-offset",
+                          f"{OFFSET[0]},{OFFSET[1]}")
+    assert code == 0, out + err
+    restored = xr.open_zarr(group).slc[0].values
+    crop = tifffile.imread(shared_path(TIFF))
+    inside = restored[l0:l0 + 601, OFFSET[1]:OFFSET[1] + 1401]
+    np.testing.assert_array_equal(inside[..., 0] + 1j * inside[..., 1], crop)
+    restored[l0:l0 + 601, OFFSET[1]:OFFSET[1] + 1401] = 0
+    assert not restored.any()
+
+
 def test_measurement_tiff_of_a_whole_swath_is_the_safe_path():
     """A crop at offset 0,0 of a swath: same code path, burst 0 only partly covered."""
     product = _open(offset=(0, 0))

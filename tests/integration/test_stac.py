@@ -111,7 +111,7 @@ class Truth:
             self.records.append(rec)
             by_burst.setdefault(rec["burst_id"], []).append(rec)
             for name, spec in PRODUCTS.items():
-                if not spec.pair:
+                if spec.dates == 1:
                     self.records.append({**rec, "id": f"{it['id']}_{name}", "collection": name})
         self.pairs: dict[str, list[tuple[dict, dict]]] = {}
         for burst_id, recs in by_burst.items():
@@ -124,6 +124,10 @@ class Truth:
                     if j == i + 1 or round(days) <= PAIR_DAYS:
                         pairs.append((r, s))
             self.pairs[burst_id] = pairs
+            for name, spec in PRODUCTS.items():  # per burst ID: its latest date, spanning them all
+                if spec.dateless:
+                    self.records.append({**recs[-1], "id": f"{burst_id}_{name}", "collection": name,
+                                         "start": recs[0]["start"], "datetime": None, "date_keys": ()})
             for r, s in pairs:
                 for name, spec in PRODUCTS.items():
                     if spec.pair:
@@ -544,9 +548,10 @@ def test_s3_cube_index_is_read_remotely_and_refreshed(stacks, s3_server):
     with serve(make_stac_app(url, storage_options=opts, refresh_s=0)) as api:
         client = Client.open(f"{api}/")
         first = _ids(client.search(limit=50))
-        assert len(first) == 1 + sum(not s.pair for s in PRODUCTS.values())
+        n_date = 1 + sum(s.dates == 1 for s in PRODUCTS.values())
+        n_burst = sum(s.dateless for s in PRODUCTS.values())
+        assert len(first) == n_date + n_burst
         ingest([str(b.safe_paths[1])], store, progress=False)  # a new date: a new index object
         second = _ids(client.search(limit=50))
-        n_date = 1 + sum(not s.pair for s in PRODUCTS.values())
-        assert len(second) == 2 * n_date + sum(s.pair for s in PRODUCTS.values())
+        assert len(second) == 2 * n_date + sum(s.pair for s in PRODUCTS.values()) + n_burst
         assert first < second

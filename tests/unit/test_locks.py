@@ -376,14 +376,21 @@ def test_failed_compute_releases(lease_spec: Spec, tmp_path: Path) -> None:
 
 
 def test_heartbeat_keeps_a_long_compute_single(tmp_path: Path) -> None:
-    """A compute 3x longer than the TTL stays single thanks to renewal; without it, it doubles."""
+    """A compute 3x longer than the TTL stays single thanks to renewal; without it, it doubles.
+
+    The heartbeat renews every TTL / 3, so a renewal may come up to 2/3 TTL late before the
+    lease lapses. With 12 threads in one process on a loaded machine (8 busy loops on 2 cores)
+    renewals came 0.23 s apart where 0.13 s was due; the 0.4 s TTL this test had left 0.27 s
+    of slack and lapsed once under load; a 1 s TTL leaves 0.67 s.
+    """
     backend = FileLeaseBackend(tmp_path / "leases")
-    renewed, unrenewed = Chunk(tmp_path, "renewed", work_s=1.2), Chunk(tmp_path, "unrenewed", work_s=1.2)
+    ttl_s = 1.0
+    renewed, unrenewed = (Chunk(tmp_path, name, work_s=3 * ttl_s) for name in ("renewed", "unrenewed"))
     outs: dict[str, list] = {}
     runs = [threading.Thread(target=lambda: outs.update(renewed=_run_threads(backend, renewed, "renewed", 6,
-                                                                             ttl_s=0.4))),
+                                                                             ttl_s=ttl_s))),
             threading.Thread(target=lambda: outs.update(unrenewed=_run_threads(
-                backend, unrenewed, "unrenewed", 6, ttl_s=0.4, heartbeat=False)))]
+                backend, unrenewed, "unrenewed", 6, ttl_s=ttl_s, heartbeat=False)))]
     for t in runs:
         t.start()
     for t in runs:

@@ -118,7 +118,7 @@ class TileCache:
         The dataset is reopened when the burst's dates change (the store maps time indices to the
         current dates).
         """
-        key = (burst_id, pol, variant)
+        key = (burst_id, pol, Variant(variant.product, variant.options))  # every variable: one Dataset
         dates = tuple(sorted(self.engine.stack(burst_id, pol).dates))
         with self._lock:
             hit = self._datasets.get(key)
@@ -145,8 +145,8 @@ class TileCache:
                 self._arrays.move_to_end(key)
                 return hit
         index = [dates.index(d) for d in ref.dates]
-        dims = ("reference_time", "secondary_time") if layer.variant.spec.pair else ("time",)
-        da = ds[layer.variant.product].isel(dict(zip(dims, index, strict=True)))
+        dims = {2: ("reference_time", "secondary_time"), 1: ("time",), 0: ()}[layer.variant.spec.dates]
+        da = ds[layer.variant.var.name].isel(dict(zip(dims, index, strict=True)))
         view, options = layer.view, layer.variant.options
         data = da.data.map_blocks(
             lambda a: view.apply(a, options), dtype=np.float32, meta=np.empty((0, 0), np.float32)

@@ -35,7 +35,8 @@ def tile_source(
         str | None, Query(description="mosaic: only bursts meeting west,south,east,north (deg)")
     ] = None,
     datetime: Annotated[
-        str | None, Query(description="date: instant, day or a/b; the latest match (default: the latest)")
+        str | None, Query(description="date: instant, day or a/b; the latest match (default: the latest); "
+                          "none for per-burst products (velocity)")
     ] = None,
     reference: Annotated[str | None, Query(description="pair products: reference date")] = None,
     secondary: Annotated[str | None, Query(description="pair products: secondary date")] = None,
@@ -51,13 +52,16 @@ def tile_source(
     """
     get_product(product)  # NotFoundError for an unknown product
     variant = variant_from(product, option_params(product, dict(request.query_params)))
+    shown = view_of(product, view)
+    if shown.variable is not None:  # a companion variable: velocity_std, components…
+        variant = variant.at(shown.variable)
     state = request.app.state
     source = TileSource(
         engine=state.engine,
         cache=cache_of(request),
         product=product,
         variant=variant,
-        view=view_of(product, view),
+        view=shown,
         polarization=pol.upper(),
         max_chunks=state.settings.max_chunks_per_request,
         bbox=parse_bbox(bbox),

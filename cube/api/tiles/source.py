@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from cube.api.tiles.cache import TileCache
 from cube.api.tiles.footprints import Footprint, footprints, intersects
 from cube.api.tiles.views import Layer, View
+from cube.errors import InputError
 from cube.format import layer_dates
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, Variant
@@ -20,7 +21,7 @@ class TileSource:
     """What a request names (titiler's ``src_path``).
 
     The product, its options and view, and either one burst's layer or the criteria of a mosaic
-    (``bbox``, dates).
+    (``bbox``, dates). ``variant`` is the variable the view shows (``variant.at(view.variable)``).
     """
 
     engine: ArdEngine
@@ -41,6 +42,12 @@ class TileSource:
         """The layer of ``burst_id`` for this request's dates (NotFoundError if it has none)."""
         stack = self.engine.stack(burst_id, self.polarization)
         dates = sorted(stack.dates)
+        grid = self.engine.product_grid(burst_id, self.polarization, self.variant)
+        if self.variant.spec.dateless:
+            if self.datetime or self.reference or self.secondary:
+                raise InputError(f"{self.product} is a per-burst product over every date of the burst: "
+                                 "give no datetime=, reference= or secondary=")
+            return Layer(ArdArray(burst_id, self.polarization, self.variant, ()), self.view, grid)
         keys = layer_dates(
             dates,
             self.variant.spec.pair,
@@ -50,7 +57,6 @@ class TileSource:
             reference=self.reference,
             secondary=self.secondary,
         )
-        grid = self.engine.product_grid(burst_id, self.polarization, self.variant)
         return Layer(ArdArray(burst_id, self.polarization, self.variant, keys), self.view, grid)
 
     def candidates(self, box: tuple[float, float, float, float] | None = None) -> list[Footprint]:

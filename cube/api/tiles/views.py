@@ -25,7 +25,8 @@ class View:
     ``units``; ``rescale`` (min, max) and ``colormap`` (a rio-tiler colormap name) are the
     defaults when the request has no ``rescale`` / ``colormap_name`` / ``colormap``.
     ``db_factor`` (10 for power, 20 for amplitude) when ``apply`` takes linear values to dB:
-    clients draw ``/point`` values (linear) as the tiles show them.
+    clients draw ``/point`` values (linear) as the tiles show them. ``variable``: the variable
+    of the product's Dataset shown (None: the product's own; ``components``, ``velocity_std``…).
     """
 
     name: str
@@ -35,6 +36,7 @@ class View:
     apply: Callable[[np.ndarray, ProductOptions], np.ndarray]
     description: str
     db_factor: float | None = None
+    variable: str | None = None
 
 
 def _f32(values: np.ndarray) -> np.ndarray:
@@ -100,8 +102,9 @@ VIEWS: dict[str, dict[str, View]] = {
         "phase": View("phase", "rad", (-_PI, _PI), "phase", _phase, "phase of the flattened CSLC"),
     },
     "unwrapped": {
-        "phase": View("phase", "rad", (-10 * _PI, 10 * _PI), "rdbu_r", _value,
-                      "unwrapped phase (variable=components: the labels)"),
+        "phase": View("phase", "rad", (-10 * _PI, 10 * _PI), "rdbu_r", _value, "unwrapped phase, rad"),
+        "components": View("components", "1", (0.0, 20.0), "tab20", _value,
+                           "SNAPHU connected component (0 = none or masked)", variable="components"),
     },
     "displacement": {
         "mm": View("mm", "mm", (-50.0, 50.0), "rdbu_r", _mm,
@@ -109,10 +112,15 @@ VIEWS: dict[str, dict[str, View]] = {
     },
     "velocity": {
         "mm_per_yr": View("mm_per_yr", "mm/yr", (-100.0, 100.0), "rdbu_r", _mm,
-                          "LOS velocity, mm/yr, positive (red) towards the satellite (velocity_std: its "
-                          "error; residual: mm)"),
-        "value": View("value", "1", (0.0, 1.0), "viridis", _value,
-                      "the value as stored (variable=temporal_coherence or connected)"),
+                          "LOS velocity over every date, mm/yr, positive (red) towards the satellite"),
+        "std_mm_per_yr": View("std_mm_per_yr", "mm/yr", (0.0, 20.0), "viridis", _mm,
+                              "standard error of the velocity, mm/yr", variable="velocity_std"),
+        "temporal_coherence": View("temporal_coherence", "1", (0.0, 1.0), "viridis", _value,
+                                   "temporal coherence of the inversion, 0-1", variable="temporal_coherence"),
+        "residual_mm": View("residual_mm", "mm", (0.0, 10.0), "viridis", _mm,
+                            "RMS misfit of the inverted pairs, mm", variable="residual"),
+        "connected": View("connected", "1", (0.0, 1.0), "gray", _value,
+                          "1: the pairs connect every date; 0: they do not", variable="connected"),
     },
 }
 """Per product, its views; the first is the default. Every registered product has one."""
@@ -134,8 +142,9 @@ def view_of(product: str, name: str | None) -> View:
 class Layer:
     """One burst's 2-D layer.
 
-    An array (a product variant at one date or pair) on its product grid, shown through a view. A
-    layer of no dates (``array.dates == ()``) describes the grid only.
+    An array (a product variant at one date or pair, or no date for a per-burst product such as
+    velocity) on its product grid, shown through a view. The mosaic's zoom range uses layers of
+    no dates whatever the product: there they describe the grid only.
     """
 
     array: ArdArray
@@ -165,4 +174,5 @@ class Layer:
     @property
     def label(self) -> str:
         """``<burst> <product> <dates> <view>`` (logs)."""
-        return f"{self.burst_id} {self.variant.product} {'_'.join(self.array.dates)} {self.view.name}"
+        when = "_".join(self.array.dates) or "all dates"
+        return f"{self.burst_id} {self.variant.product} {when} {self.view.name}"

@@ -293,6 +293,12 @@ function isPair(product) {
   return Boolean(c && c["sarcube:pair"]);
 }
 
+// a per-burst product (velocity): one layer over every date, no date in its URLs
+function isDateless(product) {
+  const c = state.collections.get(product);
+  return Boolean(c && c["sarcube:dates"] === 0);
+}
+
 async function loadCollections() {
   const data = await api("stac/collections");
   const slc = (data.collections || []).find((c) => c.id === SLC_COLLECTION);
@@ -500,7 +506,9 @@ function parseOptions(text) {
 // burst, date(s) and options of the current layer as query parameters
 function layerQuery() {
   const q = new URLSearchParams({ burst_id: state.burstId });
-  if (isPair(state.product)) {
+  if (isDateless(state.product)) {
+    // every date of the burst: no date parameter
+  } else if (isPair(state.product)) {
     q.set("reference", state.date);
     q.set("secondary", state.secondary);
   } else {
@@ -560,7 +568,8 @@ async function refreshLayer() {
   map.getCanvas().classList.add("pickable");
   state.legend = legendOf(state.product, tj);
   drawLegend();
-  const when = isPair(state.product) ? `${fmtDate(state.date)} → ${fmtDate(state.secondary)}`
+  const when = isDateless(state.product) ? "every date"
+    : isPair(state.product) ? `${fmtDate(state.date)} → ${fmtDate(state.secondary)}`
     : fmtDateTime(state.date);
   setStatus(`${state.product} of ${state.burstId}, ${when}. Click the burst for a time series.`, "ok");
   writePermalink();
@@ -627,10 +636,12 @@ function drawLegend() {
 
 // How a value of /point or /zonal is shown, as the tiles show it: a complex value
 // ({re, im, abs, phase}) by its phase in a phase view, else its magnitude; a linear value in
-// dB where the layer's view is dB (db_factor·log10).
+// dB where the layer's view is dB (db_factor·log10); metres (displacement, velocity) in mm
+// where the view shows mm or mm/yr.
 function displayOf(legend) {
   const part = legend && legend.view === "phase" ? "phase" : "abs";
   const factor = legend && legend.dbFactor;
+  const scale = legend && /^mm\b/.test(legend.units) ? 1e3 : 1;
   return {
     units: legend ? legend.units : "",
     title: legend ? legend.title : "",
@@ -638,7 +649,7 @@ function displayOf(legend) {
     value(v) {
       if (v !== null && typeof v === "object") v = v[part];
       if (typeof v !== "number" || !Number.isFinite(v)) return null;
-      if (!factor || (part === "phase")) return v;
+      if (!factor || (part === "phase")) return scale * v;
       return v > 0 ? factor * Math.log10(v) : null;
     },
     inDb: Boolean(factor) && part !== "phase",
@@ -699,6 +710,14 @@ function drawChart(data, lngLat) {
   const m = { left: 64, right: 16, top: 10, bottom: 42 };
   const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": ui.tsTitle.textContent });
   ui.tsChart.replaceChildren(svg);
+  if (!data.series && "value" in data) { // a per-burst product (velocity): one value over every date
+    const v = show.value(data.value);
+    const std = Number.isFinite(data.velocity_std) ? ` ± ${fmtNumber(show.value(data.velocity_std))}` : "";
+    svgEl("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: v == null ? "empty" : "" }, svg)
+      .textContent = v == null ? "No value at this point (outside the burst, or no data)."
+        : `${fmtNumber(v)}${std}${units ? ` ${units}` : ""} over every date`;
+    return v == null ? 0 : 1;
+  }
   const valid = series.filter((s) => s.value != null && Number.isFinite(s.value));
   if (valid.length === 0) {
     svgEl("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "empty" }, svg)
