@@ -385,7 +385,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"sarcube API on http://{args.host}:{args.port} (OpenAPI docs at /docs); Ctrl-C stops it")
     print(f"callers identified by {', '.join(ways) or 'nothing'}; anonymous reads "
           f"{'allowed (they never start jobs)' if auth.allow_anonymous else 'refused'}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # no websocket routes: ws='none' spares the websockets import at start-up
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, ws="none")
     return 0
 
 
@@ -522,12 +523,12 @@ run again to confirm); 2 error (not a cube, store unreadable)."""
 def _unreachable(exc: Exception) -> bool:
     """Whether ``exc`` (raised by zarr or fsspec below the cube's own reads) means "store unreachable".
 
-    ``cube.storage`` (zarr, xarray) is imported only here, on an error: ``--help`` and ``info``
-    stay light.
+    ``cube.storage`` (fsspec; botocore and aiohttp for these errors) is imported only here, on an
+    error: ``--help`` and ``info`` stay light.
     """
-    from cube.storage import UNREACHABLE_ERRORS
+    from cube.storage import unreachable_errors
 
-    return isinstance(exc, UNREACHABLE_ERRORS)
+    return isinstance(exc, unreachable_errors())
 
 
 def measurement_options(p: argparse.ArgumentParser, what: str) -> None:

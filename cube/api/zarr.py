@@ -13,7 +13,6 @@ import threading
 from fastapi import APIRouter, Request, Response
 
 from cube.api._common import engine_of, error, variant_from
-from cube.api._plan import job_reason, start_job
 from cube.materialize import ProductStore, Tally
 from cube.products import Selection
 
@@ -75,6 +74,8 @@ def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Respon
     key = "/".join(parts)
     chunk = store.chunk_of(key) if store.variant.options.made_by_job else None
     if chunk is not None and (engine_of(request).state(*chunk) != "present" or not store.current(*chunk)):
+        from cube.api._plan import job_reason, start_job  # the job side only when a job is needed
+
         ref, i, j = chunk
         grid = store.grid
         selection = Selection(ref.burst_id, ref.polarization, ref.variant, (ref.dates,), grid.window_of(None))

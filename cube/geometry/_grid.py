@@ -21,8 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cube.errors import InputError
 from cube.format import SPEED_OF_LIGHT, BurstMetadata
-from cube.geometry._orbit import burst_orbit
-from cube.geometry._radar import rdr2geo
 
 Window = tuple[slice, slice]
 """(row slice, column slice) of a grid, step 1."""
@@ -96,6 +94,10 @@ def burst_footprint(
     Returns two arrays of shape (len(heights), 4 * points_per_edge): the edges of
     first..last valid line × first..last valid sample, walked around.
     """
+    # numba's kernels here, not at import: the grid's readers (the API's metadata) need none
+    from cube.geometry._orbit import burst_orbit
+    from cube.geometry._radar import rdr2geo
+
     orbit = burst_orbit(burst)
     l0, l1 = burst.first_valid_line, burst.last_valid_line
     s0, s1 = burst.first_valid_sample, burst.last_valid_sample
@@ -147,6 +149,9 @@ def make_burst_grid(
     if not np.all(np.isfinite(lons)):
         raise ValueError(f"{burst.burst_id}: rdr2geo failed on the burst outline")
     # centre of the valid window at the middle height
+    from cube.geometry._orbit import burst_orbit
+    from cube.geometry._radar import rdr2geo
+
     orbit = burst_orbit(burst)
     t_mid = 0.5 * (burst.first_valid_line + burst.last_valid_line) * burst.azimuth_time_interval
     s_mid = 0.5 * (burst.first_valid_sample + burst.last_valid_sample)

@@ -9,30 +9,101 @@
 - ``sarcube-worker`` (``cube.jobs._worker``) runs one burst of a job file in a container task;
 - the ``isce2`` engine: :func:`run_isce2_burst` runs ISCE2's topsStack for one burst of a
   job and stores its CSLC chunks (the adapter itself is ``cube.isce2``).
+
+Each name is imported on first use (module ``__getattr__``): the API's job records
+(``make_job_store``) need neither the executors (dask, boto3) nor the ISCE2 engine (numba).
 """
 
-from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION, AwsExecutor, public_storage_options
-from cube.jobs._dask import DaskExecutor, make_dask_cluster
-from cube.jobs._executors import Executor, make_executor
-from cube.jobs._isce2 import isce2_cslc_dataset, read_isce2_cslc, run_isce2_burst
-from cube.jobs._local import LocalExecutor
-from cube.jobs._records import (
-    LIVE_STATES,
-    UPDATABLE_FIELDS,
-    BurstMetrics,
-    DynamoDBJobStore,
-    JobRecord,
-    JobState,
-    JobStore,
-    Progress,
-    SQLiteJobStore,
-    job_id_of,
-    make_job_record,
-    make_job_store,
-    request_allowlist,
-)
-from cube.jobs._run import burst_key, job_settings, record_metrics, run_burst
-from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION, AwsExecutor, public_storage_options
+    from cube.jobs._dask import DaskExecutor, make_dask_cluster
+    from cube.jobs._executors import Executor, make_executor
+    from cube.jobs._isce2 import isce2_cslc_dataset, read_isce2_cslc, run_isce2_burst
+    from cube.jobs._local import LocalExecutor
+    from cube.jobs._records import (
+        LIVE_STATES,
+        UPDATABLE_FIELDS,
+        BurstMetrics,
+        DynamoDBJobStore,
+        JobRecord,
+        JobState,
+        JobStore,
+        Progress,
+        SQLiteJobStore,
+        job_id_of,
+        make_job_record,
+        make_job_store,
+        request_allowlist,
+    )
+    from cube.jobs._run import burst_key, job_settings, record_metrics, run_burst
+    from cube.jobs._spec import BurstJob, JobSpec, ProductJob, check_job, load_job
+
+#: submodule → the names it gives this package.
+_SUBMODULES: dict[str, tuple[str, ...]] = {
+    "_aws": (
+        "AwsExecutor",
+        "MAX_BURSTS_PER_EXECUTION",
+        "public_storage_options",
+    ),
+    "_dask": (
+        "DaskExecutor",
+        "make_dask_cluster",
+    ),
+    "_executors": (
+        "Executor",
+        "make_executor",
+    ),
+    "_isce2": (
+        "isce2_cslc_dataset",
+        "read_isce2_cslc",
+        "run_isce2_burst",
+    ),
+    "_local": ("LocalExecutor",),
+    "_records": (
+        "BurstMetrics",
+        "DynamoDBJobStore",
+        "JobRecord",
+        "JobState",
+        "JobStore",
+        "LIVE_STATES",
+        "Progress",
+        "SQLiteJobStore",
+        "UPDATABLE_FIELDS",
+        "job_id_of",
+        "make_job_record",
+        "make_job_store",
+        "request_allowlist",
+    ),
+    "_run": (
+        "burst_key",
+        "job_settings",
+        "record_metrics",
+        "run_burst",
+    ),
+    "_spec": (
+        "BurstJob",
+        "JobSpec",
+        "ProductJob",
+        "check_job",
+        "load_job",
+    ),
+}
+_LAZY = {name: module for module, names in _SUBMODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    """A name of a submodule, imported on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"cube.jobs.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cube.jobs' has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_BURSTS_PER_EXECUTION",
@@ -58,7 +129,6 @@ __all__ = [
     "ProductJob",
     "burst_key",
     "check_job",
-    "isce2_cslc",
     "job_settings",
     "load_job",
     "make_dask_cluster",

@@ -26,19 +26,30 @@ checksum) is treated as absent: deleted and computed again.
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
+from typing import TYPE_CHECKING
 
 import google_crc32c
-import numcodecs
 import numpy as np
 
 from cube.errors import CorruptChunkError
 from cube.products import Variant
 
+if TYPE_CHECKING:
+    import numcodecs
+
 ARD_STORE = "ard.zarr"
 ZSTD_LEVEL = 3
-_ZSTD = numcodecs.Zstd(level=ZSTD_LEVEL)
+
+
+@functools.cache
+def _zstd() -> numcodecs.Zstd:
+    """The Zstd codec of numcodecs, imported on first use (serving a stored chunk needs only its crc32c)."""
+    import numcodecs
+
+    return numcodecs.Zstd(level=ZSTD_LEVEL)
 
 
 def encode_chunk(data: np.ndarray, variant: Variant) -> bytes:
@@ -46,25 +57,28 @@ def encode_chunk(data: np.ndarray, variant: Variant) -> bytes:
     cy, cx = variant.chunks
     block = np.full((cy, cx), variant.fill_value, variant.dtype)
     block[: data.shape[0], : data.shape[1]] = data
-    packed = bytes(_ZSTD.encode(np.ascontiguousarray(block, dtype=variant.dtype.newbyteorder("<"))))
+    packed = bytes(_zstd().encode(np.ascontiguousarray(block, dtype=variant.dtype.newbyteorder("<"))))
     return packed + struct.pack("<I", google_crc32c.value(packed))
 
 
-def check_chunk(raw: bytes) -> bytes:
+def check_chunk(raw: bytes) -> memoryview:
     """The compressed payload of a stored chunk whose crc32c matches; CorruptChunkError if not.
 
-    Costs one CRC-32C over the stored bytes (hardware-accelerated; no decompression).
+    Costs one CRC-32C over the stored bytes (hardware-accelerated; no decompression) and no copy:
+    the CRC of the payload extended by its own 4 CRC bytes equals the CRC of the whole chunk
+    exactly when the payload's CRC is the stored one. The payload is a view of ``raw``.
     """
     if len(raw) < 5:
         raise CorruptChunkError(f"chunk of {len(raw)} bytes is too short to hold data and a crc32c")
-    payload, stored = raw[:-4], struct.unpack("<I", raw[-4:])[0]
-    computed = google_crc32c.value(payload)
-    if computed != stored:
+    tail = raw[-4:]
+    stored = struct.unpack("<I", tail)[0]
+    if google_crc32c.value(raw) != google_crc32c.extend(stored, tail):
+        computed = google_crc32c.value(raw[:-4])
         raise CorruptChunkError(
             f"crc32c mismatch: stored {stored:08x}, computed {computed:08x} "
             "(corrupted, or written before format 1.1 without a checksum)"
         )
-    return payload
+    return memoryview(raw)[:-4]
 
 
 def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
@@ -79,7 +93,7 @@ def decode_block(raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...]) -> n
     """
     dtype = np.dtype(dtype)
     try:
-        flat = np.frombuffer(_ZSTD.decode(check_chunk(raw)), dtype=dtype.newbyteorder("<"))
+        flat = np.frombuffer(_zstd().decode(check_chunk(raw)), dtype=dtype.newbyteorder("<"))
         return flat.reshape(shape).astype(dtype, copy=False)
     except (RuntimeError, ValueError) as exc:  # numcodecs' zstd errors; a wrong number of values
         raise CorruptChunkError(f"chunk does not decode to {dtype} {tuple(shape)}: {exc}") from None

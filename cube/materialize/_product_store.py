@@ -15,28 +15,31 @@ Layout of the store (what ``xr.open_zarr`` sees)::
 Every pair of dates is addressable (the whole matrix); only the chunks that are read are ever
 computed. The same store backs ``GET /zarr/...`` and the in-process readers (/ard, /point,
 /zonal, tiles).
+
+`ProductStore` itself needs neither zarr-python nor xarray: ``GET /zarr`` serves its keys'
+bytes (metadata documents, stored chunks as stored). `ProductStore.as_zarr` wraps it in a
+zarr-python store (``_zarr_store``) for ``xr.open_zarr`` (`open_product`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
-from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
-from zarr.core.buffer import Buffer, BufferPrototype
 
-from cube.errors import InputError
 from cube.format import date_key_time, iso
 from cube.geometry import ProductGrid
 from cube.materialize._ard import array_metadata
 from cube.materialize._engine import ArdEngine, Tally
 from cube.products import X_ATTRS, Y_ATTRS, ArdArray, Variant, provenance, time_attrs, variable_attrs
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from zarr.abc.store import Store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK_KEY = re.compile(r"^c(?:/\d+)+$")
@@ -63,20 +66,14 @@ def _coord_meta(n: int, dtype: str, dim: str, attrs: dict) -> dict:
     }
 
 
-class ProductStore(Store):
+class ProductStore:
     """Read-only zarr v3 view of one burst × polarization × product variant.
 
-    ``fetch(key)`` is the synchronous core (used by the HTTP router); ``get`` runs it in a
-    thread for zarr's async API.
+    ``fetch(key)`` gives a key's bytes (used by the HTTP router); `as_zarr` a zarr-python store
+    over it.
     """
 
-    supports_writes = False
-    supports_deletes = False
-    supports_partial_writes = False
-    supports_listing = True
-
     def __init__(self, engine: ArdEngine, burst_id: str, polarization: str, variant: Variant):
-        super().__init__(read_only=True)
         self.engine = engine
         self.burst_id = burst_id
         self.polarization = polarization.upper()
@@ -247,20 +244,7 @@ class ProductStore(Store):
         latest = ArdArray(self.burst_id, self.polarization, follow, (self.dates[-1],))
         return self.engine.state(latest, i, j) == "present"
 
-    async def get(
-        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
-    ) -> Buffer | None:
-        data = await asyncio.to_thread(self.fetch, key)
-        if data is None:
-            return None
-        return prototype.buffer.from_bytes(_slice(data, byte_range))
-
-    async def get_partial_values(
-        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
-    ) -> list[Buffer | None]:
-        return [await self.get(k, prototype, r) for k, r in key_ranges]
-
-    async def exists(self, key: str) -> bool:
+    def has(self, key: str) -> bool:
         """Whether ``key`` is in the store.
 
         A product chunk exists (it can be read) without being computed here.
@@ -272,51 +256,24 @@ class ProductStore(Store):
                 return False
             ny, nx = self.engine.chunk_counts(self.burst_id, self.polarization, self.variant)
             return 0 <= chunk[1] < ny and 0 <= chunk[2] < nx
-        return await asyncio.to_thread(self.fetch, key) is not None
+        return self.fetch(key) is not None
 
-    async def set(self, key: str, value: Buffer) -> None:
-        raise InputError(f"{self!r} is read-only")
+    def keys(self) -> list[str]:
+        """The keys of the metadata documents (``zarr.json`` of the group and of each array)."""
+        return [f"{node}/zarr.json" if node else "zarr.json" for node in self.metadata()]
 
-    async def delete(self, key: str) -> None:
-        raise InputError(f"{self!r} is read-only")
+    def as_zarr(self) -> Store:
+        """A read-only zarr-python store over this one (for ``xr.open_zarr``)."""
+        from cube.materialize._zarr_store import ZarrProductStore  # zarr-python, when a client opens it
 
-    async def list(self) -> AsyncIterator[str]:
-        for node in self.metadata():
-            yield f"{node}/zarr.json" if node else "zarr.json"
-
-    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        async for key in self.list():
-            if key.startswith(prefix):
-                yield key
-
-    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
-        prefix = prefix.rstrip("/")
-        seen = set()
-        async for key in self.list():
-            if prefix and not key.startswith(prefix + "/"):
-                continue
-            head = key[len(prefix) + 1 :] if prefix else key
-            name = head.split("/")[0]
-            if name not in seen:
-                seen.add(name)
-                yield name
-
-
-def _slice(data: bytes, byte_range: ByteRequest | None) -> bytes:
-    if byte_range is None:
-        return data
-    if isinstance(byte_range, RangeByteRequest):
-        return data[byte_range.start : byte_range.end]
-    if isinstance(byte_range, OffsetByteRequest):
-        return data[byte_range.offset :]
-    if isinstance(byte_range, SuffixByteRequest):
-        return data[-byte_range.suffix :]
-    raise InputError(f"unsupported byte range {byte_range!r}")
+        return ZarrProductStore(self)
 
 
 def open_product(
     engine: ArdEngine, burst_id: str, product: str, options=None, polarization: str = "VV", **kwargs
 ) -> xr.Dataset:
     """The product of one burst as a lazy xarray Dataset (dask; chunks computed when read)."""
+    import xarray as xr
+
     store = ProductStore(engine, burst_id, polarization, Variant.of(product, options))
-    return xr.open_zarr(store, consolidated=True, zarr_format=3, **kwargs)
+    return xr.open_zarr(store.as_zarr(), consolidated=True, zarr_format=3, **kwargs)

@@ -15,13 +15,17 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from cube import __version__
-from cube.geometry import Dem, ProductGrid
 from cube.products._address import Selection, Variant
+
+if TYPE_CHECKING:  # the attribute functions (the API's zarr metadata) need neither xarray nor numba
+    import xarray as xr
+
+    from cube.geometry import Dem, ProductGrid
 
 X_ATTRS = {"units": "m", "standard_name": "projection_x_coordinate", "long_name": "x of the pixel centre"}
 Y_ATTRS = {"units": "m", "standard_name": "projection_y_coordinate", "long_name": "y of the pixel centre"}
@@ -90,6 +94,8 @@ def product_dataset(selection: Selection, grid: ProductGrid, data: np.ndarray | 
     else:
         dims = ("time", "y", "x")
         coords = {"time": ("time", _times([lab["datetime"] for lab in labels]), time_attrs("time"))}
+    import xarray as xr
+
     x, y = grid.xy(selection.window)
     return xr.Dataset(
         {name: (dims, a, variable_attrs(v.at(name))) for name, a in arrays.items()},
@@ -131,6 +137,7 @@ def to_cog(ds: xr.Dataset) -> bytes:
     a per-burst product (no time axis): one float32 band per variable, named after it.
     """
     import rasterio
+    import xarray as xr
     from rasterio.io import MemoryFile
     from rasterio.transform import Affine
 

@@ -13,31 +13,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import zarr
 
 from cube.errors import CorruptChunkError, InputError, NotFoundError
 from cube.format import CUBE_DOC, SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path, grid_path
-from cube.geometry import (
-    GRID_MARGIN_M,
-    BurstGrid,
-    Dem,
-    ProductGrid,
-    Window,
-    cop30_orthometric,
-    dem_geotiff_bytes,
-    make_burst_grid,
-    read_dem,
-    to_ellipsoidal,
-    transformer,
-)
+from cube.geometry import GRID_MARGIN_M, BurstGrid, ProductGrid, Window, make_burst_grid, transformer
 from cube.products._address import Selection, Variant
-from cube.products._cslc import CslcOptions, CslcWindow, SlcSource, geocode_slc, radar_window
-from cube.products._options import ProductOptions
+from cube.products._options import CslcOptions, ProductOptions
 from cube.products._registry import Input, compute_product, get_product
 from cube.storage import CubeStore, list_burst_groups
 
-if TYPE_CHECKING:
-    import xarray as xr
+if TYPE_CHECKING:  # numba (the DEM, the CSLC) and zarr (the pixels) are imported where used:
+    import xarray as xr  # a stack's dates and grid (the API's metadata) need neither
+    import zarr
+
+    from cube.geometry import Dem
+    from cube.products._cslc import CslcWindow, SlcSource
 
 DEM_MARGIN_DEG = 0.01
 
@@ -72,6 +62,8 @@ def set_cube_dem(store: CubeStore, url: str, vertical_datum: str = "auto", kind:
 @functools.lru_cache(maxsize=16)
 def _read_dem_cached(url: str, bbox: tuple[float, float, float, float], datum: str, options: str) -> Dem:
     """``options``: the fsspec storage options as sorted JSON (hashable, nested dicts included)."""
+    from cube.geometry import read_dem
+
     return read_dem(url, bbox, vertical_datum=datum, storage_options=json.loads(options))  # type: ignore[arg-type]
 
 
@@ -82,6 +74,8 @@ def _cop30_dem(store: CubeStore, burst_id: str, bbox: tuple[float, float, float,
     with the grid this machine has; its path carries a digest of the DEM record, so recording
     another DEM never reuses it.
     """
+    from cube.geometry import cop30_orthometric, dem_geotiff_bytes, read_dem, to_ellipsoidal
+
     digest = hashlib.sha256(json.dumps(dem, sort_keys=True, default=str).encode()).hexdigest()[:12]
     rel = f"dem/cop30-{digest}/{burst_id}.tif"
     datum = dem.get("vertical_datum", "egm2008")
@@ -135,22 +129,33 @@ class BurstStack:
         self.store = store
         self.burst_id = burst_id
         self.polarization = polarization.upper()
-        path = f"{SLC_STORE}/{burst_group_path(burst_id, polarization)}"
-        try:
-            self.group = zarr.open_group(store.zarr_store(path, read_only=True), mode="r",
-                                         use_consolidated=True)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
+        self._path = path = f"{SLC_STORE}/{burst_group_path(burst_id, polarization)}"
+        try:  # the group's zarr.json (metadata consolidated): dates here, zarr-python on the first pixels
+            doc = json.loads(store.read_bytes(f"{path}/zarr.json"))
+            attrs, nodes = doc.get("attributes", {}), doc["consolidated_metadata"]["metadata"]
+        except (FileNotFoundError, KeyError, TypeError, ValueError) as exc:
             raise _no_burst(store, burst_id, self.polarization) from exc
-        stored_dates = cast("list[dict[str, Any]]", self.group.attrs.get("dates", []))
+        stored_dates = cast("list[dict[str, Any]]", attrs.get("dates", []))
         self.dates: list[str] = [d["date_key"] for d in stored_dates]
         self._index: dict[str, int] = {d["date_key"]: d["index"] for d in stored_dates}
-        slc = self.group["slc"]
-        if not isinstance(slc, zarr.Array):
+        if nodes.get("slc", {}).get("node_type") != "array":
             raise CorruptChunkError(f"{store.url}: {path}/slc is not an array; re-ingest burst {burst_id}")
-        self._slc = slc
         self._meta: dict[str, BurstMetadata] = {}
         self._grid: BurstGrid | None = None
         self._dem: Dem | None = None
+
+    @functools.cached_property
+    def group(self) -> zarr.Group:
+        """The burst group, opened with zarr-python on first use."""
+        import zarr
+
+        store = self.store.zarr_store(self._path, read_only=True)
+        return zarr.open_group(store, mode="r", use_consolidated=True)
+
+    @functools.cached_property
+    def _slc(self) -> zarr.Array:
+        """The int16 (time, line, sample, part) SLC array."""
+        return cast("zarr.Array", self.group["slc"])
 
     # -- metadata ---------------------------------------------------------------------------
     def burst(self, date_key: str) -> BurstMetadata:
@@ -220,6 +225,8 @@ class BurstStack:
 
         ``counter[0]`` adds up the stored SLC bytes read (job metrics).
         """
+        from cube.products._cslc import SlcSource
+
         stored = 2 * self._slc.dtype.itemsize  # bytes per pixel: (re, im) as stored
 
         def read(l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
@@ -233,12 +240,16 @@ class BurstStack:
     def cslc(self, date_key: str, window: Window | None = None,
              options: CslcOptions | None = None) -> CslcWindow:
         """The CSLC of one date over a grid window (None = the whole grid)."""
+        from cube.products._cslc import geocode_slc
+
         burst = self.burst(date_key)
         return geocode_slc(burst, self.grid, window, self.dem,
                            lambda a, b, c, d: self.read_slc(date_key, a, b, c, d), options)
 
     def positions(self, date_key: str, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
         """float64 (rows, cols) burst line and sample of each pixel of a grid window (NaN outside)."""
+        from cube.products._cslc import radar_window
+
         return radar_window(self.burst(date_key), self.grid, window, self.dem)
 
     def input(self, name: Input, date_key: str, window: Window, cslc: np.ndarray | None = None,
@@ -254,6 +265,8 @@ class BurstStack:
         data = cslc if cslc is not None else self.cslc(date_key, window).data
         if name == "cslc":
             return data
+        from cube.products._cslc import CslcWindow
+
         return CslcWindow(data, *self.positions(date_key, window))
 
     # -- products ---------------------------------------------------------------------------

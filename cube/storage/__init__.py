@@ -6,6 +6,7 @@ the state backends (SQLite, the DynamoDB state table) are shared by leases and j
 - `CubeStore`: the interface; `open_store` picks `LocalCubeStore`, `S3CubeStore` or
   `FsspecCubeStore` from the URL;
 - leases: `single_flight`, `exclusive`, `make_lease_backend`, `store_lease_backend`;
+- `storage_errors`: the store's unreachable errors (`unreachable_errors`) as StorageUnavailableError;
 - state: `SQLiteDatabase`, `dynamodb_table_spec`, `boto3_client`, `aws_error_code`.
 """
 
@@ -38,15 +39,23 @@ from cube.storage._store import (
     CAS_LOCK,
     PARTIAL_SUFFIX,
     S3_CLIENT_DEFAULTS,
-    UNREACHABLE_ERRORS,
     CubeStore,
     FsspecCubeStore,
     LocalCubeStore,
     S3CubeStore,
     open_store,
     storage_errors,
+    unreachable_errors,
     with_client_defaults,
 )
+
+
+def __getattr__(name: str) -> object:
+    """``UNREACHABLE_ERRORS`` (`unreachable_errors()`), built on first use (botocore, aiohttp)."""
+    if name == "UNREACHABLE_ERRORS":
+        return unreachable_errors()
+    raise AttributeError(f"module 'cube.storage' has no attribute {name!r}")
+
 
 __all__ = [
     "CAS_LOCK",
@@ -83,5 +92,6 @@ __all__ = [
     "slc_complex",
     "store_lease_backend",
     "storage_errors",
+    "unreachable_errors",
     "with_client_defaults",
 ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xarray as xr
 
 from cube.errors import NotFoundError
 from cube.format import SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path
 from cube.storage._store import CubeStore, storage_errors
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def list_burst_groups(store: CubeStore) -> list[tuple[str, str]]:
@@ -22,6 +26,8 @@ def list_burst_groups(store: CubeStore) -> list[tuple[str, str]]:
 
 def open_slc(store: CubeStore, burst_id: str, polarization: str) -> xr.Dataset:
     """The burst group as a lazy dataset: dims (time, line, sample, part), one consolidated read."""
+    import xarray as xr  # here, not at import: the metadata readers of a cube need no xarray
+
     path = burst_group_path(burst_id, polarization)
     try:
         with storage_errors(store.url):

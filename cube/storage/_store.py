@@ -11,10 +11,10 @@ same way (`DurableLocalStore`).
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -22,21 +22,18 @@ import os
 import posixpath
 import threading
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, ClassVar
-
-import fsspec
-import fsspec.asyn
-import zarr.storage
-from fsspec.implementations.local import LocalFileSystem
-from zarr.core.buffer import Buffer
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cube.errors import CubeError, InputError, NotFoundError, StorageUnavailableError
+from cube.storage._files import PARTIAL_SUFFIX, fsync_dir, write_file_durably, write_partial
 from cube.storage._leases import LeaseBackend, make_lease_backend
+
+if TYPE_CHECKING:
+    import fsspec
+    import zarr.storage
 
 #: Object-store clients give up quickly when the server is down (botocore's default is 5 tries
 #: with back-off and a 60 s connect timeout: 8-30 s before an error), yet ride over a transient
@@ -48,8 +45,13 @@ S3_CLIENT_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _unreachable_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "the store cannot be reached", not "the request is wrong"."""
+@functools.cache
+def unreachable_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the store cannot be reached", not "the request is wrong".
+
+    Built on first use (an ``except`` clause calls it only when something was raised): botocore
+    and aiohttp cost a third of a second to import.
+    """
     errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
     try:
         from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -67,7 +69,11 @@ def _unreachable_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-UNREACHABLE_ERRORS = _unreachable_errors()
+def __getattr__(name: str) -> object:
+    """``UNREACHABLE_ERRORS``: `unreachable_errors`, built on first use."""
+    if name == "UNREACHABLE_ERRORS":
+        return unreachable_errors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _server_fault(exc: BaseException) -> bool:
@@ -93,7 +99,7 @@ def storage_errors(url: str) -> Iterator[None]:
         yield
     except (CubeError, FileNotFoundError):
         raise
-    except UNREACHABLE_ERRORS as exc:
+    except unreachable_errors() as exc:
         raise StorageUnavailableError(
             f"storage {url} is unreachable ({type(exc).__name__}: {exc}); retry in a few seconds"
         ) from exc
@@ -113,81 +119,6 @@ def with_client_defaults(url: str, storage_options: dict[str, Any]) -> dict[str,
     return {**storage_options, "config_kwargs": config}
 
 log = logging.getLogger(__name__)
-
-PARTIAL_SUFFIX = ".partial"
-"""Suffix of the temporary files local writes rename into place (zarr's LocalStore uses it too)."""
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a rename or create inside directory ``path`` durable (no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # e.g. Windows cannot open a directory
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_partial(path: str, data: Any) -> str:
-    """Write ``data`` to a new ``<path>.<random>.partial`` and fsync it; its name."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp
-
-
-def write_file_durably(path: str | os.PathLike[str], data: Any, *, sync_dir: bool = True) -> None:
-    """Write ``data`` (bytes-like) to ``path`` through ``<path>.<random>.partial``.
-
-    Write, fsync, rename into place, then (``sync_dir``) fsync the directory.
-
-    A crash leaves either the old file or the new one, whole; at worst a stray ``*.partial``
-    (``sarcube verify --repair`` removes old ones). Without ``sync_dir`` a crash soon after
-    may lose the rename itself (the file then still holds its old bytes, or is absent).
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    tmp = write_partial(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if sync_dir:
-        fsync_dir(directory)
-
-
-class DurableLocalStore(zarr.storage.LocalStore):
-    """zarr's LocalStore whose writes are fsynced before the rename, and their directory after.
-
-    The SLC writer commits a date (the group's ``zarr.json``) only after its chunks: with
-    these writes, a commit that survives a power loss never points at chunks that did not.
-    """
-
-    def set_sync(self, key: str, value: Buffer) -> None:
-        self._ensure_open_sync()
-        self._check_writable()
-        write_file_durably(Path(self.root) / key, value.as_buffer_like())
-
-    async def set(self, key: str, value: Buffer) -> None:
-        if not self._is_open:
-            await self._open()
-        self._check_writable()
-        await asyncio.to_thread(write_file_durably, Path(self.root) / key, value.as_buffer_like())
-
 
 class CubeStore(ABC):
     """The root of a cube: ``url`` plus fsspec ``storage_options`` (credentials, endpoint).
@@ -218,7 +149,24 @@ class CubeStore(ABC):
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = url.rstrip("/")
         self.storage_options = with_client_defaults(self.url, dict(storage_options or {}))
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        self._fs: fsspec.AbstractFileSystem | None = None
+        self.root = self._root()
+
+    def _root(self) -> str:
+        """The root path on the file system (`fs` made here: fsspec's URL parsing)."""
+        import fsspec
+
+        self._fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        return root
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec file system of the store (made on first use for a local store)."""
+        if self._fs is None:
+            import fsspec
+
+            self._fs = fsspec.filesystem("file", **self.storage_options)
+        return self._fs
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -344,9 +292,37 @@ class LocalCubeStore(CubeStore):
     is_local = True
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        if _protocol(url) != "file":
+            raise InputError(f"{url} is not a local path; open it with open_store")
         super().__init__(url, storage_options)
-        if not isinstance(self.fs, LocalFileSystem):
-            raise InputError(f"{self.url} is not a local path; open it with open_store")
+
+    def _root(self) -> str:
+        """The absolute path of the URL, as fsspec's local file system spells it.
+
+        Without importing fsspec: a server's metadata and stored-chunk reads are plain file reads.
+        """
+        path = self.url
+        for prefix in ("file://", "local://", "file:", "local:"):
+            if path.startswith(prefix):
+                path = path.removeprefix(prefix)
+                break
+        if os.sep != "/":
+            return super()._root()
+        if path.startswith("~"):
+            path = os.path.expanduser(path)
+        elif not path.startswith("/"):
+            path = f"{os.getcwd()}/{'' if path == '.' else path.removeprefix('./')}"
+        return path.rstrip("/") or "/"
+
+    def exists(self, rel: str) -> bool:
+        return os.path.lexists(self.path(rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            with open(self.path(rel), "rb") as f:
+                return f.read()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"{self.child_url(rel)} does not exist") from exc
 
     def write_bytes(self, rel: str, data: bytes, *, sync_dir: bool = True) -> None:
         write_file_durably(self.path(rel), data, sync_dir=sync_dir)
@@ -384,6 +360,8 @@ class LocalCubeStore(CubeStore):
 
     def zarr_store(self, rel: str, read_only: bool = False) -> zarr.storage.StoreLike:
         """A `DurableLocalStore` at ``rel``."""
+        from cube.storage._zarr import DurableLocalStore  # zarr-python when a zarr store is opened
+
         return DurableLocalStore(self.path(rel), read_only=read_only)
 
     def lease_backend(self, rel: str = ".leases") -> LeaseBackend:
@@ -427,6 +405,8 @@ class FsspecCubeStore(CubeStore):
 
     def zarr_store(self, rel: str, read_only: bool = False) -> zarr.storage.StoreLike:
         """Zarr's FsspecStore at ``rel``, with the same options."""
+        import zarr.storage
+
         return zarr.storage.FsspecStore.from_url(
             self.child_url(rel), storage_options=self.storage_options, read_only=read_only
         )
@@ -453,6 +433,8 @@ class S3CubeStore(FsspecCubeStore):
                 return await body.read(), resp["ETag"]
 
         try:
+            import fsspec.asyn
+
             return fsspec.asyn.sync(self.fs.loop, get)
         except FileNotFoundError:
             return None, None
@@ -544,12 +526,22 @@ def open_store(url: str, storage_options: dict[str, Any] | None = None) -> CubeS
     `LocalCubeStore` for a local path or ``file://``, `S3CubeStore` for ``s3://``, `FsspecCubeStore`
     for any other fsspec URL.
     """
-    protocol = fsspec.utils.get_protocol(url)
+    protocol = _protocol(url)
     cls: type[CubeStore]
-    if protocol in ("file", "local"):
+    if protocol == "file":
         cls = LocalCubeStore
     elif protocol in ("s3", "s3a"):
         cls = S3CubeStore
     else:
         cls = FsspecCubeStore
     return cls(url, dict(storage_options or {}))
+
+
+def _protocol(url: str) -> str:
+    """``file`` for a local path or ``file://`` URL, else the URL's scheme (fsspec's rules)."""
+    if "://" not in url and "::" not in url:
+        return "file"
+    import fsspec.utils
+
+    protocol = fsspec.utils.get_protocol(url)
+    return "file" if protocol in ("file", "local") else protocol
