@@ -27,7 +27,7 @@ $(UV):
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode  # .pyc in the venv: every process starts without compiling its imports
 	touch $@
 
 # The web viewer's MapLibre GL files, from the locked npm packages (needs node and npm).
