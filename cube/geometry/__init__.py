@@ -39,7 +39,7 @@ from cube.geometry._ellipsoid import (
     ecef_to_llh,
     llh_to_ecef,
 )
-from cube.geometry._geocode import radar_positions
+from cube.geometry._geocode import RadarNodes, radar_positions, solve_radar_nodes
 from cube.geometry._geoid import (
     GeoidGrid,
     GeoidStandInWarning,
@@ -103,6 +103,7 @@ __all__ = [
     "GeoidStandInWarning",
     "OrbitInterpolator",
     "ProductGrid",
+    "RadarNodes",
     "SwathTiming",
     "Window",
     "bilinear_height",
@@ -141,6 +142,7 @@ __all__ = [
     "read_cop30",
     "read_dem",
     "select_common_burst",
+    "solve_radar_nodes",
     "seconds_since",
     "to_datetime64",
     "to_ellipsoidal",
