@@ -41,7 +41,7 @@ if TYPE_CHECKING:
         vertical_datum_of,
     )
     from cube.geometry._ellipsoid import WGS84_A, WGS84_B, WGS84_E2, WGS84_F, ecef_to_llh, llh_to_ecef
-    from cube.geometry._geocode import radar_positions
+    from cube.geometry._geocode import RadarNodes, radar_positions, solve_radar_nodes
     from cube.geometry._geoid import (
         GeoidGrid,
         GeoidStandInWarning,
@@ -113,7 +113,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
         "vertical_datum_of",
     ),
     "_ellipsoid": ("WGS84_A", "WGS84_B", "WGS84_E2", "WGS84_F", "ecef_to_llh", "llh_to_ecef"),
-    "_geocode": ("radar_positions",),
+    "_geocode": ("RadarNodes", "radar_positions", "solve_radar_nodes"),
     "_geoid": ("GeoidGrid", "GeoidStandInWarning", "find_geoid_file", "geoid_for_datum", "load_geoid"),
     "_geolocate": (
         "geo2rdr_times",
@@ -165,6 +165,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "RadarNodes",
     "GRID_MARGIN_M",
     "COP30_DATUM",
     "COP30_PUBLIC_OPTIONS",
@@ -216,6 +217,7 @@ __all__ = [
     "merge_orbits",
     "pair_baseline",
     "radar_positions",
+    "solve_radar_nodes",
     "rdr2geo",
     "rdr2geo_times",
     "read_cop30",

@@ -18,6 +18,7 @@ smooth terrain spanning up to 6 km of height (measured in tests and docs/geometr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numba
@@ -179,6 +180,85 @@ def radar_positions(
         valid-line indices); ``sample`` is 0 at the first sample. NaN where the DEM has no
         data and where ``mask`` says.
     """
+    if method not in ("interpolated", "exact"):
+        raise ValueError(f"method must be 'interpolated' or 'exact', not {method!r}")
+    r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
+    rows, cols = r1 - r0, c1 - c0
+    out_line = np.empty((rows, cols))
+    out_sample = np.empty((rows, cols))
+    if method == "exact":
+        _exact_window(burst, grid, (r0, r1, c0, c1), dem, bistatic, mask, out_line, out_sample)
+        return out_line, out_sample
+    nodes = solve_radar_nodes(burst, grid, window, dem, bistatic=bistatic, node_spacing=node_spacing,
+                              height_levels=height_levels, mask=mask, height_range=height_range)
+    nodes.fill(0, rows, out_line, out_sample)
+    return out_line, out_sample
+
+
+@dataclass(frozen=True)
+class RadarNodes:
+    """Exact geo2rdr solutions on a node lattice of a grid window, for :meth:`fill`.
+
+    Made by :func:`solve_radar_nodes`. ``nodes`` is float64 (2 + 2·levels, node rows, node
+    cols): the DEM row and column of each node, then the coefficients of its line and of its
+    sample as polynomials in the normalised height ``(h − h_centre) / h_scale``.
+    """
+
+    rows: int
+    cols: int
+    row_cell: np.ndarray
+    row_frac: np.ndarray
+    col_cell: np.ndarray
+    col_frac: np.ndarray
+    nodes: np.ndarray
+    heights: np.ndarray
+    h_centre: float
+    h_scale: float
+    levels: int
+    cell_on: np.ndarray
+    box: np.ndarray
+
+    def fill(self, row0: int, row1: int, line: np.ndarray, sample: np.ndarray) -> None:
+        """Write the positions of window rows [row0, row1) into ``line`` and ``sample``.
+
+        ``line``, ``sample``: float64 C-contiguous (row1 − row0, cols), burst line and sample
+        of each pixel (NaN where the DEM has no data and outside the mask). A block of rows
+        gets exactly the values of the same rows of the whole window.
+        """
+        n = row1 - row0
+        if not 0 <= row0 <= row1 <= self.rows:
+            raise ValueError(f"rows [{row0}, {row1}) are not inside the window's {self.rows}")
+        for name, a in (("line", line), ("sample", sample)):
+            if a.dtype != np.float64 or a.shape != (n, self.cols) or not a.flags.c_contiguous:
+                raise ValueError(f"{name} must be float64 C-contiguous ({n}, {self.cols}), got "
+                                 f"{a.dtype} {a.shape}")
+        if self.levels == 0:  # no DEM height under the window
+            line.fill(np.nan)
+            sample.fill(np.nan)
+            return
+        _interpolate_positions(self.row_cell[row0:row1], self.row_frac[row0:row1], self.col_cell,
+                               self.col_frac, self.nodes, self.heights, self.h_centre, self.h_scale,
+                               self.levels, self.cell_on, self.box, line, sample)
+
+
+def solve_radar_nodes(
+    burst: BurstMetadata,
+    grid: BurstGrid,
+    window: Window | None,
+    dem: Dem,
+    *,
+    bistatic: bool = False,
+    node_spacing: int = 16,
+    height_levels: int | None = None,
+    mask: Literal["burst", "valid", "none"] = "burst",
+    height_range: tuple[float, float] | None = None,
+) -> RadarNodes:
+    """The geo2rdr nodes of :func:`radar_positions` (interpolated method), to fill row blocks.
+
+    Parameters are those of :func:`radar_positions`. ``RadarNodes.fill`` then writes any block
+    of the window's rows into buffers of the caller's (a worker going through a whole grid
+    in small blocks keeps its positions in cache, instead of two float64 arrays of the grid).
+    """
     if node_spacing < 1 or (height_levels is not None and height_levels < 1):
         raise ValueError("node_spacing and height_levels must be >= 1")
     r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
@@ -190,49 +270,26 @@ def radar_positions(
     x_all = grid.x0 + (np.arange(c0, c1) + 0.5) * grid.dx
     y_all = grid.y0 - (np.arange(r0, r1) + 0.5) * grid.dy
     heights = dem.heights if dem.heights.flags.c_contiguous else np.ascontiguousarray(dem.heights)
-    to_ll = transformer(grid.epsg, 4326)
-    to_dem = None if dem.crs == 4326 else transformer(grid.epsg, dem.crs)
-    out_line = np.empty((rows, cols))
-    out_sample = np.empty((rows, cols))
-
-    if method == "exact":
-        xx, yy = np.meshgrid(x_all, y_all)
-        lon, lat = to_ll.transform(xx, yy)
-        if to_dem is None:
-            dr, dc = dem.fractional_index(lon, lat)
-        else:
-            dr, dc = dem.fractional_index(*to_dem.transform(xx, yy))
-        h = np.empty((rows, cols))
-        _bilinear_array(heights, np.ascontiguousarray(dr.ravel()),
-                        np.ascontiguousarray(dc.ravel()), h.reshape(-1))
-        _exact_positions(orbit.breaks, orbit.centre, orbit.half, orbit.coeffs,
-                         np.ascontiguousarray(lat), np.ascontiguousarray(lon), h, t_guess,
-                         0.0, dt, burst.slant_range_time, burst.range_sampling_rate, tau_ref,
-                         out_line, out_sample)
-        box = _mask_box(burst, mask)
-        outside = ((out_line < box[0]) | (out_line > box[1]) | (out_sample < box[2])
-                   | (out_sample > box[3]))
-        out_line[outside] = np.nan
-        out_sample[outside] = np.nan
-        return out_line, out_sample
-    if method != "interpolated":
-        raise ValueError(f"method must be 'interpolated' or 'exact', not {method!r}")
-
-    node_r = _node_positions(rows, node_spacing)
-    node_c = _node_positions(cols, node_spacing)
+    box = np.asarray(_mask_box(burst, mask), np.float64)
+    node_r = _node_positions(max(rows, 1), node_spacing)
+    node_c = _node_positions(max(cols, 1), node_spacing)
+    row_cell, row_frac = _cells(rows, node_r, node_spacing)
+    col_cell, col_frac = _cells(cols, node_c, node_spacing)
+    nothing = RadarNodes(rows, cols, row_cell, row_frac, col_cell, col_frac, np.zeros((2, 1, 1)), heights,
+                         0.0, 1.0, 0, np.zeros((1, 1), bool), box)
+    if rows == 0 or cols == 0:
+        return nothing
     nx, ny = np.meshgrid(x_all[node_c], y_all[node_r])
-    lon, lat = to_ll.transform(nx, ny)
-    if to_dem is None:
+    lon, lat = transformer(grid.epsg, 4326).transform(nx, ny)
+    if dem.crs == 4326:
         dem_row, dem_col = dem.fractional_index(lon, lat)
     else:
-        dem_row, dem_col = dem.fractional_index(*to_dem.transform(nx, ny))
+        dem_row, dem_col = dem.fractional_index(*transformer(grid.epsg, dem.crs).transform(nx, ny))
     # heights to solve the nodes at: the range of the DEM pixels under the window (every
     # bilinear height of the window lies within it)
     hmin, hmax = height_range if height_range is not None else _dem_range(heights, dem_row, dem_col)
     if not np.isfinite(hmin):
-        out_line.fill(np.nan)
-        out_sample.fill(np.nan)
-        return out_line, out_sample
+        return nothing
     if height_levels is None:
         height_levels = 3 if hmax - hmin <= 2500.0 else 4
     nlev = height_levels if hmax - hmin > 1e-3 else 1
@@ -251,11 +308,8 @@ def radar_positions(
     # polynomial (degree nlev-1) through the levels, in u = (h - h_centre) / h_scale
     u = (levels - h_centre) / h_scale
     inv = np.linalg.inv(np.vander(u, nlev, increasing=True))
-    line_poly = np.ascontiguousarray(np.tensordot(inv, node_line, axes=1))
-    sample_poly = np.ascontiguousarray(np.tensordot(inv, node_sample, axes=1))
-    row_cell, row_frac = _cells(rows, node_r, node_spacing)
-    col_cell, col_frac = _cells(cols, node_c, node_spacing)
-    box = _mask_box(burst, mask)
+    line_poly = np.tensordot(inv, node_line, axes=1)
+    sample_poly = np.tensordot(inv, node_sample, axes=1)
     # a cell is computed if its nodes' (line, sample) ranges, over all levels, touch the box
     pad = 1.0
     lmin = _cell_reduce(node_line, np.min) - pad
@@ -264,10 +318,38 @@ def radar_positions(
     smax = _cell_reduce(node_sample, np.max) + pad
     cell_on = (lmax >= box[0]) & (lmin <= box[1]) & (smax >= box[2]) & (smin <= box[3])
     nodes = np.concatenate([dem_row[None], dem_col[None], line_poly, sample_poly], axis=0)
-    _interpolate_positions(row_cell, row_frac, col_cell, col_frac, np.ascontiguousarray(nodes),
-                           heights, h_centre, h_scale, nlev, cell_on, np.asarray(box, np.float64),
-                           out_line, out_sample)
-    return out_line, out_sample
+    return RadarNodes(rows, cols, row_cell, row_frac, col_cell, col_frac, np.ascontiguousarray(nodes),
+                      heights, float(h_centre), float(h_scale), nlev, np.ascontiguousarray(cell_on), box)
+
+
+def _exact_window(burst: BurstMetadata, grid: BurstGrid, bounds: tuple[int, int, int, int], dem: Dem,
+                  bistatic: bool, mask: str, out_line: np.ndarray, out_sample: np.ndarray) -> None:
+    """``radar_positions(method="exact")`` into ``out_line``/``out_sample`` (rows, cols)."""
+    r0, r1, c0, c1 = bounds
+    rows, cols = r1 - r0, c1 - c0
+    orbit = burst_orbit(burst)
+    tau_ref = estimate_bistatic_reference(burst) if bistatic else float("nan")
+    dt = burst.azimuth_time_interval
+    xx, yy = np.meshgrid(grid.x0 + (np.arange(c0, c1) + 0.5) * grid.dx,
+                         grid.y0 - (np.arange(r0, r1) + 0.5) * grid.dy)
+    heights = dem.heights if dem.heights.flags.c_contiguous else np.ascontiguousarray(dem.heights)
+    lon, lat = transformer(grid.epsg, 4326).transform(xx, yy)
+    if dem.crs == 4326:
+        dr, dc = dem.fractional_index(lon, lat)
+    else:
+        dr, dc = dem.fractional_index(*transformer(grid.epsg, dem.crs).transform(xx, yy))
+    h = np.empty((rows, cols))
+    _bilinear_array(heights, np.ascontiguousarray(dr.ravel()), np.ascontiguousarray(dc.ravel()),
+                    h.reshape(-1))
+    _exact_positions(orbit.breaks, orbit.centre, orbit.half, orbit.coeffs,
+                     np.ascontiguousarray(lat), np.ascontiguousarray(lon), h, 0.5 * burst.lines * dt,
+                     0.0, dt, burst.slant_range_time, burst.range_sampling_rate, tau_ref,
+                     out_line, out_sample)
+    box = _mask_box(burst, mask)
+    outside = ((out_line < box[0]) | (out_line > box[1]) | (out_sample < box[2])
+               | (out_sample > box[3]))
+    out_line[outside] = np.nan
+    out_sample[outside] = np.nan
 
 
 def _cell_reduce(values: np.ndarray, reduce) -> np.ndarray:

@@ -199,12 +199,17 @@ def _reramp_positions(
 
     η = (line − line_centre)·dt and τ = tau0 + sample/fs per point; k_t, η_ref and f_ηc are
     interpolated linearly between the samples ``sample0 + j`` (extrapolated from the end
-    intervals). Branch-free: NaN propagates.
+    intervals). A NaN sample gives NaN+NaNj at once (a whole grid is about 40 % NaN, outside
+    the burst: a third less time than computing them); a NaN line propagates.
     """
     m = kt.shape[0]
     half_c = _SPEED_OF_LIGHT / 2.0
+    nan = np.nan
     for k in numba.prange(x.shape[0]):
         s = sample[k]
+        if s != s:
+            out[k] = complex(nan, nan)
+            continue
         tau = tau0 + s / fs
         eta = (line[k] - line_centre) * dt
         g = s - sample0

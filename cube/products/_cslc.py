@@ -21,7 +21,7 @@ import numpy as np
 
 from cube.errors import InputError
 from cube.format import BurstMetadata
-from cube.geometry import BurstGrid, Dem, Window, burst_orbit, radar_positions, transformer, window_bounds
+from cube.geometry import BurstGrid, Dem, Window, burst_orbit, solve_radar_nodes, transformer, window_bounds
 from cube.kernels import make_sinc_table, resample, tops_deramp, tops_reramp_at
 from cube.products._options import CslcOptions
 
@@ -86,35 +86,27 @@ def geocode_slc(
     read: SlcReader,
     options: CslcOptions | None = None,
 ) -> CslcWindow:
-    """CSLC of a window of the grid for one burst date.
+    """CSLC of a window of the grid for one burst date, with each pixel's radar position.
 
-    Parameters
-    ----------
-    burst : the date's metadata (orbit, timing, polynomials, valid window).
-    grid : the burst ID's fixed grid; window : (row slice, col slice) of it, or None for all.
-    dem : heights above WGS84 covering the window.
-    read : returns the burst's complex64 pixels of a (line, sample) window inside the burst.
-    options : CslcOptions.
+    Parameters are those of :func:`geocode_slc_data`.
 
     Returns
     -------
-    CslcWindow with complex64 data (rows, cols), amplitude in DN, phase the scatterers' own.
+    CslcWindow with complex64 data (rows, cols), amplitude in DN, phase the scatterers' own,
+    and the float64 (rows, cols) burst line and sample of each pixel.
     """
-    opts = _native(burst, options)
-    line, sample = radar_window(burst, grid, window, dem, opts.bistatic)
-    lmin, lmax = _finite_range(line)
-    if lmin != lmin:  # no pixel of the window sees the burst
-        return CslcWindow(np.full(line.shape, np.nan + 1j * np.nan, np.complex64), line, sample)
-    smin, smax = _finite_range(sample)
-    half = opts.taps // 2
-    deramped = _Deramped(burst, read, opts,
-                         int(math.floor(lmin)) - half + 1, int(math.floor(lmax)) + half + 1,
-                         int(math.floor(smin)) - half + 1, int(math.floor(smax)) + half + 1)
-    return CslcWindow(deramped.interpolate(line, sample), line, sample)
+    r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
+    line, sample = np.empty((r1 - r0, c1 - c0)), np.empty((r1 - r0, c1 - c0))
+    data = geocode_slc_data(burst, grid, window, dem, read, options, positions=(line, sample))
+    return CslcWindow(data, line, sample)
 
 
 BLOCK_ROWS = 128
-"""Grid rows per block when :func:`geocode_slc_data` works through a large window."""
+"""Grid rows per block when :func:`geocode_slc_data` works through a large window.
+
+Each block launches three parallel numba loops (positions, sinc, reramp); with two threads on
+a busy machine every launch costs CPU in waiting threads, so blocks of 16 rows (positions in
+cache) cost 1.5-2× the CPU of blocks of 128 rows (measured with ``ArdEngine.fill``)."""
 
 
 def geocode_slc_data(
@@ -124,35 +116,67 @@ def geocode_slc_data(
     dem: Dem,
     read: SlcReader,
     options: CslcOptions | None = None,
+    *,
+    positions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The pixels of :func:`geocode_slc` (complex64 (rows, cols)), without their positions.
+    """CSLC pixels of a window of the grid for one burst date: complex64 (rows, cols).
 
-    A window of more than ``2 · BLOCK_ROWS`` rows and half the grid or more (a whole burst, as
-    a job's worker computes it) is done in blocks of ``BLOCK_ROWS`` grid rows: the burst's valid
-    window is read and deramped once (a smaller window reads only the part its positions need,
-    through :func:`geocode_slc`), then each
-    block's positions (float64, 15 MB a block for a full-width grid, recycled by the allocator
-    rather than faulted in afresh) are made and interpolated into the output. The positions of
-    a block are those of the whole window to 1e-9 of a sample (``radar_window`` solves its nodes
-    on the grid's lattice), so the pixels are the same (a rare pixel on the edge between two rows
-    of the sinc table takes the other one: 1e-4 of the amplitude); memory drops by the two
-    float64 position arrays (0.8 GB for a full-size burst) and the page faults (system CPU time)
-    that came with them.
+    Parameters
+    ----------
+    burst : the date's metadata (orbit, timing, polynomials, valid window).
+    grid : the burst ID's fixed grid; window : (row slice, col slice) of it, or None for all.
+    dem : heights above WGS84 covering the window.
+    read : returns the burst's complex64 pixels of a (line, sample) window inside the burst.
+    options : CslcOptions.
+    positions : float64 (rows, cols) arrays to receive each pixel's burst line and sample.
+
+    Returns
+    -------
+    complex64 (rows, cols), amplitude in DN, phase the scatterers' own; NaN+NaNj outside the
+    valid burst window.
+
+    Notes
+    -----
+    The geo2rdr nodes of the window are solved once (:func:`solve_radar_nodes`). A window of
+    more than ``2 · BLOCK_ROWS`` rows and half the grid or more (a whole burst, as a job's
+    worker computes it) reads and deramps the burst's valid window once, then goes through
+    the window ``BLOCK_ROWS`` grid rows at a time: positions, sinc and reramp of a block use
+    two float64 buffers of a block (15 MB each for a full-width grid), reused, instead of two
+    float64 arrays of the grid (0.8 GB for a full-size burst) faulted in. A smaller window
+    is one block, and reads only the part of the burst its positions need. A block's
+    positions are exactly those of the same rows of the whole window.
     """
     opts = _native(burst, options)
     r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
-    if r1 - r0 <= 2 * BLOCK_ROWS or 2 * (r1 - r0) * (c1 - c0) < grid.height * grid.width:
-        return geocode_slc(burst, grid, window, dem, read, opts).data
+    rows, cols = r1 - r0, c1 - c0
+    out = np.empty((rows, cols), np.complex64)
+    if rows == 0 or cols == 0:
+        return out
+    whole = rows > 2 * BLOCK_ROWS and 2 * rows * cols >= grid.height * grid.width
+    step = BLOCK_ROWS if whole else rows
+    where = _Positions(burst, grid, (r0, r1, c0, c1), dem, opts.bistatic, step)
     half = opts.taps // 2
-    # every position lies in the valid window (radar_window masks the rest): read that once
-    deramped = _Deramped(burst, read, opts,
-                         burst.first_valid_line - half + 1, burst.last_valid_line + half + 1,
-                         burst.first_valid_sample - half + 1, burst.last_valid_sample + half + 1)
-    out = np.empty((r1 - r0, c1 - c0), np.complex64)
-    for b0 in range(r0, r1, BLOCK_ROWS):
-        b1 = min(r1, b0 + BLOCK_ROWS)
-        line, sample = radar_window(burst, grid, (slice(b0, b1), slice(c0, c1)), dem, opts.bistatic)
-        deramped.interpolate(line, sample, out=out[b0 - r0:b1 - r0])
+    deramped = None
+    if whole:  # every position lies in the valid window (the positions mask the rest): read it once
+        deramped = _Deramped(burst, read, opts,
+                             burst.first_valid_line - half + 1, burst.last_valid_line + half + 1,
+                             burst.first_valid_sample - half + 1, burst.last_valid_sample + half + 1)
+    for b0 in range(0, rows, step):
+        b1 = min(rows, b0 + step)
+        line, sample = where.block(b0, b1)
+        if positions is not None:
+            positions[0][b0:b1] = line
+            positions[1][b0:b1] = sample
+        if deramped is None:
+            lmin, lmax = _finite_range(line)
+            if lmin != lmin:  # no pixel of the window sees the burst
+                out.fill(np.nan + 1j * np.nan)
+                return out
+            smin, smax = _finite_range(sample)
+            deramped = _Deramped(burst, read, opts,
+                                 int(math.floor(lmin)) - half + 1, int(math.floor(lmax)) + half + 1,
+                                 int(math.floor(smin)) - half + 1, int(math.floor(smax)) + half + 1)
+        deramped.interpolate(line, sample, out=out[b0:b1])
     return out
 
 
@@ -232,15 +256,41 @@ def radar_window(burst: BurstMetadata, grid: BurstGrid, window: Window | None, d
     ≤ 3e-4 sample, would otherwise differ between windows: 0.16 rad of flattening phase).
     """
     r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
-    er0, ec0 = r0 - r0 % NODE_SPACING, c0 - c0 % NODE_SPACING
-    er1 = min(grid.height, -(-(r1 - 1) // NODE_SPACING) * NODE_SPACING + 1)
-    ec1 = min(grid.width, -(-(c1 - 1) // NODE_SPACING) * NODE_SPACING + 1)
-    line, sample = radar_positions(
-        burst, grid, (slice(er0, er1), slice(ec0, ec1)), dem, bistatic=bistatic, mask="valid",
-        node_spacing=NODE_SPACING, height_range=_grid_height_range(dem, grid),
-    )
-    crop = (slice(r0 - er0, r1 - er0), slice(c0 - ec0, c1 - ec0))
-    return np.ascontiguousarray(line[crop]), np.ascontiguousarray(sample[crop])
+    return _Positions(burst, grid, (r0, r1, c0, c1), dem, bistatic, r1 - r0).block(0, r1 - r0)
+
+
+class _Positions:
+    """The radar positions of a grid window, block of rows by block (see :func:`radar_window`).
+
+    Its nodes are solved on the lattice-aligned window around ``bounds`` (row0, row1, col0,
+    col1); :meth:`block` fills buffers of ``block_rows`` rows, reused from block to block.
+    """
+
+    def __init__(self, burst: BurstMetadata, grid: BurstGrid, bounds: tuple[int, int, int, int], dem: Dem,
+                 bistatic: bool, block_rows: int):
+        r0, r1, c0, c1 = bounds
+        er0, ec0 = r0 - r0 % NODE_SPACING, c0 - c0 % NODE_SPACING
+        er1 = min(grid.height, -(-(r1 - 1) // NODE_SPACING) * NODE_SPACING + 1)
+        ec1 = min(grid.width, -(-(c1 - 1) // NODE_SPACING) * NODE_SPACING + 1)
+        self.nodes = solve_radar_nodes(
+            burst, grid, (slice(er0, er1), slice(ec0, ec1)), dem, bistatic=bistatic, mask="valid",
+            node_spacing=NODE_SPACING, height_range=_grid_height_range(dem, grid))
+        self.row0, self.cols = r0 - er0, slice(c0 - ec0, c1 - ec0)
+        self.cropped = (c0, c1) != (ec0, ec1)
+        self.line = np.empty((block_rows, ec1 - ec0))
+        self.sample = np.empty((block_rows, ec1 - ec0))
+
+    def block(self, b0: int, b1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Line and sample of rows [b0, b1) of the window: float64 (b1 - b0, cols), C-contiguous.
+
+        They are this object's buffers (or copies of their columns): the next block overwrites them.
+        """
+        n = b1 - b0
+        line, sample = self.line[:n], self.sample[:n]
+        self.nodes.fill(self.row0 + b0, self.row0 + b1, line, sample)
+        if self.cropped:
+            return np.ascontiguousarray(line[:, self.cols]), np.ascontiguousarray(sample[:, self.cols])
+        return line, sample
 
 
 def _grid_height_range(dem: Dem, grid: BurstGrid) -> tuple[float, float]:

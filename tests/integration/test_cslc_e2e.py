@@ -194,15 +194,21 @@ def test_a_window_equals_the_same_part_of_the_whole_burst(cube):
 
 def test_the_product_in_row_blocks_equals_the_window_at_once(cube, monkeypatch):
     """The cslc product of a large window goes block by block (BLOCK_ROWS grid rows, reading the
-    valid burst window once): the pixels of geocode_slc over the whole window, the same NaN."""
+    valid burst window once): the pixels of the whole window in one block, the same NaN, and
+    exactly the same positions."""
     from cube.products import _cslc
 
     stack = _stacks(cube)[0]
     date = stack.dates[0]
-    monkeypatch.setattr(_cslc, "BLOCK_ROWS", 48)  # several blocks, the last one partial
     burst, read = stack.burst(date), (lambda a, b, c, d: stack.read_slc(date, a, b, c, d))
-    at_once = _cslc.geocode_slc(burst, stack.grid, None, stack.dem, read).data
+    monkeypatch.setattr(_cslc, "BLOCK_ROWS", stack.grid.height)  # one block, reading what it needs
+    at_once = _cslc.geocode_slc(burst, stack.grid, None, stack.dem, read)
+    monkeypatch.setattr(_cslc, "BLOCK_ROWS", 48)  # several blocks, the last one partial
     blocks = stack.compute("cslc", [date])
+    in_blocks = _cslc.geocode_slc(burst, stack.grid, None, stack.dem, read)
+    np.testing.assert_array_equal(in_blocks.line, at_once.line)  # the positions a block hands back
+    np.testing.assert_array_equal(in_blocks.sample, at_once.sample)
+    at_once = at_once.data
     assert stack.grid.height > 2 * 48 and stack.grid.height % 48
     np.testing.assert_array_equal(np.isnan(blocks), np.isnan(at_once))
     np.testing.assert_allclose(blocks, at_once, rtol=0, atol=1e-3 * np.nanmax(np.abs(at_once)))

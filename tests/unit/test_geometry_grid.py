@@ -19,6 +19,7 @@ from cube.geometry import (
     make_synthetic_dem,
     radar_positions,
     rdr2geo,
+    solve_radar_nodes,
     utm_epsg,
 )
 from cube.ingest import open_safe
@@ -142,6 +143,24 @@ def test_interpolated_positions_match_exact_geo2rdr(burst, grid, hills, bistatic
         assert np.isfinite(le).all()
         assert np.abs(line - le).max() < 1e-4
         assert np.abs(sample - se).max() < 1e-3
+
+
+def test_radar_nodes_fill_row_blocks_with_the_exact_geo2rdr_positions(burst, grid, hills):
+    """Blocks of rows filled from one set of nodes (as the whole-burst CSLC goes) match exact
+    geo2rdr per pixel; a bad block or buffer is a ValueError naming it."""
+    window = (slice(1500, 1700), slice(8000, 8300))
+    nodes = solve_radar_nodes(burst, grid, window, hills, mask="none")
+    le, se = radar_positions(burst, grid, window, hills, method="exact", mask="none")
+    line, sample = np.empty((48, 300)), np.empty((48, 300))
+    for b0 in range(0, 200, 48):
+        n = min(48, 200 - b0)
+        nodes.fill(b0, b0 + n, line[:n], sample[:n])
+        assert np.abs(line[:n] - le[b0:b0 + n]).max() < 1e-4
+        assert np.abs(sample[:n] - se[b0:b0 + n]).max() < 1e-3
+    with pytest.raises(ValueError, match="rows"):
+        nodes.fill(190, 210, line[:20], sample[:20])
+    with pytest.raises(ValueError, match="sample must be float64"):
+        nodes.fill(0, 10, line[:10], sample[:10, :100])
 
 
 def test_positions_in_a_projected_dem_and_masks(burst, grid):
