@@ -367,7 +367,8 @@ class ArdEngine:
         with storage_errors(self.cube.url):  # the SLC pixels are read here
             data = compute_product(variant.spec, variant.options, ref.dates, source)
         if fill_inputs and variant.product == CSLC.product:  # what its chunks hold, kept for the pairs
-            self.cslc_cache.put(ref, (r0, window[0].stop, c0, window[1].stop), data.astype(variant.dtype, copy=False))
+            bounds = (r0, window[0].stop, c0, window[1].stop)
+            self.cslc_cache.put(ref, bounds, data.astype(variant.dtype, copy=False))
         self._ensure_array(stack, ref)
         for i, j in chunks:
             a, b = i * cy - r0, j * cx - c0
