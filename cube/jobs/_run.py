@@ -85,7 +85,7 @@ def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobS
     Stage 1 holds one one-burst job per date of its per-date products (that date's CSLC, then
     its backscatter, ...: in this order in one process), in date order; stage 2, to run once
     stage 1 is done (their CSLC inputs are then stored, not computed twice at once), one per
-    run of `PAIRS_PER_PART` consecutive pairs (by secondary date, then reference) with every
+    run of at most `PAIRS_PER_PART` consecutive pairs (runs of even lengths) (by secondary date, then reference) with every
     pair product of those pairs (interferogram, coherence): a part's pairs share dates, so its
     process reads each CSLC once and its products take them from the engine's cache.
     Each part is a `JobSpec` of one burst that `run_burst` runs; together they compute exactly
@@ -107,10 +107,11 @@ def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobS
                 per_date.setdefault(tuple(dates), []).append(product.model_copy(
                     update={"dates": [dates[0]], "pairs": None}))
     runs = sorted(pairs, key=_in_time)
+    n_parts = -(-len(runs) // PAIRS_PER_PART)
     pair_parts = []
-    for k in range(0, len(runs), PAIRS_PER_PART):
+    for k in range(n_parts):  # of even lengths (differing by one at most)
         chosen: dict[int, tuple[ProductJob, list[tuple[str, ...]]]] = {}
-        for dates in runs[k:k + PAIRS_PER_PART]:
+        for dates in runs[k * len(runs) // n_parts:(k + 1) * len(runs) // n_parts]:
             for n, product in pairs[dates]:
                 chosen.setdefault(n, (product, []))[1].append(dates)
         pair_parts.append([product.model_copy(update={"dates": None, "pairs": these})
