@@ -85,9 +85,10 @@ def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobS
     Stage 1 holds one one-burst job per date of its per-date products (that date's CSLC, then
     its backscatter, ...: in this order in one process), in date order; stage 2, to run once
     stage 1 is done (their CSLC inputs are then stored, not computed twice at once), one per
-    run of at most `PAIRS_PER_PART` consecutive pairs (runs of even lengths) (by secondary date, then reference) with every
-    pair product of those pairs (interferogram, coherence): a part's pairs share dates, so its
-    process reads each CSLC once and its products take them from the engine's cache.
+    run of at most `PAIRS_PER_PART` consecutive pairs (by secondary date, then reference; runs of
+    even lengths) with every pair product of those pairs (interferogram, coherence): a part's
+    pairs share dates, so its process reads each CSLC once and its products take them from the
+    engine's cache.
     Each part is a `JobSpec` of one burst that `run_burst` runs; together they compute exactly
     the burst's chunks. An isce2 job and a series job (unwrapped, displacement, velocity) are one
     part each: topsStack and the series inversion run per burst.
