@@ -381,18 +381,19 @@ class ArdEngine:
         mine.compute_s += time.perf_counter() - t0 - (inputs.compute_s - inputs_s)
 
     def _job_cslc(self, ref: ArdArray, window: Window, inputs: Tally) -> np.ndarray:
-        """A CSLC input of a job's product: from the cache, else filled (native) and read, then kept."""
+        """A job product's CSLC input: from the cache, else read (filled first if absent), then kept."""
         grid = self.product_grid(ref.burst_id, ref.polarization, ref.variant)
         bounds = grid.bounds_of(window)
         cached = self.cslc_cache.get(ref, bounds)
         if cached is not None:
             return cached
-        if ref.variant == CSLC:  # the native CSLC (ISCE2 runs per stack)
+        stored = all(self.ard.exists(ref.chunk_path(i, j)) for i, j in self._chunks_in(ref, window))
+        if ref.variant == CSLC and not stored:  # the native CSLC (ISCE2 runs per stack)
             self.fill(ref, window, inputs)
             cached = self.cslc_cache.get(ref, bounds)  # computed whole just now
             if cached is not None:
                 return cached
-        data = self.read(ref, window, inputs)
+        data = self.read(ref, window, inputs)  # each chunk checked once (crc32c; a failing one recomputed)
         self.cslc_cache.put(ref, bounds, data)
         return data
 

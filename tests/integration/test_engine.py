@@ -167,7 +167,7 @@ def test_a_jobs_pair_products_take_their_cslc_from_memory_with_the_pixels_of_the
             cached.fill(ref, None, from_memory)
             stored.fill(ref, None, from_chunks)
             assert from_memory.hits == 0 and from_memory.computed["cslc"] == 0
-            assert from_chunks.hits == 2 * 2 * gy * gx  # each CSLC chunk checked, then read
+            assert from_chunks.hits == 2 * gy * gx  # each CSLC chunk read (and checked) once
             np.testing.assert_array_equal(cached.read(ref), stored.read(ref))
     assert cached.cslc_cache.hits == 2 * 2 * len(pairs) and cached.cslc_cache.misses == 0
 
