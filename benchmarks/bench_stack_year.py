@@ -130,6 +130,11 @@ def _run_job(executor: Any, cube: Path, burst: str, ard: Path) -> tuple[float, A
         (metrics,) = executor.wait(record.id, timeout=6 * 3600)
     wall = time.perf_counter() - t0
     done = executor.jobs.get(record.id)
+    for _ in range(300):  # the job's state is set by the futures' done-callbacks, in another thread
+        if done.state != "running":
+            break
+        time.sleep(0.1)
+        done = executor.jobs.get(record.id)
     if done.state != "succeeded":
         raise RuntimeError(f"the stack_year job {record.id} ended {done.state}: {done.message}")
     prefix = f"sarcube-{record.id}-0-"
