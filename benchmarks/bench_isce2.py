@@ -81,7 +81,9 @@ def bench_isce2_vs_native(ctx: Context) -> Result:
     then the same interferogram from them), each a fresh process, measured in the same run.
 
     The timings are **CPU** seconds (the process and everything it started); wall times,
-    where the native time goes, and how far the two results agree are in ``extra``.
+    where the native time goes (``native.cpu_s_by_phase``: process start, imports, opening the
+    cube, DEM, each date's CSLC with the share of it that reads the SLC, the interferogram, and
+    what ``sarcube-worker`` adds), and how far the two results agree are in ``extra``.
     """
     from cube.isce2 import isce2_available
 
@@ -93,6 +95,19 @@ def bench_isce2_vs_native(ctx: Context) -> Result:
         return _compare(cube, sources, burst, d0, d1, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _reading_cpu_s(cube: Path, burst: str, dates: tuple[str, ...]) -> float:
+    """CPU seconds of reading the dates' whole SLC bursts from the cube in this process."""
+    from cube.products import BurstStack
+    from cube.storage import open_store
+
+    stack = BurstStack(open_store(str(cube)), burst)
+    t0 = time.process_time()
+    for d in dates:
+        b = stack.burst(d)
+        stack.read_slc(d, 0, b.lines, 0, b.samples)
+    return time.process_time() - t0
 
 
 def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path) -> Result:
@@ -113,7 +128,14 @@ def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path
            if not k.startswith("SARCUBE_") and k != "PYTHONDONTWRITEBYTECODE"}
     native_wall, native_cpu, _ = _timed([str(bin_dir / "sarcube-worker"), "--job", str(job)], env)
     # where the native time goes: the same pair, phase by phase (bench_cslc's pair_fresh)
-    _, _, phases = _fresh_pair(str(cube), burst, d0, d1, work / "native-phases")
+    pair_cpu, _, phases = _fresh_pair(str(cube), burst, d0, d1, work / "native-phases")
+    _, start_cpu, _ = _timed([sys.executable, "-c", "pass"], env)
+    where = {"process start (python -c pass)": start_cpu,
+             **{name: phase["cpu_s"] for name, phase in phases["phases"].items()},
+             "sarcube-worker's own (CLI, job spec, metrics; worker total - pair_fresh total)":
+                 native_cpu - pair_cpu,
+             "of the CSLC: reading both SLCs (cube chunks, measured alone)":
+                 _reading_cpu_s(cube, burst, (d0, d1))}
     isce2_env = {**env, "SARCUBE_ISCE2_WORKDIR": str(work)}
     isce2_wall, isce2_cpu, isce2_out = _timed(
         [sys.executable, "-c", _ISCE2_RUN, str(cube), str(work / "isce2-ard"), str(sources), burst, d0, d1],
@@ -134,7 +156,8 @@ def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path
         size=f"burst {stack.burst(d0).lines} × {stack.burst(d0).samples}, grid {stack.grid.height} × "
              f"{stack.grid.width}, 2 dates",
         extra={
-            "native": {"wall_s": native_wall, "cpu_s": native_cpu, "phases": phases["phases"]},
+            "native": {"wall_s": native_wall, "cpu_s": native_cpu, "cpu_s_by_phase": where,
+                       "phases": phases["phases"]},
             "isce2": {"wall_s": isce2_wall, "cpu_s": isce2_cpu, **json.loads(isce2_out.splitlines()[-1])},
             "cpu_ratio_isce2_over_native": isce2_cpu / native_cpu,
             "secondary_cslc_agreement": {

@@ -11,11 +11,13 @@
   ``~/.config/dask/jobqueue.yaml``). The workers need the package and the stores' credentials.
 
 A burst's task cuts the burst into parts (:func:`cube.jobs._run.burst_stages`: one per date of
-its per-date products, then one per pair of its pair products), runs each part with
-:func:`cube.jobs.run_burst` as a task of its own (so a one-burst job keeps every worker busy),
-then adds the burst's summed metrics to the job store, which the workers must reach (a SQLite
-file on a shared disk, or DynamoDB). A worker process keeps one engine per cube and ARD store
-(the bursts' metadata and DEM read once). Give workers one thread each: a part's CPU time is
+its per-date products, then one per run of consecutive pairs with all their pair products),
+runs each part with :func:`cube.jobs.run_burst` as a task of its own (so a one-burst job keeps
+every worker busy), then adds the burst's metrics to the job store, which the workers must
+reach (a SQLite file on a shared disk, or DynamoDB): its wall time, and the parts' CPU
+seconds, bytes and chunks summed. A worker process keeps one engine per cube and ARD store
+(the bursts' metadata and DEM read once; the CSLC arrays it computed or read, in the engine's
+bounded cache, for the pairs that follow). Give workers one thread each: a part's CPU time is
 measured per process. On a LocalCluster started here each task sets its numba threads so that the
 workers' parallel kernels share the cores (two one-thread workers on two cores: one numba
 thread each) instead of each starting a thread per core.
@@ -27,6 +29,7 @@ import json
 import logging
 import os
 import threading
+import time
 from concurrent.futures import CancelledError
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -143,6 +146,7 @@ def _run_on_worker(spec_json: str, index: int, job_id: str, jobs_url: str, retri
     """
     from distributed import worker_client
 
+    wall0 = time.perf_counter()
     spec = JobSpec.model_validate_json(spec_json)
     stages = burst_stages(spec, index, _engine(spec))
     if sum(map(len, stages)) == 1:
@@ -155,7 +159,7 @@ def _run_on_worker(spec_json: str, index: int, job_id: str, jobs_url: str, retri
                                          retries=retries, key=f"sarcube-{job_id}-{index}-{s}-{k}")
                            for k, part in enumerate(stage)]
                 done += [BurstMetrics.model_validate(m) for m in client.gather(futures)]
-        metrics = add_metrics(done)
+        metrics = add_metrics(done, time.perf_counter() - wall0)
     record_metrics(make_job_store(jobs_url), job_id, spec.bursts[index], metrics)
     return metrics.model_dump(mode="json")
 

@@ -41,9 +41,11 @@ def run_burst(
     engine = engine or make_engine(job_settings(spec))
     wall0, cpu0 = time.perf_counter(), _cpu_s()
     tally = Tally()
-    # each array at once (its absent chunks in one computation, then split), not chunk by chunk
-    todo = [(ref, selection.window, len(engine.chunks_of(selection)))
-            for selection in burst.selections(engine) for ref in selection.arrays]
+    # each array at once (its absent chunks in one computation, then split), not chunk by chunk;
+    # a date's arrays, then the pairs it is the secondary of: their CSLC is still in the engine's cache
+    todo = sorted(((ref, selection.window, len(engine.chunks_of(selection)))
+                   for selection in burst.selections(engine) for ref in selection.arrays),
+                  key=lambda item: _in_time(item[0].dates))
     total, done = sum(n for _, _, n in todo), 0
     for ref, window, n in todo:
         engine.fill(ref, window, tally)
@@ -67,14 +69,26 @@ def run_burst(
     return metrics
 
 
+PAIRS_PER_PART = 8
+"""Pairs of one part of a burst's pair stage (`burst_stages`): consecutive pairs share dates, so
+a part reads each CSLC it needs once (the engine's cache) and not once per pair product."""
+
+
+def _in_time(dates: tuple[str, ...]) -> tuple[str, int, str]:
+    """Order of a job's arrays: a date's own, then the pairs it is the secondary of (by reference)."""
+    return (dates[0], 0, "") if len(dates) == 1 else (dates[1], 1, dates[0])
+
+
 def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobSpec]]:
     """Burst ``index`` of a job cut into parts that run in parallel, stage after stage.
 
     Stage 1 holds one one-burst job per date of its per-date products (that date's CSLC, then
-    its backscatter, ...: in this order in one process), in date order; stage 2 one per pair and
-    pair product (interferogram, coherence), product after product in the job's order, each
-    product's pairs in time order, to run once stage 1 is done (their CSLC inputs are then
-    stored, not computed twice at once).
+    its backscatter, ...: in this order in one process), in date order; stage 2, to run once
+    stage 1 is done (their CSLC inputs are then stored, not computed twice at once), one per
+    run of at most `PAIRS_PER_PART` consecutive pairs (by secondary date, then reference; runs of
+    even lengths) with every pair product of those pairs (interferogram, coherence): a part's
+    pairs share dates, so its process reads each CSLC once and its products take them from the
+    engine's cache.
     Each part is a `JobSpec` of one burst that `run_burst` runs; together they compute exactly
     the burst's chunks. An isce2 job and a series job (unwrapped, displacement, velocity) are one
     part each: topsStack and the series inversion run per burst.
@@ -84,23 +98,39 @@ def burst_stages(spec: JobSpec, index: int, engine: ArdEngine) -> list[list[JobS
     burst = spec.bursts[index]
     if _isce2.wants_isce2(spec) or _displacement.wants_series(spec):
         return [[spec.model_copy(update={"bursts": [burst]})]]
-    stages: list[dict[tuple[str, ...], list[ProductJob]]] = [{}, {}]
+    per_date: dict[tuple[str, ...], list[ProductJob]] = {}
+    pairs: dict[tuple[str, ...], list[tuple[int, ProductJob]]] = {}
     for n, (product, selection) in enumerate(zip(burst.products, burst.selections(engine), strict=True)):
-        pair = selection.variant.spec.pair
         for dates in selection.date_sets:
-            part = product.model_copy(update={"dates": None if pair else [dates[0]],
-                                              "pairs": [tuple(dates)] if pair else None})
-            stages[pair].setdefault((str(n), *dates) if pair else dates, []).append(part)
+            if selection.variant.spec.pair:
+                pairs.setdefault(tuple(dates), []).append((n, product))
+            else:
+                per_date.setdefault(tuple(dates), []).append(product.model_copy(
+                    update={"dates": [dates[0]], "pairs": None}))
+    runs = sorted(pairs, key=_in_time)
+    n_parts = -(-len(runs) // PAIRS_PER_PART)
+    pair_parts = []
+    for k in range(n_parts):  # of even lengths (differing by one at most)
+        chosen: dict[int, tuple[ProductJob, list[tuple[str, ...]]]] = {}
+        for dates in runs[k * len(runs) // n_parts:(k + 1) * len(runs) // n_parts]:
+            for n, product in pairs[dates]:
+                chosen.setdefault(n, (product, []))[1].append(dates)
+        pair_parts.append([product.model_copy(update={"dates": None, "pairs": these})
+                           for _, (product, these) in sorted(chosen.items())])
     return [
         [spec.model_copy(update={"bursts": [burst.model_copy(update={"products": products})]})
-         for products in stage.values()]
-        for stage in stages if stage
+         for products in stage]
+        for stage in (list(per_date.values()), pair_parts) if stage
     ]
 
 
-def add_metrics(parts: list[BurstMetrics]) -> BurstMetrics:
-    """The metrics of a burst run in parts: each figure summed (``wall_s``: worker-seconds)."""
-    return BurstMetrics(**{name: sum(getattr(m, name) for m in parts) for name in BurstMetrics.model_fields})
+def add_metrics(parts: list[BurstMetrics], wall_s: float) -> BurstMetrics:
+    """The metrics of a burst run in parts: each figure summed but ``wall_s``, the burst's own wall time, s.
+
+    ``cpu_s`` is then CPU seconds of all the workers the parts ran on.
+    """
+    summed = {name: sum(getattr(m, name) for m in parts) for name in BurstMetrics.model_fields}
+    return BurstMetrics(**{**summed, "wall_s": wall_s})
 
 
 def record_metrics(jobs: JobStore, job_id: str, burst: BurstJob, metrics: BurstMetrics) -> None:

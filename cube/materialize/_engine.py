@@ -12,6 +12,11 @@ into the engine.
 
 Every chunk read is checked (crc32c, `check_chunk`): a chunk that fails is never served; it
 is deleted and computed again, as if it were absent.
+
+A job's worker (:meth:`ArdEngine.fill`) also keeps the CSLC arrays it computed or read in a
+bounded in-memory cache (`CslcCache`), so the pair products of a burst take their CSLC from
+memory instead of reading and decoding the chunks just written. The lazy path
+(:meth:`ArdEngine.chunk_bytes`) never uses it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import logging
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -83,6 +88,65 @@ class Tally:
         self.compute_s += other.compute_s
 
 
+CSLC_CACHE_BYTES = 2_000_000_000
+"""Default bound of a job engine's in-memory CSLC cache, bytes (five full IW1 burst-dates, four of IW3)."""
+
+
+class CslcCache:
+    """CSLC arrays a job's worker computed or read, least recently used first out.
+
+    Each entry is one CSLC array (`ArdArray`) over a product-grid window (row and column bounds),
+    complex64 (rows, cols), read-only: exactly the pixels its stored chunks hold. A lookup of a
+    window inside a cached one returns a view of it. ``max_bytes`` bounds the arrays kept (an array
+    larger than that is not kept); 0 keeps none.
+    """
+
+    def __init__(self, max_bytes: int = CSLC_CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[ArdArray, tuple[int, int, int, int]], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays kept."""
+        with self._lock:
+            return sum(a.nbytes for a in self._entries.values())
+
+    def get(self, ref: ArdArray, bounds: tuple[int, int, int, int]) -> np.ndarray | None:
+        """The array's pixels over ``bounds`` (r0, r1, c0, c1) if a kept window holds them, else None."""
+        r0, r1, c0, c1 = bounds
+        with self._lock:
+            for (key, (a0, a1, b0, b1)), data in self._entries.items():
+                if key == ref and a0 <= r0 and r1 <= a1 and b0 <= c0 and c1 <= b1:
+                    self._entries.move_to_end((key, (a0, a1, b0, b1)))
+                    self.hits += 1
+                    return data[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
+            self.misses += 1
+            return None
+
+    def put(self, ref: ArdArray, bounds: tuple[int, int, int, int], data: np.ndarray) -> None:
+        """Keep an array's pixels over ``bounds`` (r0, r1, c0, c1), evicting the least recently used."""
+        if data.nbytes > self.max_bytes:
+            return
+        data = np.asarray(data)
+        data.flags.writeable = False
+        r0, r1, c0, c1 = bounds
+        with self._lock:
+            for key, (a0, a1, b0, b1) in list(self._entries):  # windows of it this one holds
+                if key == ref and r0 <= a0 and a1 <= r1 and c0 <= b0 and b1 <= c1:
+                    del self._entries[(key, (a0, a1, b0, b1))]
+            self._entries[(ref, bounds)] = data
+            while sum(a.nbytes for a in self._entries.values()) > self.max_bytes:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Drop every array."""
+        with self._lock:
+            self._entries.clear()
+
+
 def default_lease_backend(ard: CubeStore) -> LeaseBackend:
     """Leases beside the ARD store: SQLite in ``<ard>/.leases`` locally, objects on ``s3://``."""
     return store_lease_backend(ard, LEASE_DIR)
@@ -99,6 +163,8 @@ class ArdEngine:
     lease_ttl_s : how long a crashed computation blocks others, s.
     wait_s : how long a request waits for another worker's computation before BusyError, s.
     refresh_s : how often a burst's date list is re-read (new dates from ingest), s.
+    cslc_cache_bytes : bound of the CSLC arrays :meth:`fill` keeps in memory for the pair
+        products that follow (`CslcCache`), bytes; 0 keeps none.
     """
 
     def __init__(
@@ -110,6 +176,7 @@ class ArdEngine:
         lease_ttl_s: float = 60.0,
         wait_s: float = 120.0,
         refresh_s: float = 10.0,
+        cslc_cache_bytes: int = CSLC_CACHE_BYTES,
     ):
         self.cube = cube
         self.ard = ard or open_store(cube.child_url(ARD_STORE), cube.storage_options)
@@ -123,6 +190,8 @@ class ArdEngine:
         self._stacks: dict[tuple[str, str], tuple[BurstStack, float]] = {}
         self._grids: tuple[float, list[BurstGrid]] | None = None
         self._written_meta: set[str] = set()
+        self.cslc_cache = CslcCache(cslc_cache_bytes)
+        """CSLC arrays :meth:`fill` computed or read (a job's pair products take them from here)."""
 
     def totals_snapshot(self) -> Tally:
         """A consistent copy of :attr:`totals` (for before/after metrics)."""
@@ -290,14 +359,16 @@ class ArdEngine:
         def source(name: Input, date: str) -> object:
             if name in ("cslc", "cslc_window"):
                 cslc_ref = ArdArray(ref.burst_id, ref.polarization, cslc_input(variant.options), (date,))
-                if fill_inputs and cslc_ref.variant == CSLC:  # the native CSLC (ISCE2 runs per stack)
-                    self.fill(cslc_ref, grid_window, inputs)
-                cslc = self.read(cslc_ref, grid_window, inputs)
+                cslc = (self._job_cslc(cslc_ref, grid_window, inputs) if fill_inputs
+                        else self.read(cslc_ref, grid_window, inputs))
                 return stack.input(name, date, grid_window, cslc=cslc)
             return stack.input(name, date, grid_window, counter=slc_bytes)
 
         with storage_errors(self.cube.url):  # the SLC pixels are read here
             data = compute_product(variant.spec, variant.options, ref.dates, source)
+        if fill_inputs and variant.product == CSLC.product:  # what its chunks hold, kept for the pairs
+            bounds = (r0, window[0].stop, c0, window[1].stop)
+            self.cslc_cache.put(ref, bounds, data.astype(variant.dtype, copy=False))
         self._ensure_array(stack, ref)
         for i, j in chunks:
             a, b = i * cy - r0, j * cx - c0
@@ -308,6 +379,23 @@ class ArdEngine:
             mine.bytes_written += len(raw)
         mine.bytes_read += slc_bytes[0]
         mine.compute_s += time.perf_counter() - t0 - (inputs.compute_s - inputs_s)
+
+    def _job_cslc(self, ref: ArdArray, window: Window, inputs: Tally) -> np.ndarray:
+        """A job product's CSLC input: from the cache, else read (filled first if absent), then kept."""
+        grid = self.product_grid(ref.burst_id, ref.polarization, ref.variant)
+        bounds = grid.bounds_of(window)
+        cached = self.cslc_cache.get(ref, bounds)
+        if cached is not None:
+            return cached
+        stored = all(self.ard.exists(ref.chunk_path(i, j)) for i, j in self._chunks_in(ref, window))
+        if ref.variant == CSLC and not stored:  # the native CSLC (ISCE2 runs per stack)
+            self.fill(ref, window, inputs)
+            cached = self.cslc_cache.get(ref, bounds)  # computed whole just now
+            if cached is not None:
+                return cached
+        data = self.read(ref, window, inputs)  # each chunk checked once (crc32c; a failing one recomputed)
+        self.cslc_cache.put(ref, bounds, data)
+        return data
 
     def fill(self, ref: ArdArray, window: Window | None = None, tally: Tally | None = None) -> int:
         """Compute every absent chunk of an array over a product-grid window at once; the number computed.

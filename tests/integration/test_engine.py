@@ -146,3 +146,46 @@ def test_fill_computes_an_array_at_once_as_chunk_by_chunk(engine, cube, tmp_path
     again = Tally()
     assert engine.fill(ref, None, again) == 1
     assert again.corrupt == 1 and again.hits >= ny * nx - 1 and again.computed == {"coherence": 1}
+
+
+def test_a_jobs_pair_products_take_their_cslc_from_memory_with_the_pixels_of_the_stored_chunks(cube, tmp_path):
+    """``fill`` keeps the CSLC it computed: the pairs read no CSLC chunk, and their pixels are
+    those computed from the stored chunks (an engine without the cache) exactly."""
+    burst_id, dates = _burst(cube)
+    cached = ArdEngine(cube, open_store(str(tmp_path / "cached.zarr")))
+    stored = ArdEngine(cube, open_store(str(tmp_path / "stored.zarr")), cslc_cache_bytes=0)
+    pairs = [(dates[0], dates[1]), (dates[1], dates[2]), (dates[0], dates[2])]
+    gy, gx = cached.chunk_counts(burst_id, "VV", Variant.of("cslc"))
+    for engine in (cached, stored):
+        for d in dates[:3]:
+            engine.fill(ArdArray(burst_id, "VV", Variant.of("cslc"), (d,)))
+    assert cached.cslc_cache.nbytes > 0 and stored.cslc_cache.nbytes == 0
+    for product in ("coherence", "interferogram"):
+        for pair in pairs:
+            ref = ArdArray(burst_id, "VV", Variant.of(product), pair)
+            from_memory, from_chunks = Tally(), Tally()
+            cached.fill(ref, None, from_memory)
+            stored.fill(ref, None, from_chunks)
+            assert from_memory.hits == 0 and from_memory.computed["cslc"] == 0
+            assert from_chunks.hits == 2 * gy * gx  # each CSLC chunk read (and checked) once
+            np.testing.assert_array_equal(cached.read(ref), stored.read(ref))
+    assert cached.cslc_cache.hits == 2 * 2 * len(pairs) and cached.cslc_cache.misses == 0
+
+
+def test_the_cslc_cache_keeps_at_most_its_bytes_least_recently_used_out():
+    from cube.materialize._engine import CslcCache
+
+    cache = CslcCache(max_bytes=3 * 8 * 100)
+    refs = [ArdArray("t001_000001_iw1", "VV", Variant.of("cslc"), (f"2024010{d}T000000.000000",)) for d in range(4)]
+    blocks = [np.full((10, 10), d, np.complex64) for d in range(4)]
+    for r, b in zip(refs[:3], blocks[:3], strict=True):
+        cache.put(r, (0, 10, 0, 10), b)
+    assert cache.get(refs[0], (2, 5, 3, 10)).shape == (3, 7)  # a window inside a kept one: a view
+    cache.put(refs[3], (0, 10, 0, 10), blocks[3])  # evicts refs[1], the least recently used
+    assert cache.get(refs[1], (0, 10, 0, 10)) is None and cache.nbytes == 3 * 800
+    assert cache.get(refs[2], (0, 11, 0, 10)) is None  # not inside the kept window
+    got = cache.get(refs[3], (0, 10, 0, 10))
+    assert not got.flags.writeable and (got == 3).all()
+    cache.put(refs[0], (0, 10, 0, 20), np.zeros((10, 20), np.complex64))  # replaces the window it holds
+    assert cache.nbytes <= 3 * 800 and cache.get(refs[0], (0, 10, 10, 20)) is not None
+    CslcCache(max_bytes=0).put(refs[0], (0, 10, 0, 10), blocks[0])

@@ -18,14 +18,14 @@ from cube.api import create_app
 from cube.api.jobs import GB_HOUR_USD, MIN_BILLED_S, VCPU_HOUR_USD
 from cube.config import Settings
 from cube.errors import InputError
-from cube.jobs import make_job_record, make_job_store
+from cube.jobs import JobSpec, make_job_record, make_job_store
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
 from cube.jobs._executors import make_executor
 from cube.jobs._local import LocalExecutor
 from cube.jobs._run import burst_stages
 from cube.materialize import ArdEngine
 from cube.products import BurstStack
-from cube.storage import open_store
+from cube.storage import list_burst_groups, open_store
 from tests._live import serve
 from tests.integration._users import API_KEYS, bearer
 from tests.jobs.conftest import (
@@ -189,3 +189,26 @@ def test_slurm_address_makes_a_jobqueue_cluster():
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
     finally:
         cluster.close()
+
+
+def test_the_pair_stage_runs_consecutive_pairs_with_all_their_products_in_one_part(tiny_cube, tmp_path,
+                                                                                   monkeypatch):
+    """Pairs by secondary then reference date, cut into runs of even lengths; each part holds every
+    pair product of its pairs (their CSLC read once per part), and together the parts hold each
+    array once."""
+    from cube.jobs import _run
+
+    burst = list_burst_groups(tiny_cube)[0][0]
+    dates = BurstStack(tiny_cube, burst).dates[:3]
+    pairs = [(dates[1], dates[2]), (dates[0], dates[2]), (dates[0], dates[1])]
+    spec = JobSpec(cube_url=tiny_cube.url, ard_url=str(tmp_path / "ard"), bursts=[{"burst_id": burst, "products": [
+        {"product": "cslc", "dates": dates},
+        {"product": "coherence", "pairs": pairs},
+        {"product": "interferogram", "pairs": pairs[:2]}]}])
+    monkeypatch.setattr(_run, "PAIRS_PER_PART", 2)
+    dated, paired = burst_stages(spec, 0, ArdEngine(tiny_cube, open_store(str(tmp_path / "scratch"))))
+    assert [[(p.product, p.dates) for p in part.bursts[0].products] for part in dated] == [
+        [("cslc", [d])] for d in dates]
+    assert [[(p.product, [tuple(x) for x in p.pairs]) for p in part.bursts[0].products] for part in paired] == [
+        [("coherence", [pairs[2]])],
+        [("coherence", [pairs[1], pairs[0]]), ("interferogram", [pairs[1], pairs[0]])]]

@@ -276,3 +276,23 @@ def test_help_and_argparse_errors(clean_env, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--burst-index", "one"])
     assert exit_.value.code == 2 and "--burst-index: invalid int value" in capsys.readouterr().err
+
+
+def test_a_burst_makes_each_pair_from_the_cslc_it_just_computed(tiny_cube, tmp_path):
+    """run_burst orders a burst's arrays in time (a date's CSLC, then the pairs it is the secondary
+    of), so every pair product takes both CSLCs from the engine's memory: none is read back."""
+    from cube.jobs import JobSpec
+    from cube.storage import list_burst_groups
+
+    burst = list_burst_groups(tiny_cube)[0][0]
+    dates = BurstStack(tiny_cube, burst).dates
+    pairs = [(dates[1], dates[2]), (dates[0], dates[2]), (dates[0], dates[1])]
+    spec = JobSpec(cube_url=tiny_cube.url, ard_url=str(tmp_path / "ard"), bursts=[{"burst_id": burst, "products": [
+        {"product": "interferogram", "pairs": pairs},
+        {"product": "coherence", "pairs": pairs},
+        {"product": "cslc", "dates": dates}]}])
+    engine = ArdEngine(tiny_cube, open_store(str(tmp_path / "ard")))
+    metrics = run_burst(spec, 0, engine=engine)
+    assert engine.cslc_cache.misses == 0 and engine.cslc_cache.hits == 2 * 2 * len(pairs)
+    assert engine.totals.hits == 0  # no stored chunk read back
+    assert metrics.chunks_computed == engine.totals.chunks_computed > 0
