@@ -21,6 +21,17 @@ BACKSCATTER_WINDOW = (40, 104, 40, 104)
 COHERENCE_WINDOW = (10, 50, 5, 45)
 
 
+def upload_cube(fs: Any, cube: Path, dest: str) -> None:
+    """Copy a local cube to the bucket path ``dest``, without its ``.leases`` and ``ard.zarr``.
+
+    Other tests' engines open and close the local SQLite lease database meanwhile, whose
+    ``-wal``/``-shm`` files come and go (a recursive put then fails on a vanished file).
+    """
+    files = [p for p in cube.rglob("*") if p.is_file()
+             and not {".leases", "ard.zarr"} & set(p.relative_to(cube).parts)]
+    fs.put([str(p) for p in files], [f"{dest}/{p.relative_to(cube).as_posix()}" for p in files])
+
+
 @pytest.fixture(scope="session")
 def cube4(tmp_path_factory) -> Path:
     """A cube of 4 simulated bursts × 2 dates (12 days apart), tiny size, with its DEM (~10 s)."""

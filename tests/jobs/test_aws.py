@@ -34,7 +34,7 @@ from cube.materialize import ArdEngine, Tally
 from cube.storage import open_store
 from tests.infra import _chain
 from tests.integration._moto import moto_server
-from tests.jobs.conftest import make_spec, read_job_windows, reference_reads
+from tests.jobs.conftest import make_spec, read_job_windows, reference_reads, upload_cube
 
 TABLE = "sarcube-jobs-aws-test"
 ROLE = "arn:aws:iam::123456789012:role/sarcube-fanout"
@@ -77,7 +77,7 @@ def place(s3_server, cube4):
 
     fs = s3fs.S3FileSystem(**s3_server["storage_options"])
     prefix = f"cubes/aws-{uuid.uuid4().hex[:8]}"
-    fs.put(str(cube4), f"{prefix}/cube", recursive=True)
+    upload_cube(fs, cube4, f"{prefix}/cube")
     return fs, prefix
 
 

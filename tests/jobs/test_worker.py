@@ -33,6 +33,7 @@ from tests.jobs.conftest import (
     make_spec,
     read_job_windows,
     reference_reads,
+    upload_cube,
     worker_env,
 )
 
@@ -74,7 +75,7 @@ def test_worker_process_fills_the_ard_store_on_s3(cube4, bursts4, s3_server, tmp
     opts = s3_server["storage_options"]
     fs = s3fs.S3FileSystem(**opts)
     prefix = f"cubes/worker-{uuid.uuid4().hex[:8]}"
-    fs.put(str(cube4), f"{prefix}/cube", recursive=True)
+    upload_cube(fs, cube4, f"{prefix}/cube")
     assert fs.exists(f"{prefix}/cube/cube.json")
     public = {"client_kwargs": opts["client_kwargs"]}  # credentials come from the environment
     spec = make_spec(f"s3://{prefix}/cube", f"s3://{prefix}/ard", bursts4, public)
