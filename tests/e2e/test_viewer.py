@@ -517,3 +517,103 @@ def test_viewer_search_and_errors_on_stac_alone(browser, cube_dir, slc_items):
             assert log.hosts() <= {"127.0.0.1", "localhost"}, log.hosts()
         finally:
             context.close()
+
+
+# -- a per-burst product: velocity ----------------------------------------------------------------
+VELOCITY_OPTIONS = {"multilook": [4, 8]}
+
+
+@pytest.fixture(scope="module")
+def velocity_cube(tmp_path_factory) -> dict:
+    """7 tiny dates of one burst ID (a nonlinear deformation); a job made the displacement series
+    and velocity of the first 6; the 7th was ingested after: the stored velocity is stale."""
+    from cube.ingest import ingest
+    from cube.jobs import JobSpec, run_burst
+    from cube.materialize import ArdEngine
+    from cube.products import set_cube_dem
+    from cube.simulate import simulate_stack
+    from cube.storage import open_store
+
+    root = tmp_path_factory.mktemp("velocity")
+    stack = simulate_stack(root / "sim", dates=7, bursts=1, size="tiny", seed=5, deformation="nonlinear")
+    cube, ard = root / "cube", root / "ard"
+    store = open_store(str(cube))
+    safes = [str(p) for p in stack.safe_paths]
+    ingest(safes[:6], store, progress=False)
+    set_cube_dem(store, str(stack.truth_dir / "dem.tif"))
+    engine = ArdEngine(open_store(str(cube)), open_store(str(ard)))
+    burst_id = engine.grids()[0].burst_id
+    run_burst(JobSpec(cube_url=str(cube), bursts=[{"burst_id": burst_id, "products": [
+        {"product": "velocity", "options": VELOCITY_OPTIONS}]}]), 0, engine=engine)
+    ingest(safes[6:], store, progress=False)
+    items = [json.loads(p.read_text()) for p in (cube / "catalog").rglob("*.json")]
+    items = sorted((it for it in items if it.get("collection") == "sentinel-1-slc-bursts"),
+                   key=lambda it: it["properties"]["datetime"])
+    assert len(items) == 7
+    return {"cube": cube, "ard": ard, "burst_id": burst_id, "items": items}
+
+
+def test_viewer_velocity_a_per_burst_layer(browser, velocity_cube):
+    """Velocity (no date): its tiles of the stale velocity answer 202 and a job, which the page
+    follows before drawing the layer; no date picker or slider; the legend in mm/yr; a click
+    gives one value ± its standard error, numpy's line through the 7 dates' displacement."""
+    from cube.api import create_app
+    from cube.materialize import ArdEngine
+    from cube.products import ArdArray, Variant
+    from cube.storage import open_store
+
+    v = velocity_cube
+    burst_id, items = v["burst_id"], v["items"]
+    app = create_app(cube_url=str(v["cube"]), ard_url=str(v["ard"]), allow_anonymous=True,
+                     basemap=BASEMAP, basemap_attribution=BASEMAP_ATTRIBUTION)
+    centre = shapely.geometry.shape(items[-1]["geometry"]).representative_point()
+    link = (f"#map=14.00/{centre.y:.5f}/{centre.x:.5f}&product=velocity&burst={burst_id}"
+            f"&date={items[-1]['properties']['datetime']}&from={items[0]['properties']['datetime'][:10]}"
+            f"&to={items[-1]['properties']['datetime'][:10]}&options=multilook%3D4x8")
+    with serve(app) as url:
+        context, page, log = _open(browser, f"{url}/{link}")
+        tiles: list[int] = []
+        page.on("response", lambda r: tiles.append(r.status) if "/tiles/velocity/WebMercatorQuad/1" in r.url
+                else None)
+        try:
+            # the stale velocity's tiles answer 202; the page follows the job, then draws the layer
+            page.wait_for_function("window.sarcube.productLoaded() && document.getElementById('status')"
+                                   ".textContent.startsWith('velocity of')", timeout=COMPUTE_S * 1000)
+            _settle(page, COMPUTE_S)
+            assert 202 in tiles and 200 in tiles, tiles
+            assert log.urls("/jobs/"), "the page did not follow the job"
+            tilejson = log.urls("/tiles/velocity/WebMercatorQuad/tilejson.json")[-1]
+            assert "datetime=" not in tilejson and "multilook=4x8" in tilejson, tilejson
+            # no date: neither picker nor slider
+            assert page.locator("#slider-field").is_hidden() and page.locator("#date-field").is_hidden()
+            assert "mm/yr" in page.locator("#legend-title").inner_text()
+            labels = page.locator("#legend-labels span").all_inner_texts()
+            assert labels == ["-100", "0", "100"], labels
+            # a click: one value ± its standard error, in mm/yr
+            _click_inside(page, items[-1])
+            page.wait_for_function("/±/.test(document.getElementById('timeseries-chart').textContent)",
+                                   timeout=COMPUTE_S * 1000)
+            text = page.locator("#timeseries-chart").inner_text()
+            point = json.loads(page.request.get(f"{url}/{log.urls('/point?')[-1].split('/', 3)[3]}").body())
+            page.screenshot(path=str(ARTIFACTS / "viewer-velocity.png"))
+            assert log.script_errors() == [], log.script_errors()
+            assert not [f for f in log.failed if "/tiles/" in f[1] or "/point" in f[1]], log.failed
+            assert log.hosts() <= {"127.0.0.1", "localhost"}, log.hosts()
+        finally:
+            context.close()
+    import re
+
+    m = re.fullmatch(r"(-?[\d.]+) ± ([\d.]+) mm/yr over every date", text.strip())
+    assert m, text
+    # the reference: numpy's least-squares line through the displacement of all 7 dates there
+    engine = ArdEngine(open_store(str(v["cube"])), open_store(str(v["ard"])))
+    disp = Variant.of("displacement", VELOCITY_OPTIONS)
+    dates = sorted(engine.stack(burst_id).dates)
+    row, col = point["row"], point["col"]
+    series = [engine.read(ArdArray(burst_id, "VV", disp, (d,)))[row, col] for d in dates]
+    days = [(np.datetime64(it["properties"]["datetime"][:19]) - np.datetime64(items[0]["properties"]["datetime"][:19]))
+            / np.timedelta64(1, "D") for it in items]
+    slope = 1e3 * np.polyfit(np.asarray(days) / 365.25, series, 1)[0]
+    assert len(series) == 7 and float(m.group(1)) == pytest.approx(slope, rel=0.01, abs=0.01), (text, slope)
+    std = 1e3 * engine.read(ArdArray(burst_id, "VV", Variant.of("velocity", VELOCITY_OPTIONS).at("velocity_std"), ()))
+    assert float(m.group(2)) == pytest.approx(std[row, col], rel=0.01, abs=0.01), text

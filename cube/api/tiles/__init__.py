@@ -18,7 +18,9 @@ parameters (``rescale``, ``colormap_name``, ``colormap``, ``color_formula``, ``a
 
 A tile reads its window through the lazy engine: chunks never computed are computed (and
 kept) first. A tile that needs more missing chunks than ``max_chunks_per_request`` is answered
-``202`` with a ``/jobs/{id}`` location, as every other endpoint. A tile outside the data is a
+``202`` with a ``/jobs/{id}`` location, as every other endpoint; so is a tile of a product made
+by jobs (unwrapped, displacement, velocity) with a chunk absent, or of a velocity made before the
+burst's latest date (stale). A tile outside the data is a
 ``404 {code: "tile_outside_bounds"}``, as titiler answers it.
 
 The package, in titiler's order (readers → dependencies → factory)::

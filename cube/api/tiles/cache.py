@@ -4,7 +4,9 @@ The layer views are lazy xarray DataArrays. Tile geometries depend only on the t
 layer's grid, which never changes. Decoded chunks are kept by their path in the ARD store: a
 stored chunk never changes (the engine writes a chunk once, and writes it again only when it is
 missing or fails its checksum, to the same values; a new product version is a new variant, so a
-new path). Deleting an ARD store under a running server is the one change the chunk cache does
+new path). The exception is a per-burst product that follows the series (velocity): a job fits
+it again over every date when the burst gains one, so its chunks are kept by path and the burst's
+latest date. Deleting an ARD store under a running server is the one change the chunk cache does
 not see: restart the server.
 """
 
@@ -71,6 +73,9 @@ class _Lru:
 class ChunkCache:
     """Decoded chunks of stored arrays, by chunk path (read-only arrays; see the module docstring).
 
+    A per-burst product that ``follows`` another (velocity) is made again at the same path when
+    its burst gains a date: its chunks are kept by path and the burst's latest date.
+
     Has the ``chunk`` method of :class:`~cube.materialize.ArdEngine` that
     :func:`~cube.materialize.read_pixels` uses: a miss asks the engine (which computes the chunk
     first when absent).
@@ -82,7 +87,9 @@ class ChunkCache:
 
     def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
         """Chunk (i, j) of ``ref`` as :meth:`ArdEngine.chunk` returns it (read-only)."""
-        key = ref.chunk_path(i, j)
+        key: tuple[str, ...] = (ref.chunk_path(i, j),)
+        if ref.variant.spec.follows:  # a velocity is made again, at the same path, for each new date
+            key += (max(self.engine.stack(ref.burst_id, ref.polarization).dates),)
         hit = self._lru.get(key)
         if hit is not None:
             return hit

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -29,12 +30,14 @@ from titiler.core.resources.enums import ImageType
 from titiler.xarray.factory import TilerFactory
 
 from cube.api._common import error
-from cube.api._plan import job_if_too_many
+from cube.api._plan import count_missing, job_if_too_many, job_reason, start_job
 from cube.api.tiles.dependencies import ArdDatasetParams, post_process, tile_source
 from cube.api.tiles.readers import BurstReader, MosaicReader, open_reader
 from cube.api.tiles.render import DATA_FORMATS, render_tile
+from cube.api.tiles.source import TileSource
 from cube.api.tiles.tms import MAX_TILESIZE, MAX_ZOOM, SUPPORTED_TMS, TMS_BY_ID, TMS_IDS, TMS_URI, check_tile
 from cube.api.tiles.wmts import WmtsExtension
+from cube.products import Selection
 
 
 def zoom_override_error(request: Request) -> Response | None:
@@ -207,17 +210,18 @@ class ArdTilerFactory(TilerFactory):
 
             The view's values, rescaled and coloured (view defaults unless
             ``rescale``/``colormap_name``/``colormap`` are given). Chunks never computed are
-            computed first; ``X-Sarcube-Chunks-Computed`` counts them.
+            computed first; ``X-Sarcube-Chunks-Computed`` counts them. 202 and a job instead
+            (:func:`tile_job`) for a product made by jobs that is missing or stale, or for too
+            many chunks.
             """
             tms = TMS_BY_ID[tileMatrixSetId]
             check_tile(tms, x, y, z)
             with rasterio.Env(**env):
                 with self.reader(src, tms=tms) as dst:
                     plans = dst.plans(x, y, z, tilesize)
-                    if sum(n for _, n in plans) > src.max_chunks:
-                        started = job_if_too_many(request, [p for p, _ in plans])
-                        if started is not None:
-                            return started
+                    started = tile_job(request, src, plans)
+                    if started is not None:
+                        return started
                     image = dst.tile(
                         x, y, z, tilesize=tilesize, **layer_params.as_dict(), **dataset_params.as_dict()
                     )
@@ -237,6 +241,28 @@ class ArdTilerFactory(TilerFactory):
             }
             headers["Content-Crs"] = TMS_URI[tileMatrixSetId]
             return Response(content, media_type=media_type, headers=headers)
+
+
+def tile_job(request: Request, src: TileSource, plans: list[tuple[Selection, int]]) -> Response | None:
+    """202 + ``Location: /jobs/{id}`` when a tile needs a job; None when it can be drawn now.
+
+    A product made by jobs (unwrapped, displacement, velocity; the ISCE2 CSLC) needs one when a
+    chunk under the tile is absent, or stale (a velocity made before the burst's latest date:
+    ``follows_selection``): the job makes the whole burst, so its selection is the whole grid and
+    every tile of the layer names the same job. Other products need one for more missing chunks
+    than ``max_chunks_per_request``.
+    """
+    selections = [p for p, _ in plans]
+    if any(s.variant.options.made_by_job for s in selections):
+        engine = src.engine
+        if not count_missing(engine, selections, 0):  # stops at the first absent chunk
+            return None
+        whole = [replace(s, window=engine.product_grid(s.burst_id, s.polarization, s.variant).window_of(None))
+                 for s in selections]
+        return start_job(request, whole, reason=job_reason(whole))
+    if sum(n for _, n in plans) > src.max_chunks:
+        return job_if_too_many(request, selections)
+    return None
 
 
 def make_tiles_router() -> APIRouter:

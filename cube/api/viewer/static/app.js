@@ -53,7 +53,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   start: $("date-start"), end: $("date-end"), search: $("search-button"),
   summary: $("search-summary"), results: $("results"), selection: $("selection"),
-  product: $("product"), date: $("date"), dateCaption: $("date-caption"),
+  product: $("product"), date: $("date"), dateCaption: $("date-caption"), dateField: $("date-field"),
   secondary: $("secondary"), secondaryField: $("secondary-field"),
   opacity: $("opacity"), opacityValue: $("opacity-value"),
   legend: $("legend"), legendTitle: $("legend-title"), legendCanvas: $("legend-canvas"),
@@ -275,6 +275,7 @@ map.on("mousemove", (e) => {
 async function reportMapError(e) {
   const err = e && e.error;
   if (!err) return;
+  if (!err.status && e.sourceId === "product" && await followTileJob(e.tile)) return;
   if (err.status) {
     let body = null, text = "";
     try {
@@ -285,6 +286,39 @@ async function reportMapError(e) {
   } else {
     showError(err, "map");
   }
+}
+
+// A tile answered 202: the layer needs a job (a product made by jobs whose chunks are missing,
+// or a velocity made before the burst's latest date). MapLibre reports it as an image it cannot
+// decode; the tile is asked again for the job, which is followed, then the layer drawn again.
+let watchedJob = null;
+async function followTileJob(tile) {
+  const source = map.getSource("product");
+  const c = tile && tile.tileID && tile.tileID.canonical;
+  if (!source || !c || !Array.isArray(source.tiles)) return false;
+  const url = source.tiles[0].replace("{z}", c.z).replace("{x}", c.x).replace("{y}", c.y);
+  const resp = await fetch(url);
+  if (resp.status !== 202) return false;
+  const body = await resp.json();
+  if (watchedJob === body.location) return true; // another tile of the same job
+  watchedJob = body.location;
+  const generation = state.layerGeneration;
+  try {
+    setStatus(`${state.product}: ${body.detail}`, "busy");
+    for (;;) {
+      await new Promise((done) => setTimeout(done, 1000));
+      if (generation !== state.layerGeneration) return true; // another layer meanwhile
+      const job = await api(body.location);
+      if (job.state === "succeeded") break;
+      if (job.state !== "queued" && job.state !== "running") {
+        throw new ApiError("job_failed", `job ${job.id} ${job.state}: ${job.error || "see " + body.location}`);
+      }
+    }
+  } finally {
+    watchedJob = null;
+  }
+  await refreshLayer();
+  return true;
 }
 
 // -- collections and products -----------------------------------------------------------------
@@ -470,6 +504,7 @@ function refreshPickers() {
   if (state.date && !dates.includes(state.date)) state.date = dates[0] ?? null;
   fillSelect(ui.date, dates, state.date);
   ui.dateCaption.textContent = pair ? "Reference date" : "Date";
+  ui.dateField.hidden = isDateless(state.product); // a per-burst product: every date at once
   ui.secondaryField.hidden = !pair;
   if (pair) {
     let later = dates.filter((d) => state.date && d > state.date);
@@ -571,7 +606,8 @@ async function refreshLayer() {
   const when = isDateless(state.product) ? "every date"
     : isPair(state.product) ? `${fmtDate(state.date)} → ${fmtDate(state.secondary)}`
     : fmtDateTime(state.date);
-  setStatus(`${state.product} of ${state.burstId}, ${when}. Click the burst for a time series.`, "ok");
+  const click = isDateless(state.product) ? "its value" : "a time series";
+  setStatus(`${state.product} of ${state.burstId}, ${when}. Click the burst for ${click}.`, "ok");
   writePermalink();
   refreshAreaActions();
   if (state.lastPoint) await loadPoint(state.lastPoint);
@@ -791,8 +827,9 @@ function drawChart(data, lngLat) {
 
 // -- date slider ------------------------------------------------------------------------------
 // Steps through the burst's dates (per-date products) or its consecutive pairs (pair products).
+// A per-burst product (velocity) has no date to step through: no slider.
 function sliderSteps() {
-  const dates = state.burstId ? datesOf(state.burstId) : [];
+  const dates = state.burstId && !isDateless(state.product) ? datesOf(state.burstId) : [];
   if (!isPair(state.product)) return dates.map((d) => ({ date: d, secondary: null, label: fmtDate(d) }));
   return dates.slice(0, -1).map((d, i) => ({
     date: d, secondary: dates[i + 1], label: `${fmtDate(d)} → ${fmtDate(dates[i + 1])}`,
