@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import parse_qs, urlsplit
@@ -229,8 +231,8 @@ def _basemap_tile() -> bytes:
     return imagecodecs.png_encode(np.full((256, 256, 3), BASEMAP_RGB, np.uint8))
 
 
-def _open(browser, url: str):
-    context = browser.new_context(viewport=VIEWPORT)
+def _open(browser, url: str, headers: dict[str, str] | None = None):
+    context = browser.new_context(viewport=VIEWPORT, extra_http_headers=headers)
     tile = _basemap_tile()
     context.route("http://127.0.0.1:9/basemap/**",
                   lambda route: route.fulfill(status=200, body=tile, content_type="image/png"))
@@ -561,25 +563,32 @@ def test_viewer_velocity_a_per_burst_layer(browser, velocity_cube):
     from cube.materialize import ArdEngine
     from cube.products import ArdArray, Variant
     from cube.storage import open_store
+    from tests.integration._users import bearer, keys_file
 
     v = velocity_cube
     burst_id, items = v["burst_id"], v["items"]
-    app = create_app(cube_url=str(v["cube"]), ard_url=str(v["ard"]), allow_anonymous=True,
+    # a signed-in user: anonymous callers cannot start jobs
+    app = create_app(cube_url=str(v["cube"]), ard_url=str(v["ard"]), jobs_url=str(v["ard"].parent / "jobs.sqlite"),
+                     api_keys_file=str(keys_file(v["ard"].parent / "keys")), allow_anonymous=True,
                      basemap=BASEMAP, basemap_attribution=BASEMAP_ATTRIBUTION)
     centre = shapely.geometry.shape(items[-1]["geometry"]).representative_point()
     link = (f"#map=14.00/{centre.y:.5f}/{centre.x:.5f}&product=velocity&burst={burst_id}"
             f"&date={items[-1]['properties']['datetime']}&from={items[0]['properties']['datetime'][:10]}"
             f"&to={items[-1]['properties']['datetime'][:10]}&options=multilook%3D4x8")
     with serve(app) as url:
-        context, page, log = _open(browser, f"{url}/{link}")
+        context, page, log = _open(browser, f"{url}/{link}", headers=bearer("alice"))
         tiles: list[int] = []
         page.on("response", lambda r: tiles.append(r.status) if "/tiles/velocity/WebMercatorQuad/1" in r.url
                 else None)
         try:
             # the stale velocity's tiles answer 202; the page follows the job, then draws the layer
-            page.wait_for_function("window.sarcube.productLoaded() && document.getElementById('status')"
-                                   ".textContent.startsWith('velocity of')", timeout=COMPUTE_S * 1000)
+            deadline = time.monotonic() + COMPUTE_S
+            while 200 not in tiles:  # the responses arrive while the page waits
+                status = page.locator("#status").inner_text()
+                assert time.monotonic() < deadline, f"{status!r}; tiles {tiles}; failed {log.failed}"
+                page.wait_for_timeout(250)
             _settle(page, COMPUTE_S)
+            assert page.locator("#status").inner_text().startswith("velocity of"), page.locator("#status").inner_text()
             assert 202 in tiles and 200 in tiles, tiles
             assert log.urls("/jobs/"), "the page did not follow the job"
             tilejson = log.urls("/tiles/velocity/WebMercatorQuad/tilejson.json")[-1]
@@ -601,8 +610,6 @@ def test_viewer_velocity_a_per_burst_layer(browser, velocity_cube):
             assert log.hosts() <= {"127.0.0.1", "localhost"}, log.hosts()
         finally:
             context.close()
-    import re
-
     m = re.fullmatch(r"(-?[\d.]+) ± ([\d.]+) mm/yr over every date", text.strip())
     assert m, text
     # the reference: numpy's least-squares line through the displacement of all 7 dates there

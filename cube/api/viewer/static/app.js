@@ -145,7 +145,9 @@ function fmtNumber(v) {
   if (v == null || !Number.isFinite(v)) return "–";
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
-  return v.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3).replace(/\.?0+$/, "") || "0";
+  const s = v.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3);
+  // trailing zeros of the decimals only: 100 stays 100
+  return (s.includes(".") ? s.replace(/\.?0+$/, "") : s) || "0";
 }
 const svgNS = "http://www.w3.org/2000/svg";
 function svgEl(name, attrs = {}, parent = null) {
