@@ -18,6 +18,10 @@ the page or the API:
 - ``test_viewer_search_and_errors_on_stac_alone`` (the STAC app and the viewer router only,
   no ``/tiles``): search works, and the 404 of the missing tile endpoint shows in the status
   line, with no script error.
+- ``test_viewer_velocity_a_per_burst_layer`` (7 dates, a velocity made over the first 6: stale):
+  its tiles answer 202 naming one job, which the page follows before drawing the layer; no date
+  picker or slider; the legend in mm/yr; a click gives one value ± its standard error, equal to
+  numpy's line through the displacement of all 7 dates at that pixel.
 - the router alone: 503 ``viewer_not_built`` without MapLibre's files, static files, no path
   escapes.
 
@@ -578,8 +582,15 @@ def test_viewer_velocity_a_per_burst_layer(browser, velocity_cube):
     with serve(app) as url:
         context, page, log = _open(browser, f"{url}/{link}", headers=bearer("alice"))
         tiles: list[int] = []
-        page.on("response", lambda r: tiles.append(r.status) if "/tiles/velocity/WebMercatorQuad/1" in r.url
-                else None)
+        jobs: set[str] = set()
+
+        def on_tile(r) -> None:
+            if "/tiles/velocity/WebMercatorQuad/1" in r.url:
+                tiles.append(r.status)
+                if r.status == 202:
+                    jobs.add(r.headers["location"])
+
+        page.on("response", on_tile)
         try:
             # the stale velocity's tiles answer 202; the page follows the job, then draws the layer
             deadline = time.monotonic() + COMPUTE_S
@@ -590,7 +601,8 @@ def test_viewer_velocity_a_per_burst_layer(browser, velocity_cube):
             _settle(page, COMPUTE_S)
             assert page.locator("#status").inner_text().startswith("velocity of"), page.locator("#status").inner_text()
             assert 202 in tiles and 200 in tiles, tiles
-            assert log.urls("/jobs/"), "the page did not follow the job"
+            assert len(jobs) == 1, jobs  # one whole-burst job for every tile of the layer
+            assert log.urls(jobs.pop()), "the page did not follow the job"
             tilejson = log.urls("/tiles/velocity/WebMercatorQuad/tilejson.json")[-1]
             assert "datetime=" not in tilejson and "multilook=4x8" in tilejson, tilejson
             # no date: neither picker nor slider
