@@ -249,16 +249,17 @@ def tile_job(request: Request, src: TileSource, plans: list[tuple[Selection, int
     A product made by jobs (unwrapped, displacement, velocity; the ISCE2 CSLC) needs one when a
     chunk under the tile is absent, or stale (a velocity made before the burst's latest date:
     ``follows_selection``): the job makes the whole burst, so its selection is the whole grid and
-    every tile of the layer names the same job. Other products need one for more missing chunks
-    than ``max_chunks_per_request``.
+    every tile of the layer names the same job (a mosaic's job: the bursts that need one). Other
+    products need one for more missing chunks than ``max_chunks_per_request``.
     """
     selections = [p for p, _ in plans]
     if any(s.variant.options.made_by_job for s in selections):
         engine = src.engine
-        if not count_missing(engine, selections, 0):  # stops at the first absent chunk
+        needed = [s for s in selections if count_missing(engine, [s], 0)]  # stops at the first absent chunk
+        if not needed:
             return None
         whole = [replace(s, window=engine.product_grid(s.burst_id, s.polarization, s.variant).window_of(None))
-                 for s in selections]
+                 for s in needed]
         return start_job(request, whole, reason=job_reason(whole))
     if sum(n for _, n in plans) > src.max_chunks:
         return job_if_too_many(request, selections)
