@@ -144,18 +144,28 @@ def compute_series(engine: ArdEngine, burst_id: str, polarization: str, options:
 
 def store_series(engine: ArdEngine, burst_id: str, polarization: str, options: DisplacementOptions,
                  dates: list[str], series: Series, tally: Tally) -> None:
-    """Store every date's displacement and the burst's velocity Dataset (same options) of a series."""
+    """Store every date's displacement and the burst's velocity Dataset (same options) of a series.
+
+    The latest date's displacement is written last: a velocity counts as current once it is
+    stored (``ProductStore.current``), so a reader in between sees a stale velocity and waits
+    for the job instead of taking the old one as the new one.
+    """
     base = options.model_dump(mode="json")
     disp = Variant.of("displacement", base)
-    for k, d in enumerate(dates):
-        tally.bytes_written += store_whole(engine, ArdArray(burst_id, polarization, disp, (d,)),
+
+    def store_displacement(k: int) -> None:
+        tally.bytes_written += store_whole(engine, ArdArray(burst_id, polarization, disp, (dates[k],)),
                                            series.displacement[k])
+
+    for k in range(len(dates) - 1):
+        store_displacement(k)
     vel, std = velocity_fit(series.displacement, years_since_first(dates))
     values = {"velocity": vel, "velocity_std": std, "temporal_coherence": series.temporal_coherence,
               "residual": series.residual, "connected": series.connected.astype(np.uint8)}
     for variant in Variant.of("velocity", VelocityOptions.model_validate(base)).variables:
         ref = ArdArray(burst_id, polarization, variant, ())
         tally.bytes_written += store_whole(engine, ref, values[variant.var.name])
+    store_displacement(len(dates) - 1)
     tally.computed["displacement"] += len(dates)
     tally.computed["velocity"] += len(values)
 
