@@ -252,8 +252,9 @@ def effective_looks(ref: np.ndarray, sec: np.ndarray, window: tuple[int, int]) -
     float
         L in [1, N]; N where fewer than two whole windows hold valid pixels.
     """
-    r = _checks.array(ref, "ref", [np.complex64], ndim=2)
-    s = _checks.array(sec, "sec", [np.complex64], ndim=2)
+    # views are read as they are: the complex128 conversion below is their one copy
+    r = _checks.array(ref, "ref", [np.complex64], ndim=2, contiguous=False)
+    s = _checks.array(sec, "sec", [np.complex64], ndim=2, contiguous=False)
     if r.shape != s.shape:
         raise ValueError(f"ref and sec must have the same shape, got {r.shape} and {s.shape}")
     wy, wx = _checks.pair(window, "window")

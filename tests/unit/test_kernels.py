@@ -912,3 +912,12 @@ def test_effective_looks_counts_independent_pixels():
     assert 0.5 * n <= K.effective_looks(*twice, (4, 10)) <= 0.65 * n
     ref[:50] = complex(np.nan, np.nan)
     assert 0.9 * n <= K.effective_looks(ref, sec, (4, 10)) <= n
+
+
+@pytest.mark.parametrize("view", ["last columns dropped", "inner window", "column step", "Fortran order"])
+def test_effective_looks_of_a_view_equals_that_of_its_copy(view):
+    rng = np.random.default_rng(RNG_SEED + 13)
+    ref, sec = _correlated_pair(rng, (60, 90))
+    r, s = _VIEWS[view](ref), _VIEWS[view](sec)
+    assert K.effective_looks(r, s, (4, 5)) == K.effective_looks(np.ascontiguousarray(r),
+                                                                np.ascontiguousarray(s), (4, 5))
