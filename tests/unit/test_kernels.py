@@ -843,7 +843,8 @@ def test_public_api_is_exported():
     assert sorted(K.__all__) == sorted(
         ["effective_looks", "expected_sample_coherence", "interferogram_and_coherence",
          "interpolate_bilinear", "make_sinc_table", "multilook", "phase_weight", "remove_coherence_bias",
-         "resample", "sbas_invert", "tops_carrier_terms", "tops_deramp", "tops_reramp_at"]
+         "resample", "sbas_invert", "tops_carrier_terms", "tops_deramp", "tops_reramp_at",
+         "valid_fraction"]
     )
 
 
@@ -921,3 +922,32 @@ def test_effective_looks_of_a_view_equals_that_of_its_copy(view):
     r, s = _VIEWS[view](ref), _VIEWS[view](sec)
     assert K.effective_looks(r, s, (4, 5)) == K.effective_looks(np.ascontiguousarray(r),
                                                                 np.ascontiguousarray(s), (4, 5))
+
+
+@pytest.mark.parametrize("view", ["none", "last columns dropped", "inner window", "column step"])
+def test_valid_fraction_matches_the_mean_of_the_numpy_mask(view):
+    """The share of pixels finite in both images per window (inf counts as invalid)."""
+    rng = np.random.default_rng(RNG_SEED + 14)
+    ref, sec = _correlated_pair(rng, (37, 53), nan_fraction=0.2)
+    ref[5, 7] = complex(np.inf, 0)
+    sec[9, 2] = complex(0, -np.inf)
+    if view != "none":
+        ref, sec = _VIEWS[view](ref), _VIEWS[view](sec)
+    looks = (3, 4)
+    ny, nx = ref.shape[0] // 3, ref.shape[1] // 4
+    mask = (np.isfinite(ref) & np.isfinite(sec))[:ny * 3, :nx * 4]
+    want = mask.reshape(ny, 3, nx, 4).mean(axis=(1, 3))
+    got = K.valid_fraction(ref, sec, looks)
+    assert got.dtype == np.float32 and got.shape == (ny, nx)
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    assert 0 < got.mean() < 1 and np.ptp(got) > 0.3
+
+
+def test_valid_fraction_rejects_bad_input():
+    a = np.zeros((8, 8), np.complex64)
+    with pytest.raises(ValueError, match="sec must have dtype complex64"):
+        K.valid_fraction(a, a.real, (2, 2))
+    with pytest.raises(ValueError, match="same shape"):
+        K.valid_fraction(a, a[:4], (2, 2))
+    with pytest.raises(ValueError, match="larger than the image"):
+        K.valid_fraction(a, a, (2, 9))
