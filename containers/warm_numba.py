@@ -42,6 +42,7 @@ def _calls() -> list[tuple[str, Callable[[], object]]]:
         ("tops_carrier_terms", lambda: k.tops_carrier_terms(fdc, ka, **tops)),
         ("interferogram_and_coherence", lambda: k.interferogram_and_coherence(c64, c64b, (2, 3))),
         ("multilook complex64", lambda: k.multilook(c64, (2, 2))),
+        ("valid_fraction", lambda: k.valid_fraction(c64, c64b, (2, 3))),
         ("multilook float32", lambda: k.multilook(np.abs(c64), (2, 2))),
         ("multilook float64", lambda: k.multilook(np.abs(c64).astype(np.float64), (2, 2))),
         ("resample 8 taps", lambda: k.resample(c64, az, rg, t8)),

@@ -5,9 +5,10 @@ allocates its output and runs a private ``@numba.njit(cache=True)`` loop. NaN ma
 data everywhere: kernels skip it in sums and return NaN where nothing valid is left. Each one
 is used by ``cube.products``; slower two-step references live in ``tests/reference``.
 
-- :func:`interferogram_and_coherence`, :func:`multilook`: interferometry and averaging over
-  non-overlapping windows; :func:`effective_looks`, :func:`expected_sample_coherence` and
-  :func:`remove_coherence_bias`: the coherence bias removal of Touzi et al. (1999).
+- :func:`interferogram_and_coherence`, :func:`multilook`, :func:`valid_fraction`:
+  interferometry, averaging and the share of valid pixels over non-overlapping windows;
+  :func:`effective_looks`, :func:`expected_sample_coherence` and :func:`remove_coherence_bias`:
+  the coherence bias removal of Touzi et al. (1999).
 - :func:`make_sinc_table`, :func:`resample`: sinc interpolation at fractional positions.
 - :func:`tops_carrier_terms`: the range-dependent TOPS carrier terms; :func:`tops_deramp`
   (carrier and deramp = × exp(+jφ) in one pass) and :func:`tops_reramp_at` (carrier, reramp
@@ -20,7 +21,7 @@ is used by ``cube.products``; slower two-step references live in ``tests/referen
 from ._bilinear import interpolate_bilinear
 from ._coherence_bias import effective_looks, expected_sample_coherence, remove_coherence_bias
 from ._interferogram import interferogram_and_coherence
-from ._multilook import multilook
+from ._multilook import multilook, valid_fraction
 from ._resample import make_sinc_table, resample
 from ._sbas import phase_weight, sbas_invert
 from ._tops import tops_carrier_terms, tops_deramp, tops_reramp_at
@@ -39,4 +40,5 @@ __all__ = [
     "tops_carrier_terms",
     "tops_deramp",
     "tops_reramp_at",
+    "valid_fraction",
 ]

@@ -12,11 +12,13 @@ def array(
     name: str,
     dtypes: Sequence[type[np.generic]],
     ndim: int | None = None,
+    contiguous: bool = True,
 ) -> np.ndarray:
     """Return ``x`` as a C-contiguous ndarray after checking its dtype and dimensions.
 
     The dtype is never converted: a wrong dtype raises ``ValueError`` naming ``name``.
-    A non-contiguous array is copied once (the numba loops are compiled for C order only).
+    A non-contiguous array is copied once (the numba loops are compiled for C order only),
+    unless ``contiguous`` is False: then it is returned as it is (see :func:`lines`).
     """
     a = np.asarray(x)
     allowed = tuple(np.dtype(d) for d in dtypes)
@@ -25,7 +27,31 @@ def array(
         raise ValueError(f"{name} must have dtype {names}, got {a.dtype}")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
-    return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a) if contiguous else a
+
+
+def lines(a: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+    """A 2-D image as (buffer, stride) for loops that read its lines in place.
+
+    ``buffer`` is a read-only 1-D C-contiguous view of the image's memory from its first pixel
+    to its last, line i starting at element i·``stride``. A window of a larger C-order image
+    (each line contiguous, lines in order) is viewed without a copy; any other layout (a
+    column step, Fortran order, reversed or broadcast lines) is copied once to C order.
+    ``name`` is the parameter's name (for error messages).
+    """
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
+    rows, cols = a.shape
+    size = a.itemsize
+    if a.size == 0:
+        return np.empty(0, a.dtype), cols
+    step, line = a.strides
+    in_place = (cols == 1 or line == size) and (rows == 1 or (step >= cols * size and step % size == 0))
+    if not in_place:
+        a = np.ascontiguousarray(a)
+    stride = a.strides[0] // size if rows > 1 else cols
+    n = (rows - 1) * stride + cols
+    return np.lib.stride_tricks.as_strided(a, shape=(n,), strides=(size,), writeable=False), stride
 
 
 def vector(x: object, name: str, size: int | None = None) -> np.ndarray:

@@ -187,16 +187,22 @@ def remove_coherence_bias(coh: np.ndarray, looks: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _window_mean_removed(z: np.ndarray, wy: int, wx: int) -> np.ndarray:  # pragma: no cover
-    """``z`` minus the mean of its estimator window; 0 where invalid or outside whole windows."""
-    out = np.zeros(z.shape, dtype=np.complex128)
-    for io in range(z.shape[0] // wy):
-        for jo in range(z.shape[1] // wx):
+def _window_mean_removed(
+    ref: np.ndarray, ldr: int, sec: np.ndarray, lds: int, ny: int, nx: int, wy: int, wx: int
+) -> np.ndarray:  # pragma: no cover - numba
+    """The cross product ref · conj(sec) (complex128, (ny, nx)) minus its estimator window mean.
+
+    ``ref``, ``sec``: the images as 1-D complex64 buffers, line i starting at i·``ldr``
+    (i·``lds``), read in place. 0 where z is invalid (NaN) or outside whole windows.
+    """
+    out = np.zeros((ny, nx), dtype=np.complex128)
+    for io in range(ny // wy):
+        for jo in range(nx // wx):
             acc = 0.0 + 0.0j
             n = 0
             for i in range(io * wy, io * wy + wy):
                 for j in range(jo * wx, jo * wx + wx):
-                    v = z[i, j]
+                    v = np.complex128(ref[i * ldr + j]) * np.complex128(sec[i * lds + j]).conjugate()
                     if not (math.isnan(v.real) or math.isnan(v.imag)):
                         acc += v
                         n += 1
@@ -205,7 +211,7 @@ def _window_mean_removed(z: np.ndarray, wy: int, wx: int) -> np.ndarray:  # prag
             mean = acc / n
             for i in range(io * wy, io * wy + wy):
                 for j in range(jo * wx, jo * wx + wx):
-                    v = z[i, j]
+                    v = np.complex128(ref[i * ldr + j]) * np.complex128(sec[i * lds + j]).conjugate()
                     if not (math.isnan(v.real) or math.isnan(v.imag)):
                         out[i, j] = v - mean
     return out
@@ -252,13 +258,15 @@ def effective_looks(ref: np.ndarray, sec: np.ndarray, window: tuple[int, int]) -
     float
         L in [1, N]; N where fewer than two whole windows hold valid pixels.
     """
-    r = _checks.array(ref, "ref", [np.complex64], ndim=2)
-    s = _checks.array(sec, "sec", [np.complex64], ndim=2)
+    # views are read in place (``_checks.lines``); z = ref · conj(sec) is formed pixel by pixel
+    r = _checks.array(ref, "ref", [np.complex64], ndim=2, contiguous=False)
+    s = _checks.array(sec, "sec", [np.complex64], ndim=2, contiguous=False)
     if r.shape != s.shape:
         raise ValueError(f"ref and sec must have the same shape, got {r.shape} and {s.shape}")
     wy, wx = _checks.pair(window, "window")
     n = wy * wx
-    d = _window_mean_removed(r.astype(np.complex128) * np.conj(s.astype(np.complex128)), wy, wx)
+    (rb, ldr), (sb, lds) = _checks.lines(r, "ref"), _checks.lines(s, "sec")
+    d = _window_mean_removed(rb, ldr, sb, lds, r.shape[0], r.shape[1], wy, wx)
     var = _lag_sum(d, 0, 0)
     if not var > 0:
         return float(n)

@@ -67,9 +67,12 @@ def _line_groups(
 
 @numba.njit(cache=True)
 def _masked_window(
-    ref: np.ndarray, sec: np.ndarray, i0: int, i1: int, j0: int, j1: int
+    ref: np.ndarray, ldr: int, sec: np.ndarray, lds: int, i0: int, i1: int, j0: int, j1: int
 ) -> tuple[float, float, float, float, int]:  # pragma: no cover - numba
-    """Sum over the valid pixels of ref[i0:i1, j0:j1] (float64); also return their count."""
+    """Sum over the valid pixels of lines i0:i1, samples j0:j1 (float64); also return their count.
+
+    ``ref``, ``sec``: the images' pixels as 1-D buffers, line i starting at i·``ldr`` (i·``lds``).
+    """
     sr = 0.0
     si = 0.0
     p1 = 0.0
@@ -77,8 +80,8 @@ def _masked_window(
     n = 0
     for i in range(i0, i1):
         for j in range(j0, j1):
-            a = ref[i, j]
-            b = sec[i, j]
+            a = ref[i * ldr + j]
+            b = sec[i * lds + j]
             ar = np.float64(a.real)
             ai = np.float64(a.imag)
             br = np.float64(b.real)
@@ -95,29 +98,35 @@ def _masked_window(
 
 @numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _interferogram(
-    ref: np.ndarray, sec: np.ndarray, az: int, rg: int, ifg: np.ndarray, coh: np.ndarray
+    ref: np.ndarray, ldr: int, sec: np.ndarray, lds: int, az: int, rg: int, ifg: np.ndarray,
+    coh: np.ndarray
 ) -> None:  # pragma: no cover - numba
-    """Fill ``ifg`` (complex64) and ``coh`` (float32), both (ny // az, nx // rg).
+    """Fill ``ifg`` (complex64) and ``coh`` (float32), both (lines // az, samples // rg).
 
-    One pass over the inputs: each output row sums its ``az`` input lines group by group
-    without NaN tests; a window whose sums come out NaN (rare: masked pixels) is summed again
-    pixel by pixel, skipping the invalid ones.
+    ``ref``, ``sec``: the images' pixels as contiguous 1-D complex64 buffers, line i starting at
+    i·``ldr`` (i·``lds``), so a window cut out of a larger image is read in place. One pass over
+    the inputs: each output row sums its ``az`` input lines group by group without NaN tests; a
+    window whose sums come out NaN (rare: masked pixels) is summed again pixel by pixel,
+    skipping the invalid ones.
     """
     ny, nx = ifg.shape
+    width = nx * rg
     inv = np.float32(1.0 / (az * rg))
     nan = np.float32(np.nan)
     for io in numba.prange(ny):
         acc = np.empty((4, nx), dtype=np.float32)
         i0 = io * az
         for i in range(i0, i0 + az):
-            _line_groups(ref[i], sec[i], acc, nx, rg, i == i0)
+            _line_groups(ref[i * ldr:i * ldr + width], sec[i * lds:i * lds + width], acc, nx, rg,
+                         i == i0)
         for jo in range(nx):
             sr = acc[0, jo]
             si = acc[1, jo]
             p1 = acc[2, jo]
             p2 = acc[3, jo]
             if math.isnan(sr + si + p1 + p2):
-                dsr, dsi, dp1, dp2, n = _masked_window(ref, sec, i0, i0 + az, jo * rg, jo * rg + rg)
+                dsr, dsi, dp1, dp2, n = _masked_window(ref, ldr, sec, lds, i0, i0 + az, jo * rg,
+                                                        jo * rg + rg)
                 if n == 0:
                     ifg[io, jo] = complex(nan, nan)
                     coh[io, jo] = nan
@@ -145,7 +154,9 @@ def interferogram_and_coherence(
     ----------
     ref, sec : numpy.ndarray
         Co-registered complex images, complex64, 2-D, same shape (lines, samples). NaN marks
-        pixels without data (for instance outside the valid burst window of a CSLC).
+        pixels without data (for instance outside the valid burst window of a CSLC). Views
+        whose lines are contiguous (a window of a larger C-order image) are read in place;
+        other layouts are copied once.
     looks : tuple of int
         Window size (azimuth lines, range samples), both >= 1. Windows do not overlap: output
         pixel (I, J) covers input lines ``I*az … I*az+az-1`` and samples ``J*rg … J*rg+rg-1``.
@@ -171,8 +182,8 @@ def interferogram_and_coherence(
     ValueError
         If the dtypes or shapes differ from the above, or the window is larger than the image.
     """
-    r = _checks.array(ref, "ref", [np.complex64], ndim=2)
-    s = _checks.array(sec, "sec", [np.complex64], ndim=2)
+    r = _checks.array(ref, "ref", [np.complex64], ndim=2, contiguous=False)
+    s = _checks.array(sec, "sec", [np.complex64], ndim=2, contiguous=False)
     if r.shape != s.shape:
         raise ValueError(f"ref and sec must have the same shape, got {r.shape} and {s.shape}")
     az, rg = _checks.pair(looks, "looks")
@@ -181,7 +192,8 @@ def interferogram_and_coherence(
         raise ValueError(f"looks {(az, rg)} are larger than the image shape {r.shape}")
     ifg = np.empty((ny, nx), dtype=np.complex64)
     coh = np.empty((ny, nx), dtype=np.float32)
-    _interferogram(r, s, az, rg, ifg, coh)
+    (rb, ldr), (sb, lds) = _checks.lines(r, "ref"), _checks.lines(s, "sec")
+    _interferogram(rb, ldr, sb, lds, az, rg, ifg, coh)
     return ifg, coh
 
 

@@ -1,4 +1,4 @@
-"""Multilooking: NaN-aware mean over non-overlapping boxcar windows."""
+"""Multilooking: NaN-aware mean over non-overlapping boxcar windows; the valid share of each window."""
 
 from __future__ import annotations
 
@@ -89,4 +89,62 @@ def multilook(x: np.ndarray, looks: tuple[int, int]) -> np.ndarray:
     out = np.empty((ny, nx), dtype=a.dtype)
     is_complex = a.dtype == np.complex64
     _multilook(a, az, rg, is_complex, out.view(np.float32) if is_complex else out)
+    return out
+
+
+@numba.njit(cache=True)
+def _valid_fraction(
+    ref: np.ndarray, ldr: int, sec: np.ndarray, lds: int, az: int, rg: int, out: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """Fill ``out`` (ny, nx) with each window's share of pixels finite in both images.
+
+    ``ref``, ``sec``: 1-D complex64 buffers, line i starting at i·``ldr`` (i·``lds``).
+    """
+    n = az * rg
+    for io in range(out.shape[0]):
+        for jo in range(out.shape[1]):
+            count = 0
+            for i in range(io * az, io * az + az):
+                for j in range(jo * rg, jo * rg + rg):
+                    a = ref[i * ldr + j]
+                    b = sec[i * lds + j]
+                    if (math.isfinite(a.real) and math.isfinite(a.imag) and math.isfinite(b.real)
+                            and math.isfinite(b.imag)):
+                        count += 1
+            out[io, jo] = count / n
+
+
+def valid_fraction(ref: np.ndarray, sec: np.ndarray, looks: tuple[int, int]) -> np.ndarray:
+    """Share of each (azimuth, range) window's pixels that are finite in both images.
+
+    Parameters
+    ----------
+    ref, sec : numpy.ndarray
+        complex64, 2-D, same shape (lines, samples); read in place when their lines are
+        contiguous (a window of a larger image). A pixel counts when the real and imaginary
+        parts of both are finite.
+    looks : tuple of int
+        Window (azimuth lines, range samples), both >= 1, tiled as in :func:`multilook`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape (lines // az, samples // rg), in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the dtypes or shapes differ from the above, or the window exceeds the image.
+    """
+    r = _checks.array(ref, "ref", [np.complex64], ndim=2, contiguous=False)
+    s = _checks.array(sec, "sec", [np.complex64], ndim=2, contiguous=False)
+    if r.shape != s.shape:
+        raise ValueError(f"ref and sec must have the same shape, got {r.shape} and {s.shape}")
+    az, rg = _checks.pair(looks, "looks")
+    ny, nx = r.shape[0] // az, r.shape[1] // rg
+    if ny == 0 or nx == 0:
+        raise ValueError(f"looks {(az, rg)} are larger than the image shape {r.shape}")
+    out = np.empty((ny, nx), dtype=np.float32)
+    (rb, ldr), (sb, lds) = _checks.lines(r, "ref"), _checks.lines(s, "sec")
+    _valid_fraction(rb, ldr, sb, lds, az, rg, out)
     return out

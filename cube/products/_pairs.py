@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cube.kernels import effective_looks, interferogram_and_coherence, multilook, remove_coherence_bias
+from cube.kernels import effective_looks, interferogram_and_coherence, remove_coherence_bias, valid_fraction
 from cube.products._options import CoherenceOptions, InterferogramOptions
 
 
@@ -28,6 +28,5 @@ def coherence(ref: np.ndarray, sec: np.ndarray, options: CoherenceOptions) -> np
     _, coh = interferogram_and_coherence(ref, sec, options.looks)
     if options.estimator == "sample":
         return coh
-    valid = (np.isfinite(ref) & np.isfinite(sec)).astype(np.float32)
-    share = multilook(valid, options.looks)[:coh.shape[0], :coh.shape[1]]
+    share = valid_fraction(ref, sec, options.looks)
     return remove_coherence_bias(coh, effective_looks(ref, sec, options.looks) * share)

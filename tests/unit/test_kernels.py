@@ -129,6 +129,51 @@ def test_interferogram_accepts_non_contiguous_views():
     np.testing.assert_allclose(coh, want_coh, rtol=2e-5, atol=2e-6, equal_nan=True)
 
 
+_VIEWS = {
+    "last columns dropped": lambda a: a[:, :-5],
+    "inner window": lambda a: a[3:-4, 7:-2],
+    "one line": lambda a: a[5:6, 2:],
+    "one column": lambda a: a[:, 4:5],
+    "column step": lambda a: a[:, ::2],
+    "line step": lambda a: a[::3, 1:],
+    "Fortran order": lambda a: np.asfortranarray(a[:, 3:]),
+    "reversed lines": lambda a: a[::-1, :],
+}
+
+
+@pytest.mark.parametrize("view", list(_VIEWS))
+def test_interferogram_of_a_view_equals_that_of_its_copy(view):
+    """Any layout gives the pixels of the same window copied to C order, bit for bit."""
+    rng = np.random.default_rng(3)
+    ref, sec = _correlated_pair(rng, (37, 53))
+    r, s = _VIEWS[view](ref), _VIEWS[view](sec)
+    looks = (1, 1) if 1 in r.shape else (3, 4)
+    got = K.interferogram_and_coherence(r, s, looks)
+    want = K.interferogram_and_coherence(np.ascontiguousarray(r), np.ascontiguousarray(s), looks)
+    for g, w in zip(got, want, strict=True):
+        assert g.tobytes() == w.tobytes()
+    np.testing.assert_allclose(got[1], ref_interferogram(r, s, looks)[1], rtol=2e-5, atol=2e-6,
+                               equal_nan=True)
+
+
+def test_interferogram_reads_a_window_of_a_larger_image_in_place():
+    """A window cut out of a cached CSLC (lines contiguous) is not copied: the call allocates
+    little more than its outputs (numpy's allocations are traced by tracemalloc)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(4)
+    ref, sec = _correlated_pair(rng, (400, 1000))  # 3.2 MB each
+    r, s = ref[:397, 2:995], sec[3:, :993]
+    K.interferogram_and_coherence(r, s, (4, 8))  # numba loaded before tracing
+    tracemalloc.start()
+    try:
+        ifg, coh = K.interferogram_and_coherence(r, s, (4, 8))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * (ifg.nbytes + coh.nbytes) + 100_000 < r.nbytes // 4
+
+
 # --------------------------------------------------------------------------- coherence
 
 
@@ -798,7 +843,8 @@ def test_public_api_is_exported():
     assert sorted(K.__all__) == sorted(
         ["effective_looks", "expected_sample_coherence", "interferogram_and_coherence",
          "interpolate_bilinear", "make_sinc_table", "multilook", "phase_weight", "remove_coherence_bias",
-         "resample", "sbas_invert", "tops_carrier_terms", "tops_deramp", "tops_reramp_at"]
+         "resample", "sbas_invert", "tops_carrier_terms", "tops_deramp", "tops_reramp_at",
+         "valid_fraction"]
     )
 
 
@@ -867,3 +913,41 @@ def test_effective_looks_counts_independent_pixels():
     assert 0.5 * n <= K.effective_looks(*twice, (4, 10)) <= 0.65 * n
     ref[:50] = complex(np.nan, np.nan)
     assert 0.9 * n <= K.effective_looks(ref, sec, (4, 10)) <= n
+
+
+@pytest.mark.parametrize("view", ["last columns dropped", "inner window", "column step", "Fortran order"])
+def test_effective_looks_of_a_view_equals_that_of_its_copy(view):
+    rng = np.random.default_rng(RNG_SEED + 13)
+    ref, sec = _correlated_pair(rng, (60, 90))
+    r, s = _VIEWS[view](ref), _VIEWS[view](sec)
+    assert K.effective_looks(r, s, (4, 5)) == K.effective_looks(np.ascontiguousarray(r),
+                                                                np.ascontiguousarray(s), (4, 5))
+
+
+@pytest.mark.parametrize("view", ["none", "last columns dropped", "inner window", "column step"])
+def test_valid_fraction_matches_the_mean_of_the_numpy_mask(view):
+    """The share of pixels finite in both images per window (inf counts as invalid)."""
+    rng = np.random.default_rng(RNG_SEED + 14)
+    ref, sec = _correlated_pair(rng, (37, 53), nan_fraction=0.2)
+    ref[5, 7] = complex(np.inf, 0)
+    sec[9, 2] = complex(0, -np.inf)
+    if view != "none":
+        ref, sec = _VIEWS[view](ref), _VIEWS[view](sec)
+    looks = (3, 4)
+    ny, nx = ref.shape[0] // 3, ref.shape[1] // 4
+    mask = (np.isfinite(ref) & np.isfinite(sec))[:ny * 3, :nx * 4]
+    want = mask.reshape(ny, 3, nx, 4).mean(axis=(1, 3))
+    got = K.valid_fraction(ref, sec, looks)
+    assert got.dtype == np.float32 and got.shape == (ny, nx)
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    assert 0 < got.mean() < 1 and np.ptp(got) > 0.3
+
+
+def test_valid_fraction_rejects_bad_input():
+    a = np.zeros((8, 8), np.complex64)
+    with pytest.raises(ValueError, match="sec must have dtype complex64"):
+        K.valid_fraction(a, a.real, (2, 2))
+    with pytest.raises(ValueError, match="same shape"):
+        K.valid_fraction(a, a[:4], (2, 2))
+    with pytest.raises(ValueError, match="larger than the image"):
+        K.valid_fraction(a, a, (2, 9))
