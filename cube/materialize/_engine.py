@@ -38,12 +38,14 @@ from cube.format import BURST_ID_PATTERN, GRID_DIR
 from cube.geometry import BurstGrid, ProductGrid, Window
 from cube.materialize._ard import (
     ARD_STORE,
-    CODECS,
     array_metadata,
     check_chunk,
+    codecs_compressed,
+    codecs_of,
     decode_chunk,
     encode_chunk,
     group_metadata,
+    known_chain,
 )
 from cube.products import CSLC, ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input
 from cube.storage import (
@@ -190,6 +192,7 @@ class ArdEngine:
         self._stacks: dict[tuple[str, str], tuple[BurstStack, float]] = {}
         self._grids: tuple[float, list[BurstGrid]] | None = None
         self._written_meta: set[str] = set()
+        self._compressed: dict[str, bool] = {}  # array path -> whether its recorded chain has zstd
         self.cslc_cache = CslcCache(cslc_cache_bytes)
         """CSLC arrays :meth:`fill` computed or read (a job's pair products take them from here)."""
 
@@ -369,10 +372,10 @@ class ArdEngine:
         if fill_inputs and variant.product == CSLC.product:  # what its chunks hold, kept for the pairs
             bounds = (r0, window[0].stop, c0, window[1].stop)
             self.cslc_cache.put(ref, bounds, data.astype(variant.dtype, copy=False))
-        self._ensure_array(stack, ref)
+        compressed = self._ensure_array(stack, ref)
         for i, j in chunks:
             a, b = i * cy - r0, j * cx - c0
-            raw = encode_chunk(data[a:a + cy, b:b + cx], variant)
+            raw = encode_chunk(data[a:a + cy, b:b + cx], variant, compressed)
             # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
             self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
             mine.computed[variant.product] += 1
@@ -441,11 +444,16 @@ class ArdEngine:
             tally.add(mine)
             tally.add(inputs)
 
-    def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> None:
-        """Write the zarr.json of the array and of its parent groups, once."""
+    def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> bool:
+        """Write the zarr.json of the array and of its parent groups, once; whether its chain has zstd.
+
+        An array already stored keeps its recorded codec chain (a CSLC array written with zstd
+        before stays so, and its new chunks are compressed too); a new one, or one written before
+        format 1.1 (no crc32c: its chunks are recomputed), gets the variant's (`codecs_of`).
+        """
         path, variant = ref.path, ref.variant
         if path in self._written_meta:
-            return
+            return self._compressed[path]
         parts = path.split("/")
         groups: dict[str, dict[str, Any]] = {
             "": {"description": "sarcube ARD store: computed product chunks"},
@@ -470,24 +478,42 @@ class ArdEngine:
             current = self.ard.read_json(doc).get("codecs")
         except NotFoundError:
             current = None
-        if current != CODECS:  # absent, or written before format 1.1 (no crc32c): its chunks are recomputed
-            self.ard.write_bytes(doc, array_metadata(variant, grid.shape, variant.chunks, ["y", "x"], attrs))
+        if not known_chain(current):  # absent, or written before format 1.1 (no crc32c)
+            current = codecs_of(variant)
+            self.ard.write_bytes(doc, array_metadata(variant, grid.shape, variant.chunks, ["y", "x"], attrs,
+                                                     current))
+        self._compressed[path] = codecs_compressed(current)
         self._written_meta.add(path)
+        return self._compressed[path]
+
+    def compressed(self, ref: ArdArray) -> bool:
+        """Whether the array's recorded codec chain (its zarr.json) has zstd; a new array's if none."""
+        path = ref.path
+        if path not in self._compressed:
+            try:
+                codecs = self.ard.read_json(f"{path}/zarr.json").get("codecs")
+            except NotFoundError:
+                return codecs_compressed(codecs_of(ref.variant))
+            if not known_chain(codecs):  # pre-1.1: every chunk fails its check and is recomputed
+                return codecs_compressed(codecs_of(ref.variant))
+            self._compressed[path] = codecs_compressed(codecs)
+        return self._compressed[path]
 
     def store_chunk(self, ref: ArdArray, i: int, j: int, data: np.ndarray) -> int:
         """Store chunk (i, j) of an array computed elsewhere (an ISCE2 job); the bytes written.
 
         ``data``: the product's dtype, at most the chunk shape (padded with the fill value).
         """
-        raw = encode_chunk(data, ref.variant)
-        self._ensure_array(self.stack(ref.burst_id, ref.polarization), ref)
+        compressed = self._ensure_array(self.stack(ref.burst_id, ref.polarization), ref)
+        raw = encode_chunk(data, ref.variant, compressed)
         self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
         return len(raw)
 
     def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
         """Chunk (i, j) decoded and cropped to the product grid (computed first if absent)."""
         rows, cols = self.chunk_window(ref, i, j)
-        full = decode_chunk(self.chunk_bytes(ref, i, j, tally), ref.variant)
+        raw = self.chunk_bytes(ref, i, j, tally)
+        full = decode_chunk(raw, ref.variant, self.compressed(ref))
         return full[: rows.stop - rows.start, : cols.stop - cols.start]
 
     def materialized(self, ref: ArdArray) -> bool:
