@@ -32,7 +32,7 @@ from zarr.core.metadata import ArrayV3Metadata
 
 from cube.errors import ConflictError, CorruptChunkError, CubeFormatError, InputError, NotFoundError
 from cube.format import CUBE_DOC, SLC_STORE, burst_group_path
-from cube.materialize import ARD_STORE, LEASE_DIR, codecs_compressed, decode_block, default_lease_backend
+from cube.materialize import ARD_STORE, LEASE_DIR, decode_block, default_lease_backend
 from cube.storage import (
     LEASE_DB_NAME,
     PARTIAL_SUFFIX,
@@ -350,8 +350,7 @@ def _check_ard_chunk(ard: CubeStore, rel: str, meta: dict | None, report: Verify
     try:
         if meta is None:
             raise CorruptChunkError("its array has no readable zarr.json")
-        decode_block(raw, meta["data_type"], tuple(meta["chunk_grid"]["configuration"]["chunk_shape"]),
-                     codecs_compressed(meta["codecs"]))
+        decode_block(raw, meta["data_type"], tuple(meta["chunk_grid"]["configuration"]["chunk_shape"]))
     except (CorruptChunkError, KeyError, TypeError) as exc:
         parts = rel.split("/")
         if report.repair:

@@ -9,7 +9,7 @@
   (time, y, x) or (reference_time, secondary_time, y, x), for ``xr.open_zarr`` and ``/zarr``.
 """
 
-from cube.materialize._ard import ARD_STORE, codecs_compressed, decode_block
+from cube.materialize._ard import ARD_STORE, decode_block
 from cube.materialize._engine import LEASE_DIR, ArdEngine, ChunkState, Tally, default_lease_backend
 from cube.materialize._pixels import read_pixels, read_strided
 from cube.materialize._product_store import ProductStore, open_product
@@ -23,7 +23,6 @@ __all__ = [
     "ProductStore",
     "Tally",
     "check_date_key",
-    "codecs_compressed",
     "decode_block",
     "default_lease_backend",
     "open_product",

@@ -16,11 +16,11 @@ Layout (``ard.zarr`` under the cube root by default, or any URL)::
   never leaves a part of one.
 
 Chunks are encoded as zarr v3 does it with codecs ``bytes`` (little endian) + ``zstd`` +
-``crc32c`` (4 bytes, the CRC-32C of the compressed bytes, appended little endian), except the
-CSLC's: ``bytes`` + ``crc32c`` (speckle complex64 shrinks by ~8 % under zstd for a quarter of a
-CSLC date's CPU time; `codecs_of`). Each array's zarr.json records its chain and every reader
-decodes a chunk with its own array's chain (`codecs_compressed`), so arrays written with zstd
-before stay readable as they are. The same
+``crc32c`` (4 bytes, the CRC-32C of the compressed bytes, appended little endian). The zstd level
+is the product's (`codecs_of`): 3, but -1 for the CSLC, whose speckle hardly compresses at any
+level (its all-fill chunks do at every level): half the encoding CPU for 52 % of the raw bytes
+instead of 48 %. An array keeps the chain its zarr.json records (zstd decodes every level
+alike), so arrays written at another level stay as they are. The same
 bytes are valid chunks of the 2-D array here and of the (time, y, x) or
 (reference_time, secondary_time, y, x) arrays the API presents, so they are served untouched,
 and every reader checks them (zarr's codec, or `check_chunk` in the engine). A chunk that
@@ -46,24 +46,33 @@ if TYPE_CHECKING:
 
 ARD_STORE = "ard.zarr"
 ZSTD_LEVEL = 3
+"""The zstd level of every product's new arrays but those in `ZSTD_LEVELS`."""
+ZSTD_LEVELS = {"cslc": -1}
+"""zstd levels by product: the CSLC's (speckle complex64) -1, fast: encoding a full-size date takes
+0.22 CPU s instead of 0.39 for 52 % of the raw bytes instead of 48 % (docs/cube-format.md)."""
 
 
 @functools.cache
-def _zstd() -> numcodecs.Zstd:
-    """The Zstd codec of numcodecs, imported on first use (serving a stored chunk needs only its crc32c)."""
+def _zstd(level: int = ZSTD_LEVEL) -> numcodecs.Zstd:
+    """The Zstd codec at ``level``, imported on first use (serving a chunk needs only its crc32c).
+
+    Decoding does not depend on the level.
+    """
     import numcodecs
 
-    return numcodecs.Zstd(level=ZSTD_LEVEL)
+    return numcodecs.Zstd(level=level)
 
 
-def encode_chunk(data: np.ndarray, variant: Variant, compressed: bool | None = None) -> bytes:
-    """A full chunk (padded with the fill value) as zarr v3 bytes of its codec chain.
+def zstd_level(variant: Variant) -> int:
+    """The zstd level of new arrays of ``variant``."""
+    return ZSTD_LEVELS.get(variant.product, ZSTD_LEVEL)
 
-    ``compressed``: whether the chain has ``zstd`` (`ZSTD_CODECS`) or not (`RAW_CODECS`); by
-    default that of new arrays of the variant (`codecs_of`).
+
+def encode_chunk(data: np.ndarray, variant: Variant, level: int | None = None) -> bytes:
+    """A full chunk (padded with the fill value) as zarr v3 ``bytes`` + ``zstd`` + ``crc32c`` bytes.
+
+    ``level``: zstd's, by default that of new arrays of the variant (`zstd_level`).
     """
-    if compressed is None:
-        compressed = codecs_compressed(codecs_of(variant))
     cy, cx = variant.chunks
     le = variant.dtype.newbyteorder("<")
     if data.shape == (cy, cx):
@@ -71,7 +80,7 @@ def encode_chunk(data: np.ndarray, variant: Variant, compressed: bool | None = N
     else:
         block = np.full((cy, cx), variant.fill_value, le)
         block[: data.shape[0], : data.shape[1]] = data
-    packed = bytes(_zstd().encode(block)) if compressed else block.tobytes()
+    packed = bytes(_zstd(zstd_level(variant) if level is None else level).encode(block))
     return packed + struct.pack("<I", google_crc32c.value(packed))
 
 
@@ -95,75 +104,50 @@ def check_chunk(raw: bytes) -> memoryview:
     return memoryview(raw)[:-4]
 
 
-def decode_chunk(raw: bytes, variant: Variant, compressed: bool | None = None) -> np.ndarray:
-    """The (rows, cols) array of a stored chunk; CorruptChunkError if its checksum or size is wrong.
-
-    ``compressed``: whether its array's chain has ``zstd``; by default that of new arrays of the
-    variant (`codecs_of`).
-    """
-    if compressed is None:
-        compressed = codecs_compressed(codecs_of(variant))
-    return decode_block(raw, variant.dtype, variant.chunks, compressed)
+def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
+    """The (rows, cols) array of a stored chunk; CorruptChunkError if its checksum or size is wrong."""
+    return decode_block(raw, variant.dtype, variant.chunks)
 
 
-def decode_block(
-    raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...], compressed: bool = True
-) -> np.ndarray:
+def decode_block(raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...]) -> np.ndarray:
     """A stored chunk of ``dtype`` and chunk ``shape`` (as its zarr.json says).
 
-    ``compressed``: whether its array's codec chain has ``zstd`` (`codecs_compressed`).
-    CorruptChunkError if its checksum fails or it does not decode to exactly that many values.
-    Read-only when not compressed (a view of ``raw``).
+    CorruptChunkError if its checksum fails or it does not decompress to exactly that many values.
     """
     dtype = np.dtype(dtype)
     try:
-        payload = check_chunk(raw)
-        values = _zstd().decode(payload) if compressed else payload
-        flat = np.frombuffer(values, dtype=dtype.newbyteorder("<"))
+        flat = np.frombuffer(_zstd().decode(check_chunk(raw)), dtype=dtype.newbyteorder("<"))
         return flat.reshape(shape).astype(dtype, copy=False)
     except (RuntimeError, ValueError) as exc:  # numcodecs' zstd errors; a wrong number of values
         raise CorruptChunkError(f"chunk does not decode to {dtype} {tuple(shape)}: {exc}") from None
 
 
-ZSTD_CODECS: list[dict] = [
-    {"name": "bytes", "configuration": {"endian": "little"}},
-    {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}},
-    {"name": "crc32c"},
-]
-"""The codec chain of ARD chunks of every product but the CSLC, as zarr.json declares it."""
-
-RAW_CODECS: list[dict] = [
-    {"name": "bytes", "configuration": {"endian": "little"}},
-    {"name": "crc32c"},
-]
-"""The codec chain of new CSLC arrays: speckle complex64 hardly compresses (~8 %)."""
-
-UNCOMPRESSED_PRODUCTS = frozenset({"cslc"})
-"""Products whose new arrays are stored without zstd (`RAW_CODECS`)."""
+def codecs_of(variant: Variant, level: int | None = None) -> list[dict]:
+    """An array's codec chain as zarr.json declares it: zstd at ``level`` (default `zstd_level`)."""
+    return [
+        {"name": "bytes", "configuration": {"endian": "little"}},
+        {"name": "zstd", "configuration": {"level": zstd_level(variant) if level is None else level,
+                                           "checksum": False}},
+        {"name": "crc32c"},
+    ]
 
 
-def codecs_of(variant: Variant) -> list[dict]:
-    """The codec chain of a new array of ``variant`` (an existing array keeps its own)."""
-    return RAW_CODECS if variant.product in UNCOMPRESSED_PRODUCTS else ZSTD_CODECS
+def recorded_level(codecs: object) -> int | None:
+    """The zstd level of a zarr.json codec chain this module reads and extends, else None.
 
-
-def codecs_compressed(codecs: list[dict]) -> bool:
-    """Whether a zarr.json codec chain has ``zstd``."""
-    return any(c.get("name") == "zstd" for c in codecs)
-
-
-def known_chain(codecs: object) -> bool:
-    """Whether a zarr.json codec chain is one this module decodes and encodes.
-
-    ``bytes`` (little endian) [+ ``zstd``, any level] + ``crc32c``, however a writer spelled the
-    configurations (zarr-python, or this module).
+    ``bytes`` (little endian) + ``zstd`` (any level, no zstd checksum) + ``crc32c``, however the
+    writer spelled the configurations (this module, zarr-python). A chain without crc32c (written
+    before format 1.1) gives None: its chunks fail their check and are computed again.
     """
     if not isinstance(codecs, list) or not all(isinstance(c, dict) for c in codecs):
-        return False
-    names = [c.get("name") for c in codecs]
-    if names not in (["bytes", "zstd", "crc32c"], ["bytes", "crc32c"]):
-        return False
-    return (codecs[0].get("configuration") or {}).get("endian", "little") == "little"
+        return None
+    if [c.get("name") for c in codecs] != ["bytes", "zstd", "crc32c"]:
+        return None
+    if (codecs[0].get("configuration") or {}).get("endian", "little") != "little":
+        return None
+    zstd = codecs[1].get("configuration") or {}
+    level = zstd.get("level", 0)
+    return level if isinstance(level, int) and not zstd.get("checksum", False) else None
 
 
 def fill_json(variant: Variant) -> object:
@@ -179,11 +163,11 @@ def array_metadata(
     chunks: tuple[int, ...],
     dimension_names: list[str],
     attributes: dict | None = None,
-    codecs: list[dict] | None = None,
+    level: int | None = None,
 ) -> bytes:
     """zarr.json of an array of ``variant``'s chunks (any number of leading length-1 chunk dims).
 
-    ``codecs``: its chain, by default that of a new array of ``variant`` (`codecs_of`).
+    ``level``: zstd's in its codec chain, by default that of new arrays of the variant.
     """
     doc = {
         "zarr_format": 3,
@@ -193,7 +177,7 @@ def array_metadata(
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": fill_json(variant),
-        "codecs": codecs if codecs is not None else codecs_of(variant),
+        "codecs": codecs_of(variant, level),
         "attributes": attributes or {},
         "dimension_names": dimension_names,
         "storage_transformers": [],

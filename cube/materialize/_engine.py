@@ -40,12 +40,11 @@ from cube.materialize._ard import (
     ARD_STORE,
     array_metadata,
     check_chunk,
-    codecs_compressed,
-    codecs_of,
     decode_chunk,
     encode_chunk,
     group_metadata,
-    known_chain,
+    recorded_level,
+    zstd_level,
 )
 from cube.products import CSLC, ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input
 from cube.storage import (
@@ -192,7 +191,7 @@ class ArdEngine:
         self._stacks: dict[tuple[str, str], tuple[BurstStack, float]] = {}
         self._grids: tuple[float, list[BurstGrid]] | None = None
         self._written_meta: set[str] = set()
-        self._compressed: dict[str, bool] = {}  # array path -> whether its recorded chain has zstd
+        self._levels: dict[str, int] = {}  # array path -> the zstd level its zarr.json records
         self.cslc_cache = CslcCache(cslc_cache_bytes)
         """CSLC arrays :meth:`fill` computed or read (a job's pair products take them from here)."""
 
@@ -372,10 +371,10 @@ class ArdEngine:
         if fill_inputs and variant.product == CSLC.product:  # what its chunks hold, kept for the pairs
             bounds = (r0, window[0].stop, c0, window[1].stop)
             self.cslc_cache.put(ref, bounds, data.astype(variant.dtype, copy=False))
-        compressed = self._ensure_array(stack, ref)
+        level = self._ensure_array(stack, ref)
         for i, j in chunks:
             a, b = i * cy - r0, j * cx - c0
-            raw = encode_chunk(data[a:a + cy, b:b + cx], variant, compressed)
+            raw = encode_chunk(data[a:a + cy, b:b + cx], variant, level)
             # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
             self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
             mine.computed[variant.product] += 1
@@ -444,16 +443,16 @@ class ArdEngine:
             tally.add(mine)
             tally.add(inputs)
 
-    def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> bool:
-        """Write the zarr.json of the array and of its parent groups, once; whether its chain has zstd.
+    def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> int:
+        """Write the zarr.json of the array and of its parent groups, once; the zstd level of its chunks.
 
-        An array already stored keeps its recorded codec chain (a CSLC array written with zstd
-        before stays so, and its new chunks are compressed too); a new one, or one written before
-        format 1.1 (no crc32c: its chunks are recomputed), gets the variant's (`codecs_of`).
+        An array already stored keeps its recorded chain and level (a CSLC array written at level 3
+        before stays so: its new chunks are too); a new one, or one written before format 1.1 (no
+        crc32c: its chunks are recomputed), gets the variant's (`zstd_level`).
         """
         path, variant = ref.path, ref.variant
         if path in self._written_meta:
-            return self._compressed[path]
+            return self._levels[path]
         parts = path.split("/")
         groups: dict[str, dict[str, Any]] = {
             "": {"description": "sarcube ARD store: computed product chunks"},
@@ -478,42 +477,29 @@ class ArdEngine:
             current = self.ard.read_json(doc).get("codecs")
         except NotFoundError:
             current = None
-        if not known_chain(current):  # absent, or written before format 1.1 (no crc32c)
-            current = codecs_of(variant)
+        level = recorded_level(current)
+        if level is None:  # absent, or written before format 1.1 (no crc32c)
+            level = zstd_level(variant)
             self.ard.write_bytes(doc, array_metadata(variant, grid.shape, variant.chunks, ["y", "x"], attrs,
-                                                     current))
-        self._compressed[path] = codecs_compressed(current)
+                                                     level))
+        self._levels[path] = level
         self._written_meta.add(path)
-        return self._compressed[path]
-
-    def compressed(self, ref: ArdArray) -> bool:
-        """Whether the array's recorded codec chain (its zarr.json) has zstd; a new array's if none."""
-        path = ref.path
-        if path not in self._compressed:
-            try:
-                codecs = self.ard.read_json(f"{path}/zarr.json").get("codecs")
-            except NotFoundError:
-                return codecs_compressed(codecs_of(ref.variant))
-            if not known_chain(codecs):  # pre-1.1: every chunk fails its check and is recomputed
-                return codecs_compressed(codecs_of(ref.variant))
-            self._compressed[path] = codecs_compressed(codecs)
-        return self._compressed[path]
+        return level
 
     def store_chunk(self, ref: ArdArray, i: int, j: int, data: np.ndarray) -> int:
         """Store chunk (i, j) of an array computed elsewhere (an ISCE2 job); the bytes written.
 
         ``data``: the product's dtype, at most the chunk shape (padded with the fill value).
         """
-        compressed = self._ensure_array(self.stack(ref.burst_id, ref.polarization), ref)
-        raw = encode_chunk(data, ref.variant, compressed)
+        level = self._ensure_array(self.stack(ref.burst_id, ref.polarization), ref)
+        raw = encode_chunk(data, ref.variant, level)
         self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
         return len(raw)
 
     def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
         """Chunk (i, j) decoded and cropped to the product grid (computed first if absent)."""
         rows, cols = self.chunk_window(ref, i, j)
-        raw = self.chunk_bytes(ref, i, j, tally)
-        full = decode_chunk(raw, ref.variant, self.compressed(ref))
+        full = decode_chunk(self.chunk_bytes(ref, i, j, tally), ref.variant)
         return full[: rows.stop - rows.start, : cols.stop - cols.start]
 
     def materialized(self, ref: ArdArray) -> bool:

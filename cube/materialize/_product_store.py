@@ -33,7 +33,7 @@ import numpy as np
 
 from cube.format import date_key_time, iso
 from cube.geometry import ProductGrid
-from cube.materialize._ard import array_metadata, codecs_compressed, codecs_of, decode_chunk, encode_chunk
+from cube.materialize._ard import array_metadata
 from cube.materialize._engine import ArdEngine, Tally
 from cube.products import X_ATTRS, Y_ATTRS, ArdArray, Variant, provenance, time_attrs, variable_attrs
 
@@ -206,25 +206,12 @@ class ProductStore:
             if chunk is None:
                 return None
             ref, i, j = chunk
-            raw = self.engine.chunk_bytes(ref, i, j, tally)
-            return self._as_served(ref, raw)
+            return self.engine.chunk_bytes(ref, i, j, tally)
         index = [int(p) for p in rest.split("/")[1:]]
         coords = self._coords()
         if node in coords and index == [0]:
             return coords[node].tobytes()
         return None
-
-    def _as_served(self, ref: ArdArray, raw: bytes) -> bytes:
-        """A stored chunk in the codec chain this store declares (`codecs_of` its variable).
-
-        Untouched when its array's recorded chain is that one; otherwise (a CSLC array written
-        with zstd before CSLCs were stored uncompressed, beside new ones) decoded and encoded again.
-        """
-        served = codecs_compressed(codecs_of(ref.variant))
-        stored = self.engine.compressed(ref)
-        if stored == served:
-            return raw
-        return encode_chunk(decode_chunk(raw, ref.variant, stored), ref.variant, served)
 
     def chunk_of(self, key: str) -> tuple[ArdArray, int, int] | None:
         """(array, i, j) of a data chunk key (``<variable>/c/<t>/<i>/<j>``), None for other keys."""
