@@ -152,9 +152,12 @@ t = (c(), w())
 def lap(name):
     global t
     now = (c(), w()); out[name] = {"cpu_s": now[0] - t[0], "wall_s": now[1] - t[1]}; t = now
+from cube.config import WorkerSettings
+from cube.jobs._worker import use_numba_threads
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, Variant
 from cube.storage import open_store
+threads = use_numba_threads(WorkerSettings().resolved_numba_threads())  # as sarcube-worker
 lap("imports")
 cube, ard, burst, d0, d1 = sys.argv[1:6]
 engine = ArdEngine(open_store(cube), open_store(ard))
@@ -170,7 +173,8 @@ for d in (d0, d1):
 engine.fill(ArdArray(burst, "VV", Variant.of("interferogram"), (d0, d1)), None, tally)
 lap("interferogram (both CSLCs from the engine's memory, compute, store)")
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"phases": out, "chunks": tally.chunks_computed, "bytes_written": tally.bytes_written,
+print(json.dumps({"phases": out, "numba_threads": threads, "chunks": tally.chunks_computed,
+                  "bytes_written": tally.bytes_written,
                   "bytes_read": tally.bytes_read, "cslc_chunks_read": tally.hits,
                   "peak_rss_mb": usage.ru_maxrss / 1024}))
 """
@@ -182,6 +186,7 @@ def _fresh_pair(cube: str, burst: str, d0: str, d1: str, ard: Path) -> tuple[flo
     # as in a deployed container: Python's bytecode cache warm (numba's too: NUMBA_CACHE_DIR)
     env = {k: v for k, v in os.environ.items()
            if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("SARCUBE_")}
+    env["SARCUBE_NUMBA_THREADS"] = "1"  # a 1-vCPU worker (Fargate's default; a Dask worker process)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _PAIR_RUN, cube, str(ard), burst, d0, d1], cwd=ROOT,
@@ -195,14 +200,15 @@ def _fresh_pair(cube: str, burst: str, d0: str, d1: str, ard: Path) -> tuple[flo
 
 
 @benchmark("pair_fresh", goal="≤ 4 CPU s: cube → both CSLCs → interferogram stored, fresh process",
-           max_seconds=4.0, threads=None)
+           max_seconds=4.0, threads=1)
 def bench_pair_fresh(ctx: Context) -> Result:
     """A full burst pair end to end in a fresh process, in **CPU** seconds (the process's user +
     system time, interpreter start included): the cube opened, both dates' CSLC computed
     (``ArdEngine.fill``, as a job's worker does) and stored as chunks, then their interferogram
     computed from the CSLC arrays the engine kept in memory (``cslc_chunks_read``: CSLC chunks
     read back, 0) and stored. Numba's and Python's bytecode caches are
-    warm, as in a deployed container. ``extra.phases`` says where the time goes.
+    warm, as in a deployed container. The process sets its numba threads as ``sarcube-worker``
+    does, as a 1-vCPU worker (``SARCUBE_NUMBA_THREADS=1``). ``extra.phases`` says where the time goes.
 
     The reference is the same work in this process, already warm (imports done, numba loaded):
     the ratio is the share of the fresh process's CPU that is the work itself.

@@ -168,12 +168,49 @@ class WorkerSettings(BaseSettings):
     log_level: str | None = Field(
         None, validation_alias=AliasChoices("LOG_LEVEL"), description="DEBUG, INFO (default), WARNING"
     )
+    numba_threads: int | None = Field(
+        None, ge=1, le=1024, description="threads of the numba kernels in this process (default: the CPUs "
+        "it may use, `available_cpus`: 1 on a 1-vCPU Fargate task; 1 in a Dask worker process)"
+    )
+
+    def resolved_numba_threads(self) -> int:
+        """``numba_threads``, else the CPUs this process may use (`available_cpus`)."""
+        return self.numba_threads or available_cpus()
 
     def resolved_jobs_url(self) -> str | None:
         """``jobs_url``, else ``dynamodb://<jobs_table>``, else None."""
         if self.jobs_url:
             return self.jobs_url
         return f"dynamodb://{self.jobs_table}" if self.jobs_table else None
+
+
+def _cgroup_cpus(root: str = "/sys/fs/cgroup") -> float | None:
+    """The cgroup CPU quota of this process (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), CPUs; None if none."""
+    try:
+        with open(f"{root}/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(f"{root}/cpu/cpu.cfs_quota_us") as fq, open(f"{root}/cpu/cpu.cfs_period_us") as fp:
+            quota_us, period_us = int(fq.read()), int(fp.read())
+        return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use: its CPU affinity, capped by its cgroup's quota (at least 1).
+
+    ``os.cpu_count()`` (numba's default thread count) counts the host's: a 1-vCPU Fargate task
+    sees 2 and its second numba thread only competes with the first.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota + 0.5)))
+    return max(1, cpus)
 
 
 def make_engine(settings: Settings) -> ArdEngine:

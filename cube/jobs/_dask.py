@@ -18,28 +18,30 @@ reach (a SQLite file on a shared disk, or DynamoDB): its wall time, and the part
 seconds, bytes and chunks summed. A worker process keeps one engine per cube and ARD store
 (the bursts' metadata and DEM read once; the CSLC arrays it computed or read, in the engine's
 bounded cache, for the pairs that follow). Give workers one thread each: a part's CPU time is
-measured per process. On a LocalCluster started here each task sets its numba threads so that the
-workers' parallel kernels share the cores (two one-thread workers on two cores: one numba
-thread each) instead of each starting a thread per core.
+measured per process. Each task sets its numba threads so that the workers' parallel kernels
+share the cores instead of each using a thread per core: on a LocalCluster started here, the
+CPUs this process may use divided among the workers' threads (two one-thread workers on two
+cores: one numba thread each); on any other cluster, the worker's ``SARCUBE_NUMBA_THREADS``,
+else 1 (a single-threaded worker process is one core's worth: scale with processes).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from concurrent.futures import CancelledError
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cube.config import make_engine
+from cube.config import WorkerSettings, available_cpus, make_engine
 from cube.errors import InputError
 from cube.jobs._local import _Tracker
 from cube.jobs._records import BurstMetrics, JobStore, make_job_store
 from cube.jobs._run import add_metrics, burst_stages, record_metrics, run_burst
 from cube.jobs._spec import JobSpec, job_settings
+from cube.jobs._worker import use_numba_threads
 from cube.materialize import ArdEngine
 
 log = logging.getLogger(__name__)
@@ -127,12 +129,10 @@ def _engine(spec: JobSpec) -> ArdEngine:
 def _run_part(part_json: str, numba_threads: int | None = None) -> dict[str, Any]:
     """On a Dask worker: one part of a burst (`burst_stages`); its metrics.
 
-    ``numba_threads``: threads of the numba kernels it runs (None: numba's default).
+    ``numba_threads``: threads of the numba kernels it runs (None: the worker's
+    ``SARCUBE_NUMBA_THREADS``, else 1).
     """
-    if numba_threads:
-        import numba
-
-        numba.set_num_threads(min(numba_threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    use_numba_threads(numba_threads or WorkerSettings().numba_threads or 1)
     part = JobSpec.model_validate_json(part_json)
     return run_burst(part, 0, engine=_engine(part)).model_dump(mode="json")
 
@@ -209,7 +209,7 @@ class DaskExecutor:
         """Numba threads per task: a cluster started here shares this machine's cores out."""
         if isinstance(self._cluster, LocalCluster):
             threads = sum(w["nthreads"] for w in self.client.scheduler_info()["workers"].values())
-            self.numba_threads = max(1, (os.cpu_count() or 1) // max(1, threads))
+            self.numba_threads = max(1, available_cpus() // max(1, threads))
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.jobs_url!r}, scheduler={self.client.scheduler.address!r})"

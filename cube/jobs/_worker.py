@@ -197,6 +197,19 @@ def _setup_logging(level: str | None) -> None:
     logging.getLogger("cube").setLevel(name)
 
 
+def use_numba_threads(threads: int) -> int:
+    """Run numba's parallel kernels on ``threads`` threads here (at most numba's pool); the number set.
+
+    A job worker's CPU is its own: a second numba thread on a 1-vCPU task, or beside other
+    single-threaded Dask worker processes, costs CPU time (spinning, contention) and saves no wall time.
+    """
+    import numba
+
+    n = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    numba.set_num_threads(n)
+    return n
+
+
 def run(args: argparse.Namespace, env: WorkerSettings) -> int:
     """Run the bursts ``args`` and ``env`` select; one JSON line per burst on stdout."""
     _setup_logging(args.log_level or env.log_level)
@@ -224,6 +237,7 @@ def run(args: argparse.Namespace, env: WorkerSettings) -> int:
     elif args.jobs_url:
         raise InputError("--jobs-url needs --job-id (the record to add the metrics to)")
 
+    log.info("numba threads: %d", use_numba_threads(env.resolved_numba_threads()))
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     for i in indices:
         burst = spec.bursts[i]

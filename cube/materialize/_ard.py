@@ -16,7 +16,11 @@ Layout (``ard.zarr`` under the cube root by default, or any URL)::
   never leaves a part of one.
 
 Chunks are encoded as zarr v3 does it with codecs ``bytes`` (little endian) + ``zstd`` +
-``crc32c`` (4 bytes, the CRC-32C of the compressed bytes, appended little endian): the same
+``crc32c`` (4 bytes, the CRC-32C of the compressed bytes, appended little endian). The zstd level
+is the product's (`codecs_of`): 3, but -1 for the CSLC, whose speckle hardly compresses at any
+level (its all-fill chunks do at every level): half the encoding CPU for 52 % of the raw bytes
+instead of 48 %. An array keeps the chain its zarr.json records (zstd decodes every level
+alike), so arrays written at another level stay as they are. The same
 bytes are valid chunks of the 2-D array here and of the (time, y, x) or
 (reference_time, secondary_time, y, x) arrays the API presents, so they are served untouched,
 and every reader checks them (zarr's codec, or `check_chunk` in the engine). A chunk that
@@ -42,22 +46,41 @@ if TYPE_CHECKING:
 
 ARD_STORE = "ard.zarr"
 ZSTD_LEVEL = 3
+"""The zstd level of every product's new arrays but those in `ZSTD_LEVELS`."""
+ZSTD_LEVELS = {"cslc": -1}
+"""zstd levels by product: the CSLC's (speckle complex64) -1, fast: encoding a full-size date takes
+0.22 CPU s instead of 0.39 for 52 % of the raw bytes instead of 48 % (docs/cube-format.md)."""
 
 
 @functools.cache
-def _zstd() -> numcodecs.Zstd:
-    """The Zstd codec of numcodecs, imported on first use (serving a stored chunk needs only its crc32c)."""
+def _zstd(level: int = ZSTD_LEVEL) -> numcodecs.Zstd:
+    """The Zstd codec at ``level``, imported on first use (serving a chunk needs only its crc32c).
+
+    Decoding does not depend on the level.
+    """
     import numcodecs
 
-    return numcodecs.Zstd(level=ZSTD_LEVEL)
+    return numcodecs.Zstd(level=level)
 
 
-def encode_chunk(data: np.ndarray, variant: Variant) -> bytes:
-    """A full chunk (padded with the fill value) as zarr v3 ``bytes`` + ``zstd`` + ``crc32c`` bytes."""
+def zstd_level(variant: Variant) -> int:
+    """The zstd level of new arrays of ``variant``."""
+    return ZSTD_LEVELS.get(variant.product, ZSTD_LEVEL)
+
+
+def encode_chunk(data: np.ndarray, variant: Variant, level: int | None = None) -> bytes:
+    """A full chunk (padded with the fill value) as zarr v3 ``bytes`` + ``zstd`` + ``crc32c`` bytes.
+
+    ``level``: zstd's, by default that of new arrays of the variant (`zstd_level`).
+    """
     cy, cx = variant.chunks
-    block = np.full((cy, cx), variant.fill_value, variant.dtype)
-    block[: data.shape[0], : data.shape[1]] = data
-    packed = bytes(_zstd().encode(np.ascontiguousarray(block, dtype=variant.dtype.newbyteorder("<"))))
+    le = variant.dtype.newbyteorder("<")
+    if data.shape == (cy, cx):
+        block = np.ascontiguousarray(data, dtype=le)
+    else:
+        block = np.full((cy, cx), variant.fill_value, le)
+        block[: data.shape[0], : data.shape[1]] = data
+    packed = bytes(_zstd(zstd_level(variant) if level is None else level).encode(block))
     return packed + struct.pack("<I", google_crc32c.value(packed))
 
 
@@ -99,12 +122,32 @@ def decode_block(raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...]) -> n
         raise CorruptChunkError(f"chunk does not decode to {dtype} {tuple(shape)}: {exc}") from None
 
 
-CODECS: list[dict] = [
-    {"name": "bytes", "configuration": {"endian": "little"}},
-    {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}},
-    {"name": "crc32c"},
-]
-"""The codec chain of every ARD chunk, as zarr.json declares it."""
+def codecs_of(variant: Variant, level: int | None = None) -> list[dict]:
+    """An array's codec chain as zarr.json declares it: zstd at ``level`` (default `zstd_level`)."""
+    return [
+        {"name": "bytes", "configuration": {"endian": "little"}},
+        {"name": "zstd", "configuration": {"level": zstd_level(variant) if level is None else level,
+                                           "checksum": False}},
+        {"name": "crc32c"},
+    ]
+
+
+def recorded_level(codecs: object) -> int | None:
+    """The zstd level of a zarr.json codec chain this module reads and extends, else None.
+
+    ``bytes`` (little endian) + ``zstd`` (any level, no zstd checksum) + ``crc32c``, however the
+    writer spelled the configurations (this module, zarr-python). A chain without crc32c (written
+    before format 1.1) gives None: its chunks fail their check and are computed again.
+    """
+    if not isinstance(codecs, list) or not all(isinstance(c, dict) for c in codecs):
+        return None
+    if [c.get("name") for c in codecs] != ["bytes", "zstd", "crc32c"]:
+        return None
+    if (codecs[0].get("configuration") or {}).get("endian", "little") != "little":
+        return None
+    zstd = codecs[1].get("configuration") or {}
+    level = zstd.get("level", 0)
+    return level if isinstance(level, int) and not zstd.get("checksum", False) else None
 
 
 def fill_json(variant: Variant) -> object:
@@ -120,8 +163,12 @@ def array_metadata(
     chunks: tuple[int, ...],
     dimension_names: list[str],
     attributes: dict | None = None,
+    level: int | None = None,
 ) -> bytes:
-    """zarr.json of an array of ``variant``'s chunks (any number of leading length-1 chunk dims)."""
+    """zarr.json of an array of ``variant``'s chunks (any number of leading length-1 chunk dims).
+
+    ``level``: zstd's in its codec chain, by default that of new arrays of the variant.
+    """
     doc = {
         "zarr_format": 3,
         "node_type": "array",
@@ -130,7 +177,7 @@ def array_metadata(
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": fill_json(variant),
-        "codecs": CODECS,
+        "codecs": codecs_of(variant, level),
         "attributes": attributes or {},
         "dimension_names": dimension_names,
         "storage_transformers": [],

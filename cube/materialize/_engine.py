@@ -38,12 +38,13 @@ from cube.format import BURST_ID_PATTERN, GRID_DIR
 from cube.geometry import BurstGrid, ProductGrid, Window
 from cube.materialize._ard import (
     ARD_STORE,
-    CODECS,
     array_metadata,
     check_chunk,
     decode_chunk,
     encode_chunk,
     group_metadata,
+    recorded_level,
+    zstd_level,
 )
 from cube.products import CSLC, ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input
 from cube.storage import (
@@ -190,6 +191,7 @@ class ArdEngine:
         self._stacks: dict[tuple[str, str], tuple[BurstStack, float]] = {}
         self._grids: tuple[float, list[BurstGrid]] | None = None
         self._written_meta: set[str] = set()
+        self._levels: dict[str, int] = {}  # array path -> the zstd level its zarr.json records
         self.cslc_cache = CslcCache(cslc_cache_bytes)
         """CSLC arrays :meth:`fill` computed or read (a job's pair products take them from here)."""
 
@@ -369,10 +371,10 @@ class ArdEngine:
         if fill_inputs and variant.product == CSLC.product:  # what its chunks hold, kept for the pairs
             bounds = (r0, window[0].stop, c0, window[1].stop)
             self.cslc_cache.put(ref, bounds, data.astype(variant.dtype, copy=False))
-        self._ensure_array(stack, ref)
+        level = self._ensure_array(stack, ref)
         for i, j in chunks:
             a, b = i * cy - r0, j * cx - c0
-            raw = encode_chunk(data[a:a + cy, b:b + cx], variant)
+            raw = encode_chunk(data[a:a + cy, b:b + cx], variant, level)
             # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
             self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
             mine.computed[variant.product] += 1
@@ -441,11 +443,16 @@ class ArdEngine:
             tally.add(mine)
             tally.add(inputs)
 
-    def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> None:
-        """Write the zarr.json of the array and of its parent groups, once."""
+    def _ensure_array(self, stack: BurstStack, ref: ArdArray) -> int:
+        """Write the zarr.json of the array and of its parent groups, once; the zstd level of its chunks.
+
+        An array already stored keeps its recorded chain and level (a CSLC array written at level 3
+        before stays so: its new chunks are too); a new one, or one written before format 1.1 (no
+        crc32c: its chunks are recomputed), gets the variant's (`zstd_level`).
+        """
         path, variant = ref.path, ref.variant
         if path in self._written_meta:
-            return
+            return self._levels[path]
         parts = path.split("/")
         groups: dict[str, dict[str, Any]] = {
             "": {"description": "sarcube ARD store: computed product chunks"},
@@ -470,17 +477,22 @@ class ArdEngine:
             current = self.ard.read_json(doc).get("codecs")
         except NotFoundError:
             current = None
-        if current != CODECS:  # absent, or written before format 1.1 (no crc32c): its chunks are recomputed
-            self.ard.write_bytes(doc, array_metadata(variant, grid.shape, variant.chunks, ["y", "x"], attrs))
+        level = recorded_level(current)
+        if level is None:  # absent, or written before format 1.1 (no crc32c)
+            level = zstd_level(variant)
+            self.ard.write_bytes(doc, array_metadata(variant, grid.shape, variant.chunks, ["y", "x"], attrs,
+                                                     level))
+        self._levels[path] = level
         self._written_meta.add(path)
+        return level
 
     def store_chunk(self, ref: ArdArray, i: int, j: int, data: np.ndarray) -> int:
         """Store chunk (i, j) of an array computed elsewhere (an ISCE2 job); the bytes written.
 
         ``data``: the product's dtype, at most the chunk shape (padded with the fill value).
         """
-        raw = encode_chunk(data, ref.variant)
-        self._ensure_array(self.stack(ref.burst_id, ref.polarization), ref)
+        level = self._ensure_array(self.stack(ref.burst_id, ref.polarization), ref)
+        raw = encode_chunk(data, ref.variant, level)
         self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
         return len(raw)
 

@@ -28,7 +28,9 @@ from cube.products._options import CslcOptions
 SlcReader = Callable[[int, int, int, int], np.ndarray]
 """``read(line0, line1, sample0, sample1) -> complex64 (line1 - line0, sample1 - sample0)``.
 
-The CSLC never writes into the array it returns (it may be a cached one)."""
+The CSLC never writes into the array it returns (it may be a cached one), unless the reader says
+each call returns a new array (``fresh_reads``): then the deramp overwrites it instead of
+allocating another (216 MB for a full-size burst's valid window)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def geocode_slc_data(
     options: CslcOptions | None = None,
     *,
     positions: tuple[np.ndarray, np.ndarray] | None = None,
+    fresh_reads: bool = False,
 ) -> np.ndarray:
     """CSLC pixels of a window of the grid for one burst date: complex64 (rows, cols).
 
@@ -129,6 +132,8 @@ def geocode_slc_data(
     read : returns the burst's complex64 pixels of a (line, sample) window inside the burst.
     options : CslcOptions.
     positions : float64 (rows, cols) arrays to receive each pixel's burst line and sample.
+    fresh_reads : whether ``read`` returns a new array on each call: the deramp then overwrites
+        it instead of allocating another.
 
     Returns
     -------
@@ -158,7 +163,7 @@ def geocode_slc_data(
     half = opts.taps // 2
     deramped = None
     if whole:  # every position lies in the valid window (the positions mask the rest): read it once
-        deramped = _Deramped(burst, read, opts,
+        deramped = _Deramped(burst, read, opts, fresh_reads,
                              burst.first_valid_line - half + 1, burst.last_valid_line + half + 1,
                              burst.first_valid_sample - half + 1, burst.last_valid_sample + half + 1)
     for b0 in range(0, rows, step):
@@ -173,7 +178,7 @@ def geocode_slc_data(
                 out.fill(np.nan + 1j * np.nan)
                 return out
             smin, smax = _finite_range(sample)
-            deramped = _Deramped(burst, read, opts,
+            deramped = _Deramped(burst, read, opts, fresh_reads,
                                  int(math.floor(lmin)) - half + 1, int(math.floor(lmax)) + half + 1,
                                  int(math.floor(smin)) - half + 1, int(math.floor(smax)) + half + 1)
         deramped.interpolate(line, sample, out=out[b0:b1])
@@ -193,9 +198,9 @@ def _native(burst: BurstMetadata, options: CslcOptions | None) -> CslcOptions:
 class _Deramped:
     """A burst window [l0, l1) × [s0, s1), read (zeros outside the burst) and deramped, with its carrier."""
 
-    def __init__(self, burst: BurstMetadata, read: SlcReader, opts: CslcOptions, l0: int, l1: int, s0: int,
-                 s1: int):
-        slc, owned = _read_padded(read, burst, l0, l1, s0, s1)
+    def __init__(self, burst: BurstMetadata, read: SlcReader, opts: CslcOptions, fresh_reads: bool,
+                 l0: int, l1: int, s0: int, s1: int):
+        slc, owned = _read_padded(read, burst, l0, l1, s0, s1, fresh_reads)
         model = carrier_model(burst)
         dt, fs = burst.azimuth_time_interval, burst.range_sampling_rate
         tau = burst.slant_range_time + np.arange(s0, s1) / fs
@@ -226,11 +231,14 @@ class SlcSource:
     window: Window
     dem: Dem
     read: SlcReader
+    fresh_reads: bool = False
+    """Whether ``read`` returns a new array on each call (the CSLC may then overwrite it)."""
 
 
 def cslc(source: SlcSource, options: CslcOptions) -> np.ndarray:
     """The ``cslc`` product of one window: complex64 (rows, cols) of :func:`geocode_slc_data`."""
-    return geocode_slc_data(source.burst, source.grid, source.window, source.dem, source.read, options)
+    return geocode_slc_data(source.burst, source.grid, source.window, source.dem, source.read, options,
+                            fresh_reads=source.fresh_reads)
 
 
 def _finite_range(a: np.ndarray) -> tuple[float, float]:
@@ -313,16 +321,19 @@ _HEIGHT_RANGES: dict[tuple, tuple[float, float]] = {}
 
 
 def _read_padded(read: SlcReader, burst: BurstMetadata, l0: int, l1: int, s0: int,
-                 s1: int) -> tuple[np.ndarray, bool]:
+                 s1: int, fresh_reads: bool = False) -> tuple[np.ndarray, bool]:
     """The burst window [l0, l1) × [s0, s1) as complex64, zeros where it leaves the burst.
 
-    Returns the window and whether it is a new array of ours (padded) that may be overwritten;
-    a window inside the burst is ``read``'s own array, which is left untouched.
+    Returns the window and whether it may be overwritten: a new array of ours (padded), or
+    ``read``'s own when ``fresh_reads`` says each call returns a new one; otherwise it is left
+    untouched (a cached array).
     """
     a0, a1 = max(l0, 0), min(l1, burst.lines)
     b0, b1 = max(s0, 0), min(s1, burst.samples)
     if (a0, a1, b0, b1) == (l0, l1, s0, s1):
-        return np.asarray(read(l0, l1, s0, s1), np.complex64), False
+        pixels = read(l0, l1, s0, s1)
+        owned = fresh_reads and pixels.dtype == np.complex64 and pixels.flags.writeable
+        return np.asarray(pixels, np.complex64), owned
     out = np.zeros((l1 - l0, s1 - s0), np.complex64)
     if a1 > a0 and b1 > b0:
         out[a0 - l0:a1 - l0, b0 - s0:b1 - s0] = read(a0, a1, b0, b1)

@@ -213,7 +213,7 @@ class BurstStack:
 
     # -- pixels -----------------------------------------------------------------------------
     def read_slc(self, date_key: str, l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
-        """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window."""
+        """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window: a new array on each call."""
         raw = np.asarray(self._slc[self._index[date_key], l0:l1, s0:s1, :])
         out = np.empty(raw.shape[:2], np.complex64)
         pairs = out.view(np.float32).reshape(*raw.shape[:2], 2)  # (re, im) of each pixel
@@ -235,7 +235,7 @@ class BurstStack:
                 counter[0] += pixels.size * stored
             return pixels
 
-        return SlcSource(self.burst(date_key), self.grid, window, self.dem, read)
+        return SlcSource(self.burst(date_key), self.grid, window, self.dem, read, fresh_reads=True)
 
     def cslc(self, date_key: str, window: Window | None = None,
              options: CslcOptions | None = None) -> CslcWindow:

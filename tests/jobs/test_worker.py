@@ -297,3 +297,20 @@ def test_a_burst_makes_each_pair_from_the_cslc_it_just_computed(tiny_cube, tmp_p
     assert engine.cslc_cache.misses == 0 and engine.cslc_cache.hits == 2 * 2 * len(pairs)
     assert engine.totals.hits == 0  # no stored chunk read back
     assert metrics.chunks_computed == engine.totals.chunks_computed > 0
+
+
+@pytest.mark.parametrize("setting", [None, "1"])
+def test_the_worker_sets_its_numba_threads(bursts4, job_file, clean_env, capsys, setting):
+    """SARCUBE_NUMBA_THREADS, else the CPUs the process may use (affinity and cgroup quota)."""
+    import numba
+
+    before = numba.get_num_threads()
+    clean_env.setenv("SARCUBE_BURST_INDEX", "0")
+    if setting:
+        clean_env.setenv("SARCUBE_NUMBA_THREADS", setting)
+    try:
+        assert main(["--job", str(job_file)]) == 0
+        want = int(setting) if setting else len(os.sched_getaffinity(0))
+        assert numba.get_num_threads() == min(want, numba.config.NUMBA_NUM_THREADS)
+    finally:
+        numba.set_num_threads(before)
