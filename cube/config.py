@@ -70,8 +70,8 @@ class Settings(BaseSettings):
         ge=1,
         description="/zonal pixel visits: (window + Σ parcel bounding boxes) × dates; more → 413",
     )
-    worker_vcpu: float = Field(4.0, gt=0, description="vCPU of one worker task (for cost estimates)")
-    worker_memory_gb: float = Field(16.0, gt=0, description="memory of one worker task, GB (cost estimates)")
+    worker_vcpu: float = Field(1.0, gt=0, description="vCPU of one worker task (for cost estimates)")
+    worker_memory_gb: float = Field(4.0, gt=0, description="memory of one worker task, GB (cost estimates)")
     lease_ttl_s: float = Field(
         15.0,
         gt=0,
