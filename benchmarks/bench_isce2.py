@@ -80,6 +80,9 @@ def bench_isce2_vs_native(ctx: Context) -> Result:
     stored) against ISCE2 (the isce2 engine: topsStack for the burst, its CSLC chunks stored,
     then the same interferogram from them), each a fresh process, measured in the same run.
 
+    Both run as on a 1-vCPU worker task: one numba thread (``SARCUBE_NUMBA_THREADS=1``, what
+    ``sarcube-worker`` picks on such a task) and one OpenMP thread for ISCE2
+    (``OMP_NUM_THREADS=1``), so neither pays for threads waiting on a busy second core.
     The timings are **CPU** seconds (the process and everything it started); wall times,
     where the native time goes (``native.cpu_s_by_phase``: process start, imports, opening the
     cube, DEM, each date's CSLC with the share of it that reads the SLC, the interferogram, and
@@ -126,6 +129,7 @@ def _compare(cube: Path, sources: Path, burst: str, d0: str, d1: str, work: Path
     # as in a deployed container: Python's bytecode cache warm (numba's too: NUMBA_CACHE_DIR)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SARCUBE_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(SARCUBE_NUMBA_THREADS="1", OMP_NUM_THREADS="1")  # a 1-vCPU task (docstring)
     native_wall, native_cpu, _ = _timed([str(bin_dir / "sarcube-worker"), "--job", str(job)], env)
     # where the native time goes: the same pair, phase by phase (bench_cslc's pair_fresh)
     pair_cpu, _, phases = _fresh_pair(str(cube), burst, d0, d1, work / "native-phases")
