@@ -134,7 +134,11 @@ def _run_part(part_json: str, numba_threads: int | None = None) -> dict[str, Any
     """
     use_numba_threads(numba_threads or WorkerSettings().numba_threads or 1)
     part = JobSpec.model_validate_json(part_json)
-    return run_burst(part, 0, engine=_engine(part)).model_dump(mode="json")
+    engine = _engine(part)
+    try:
+        return run_burst(part, 0, engine=engine).model_dump(mode="json")
+    finally:  # the engine outlives the part (metadata kept); its CSLC arrays would hold GBs
+        engine.cslc_cache.clear()
 
 
 def _run_on_worker(spec_json: str, index: int, job_id: str, jobs_url: str, retries: int = 0,

@@ -101,7 +101,8 @@ def unwrapped_pair(engine: ArdEngine, burst_id: str, polarization: str, options:
     phase, comps = unwrap(ifg, coherence, options)
     log.info("%s %s: unwrapped %s in %.1f s", burst_id, polarization, "_".join(pair),
              time.perf_counter() - t0)
-    tally.bytes_written += store_whole(engine, phase_ref, phase) + store_whole(engine, comp_ref, comps)
+    # components first: a stored phase (what a reader checks) means the pair is whole
+    tally.bytes_written += store_whole(engine, comp_ref, comps) + store_whole(engine, phase_ref, phase)
     tally.computed["unwrapped"] += 2
     return phase, comps, coherence, True
 

@@ -2,14 +2,17 @@
 
 Layout (``ard.zarr`` under the cube root by default, or any URL)::
 
-    ard.zarr/<burst_id>/<pol>/<product>/<variant>/<dates>/zarr.json   one 2-D array per date
-    ard.zarr/<burst_id>/<pol>/<product>/<variant>/<dates>/c/<i>/<j>    (or date pair)
+    ard.zarr/<burst_id>/<pol>/<product>/<variant>[/<variable>]/<dates>/zarr.json   one 2-D array
+    ard.zarr/<burst_id>/<pol>/<product>/<variant>[/<variable>]/<dates>/c/<i>/<j>
 
 (``ArdArray.path`` and ``ArdArray.chunk_path``)
 
 - ``variant`` is ``v<algorithm version>-<options digest>``: two option sets, or two algorithm
   versions, never share chunks;
-- ``dates`` is a date key (``20240106T022010.390959``) or a pair ``<reference>_<secondary>``;
+- ``variable`` is there for a product with companion variables (``unwrapped``: ``unwrapped``
+  and ``components``), one array each;
+- ``dates`` is a date key (``20240106T022010.390959``), a pair ``<reference>_<secondary>``, or
+  ``all_dates`` for a per-burst product (``velocity``);
 - every chunk is written, all-fill chunks included, so a chunk object that exists is
   *present*; one that does not is *absent* (a lease says *computing*);
 - a chunk is written whole, in one atomic put (local: temporary file + rename), so a crash

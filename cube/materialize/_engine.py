@@ -368,7 +368,8 @@ class ArdEngine:
 
         with storage_errors(self.cube.url):  # the SLC pixels are read here
             data = compute_product(variant.spec, variant.options, ref.dates, source)
-        if fill_inputs and variant.product == CSLC.product:  # what its chunks hold, kept for the pairs
+        whole = len(chunks) == (i1 - i0) * (j1 - j0)  # else stored chunks lie in the window too
+        if fill_inputs and whole and variant.product == CSLC.product:  # what its chunks hold, for the pairs
             bounds = (r0, window[0].stop, c0, window[1].stop)
             self.cslc_cache.put(ref, bounds, data.astype(variant.dtype, copy=False))
         level = self._ensure_array(stack, ref)
@@ -465,6 +466,8 @@ class ArdEngine:
                 "options": variant.options.key_values(),
             },
         }
+        if variant.spec.companions:  # <variant>/<variable>/<dates>: the variable's group too
+            groups["/".join(parts[:5])] = {"variable": variant.var.name}
         for rel, attrs in groups.items():
             doc = f"{rel}/zarr.json" if rel else "zarr.json"
             if not self.ard.exists(doc):

@@ -315,11 +315,12 @@ class LocalCubeStore(CubeStore):
         return path.rstrip("/") or "/"
 
     def exists(self, rel: str) -> bool:
-        return os.path.lexists(self.path(rel))
+        with storage_errors(self.url):  # a network mount that stopped answering
+            return os.path.lexists(self.path(rel))
 
     def read_bytes(self, rel: str) -> bytes:
         try:
-            with open(self.path(rel), "rb") as f:
+            with storage_errors(self.url), open(self.path(rel), "rb") as f:
                 return f.read()
         except FileNotFoundError as exc:
             raise NotFoundError(f"{self.child_url(rel)} does not exist") from exc

@@ -4,10 +4,11 @@ The layer views are lazy xarray DataArrays. Tile geometries depend only on the t
 layer's grid, which never changes. Decoded chunks are kept by their path in the ARD store: a
 stored chunk never changes (the engine writes a chunk once, and writes it again only when it is
 missing or fails its checksum, to the same values; a new product version is a new variant, so a
-new path). The exception is a per-burst product that follows the series (velocity): a job fits
-it again over every date when the burst gains one, so its chunks are kept by path and the burst's
-latest date. Deleting an ARD store under a running server is the one change the chunk cache does
-not see: restart the server.
+new path). The exceptions are the series products (displacement and velocity): a job inverts
+the series again when the burst gains a date and rewrites every date's displacement and the
+velocity at the same paths, so their chunks are kept by path and the burst's latest date.
+Deleting an ARD store under a running server is the one change the chunk cache does not see:
+restart the server.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from cube.products import ArdArray, Variant
 CHUNK_CACHE_BYTES = 64 * 2**20
 #: Tile geometries kept per app (each ~1.5 MB for a 256² tile: positions and masks).
 GEOMETRY_CACHE_SIZE = 32
+#: Products a job rewrites at the same paths when the burst gains a date.
+SERIES_REWRITTEN = ("displacement", "velocity")
 
 
 class _Lru:
@@ -88,7 +91,7 @@ class ChunkCache:
     def chunk(self, ref: ArdArray, i: int, j: int, tally: Tally | None = None) -> np.ndarray:
         """Chunk (i, j) of ``ref`` as :meth:`ArdEngine.chunk` returns it (read-only)."""
         key: tuple[str, ...] = (ref.chunk_path(i, j),)
-        if ref.variant.spec.follows:  # a velocity is made again, at the same path, for each new date
+        if ref.product in SERIES_REWRITTEN:  # made again, at the same path, for each new date
             key += (max(self.engine.stack(ref.burst_id, ref.polarization).dates),)
         hit = self._lru.get(key)
         if hit is not None:
