@@ -134,11 +134,9 @@ def _run_part(part_json: str, numba_threads: int | None = None) -> dict[str, Any
     """
     use_numba_threads(numba_threads or WorkerSettings().numba_threads or 1)
     part = JobSpec.model_validate_json(part_json)
-    engine = _engine(part)
-    try:
-        return run_burst(part, 0, engine=engine).model_dump(mode="json")
-    finally:  # the engine outlives the part (metadata kept); its CSLC arrays would hold GBs
-        engine.cslc_cache.clear()
+    # the engine outlives the part: its metadata, and its CSLC cache (≤ 2 GB, LRU), from which
+    # a pair part takes the CSLCs that this worker's date parts computed
+    return run_burst(part, 0, engine=_engine(part)).model_dump(mode="json")
 
 
 def _run_on_worker(spec_json: str, index: int, job_id: str, jobs_url: str, retries: int = 0,

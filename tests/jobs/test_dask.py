@@ -213,18 +213,3 @@ def test_the_pair_stage_runs_consecutive_pairs_with_all_their_products_in_one_pa
         [("coherence", [pairs[2]])],
         [("coherence", [pairs[1], pairs[0]]), ("interferogram", [pairs[1], pairs[0]])]]
 
-
-def test_a_part_gives_its_cached_cslc_back_when_it_ends(tiny_cube, tmp_path):
-    """A worker process keeps its engine across parts (metadata read once), not the GBs of CSLC
-    arrays a part cached: the next part on that worker may be another burst's."""
-    from cube.jobs._dask import _engine, _run_part
-
-    burst = list_burst_groups(tiny_cube)[0][0]
-    dates = BurstStack(tiny_cube, burst).dates[:2]
-    part = JobSpec(cube_url=tiny_cube.url, ard_url=str(tmp_path / "ard"), bursts=[{"burst_id": burst, "products": [
-        {"product": "cslc", "dates": dates}, {"product": "interferogram", "pairs": [dates]}]}])
-    metrics = _run_part(part.model_dump_json(), numba_threads=1)
-    assert metrics["chunks_computed"] > 0
-    engine = _engine(part)
-    assert engine.cslc_cache.nbytes == 0
-    assert engine.ard.list(f"{burst}/vv")  # the products were stored
