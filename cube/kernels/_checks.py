@@ -54,6 +54,26 @@ def lines(a: np.ndarray, name: str) -> tuple[np.ndarray, int]:
     return np.lib.stride_tricks.as_strided(a, shape=(n,), strides=(size,), writeable=False), stride
 
 
+def complex_pair(
+    ref: object, sec: object
+) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int], tuple[int, int]]:
+    """Two complex64 images of one shape as :func:`lines` views: ``(rb, ldr), (sb, lds), shape``."""
+    r = array(ref, "ref", [np.complex64], ndim=2, contiguous=False)
+    s = array(sec, "sec", [np.complex64], ndim=2, contiguous=False)
+    if r.shape != s.shape:
+        raise ValueError(f"ref and sec must have the same shape, got {r.shape} and {s.shape}")
+    return lines(r, "ref"), lines(s, "sec"), (r.shape[0], r.shape[1])
+
+
+def looked(shape: tuple[int, int], looks: object) -> tuple[int, int, int, int]:
+    """``(az, rg, ny, nx)``: the looks and the multilooked shape of an image of ``shape``."""
+    az, rg = pair(looks, "looks")
+    ny, nx = shape[0] // az, shape[1] // rg
+    if ny == 0 or nx == 0:
+        raise ValueError(f"looks {(az, rg)} are larger than the image shape {shape}")
+    return az, rg, ny, nx
+
+
 def vector(x: object, name: str, size: int | None = None) -> np.ndarray:
     """Return ``x`` as a contiguous 1-D float64 array of finite values (small parameter arrays)."""
     a = np.ascontiguousarray(np.asarray(x, dtype=np.float64))

@@ -259,14 +259,10 @@ def effective_looks(ref: np.ndarray, sec: np.ndarray, window: tuple[int, int]) -
         L in [1, N]; N where fewer than two whole windows hold valid pixels.
     """
     # views are read in place (``_checks.lines``); z = ref · conj(sec) is formed pixel by pixel
-    r = _checks.array(ref, "ref", [np.complex64], ndim=2, contiguous=False)
-    s = _checks.array(sec, "sec", [np.complex64], ndim=2, contiguous=False)
-    if r.shape != s.shape:
-        raise ValueError(f"ref and sec must have the same shape, got {r.shape} and {s.shape}")
+    (rb, ldr), (sb, lds), (rows, cols) = _checks.complex_pair(ref, sec)
     wy, wx = _checks.pair(window, "window")
     n = wy * wx
-    (rb, ldr), (sb, lds) = _checks.lines(r, "ref"), _checks.lines(s, "sec")
-    d = _window_mean_removed(rb, ldr, sb, lds, r.shape[0], r.shape[1], wy, wx)
+    d = _window_mean_removed(rb, ldr, sb, lds, rows, cols, wy, wx)
     var = _lag_sum(d, 0, 0)
     if not var > 0:
         return float(n)

@@ -182,17 +182,10 @@ def interferogram_and_coherence(
     ValueError
         If the dtypes or shapes differ from the above, or the window is larger than the image.
     """
-    r = _checks.array(ref, "ref", [np.complex64], ndim=2, contiguous=False)
-    s = _checks.array(sec, "sec", [np.complex64], ndim=2, contiguous=False)
-    if r.shape != s.shape:
-        raise ValueError(f"ref and sec must have the same shape, got {r.shape} and {s.shape}")
-    az, rg = _checks.pair(looks, "looks")
-    ny, nx = r.shape[0] // az, r.shape[1] // rg
-    if ny == 0 or nx == 0:
-        raise ValueError(f"looks {(az, rg)} are larger than the image shape {r.shape}")
+    (rb, ldr), (sb, lds), shape = _checks.complex_pair(ref, sec)
+    az, rg, ny, nx = _checks.looked(shape, looks)
     ifg = np.empty((ny, nx), dtype=np.complex64)
     coh = np.empty((ny, nx), dtype=np.float32)
-    (rb, ldr), (sb, lds) = _checks.lines(r, "ref"), _checks.lines(s, "sec")
     _interferogram(rb, ldr, sb, lds, az, rg, ifg, coh)
     return ifg, coh
 

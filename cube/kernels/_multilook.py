@@ -136,15 +136,8 @@ def valid_fraction(ref: np.ndarray, sec: np.ndarray, looks: tuple[int, int]) -> 
     ValueError
         If the dtypes or shapes differ from the above, or the window exceeds the image.
     """
-    r = _checks.array(ref, "ref", [np.complex64], ndim=2, contiguous=False)
-    s = _checks.array(sec, "sec", [np.complex64], ndim=2, contiguous=False)
-    if r.shape != s.shape:
-        raise ValueError(f"ref and sec must have the same shape, got {r.shape} and {s.shape}")
-    az, rg = _checks.pair(looks, "looks")
-    ny, nx = r.shape[0] // az, r.shape[1] // rg
-    if ny == 0 or nx == 0:
-        raise ValueError(f"looks {(az, rg)} are larger than the image shape {r.shape}")
+    (rb, ldr), (sb, lds), shape = _checks.complex_pair(ref, sec)
+    az, rg, ny, nx = _checks.looked(shape, looks)
     out = np.empty((ny, nx), dtype=np.float32)
-    (rb, ldr), (sb, lds) = _checks.lines(r, "ref"), _checks.lines(s, "sec")
     _valid_fraction(rb, ldr, sb, lds, az, rg, out)
     return out

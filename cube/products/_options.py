@@ -191,6 +191,14 @@ class CoherenceOptions(FromCslcOptions):
         return self.window
 
 
+def _no_variable(values: object, product: str, holds: str, example: str) -> object:
+    """Refuse ``variable=``: it named one variable per address before they went into one Dataset."""
+    if isinstance(values, dict) and "variable" in values:
+        raise ValueError(f"variable= is no longer an option: the {product} Dataset holds {holds}; open "
+                         f"the product without variable= and read ds['{example}']")
+    return values
+
+
 class UnwrappedOptions(WholeBurstOptions):
     """Options of the unwrapped phase of a pair (SNAPHU over the multilooked interferogram)."""
 
@@ -203,12 +211,8 @@ class UnwrappedOptions(WholeBurstOptions):
     @model_validator(mode="before")
     @classmethod
     def _no_variable(cls, values: object) -> object:
-        """``variable=`` named one variable per address before both went into one Dataset."""
-        if isinstance(values, dict) and "variable" in values:
-            raise ValueError("variable= is no longer an option: the unwrapped Dataset holds both "
-                             "variables, unwrapped (rad) and components; open the product without "
-                             "variable= and read ds['components']")
-        return values
+        return _no_variable(values, "unwrapped", "both variables, unwrapped (rad) and components",
+                            "components")
 
 
 _NETWORK = r"^(rule|sequential:[1-9][0-9]?)$"
@@ -259,12 +263,8 @@ class VelocityOptions(DisplacementOptions):
     @model_validator(mode="before")
     @classmethod
     def _no_variable(cls, values: object) -> object:
-        """``variable=`` named one variable per address before they went into one Dataset."""
-        if isinstance(values, dict) and "variable" in values:
-            raise ValueError("variable= is no longer an option: the velocity Dataset holds velocity, "
-                             "velocity_std, temporal_coherence, residual and connected; open the "
-                             "product without variable= and read ds['velocity_std'] (or the others)")
-        return values
+        return _no_variable(values, "velocity", "velocity, velocity_std, temporal_coherence, residual "
+                            "and connected", "velocity_std")
 
 
 def parse_segment(model: type[ProductOptions], segment: str) -> ProductOptions:
