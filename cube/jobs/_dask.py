@@ -35,7 +35,7 @@ from concurrent.futures import CancelledError
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cube.config import WorkerSettings, available_cpus, make_engine
+from cube.config import WorkerSettings, available_cpus, keep_freed_memory, make_engine
 from cube.errors import InputError
 from cube.jobs._local import _Tracker
 from cube.jobs._records import BurstMetrics, JobStore, make_job_store
@@ -133,6 +133,7 @@ def _run_part(part_json: str, numba_threads: int | None = None) -> dict[str, Any
     ``SARCUBE_NUMBA_THREADS``, else 1).
     """
     use_numba_threads(numba_threads or WorkerSettings().numba_threads or 1)
+    keep_freed_memory()
     part = JobSpec.model_validate_json(part_json)
     # the engine outlives the part: its metadata, and its CSLC cache (≤ 2 GB, LRU), from which
     # a pair part takes the CSLCs that this worker's date parts computed

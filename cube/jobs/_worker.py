@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from cube.config import WorkerSettings
+from cube.config import WorkerSettings, keep_freed_memory
 from cube.errors import BusyError, CubeError, InputError, NotFoundError
 from cube.jobs._records import JobStore, make_job_store
 from cube.jobs._run import record_metrics, run_burst
@@ -237,7 +237,8 @@ def run(args: argparse.Namespace, env: WorkerSettings) -> int:
     elif args.jobs_url:
         raise InputError("--jobs-url needs --job-id (the record to add the metrics to)")
 
-    log.info("numba threads: %d", use_numba_threads(env.resolved_numba_threads()))
+    log.info("numba threads: %d; freed memory kept for reuse: %s",
+             use_numba_threads(env.resolved_numba_threads()), keep_freed_memory())
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     for i in indices:
         burst = spec.bursts[i]
