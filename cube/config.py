@@ -229,15 +229,26 @@ def make_engine(settings: Settings) -> ArdEngine:
     return ArdEngine(cube, ard, leases, lease_ttl_s=settings.lease_ttl_s, wait_s=settings.wait_s)
 
 
+KEEP_FREED_MEMORY_ENV = {
+    "GLIBC_TUNABLES": ("glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0"
+                       ":glibc.malloc.trim_threshold=2147483647"),
+    "MALLOC_TRIM_THRESHOLD_": "2147483647",
+}
+"""`keep_freed_memory` as environment variables, for processes that compute in threads (a Dask
+worker): glibc reads them at process start, and a thread's own malloc arena would otherwise still
+take its large arrays from fresh pages."""
+
+
 def keep_freed_memory() -> bool:
     """Keep memory this process frees for its next arrays (glibc malloc); False where it cannot.
 
     A job allocates the same large arrays again and again (a full-size CSLC's grid is 388 MB of
     complex64, its positions twice that). glibc serves each from fresh ``mmap`` pages and gives
     them back on free, and the kernel zeroes every fresh page on first touch: measured here, 0.5–1.9
-    CPU s of system time per full-size CSLC (about 2 s of compute). With mmap off and the heap
-    not trimmed below 2 GB, freed arrays are reused instead. The process keeps its peak memory,
-    as a worker sized for that peak may.
+    CPU s of system time per full-size CSLC (about 2 s of compute). With mmap off, one arena and
+    the heap not trimmed below 2 GB, freed arrays are reused instead. The process keeps its peak
+    memory, as a worker sized for that peak may. Threads that already have their own arena keep
+    it: start such processes with `KEEP_FREED_MEMORY_ENV`.
     """
     import ctypes
     import ctypes.util
@@ -247,8 +258,10 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to set
         return False
-    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
-    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # <malloc.h>
+    return all(mallopt(option, value) for option, value in
+               ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, 2**31 - 1)))
 
 
-__all__ = ["INDEX_VARIABLES", "Settings", "WorkerSettings", "available_cpus", "keep_freed_memory", "make_engine"]
+__all__ = ["INDEX_VARIABLES", "Settings", "KEEP_FREED_MEMORY_ENV", "WorkerSettings", "available_cpus",
+           "keep_freed_memory", "make_engine"]

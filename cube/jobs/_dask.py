@@ -35,7 +35,7 @@ from concurrent.futures import CancelledError
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cube.config import WorkerSettings, available_cpus, keep_freed_memory, make_engine
+from cube.config import KEEP_FREED_MEMORY_ENV, WorkerSettings, available_cpus, keep_freed_memory, make_engine
 from cube.errors import InputError
 from cube.jobs._local import _Tracker
 from cube.jobs._records import BurstMetrics, JobStore, make_job_store
@@ -83,6 +83,7 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
     text = (address or "").strip()
     scheme = urlsplit(text).scheme if "://" in text else text
     if scheme in ("", "local"):
+        import dask.config
         from distributed import LocalCluster
 
         # Loopback only; the HTTP server on a free port (None would still try 8787 and warn).
@@ -90,7 +91,10 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
                               "dashboard_address": "127.0.0.1:0"}
         kw.update(_params(text, _LOCAL_KEYS))
         kw.update(local)
-        cluster = LocalCluster(**kw)
+        # the workers keep the memory they free (set before they start; Dask's default trims it)
+        spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **KEEP_FREED_MEMORY_ENV}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+            cluster = LocalCluster(**kw)
         return cluster, cluster
     if scheme == "slurm":
         try:
