@@ -251,4 +251,5 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
 
 
-__all__ = ["INDEX_VARIABLES", "Settings", "WorkerSettings", "available_cpus", "keep_freed_memory", "make_engine"]
+__all__ = ["INDEX_VARIABLES", "Settings", "WorkerSettings", "available_cpus", "keep_freed_memory",
+           "make_engine"]
