@@ -207,11 +207,14 @@ def _reramp_positions(
     ``_BLOCK`` positions at a time, in two passes: the carrier terms at each position (table
     look-ups: scalar, skipped where the sample is NaN, about 40 % of a grid), then the phase
     and the rotation, which LLVM vectorises (in place on one array: no aliasing to rule out).
+    A block whose samples are all NaN (whole runs of a grid row outside the burst) is set to
+    NaN+NaNj at once.
     """
     m = kt.shape[0]
     half_c = _SPEED_OF_LIGHT / 2.0
     n = line.shape[0]
     top = m - 2.0
+    nan = np.float32(np.nan)
     for c in numba.prange((n + _BLOCK - 1) // _BLOCK):
         a0 = c * _BLOCK
         a1 = min(n, a0 + _BLOCK)
@@ -220,6 +223,8 @@ def _reramp_positions(
         ref_at = np.empty(cnt)
         fdc_at = np.empty(cnt)
         sv = sample[a0:a1]
+        xv = pairs[2 * a0:2 * a1]
+        valid = 0
         for k in range(cnt):
             g = sv[k] - sample0
             if g != g:
@@ -227,6 +232,7 @@ def _reramp_positions(
                 ref_at[k] = 0.0
                 fdc_at[k] = 0.0
                 continue
+            valid += 1
             gc = g if g >= 0.0 else 0.0
             gc = gc if gc <= top else top
             j = int(gc)
@@ -234,8 +240,10 @@ def _reramp_positions(
             kt_at[k] = kt[j] + w * (kt[j + 1] - kt[j])
             ref_at[k] = eta_ref[j] + w * (eta_ref[j + 1] - eta_ref[j])
             fdc_at[k] = fdc[j] + w * (fdc[j + 1] - fdc[j])
+        if valid == 0:  # a run of positions outside the burst (whole rows of a grid's corners)
+            xv[:] = nan
+            continue
         lv = line[a0:a1]
-        xv = pairs[2 * a0:2 * a1]
         for k in range(cnt):
             tau = tau0 + sv[k] / fs
             d = (lv[k] - line_centre) * dt - ref_at[k]
