@@ -66,11 +66,12 @@ def _interpolate_positions(row_cell, row_frac, col_cell, col_frac, nodes, height
     ``cell_on`` False, and pixels whose (line, sample) falls outside ``box`` (line0, line1,
     sample0, sample1; inclusive), are NaN.
 
-    Each row is done ``_CHUNK`` columns at a time in passes that LLVM vectorises (every
-    index a plain loop counter over a contiguous view: no negative-index wraparound): the
-    node quantities interpolated to each pixel, a cell at a time; the DEM height (gathers);
-    Horner, one coefficient per pass, straight into the outputs; the box. Four passes over
-    a few kB in cache cost a third less than one scalar pass per pixel.
+    Each row is done ``_CHUNK`` columns at a time in four passes over a few kB in cache: the
+    node quantities interpolated to each pixel, a cell at a time; the DEM height; Horner, one
+    coefficient per pass, straight into the outputs; the box. Every index is a plain loop
+    counter over a contiguous view (no negative-index wraparound), so LLVM vectorises all but
+    the DEM pass (its look-ups stay scalar: about 0.17 of the 0.41 CPU s of a full-size grid,
+    against 0.50 s for one scalar pass per pixel).
     """
     rows = row_cell.size
     cols = col_cell.size
