@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from cube.format import SPEED_OF_LIGHT, BurstMetadata
-from cube.geometry._dem import Dem, _bilinear_array, bilinear_height
+from cube.geometry._dem import Dem, _bilinear_array
 from cube.geometry._ellipsoid import llh_to_ecef_scalar
 from cube.geometry._grid import BurstGrid, Window, transformer, window_bounds
 from cube.geometry._orbit import burst_orbit
@@ -52,6 +52,9 @@ def _cells(n: int, nodes: np.ndarray, spacing: int) -> tuple[np.ndarray, np.ndar
     return cell.astype(np.int64), frac
 
 
+_CHUNK = 1024  # columns per pass of _interpolate_positions (its buffers stay in L1/L2)
+
+
 @numba.njit(cache=True, parallel=True)
 def _interpolate_positions(row_cell, row_frac, col_cell, col_frac, nodes, heights, h_centre,
                            h_scale, ncoef, cell_on, box, out_line, out_sample):
@@ -62,47 +65,99 @@ def _interpolate_positions(row_cell, row_frac, col_cell, col_frac, nodes, height
     the nodes → DEM index → bilinear DEM height → Horner in the height. Pixels of cells with
     ``cell_on`` False, and pixels whose (line, sample) falls outside ``box`` (line0, line1,
     sample0, sample1; inclusive), are NaN.
+
+    Each row is done ``_CHUNK`` columns at a time in four passes over a few kB in cache: the
+    node quantities interpolated to each pixel, a cell at a time; the DEM height; Horner, one
+    coefficient per pass, straight into the outputs; the box. Every index is a plain loop
+    counter over a contiguous view (no negative-index wraparound), so LLVM vectorises all but
+    the DEM pass (its look-ups stay scalar: about 0.17 of the 0.41 CPU s of a full-size grid,
+    against 0.50 s for one scalar pass per pixel).
     """
     rows = row_cell.size
     cols = col_cell.size
     nq = nodes.shape[0]
-    ncn = nodes.shape[2]
+    hr, hc = heights.shape
+    hflat = heights.reshape(-1)
+    rmax, cmax = hr - 1.0, hc - 1.0
+    r0max, c0max = max(hr - 2, 0), max(hc - 2, 0)
+    r1max, c1max = hr - 1, hc - 1
+    rlim, clim = hr - 0.5, hc - 0.5  # half a pixel outside the raster takes the edge value
+    line0, line1, sample0, sample1 = box[0], box[1], box[2], box[3]
+    nan = np.nan
     for i in numba.prange(rows):
         ci = row_cell[i]
         fr = row_frac[i]
-        # the nodes interpolated to this row: value along the row is a + fc * (b - a)
-        row = np.empty((nq, ncn))
-        for q in range(nq):
-            for c in range(ncn):
-                row[q, c] = (1.0 - fr) * nodes[q, ci, c] + fr * nodes[q, ci + 1, c]
-        for j in range(cols):
-            cj = col_cell[j]
-            if not cell_on[ci, cj]:
-                out_line[i, j] = np.nan
-                out_sample[i, j] = np.nan
+        values = np.empty((nq, _CHUNK))
+        ubuf = np.empty(_CHUNK)
+        for j0 in range(0, cols, _CHUNK):
+            j1 = min(cols, j0 + _CHUNK)
+            n = j1 - j0
+            # the node quantities along this row, linear across each cell (NaN in cells off)
+            j = j0
+            any_on = False
+            while j < j1:
+                cj = col_cell[j]
+                end = j + 1
+                while end < j1 and col_cell[end] == cj:
+                    end += 1
+                frac = col_frac[j:end]
+                on = cell_on[ci, cj]
+                any_on |= on
+                for q in range(nq):
+                    a = (1.0 - fr) * nodes[q, ci, cj] + fr * nodes[q, ci + 1, cj]
+                    s = (1.0 - fr) * nodes[q, ci, cj + 1] + fr * nodes[q, ci + 1, cj + 1] - a
+                    if not on:
+                        a = nan
+                    v = values[q, j - j0:end - j0]
+                    for k in range(end - j):
+                        v[k] = a + frac[k] * s
+                j = end
+            line = out_line[i, j0:j1]
+            sample = out_sample[i, j0:j1]
+            if not any_on:
+                line[:] = nan
+                sample[:] = nan
                 continue
-            fc = col_frac[j]
-            dr = row[0, cj] + fc * (row[0, cj + 1] - row[0, cj])
-            dc = row[1, cj] + fc * (row[1, cj + 1] - row[1, cj])
-            h = bilinear_height(heights, dr, dc)
-            if h != h:
-                out_line[i, j] = np.nan
-                out_sample[i, j] = np.nan
-                continue
-            u = (h - h_centre) / h_scale
-            acc_l = 0.0
-            acc_s = 0.0
-            for k in range(ncoef - 1, -1, -1):
-                ql = 2 + k
-                qs = 2 + ncoef + k
-                acc_l = acc_l * u + row[ql, cj] + fc * (row[ql, cj + 1] - row[ql, cj])
-                acc_s = acc_s * u + row[qs, cj] + fc * (row[qs, cj + 1] - row[qs, cj])
-            if acc_l < box[0] or acc_l > box[1] or acc_s < box[2] or acc_s > box[3]:
-                out_line[i, j] = np.nan
-                out_sample[i, j] = np.nan
-            else:
-                out_line[i, j] = acc_l
-                out_sample[i, j] = acc_s
+            # the DEM height (bilinear, NaN outside the raster), normalised
+            dem_row = values[0, :n]
+            dem_col = values[1, :n]
+            u = ubuf[:n]
+            for k in range(n):
+                row = dem_row[k]
+                col = dem_col[k]
+                inside = (row >= -0.5) & (row <= rlim) & (col >= -0.5) & (col <= clim)
+                r = row if row >= 0.0 else 0.0
+                r = r if r <= rmax else rmax
+                c = col if col >= 0.0 else 0.0
+                c = c if c <= cmax else cmax
+                ir = min(int(r), r0max)
+                ic = min(int(c), c0max)
+                dr = r - ir
+                dc = c - ic
+                jr = min(ir + 1, r1max)
+                jc = min(ic + 1, c1max)
+                h = ((1.0 - dr) * ((1.0 - dc) * hflat[ir * hc + ic] + dc * hflat[ir * hc + jc])
+                     + dr * ((1.0 - dc) * hflat[jr * hc + ic] + dc * hflat[jr * hc + jc]))
+                u[k] = (h - h_centre) / h_scale if inside else nan
+            # Horner in u, highest coefficient first (each loop reads and writes few arrays:
+            # LLVM's runtime alias checks stay under its limit)
+            for out, q0 in ((line, 2), (sample, 2 + ncoef)):
+                top = values[q0 + ncoef - 1, :n]
+                for k in range(n):
+                    out[k] = top[k]
+                for d in range(ncoef - 2, -1, -1):
+                    coef = values[q0 + d, :n]
+                    for k in range(n):
+                        out[k] = out[k] * u[k] + coef[k]
+                for k in range(n):  # NaN where the height is (ncoef 1 has no u in it)
+                    out[k] += 0.0 * u[k]
+            # NaN outside the box
+            for k in range(n):
+                a = line[k]
+                b = sample[k]
+                keep = (a >= line0) & (a <= line1) & (b >= sample0) & (b <= sample1)
+                line[k] = a if keep else nan
+                sample[k] = b if keep else nan
 
 
 @numba.njit(cache=True, parallel=True)

@@ -19,7 +19,7 @@ from . import _checks
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 _CHUNK = 4096  # output pixels per parallel work item
 _TILE = 64  # columns of positions per parallel work item of the 8-tap kernel
-_EIGHT = np.uint64(8)  # an unsigned trip count makes unsigned indices (see _resample8)
+_SIXTEEN = np.uint64(16)  # an unsigned trip count makes unsigned indices (see _resample8)
 
 
 def make_sinc_table(
@@ -112,22 +112,26 @@ def make_sinc_table(
 
 @numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _resample8(
-    slc: np.ndarray, az: np.ndarray, rg: np.ndarray, y0: float, x0: float, table: np.ndarray, out: np.ndarray,
-    width: int,
+    pairs: np.ndarray, ny: int, nx: int, az: np.ndarray, rg: np.ndarray, y0: float, x0: float,
+    table: np.ndarray, xtab: np.ndarray, out: np.ndarray, width: int,
 ) -> None:  # pragma: no cover - numba
-    """8-tap case, written so that LLVM vectorises it over the 8 range taps.
+    """8-tap case, written so that LLVM computes a position with a few 16-float vectors.
 
-    The 8 azimuth taps are unrolled by hand over 8 row views, and the range index is
-    unsigned (no negative-index wraparound), so that the loop over ``b`` reads contiguous
-    samples: per output, 16 vector loads and FMAs instead of 128 scalar gathers (1.6× faster).
-    Each column is summed in azimuth first, then the columns in range.
+    ``pairs`` is the image as float32 (re, im) pairs, flat: ``pairs[2(y·nx + x)]`` is the real
+    part of ``slc[y, x]``. The 8 samples of a kernel row are 16 contiguous floats (one
+    512-bit load), the 8 rows are weighted by ``table``'s azimuth weights and summed lane
+    by lane (8 FMAs), then each lane is weighted by the range weights and summed into the real
+    part (even lanes: ``xtab[:, :16]``, zero on odd lanes) and the imaginary part
+    (``xtab[:, 16:]``, zero on even lanes). No deinterleaving shuffles, and every index is an
+    unsigned offset (no negative-index wraparound): a third fewer instructions per position
+    than summing real and imaginary parts apart (20 % less CPU on a full-size burst).
 
     The positions are rows of ``width``, gone through in tiles of ``_TILE`` columns × all
     rows: the burst samples under a tile stay in cache from one row to the next (a whole row
     of a map grid crosses the burst diagonally, ~17 MB of it: 25 % faster on a full-size burst).
     """
-    ny, nx = slc.shape
     osf = table.shape[0] - 1
+    stride = np.uint64(2 * nx)
     nrows = az.shape[0] // width
     nan = np.float32(np.nan)
     ntiles = (width + _TILE - 1) // _TILE
@@ -142,33 +146,40 @@ def _resample8(
                     continue
                 fy = math.floor(y)
                 fx = math.floor(x)
-                iy = int(fy) - 3
-                ix = np.uint64(int(fx) - 3)
+                o0 = np.uint64(int(fy) - 3) * stride + np.uint64(2 * (int(fx) - 3))
                 wy = table[int((y - fy) * osf + 0.5)]
-                wx = table[int((x - fx) * osf + 0.5)]
-                r0 = slc[iy]
-                r1 = slc[iy + 1]
-                r2 = slc[iy + 2]
-                r3 = slc[iy + 3]
-                r4 = slc[iy + 4]
-                r5 = slc[iy + 5]
-                r6 = slc[iy + 6]
-                r7 = slc[iy + 7]
+                wx = xtab[int((x - fx) * osf + 0.5)]
+                w0, w1, w2, w3, w4, w5, w6, w7 = wy[0], wy[1], wy[2], wy[3], wy[4], wy[5], wy[6], wy[7]
+                o1 = o0 + stride
+                o2 = o1 + stride
+                o3 = o2 + stride
+                o4 = o3 + stride
+                o5 = o4 + stride
+                o6 = o5 + stride
+                o7 = o6 + stride
                 ar = np.float32(0.0)
                 ai = np.float32(0.0)
-                for b in range(_EIGHT):
-                    j = ix + b
-                    v0, v1, v2, v3, v4, v5, v6, v7 = r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], r6[j], r7[j]
-                    cr = (wy[0] * v0.real + wy[1] * v1.real + wy[2] * v2.real + wy[3] * v3.real
-                          + wy[4] * v4.real + wy[5] * v5.real + wy[6] * v6.real + wy[7] * v7.real)
-                    ci = (wy[0] * v0.imag + wy[1] * v1.imag + wy[2] * v2.imag + wy[3] * v3.imag
-                          + wy[4] * v4.imag + wy[5] * v5.imag + wy[6] * v6.imag + wy[7] * v7.imag)
-                    ar += wx[b] * cr
-                    ai += wx[b] * ci
+                for b in range(_SIXTEEN):
+                    c = (w0 * pairs[o0 + b] + w1 * pairs[o1 + b] + w2 * pairs[o2 + b] + w3 * pairs[o3 + b]
+                         + w4 * pairs[o4 + b] + w5 * pairs[o5 + b] + w6 * pairs[o6 + b] + w7 * pairs[o7 + b])
+                    ar += wx[b] * c
+                    ai += wx[16 + b] * c
                 if math.isnan(ar) | math.isnan(ai):
                     out[k] = complex(nan, nan)
                 else:
                     out[k] = complex(ar, ai)
+
+
+def _lane_weights(table: np.ndarray) -> np.ndarray:
+    """Range weights of an 8-tap table laid out on 16 lanes of (re, im) pairs (``_resample8``).
+
+    float32 (rows, 32): the weights on the even lanes of the first 16 (real parts), then on the
+    odd lanes of the next 16 (imaginary parts), zeros between.
+    """
+    lanes = np.zeros((table.shape[0], 32), np.float32)
+    lanes[:, 0:16:2] = table
+    lanes[:, 17:32:2] = table
+    return lanes
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FASTMATH)
@@ -278,7 +289,9 @@ def resample(
         return result
     flat_out = result.reshape(-1)
     if t.shape[1] == 8:
-        _resample8(s, y.reshape(-1), x.reshape(-1), y0, x0, t, flat_out, y.shape[-1] if y.ndim else 1)
+        pairs = s.view(np.float32).reshape(-1)  # C-contiguous (_checks.array)
+        _resample8(pairs, s.shape[0], s.shape[1], y.reshape(-1), x.reshape(-1), y0, x0, t, _lane_weights(t),
+                   flat_out, y.shape[-1] if y.ndim else 1)
     else:
         _resample_n(s, y.reshape(-1), x.reshape(-1), y0, x0, t, flat_out)
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -161,6 +162,65 @@ def test_radar_nodes_fill_row_blocks_with_the_exact_geo2rdr_positions(burst, gri
         nodes.fill(190, 210, line[:20], sample[:20])
     with pytest.raises(ValueError, match="sample must be float64"):
         nodes.fill(0, 10, line[:10], sample[:10, :100])
+
+
+def _positions_reference(nodes, row0, row1):
+    """``RadarNodes.fill`` in numpy, pixel by pixel as its docstring says: float64 (rows, cols) × 2."""
+    q = nodes.nodes
+    heights = nodes.heights.astype(np.float64)
+    hr, hc = heights.shape
+    ncoef = nodes.levels
+    line = np.full((row1 - row0, nodes.cols), np.nan)
+    sample = np.full_like(line, np.nan)
+    for i in range(row0, row1):
+        ci, fr = nodes.row_cell[i], nodes.row_frac[i]
+        for j in range(nodes.cols):
+            cj, fc = nodes.col_cell[j], nodes.col_frac[j]
+            if not nodes.cell_on[ci, cj]:
+                continue
+            corners = q[:, ci:ci + 2, cj:cj + 2]
+            v = ((1 - fr) * ((1 - fc) * corners[:, 0, 0] + fc * corners[:, 0, 1])
+                 + fr * ((1 - fc) * corners[:, 1, 0] + fc * corners[:, 1, 1]))
+            r, c = v[0], v[1]
+            if not (-0.5 <= r <= hr - 0.5 and -0.5 <= c <= hc - 0.5):
+                continue
+            r, c = min(max(r, 0.0), hr - 1.0), min(max(c, 0.0), hc - 1.0)
+            r0, c0 = min(int(r), max(hr - 2, 0)), min(int(c), max(hc - 2, 0))
+            r1, c1 = min(r0 + 1, hr - 1), min(c0 + 1, hc - 1)
+            dr, dc = r - r0, c - c0
+            h = ((1 - dr) * ((1 - dc) * heights[r0, c0] + dc * heights[r0, c1])
+                 + dr * ((1 - dc) * heights[r1, c0] + dc * heights[r1, c1]))
+            if np.isnan(h):
+                continue
+            u = (h - nodes.h_centre) / nodes.h_scale
+            lv = np.polyval(v[2:2 + ncoef][::-1], u)
+            sv = np.polyval(v[2 + ncoef:2 + 2 * ncoef][::-1], u)
+            b = nodes.box
+            if b[0] <= lv <= b[1] and b[2] <= sv <= b[3]:
+                line[i - row0, j], sample[i - row0, j] = lv, sv
+    return line, sample
+
+
+@pytest.mark.parametrize("levels", [1, 3, 4])
+def test_radar_nodes_fill_matches_a_numpy_reference(burst, grid, hills, levels):
+    """The position kernel (nodes → DEM height → polynomial in height, masked to the valid
+    window) against the same arithmetic pixel by pixel in numpy, with a hole of no-data
+    heights and cells outside the burst (NaN in both)."""
+    window = (slice(1800, 1830), slice(150, 950))  # across the edge of the valid burst
+    holed = hills.heights.copy()
+    nodes = solve_radar_nodes(burst, grid, window, hills, mask="valid", height_levels=levels)
+    rows = nodes.row_cell.size
+    centre = np.nanmean(nodes.nodes[0]), np.nanmean(nodes.nodes[1])
+    holed[int(centre[0]) - 3:int(centre[0]) + 3, int(centre[1]) - 4:int(centre[1]) + 4] = np.nan
+    nodes = dataclasses.replace(nodes, heights=holed)
+    line, sample = np.empty((rows, 800)), np.empty((rows, 800))
+    nodes.fill(0, rows, line, sample)
+    ref_l, ref_s = _positions_reference(nodes, 0, rows)
+    assert np.array_equal(np.isnan(line), np.isnan(ref_l)) and np.array_equal(np.isnan(sample), np.isnan(ref_s))
+    ok = np.isfinite(ref_l)
+    assert 0.05 < ok.mean() < 0.95  # NaN from the hole and the mask
+    assert levels > 1 or not nodes.cell_on.all()  # and cells skipped (one level: narrow cell ranges)
+    assert np.abs(line[ok] - ref_l[ok]).max() < 1e-9 and np.abs(sample[ok] - ref_s[ok]).max() < 1e-8
 
 
 def test_positions_in_a_projected_dem_and_masks(burst, grid):

@@ -649,10 +649,11 @@ def test_tops_reramp_at_matches_reference(flatten):
     sample0 = 1000
     tau = tau0 + (sample0 + np.arange(50)) / fs
     fdc, ka = _s1_doppler(tau)
-    line = rng.uniform(0, lines - 1, (7, 9))
-    sample = rng.uniform(sample0, sample0 + 49, (7, 9))
-    line[0, 0] = np.nan
+    line = rng.uniform(0, lines - 1, (3, 700))  # several blocks of the kernel's 512 positions
+    sample = rng.uniform(sample0, sample0 + 49, (3, 700))
+    line[1, 0] = np.nan
     sample[1, 1] = np.nan
+    sample[0, :600] = np.nan  # a whole block of NaN samples
     data = _cplx(rng, line.shape)
     kw = dict(line_centre=0.5 * lines, azimuth_time_interval=dt, slant_range_time=tau0,
               range_sampling_rate=fs, sample0=sample0, fdc=fdc, ka=ka, **S1)
