@@ -2,8 +2,8 @@
 
 A metadata request (``zarr.json``), a stored chunk and the STAC landing page need neither numba,
 xarray, pandas nor zarr-python: those cost seconds of start-up (docs/performance.md,
-``first_request``); the two zarr requests need no numpy either (the STAC landing imports it with
-shapely). The server is the real command in its own process; the modules it holds
+``first_request``); the two zarr requests need neither numpy nor pydantic-settings (the STAC
+landing imports them, with shapely and stac-fastapi). The server is the real command in its own process; the modules it holds
 (``sys.modules``) are written out on SIGUSR1 and when it stops. (``-X importtime`` would miss the
 routers: ``importlib.import_module`` bypasses its hook.)
 """
@@ -28,8 +28,9 @@ from cube.storage import list_burst_groups, open_store
 ROOT = Path(__file__).resolve().parents[2]
 #: Top-level packages the light requests must not import.
 HEAVY = ("numba", "xarray", "pandas", "zarr", "dask")
-#: ... and those the zarr requests (metadata, a stored chunk) must not import either.
-HEAVY_ZARR = (*HEAVY, "numpy")
+#: ... and those the zarr requests (metadata, a stored chunk) must not import either (pydantic-settings
+#: costs some 40 ms: the settings read the environment without it).
+HEAVY_ZARR = (*HEAVY, "numpy", "pydantic_settings")
 
 
 def _free_port() -> int:
