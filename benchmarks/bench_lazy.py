@@ -5,6 +5,7 @@ uvicorn on loopback in this process; requests go through httpx / xarray's HTTP s
 from __future__ import annotations
 
 import contextlib
+import resource
 import shutil
 import socket
 import statistics
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_cslc import _cube
+from bench_serve import _cpu_s
 from harness import Context, Result, Timing, benchmark
 
 PRODUCT = "backscatter"  # needs one date's CSLC chunks: the common first request
@@ -169,6 +171,16 @@ def server_process(cube: str, ard: str):
         proc.wait()
 
 
+def _cpu_ms_per_chunk(func, chunks: int, runs: int, pid: int | None = None) -> tuple[float, float | None]:
+    """CPU ms per chunk of this process (all its threads) and of process ``pid`` over ``runs`` calls."""
+    before, server = resource.getrusage(resource.RUSAGE_SELF), _cpu_s(pid) if pid else 0.0
+    for _ in range(runs):
+        func()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    mine = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return 1e3 * mine / chunks, 1e3 * (_cpu_s(pid) - server) / chunks if pid else None
+
+
 @benchmark("zarr_http_throughput", goal="≥ 0.8 of reading the ARD store directly", min_ratio=0.8,
            threads=None)
 def bench_zarr_http_throughput(ctx: Context) -> Result:
@@ -178,7 +190,10 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
 
     The ratio is direct time / HTTP time (1 = as fast as the local disk). ``extra`` also gives
     the ratio with zarr-python alone on both sides (no xarray or dask), which weighs the
-    transfer more: server and client share this machine's two cores.
+    transfer more: server and client share this machine's two cores; and the CPU per chunk of
+    the server and of this (client) process, over HTTP and directly (``cpu_*_ms_per_chunk``).
+    The client is what ``xr.open_zarr(url)`` gives a user: fsspec's HTTP file system (aiohttp,
+    connections kept alive), one request per chunk, as many at once as dask has threads.
     """
     import xarray as xr
     import zarr
@@ -203,7 +218,7 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
         array = ArdArray(burst_id, "VV", cslc, (date,)).path
         local = xr.open_zarr(str(Path(ard) / array.rsplit("/", 1)[0]), consolidated=False)[date]
         local_array = zarr.open_array(str(Path(ard) / array), mode="r")
-        with server_process(cube, ard) as (url, _):
+        with server_process(cube, ard) as (url, proc):
             remote = xr.open_zarr(f"{url}/zarr/{burst_id}/cslc").cslc.isel(time=index)
             remote_array = zarr.open_group(f"{url}/zarr/{burst_id}/cslc", mode="r")["cslc"]
 
@@ -218,10 +233,15 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
             ref = ctx.time(direct)
             zarr_http = ctx.time(lambda: remote_array[index, rows, cols_])
             zarr_direct = ctx.time(lambda: local_array[rows, cols_])
+            runs = 20
+            client_http, server = _cpu_ms_per_chunk(over_http, runs * len(cols), runs, pid=proc.pid)
+            client_direct, _ = _cpu_ms_per_chunk(direct, runs * len(cols), runs)
         mb = direct().nbytes / 1e6
         return Result(candidate=cand, reference=ref, reference_name="xr.open_zarr on the ARD store",
                       size=f"{len(cols)} CSLC chunks of 512 × 512 ({mb:.0f} MB complex64)",
                       extra={"http_MB_per_s": mb / cand.best, "direct_MB_per_s": mb / ref.best,
-                             "zarr_python_ratio": zarr_direct.best / zarr_http.best})
+                             "zarr_python_ratio": zarr_direct.best / zarr_http.best,
+                             "cpu_server_ms_per_chunk": server, "cpu_client_http_ms_per_chunk": client_http,
+                             "cpu_client_direct_ms_per_chunk": client_direct})
     finally:
         shutil.rmtree(ard, ignore_errors=True)
