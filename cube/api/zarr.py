@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import BaseRoute, Match, NoMatchFound, compile_path
+from starlette.routing import BaseRoute, Match, NoMatchFound, compile_path, get_route_path
 from starlette.types import Receive, Scope, Send
 
 from cube.api._common import engine_of, error, variant_from
@@ -111,7 +111,7 @@ class ZarrKeys(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         """FULL for a GET or HEAD of a key of a product's store, with its path parameters."""
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            found = self.path_regex.match(scope["path"])
+            found = self.path_regex.match(get_route_path(scope))  # as Starlette's routes match
             if found:
                 return Match.FULL, {"path_params": {**scope.get("path_params", {}), **found.groupdict()}}
         return Match.NONE, {}
@@ -130,7 +130,10 @@ class ZarrKeys(BaseRoute):
 
 
 def make_zarr_router() -> APIRouter:
-    """The OpenAPI description of the ``/zarr`` keys (:class:`ZarrKeys` serves their GET and HEAD)."""
+    """The ``/zarr`` keys as FastAPI routes: the OpenAPI description of what :class:`ZarrKeys` serves.
+
+    Requests reach them only where ZarrKeys leaves them (other methods: 405).
+    """
     router = APIRouter(tags=["zarr"])
 
     @router.get(
@@ -150,4 +153,5 @@ def make_zarr_router() -> APIRouter:
         """
         return serve_key(request, burst_id, product, path)
 
+    router.add_api_route(PATH, zarr_key, methods=["HEAD"], include_in_schema=False)
     return router
