@@ -5,6 +5,8 @@ uvicorn on loopback in this process; requests go through httpx / xarray's HTTP s
 from __future__ import annotations
 
 import contextlib
+import os
+import resource
 import shutil
 import socket
 import statistics
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_cslc import _cube
+from bench_serve import _cpu_s
 from harness import Context, Result, Timing, benchmark
 
 PRODUCT = "backscatter"  # needs one date's CSLC chunks: the common first request
@@ -140,33 +143,60 @@ def _p50_timing(func, n: int) -> Timing:
     return Timing(times)
 
 
-@contextlib.contextmanager
 def server_process(cube: str, ard: str):
     """``sarcube serve`` (default settings: the Lambda-sized limits; anonymous reads) in its own
     process, as deployed: the client does not share its GIL. Yields (url, process)."""
+    return _serving(lambda port: ["-m", "cube.cli", "serve", "--cube", cube, "--ard", ard,
+                                  "--port", str(port), "--log-level", "warning", "--allow-anonymous"],
+                    "/openapi.json")
+
+
+@contextlib.contextmanager
+def _serving(args, probe: str, env: dict[str, str] | None = None):
+    """A server ``python *args(port)`` on a free port; yields (url, process) once ``GET probe`` answers."""
     import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "cube.cli", "serve", "--cube", cube, "--ard", ard,
-                             "--port", str(port), "--log-level", "warning", "--allow-anonymous"],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, *args(port)], stdout=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                httpx.get(f"{url}/openapi.json", timeout=5)
+                httpx.get(f"{url}{probe}", timeout=5)
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("sarcube serve did not start") from None
+                    raise RuntimeError(f"{' '.join(args(port))} did not start") from None
                 time.sleep(0.2)
         yield url, proc
     finally:
         proc.kill()
         proc.wait()
+
+
+def _bare_copy(engine, burst_id: str, variant, keys: list[str], folder: Path) -> None:
+    """The bytes of a product store's ``keys`` (and of its metadata documents) as files under ``folder``."""
+    from cube.materialize import ProductStore
+
+    store = ProductStore(engine, burst_id, "VV", variant)
+    for key in [*store.keys(), *keys]:
+        path = folder / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(store.fetch(key))
+
+
+def _cpu_ms_per_chunk(func, chunks: int, runs: int, pid: int | None = None) -> tuple[float, float | None]:
+    """CPU ms per chunk of this process (all its threads) and of process ``pid`` over ``runs`` calls."""
+    before, server = resource.getrusage(resource.RUSAGE_SELF), _cpu_s(pid) if pid else 0.0
+    for _ in range(runs):
+        func()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    mine = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return 1e3 * mine / chunks, 1e3 * (_cpu_s(pid) - server) / chunks if pid else None
 
 
 @benchmark("zarr_http_throughput", goal="≥ 0.8 of reading the ARD store directly", min_ratio=0.8,
@@ -178,7 +208,12 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
 
     The ratio is direct time / HTTP time (1 = as fast as the local disk). ``extra`` also gives
     the ratio with zarr-python alone on both sides (no xarray or dask), which weighs the
-    transfer more: server and client share this machine's two cores.
+    transfer more: server and client share this machine's two cores; and the CPU per chunk of
+    the server and of this (client) process, over HTTP and directly (``cpu_*_ms_per_chunk``).
+    The client is what ``xr.open_zarr(url)`` gives a user: fsspec's HTTP file system (aiohttp,
+    connections kept alive), one request per chunk, as many at once as dask has threads.
+    ``bare_asgi_ratio``: the same ratio with the same keys' bytes served by a bare ASGI app under
+    uvicorn (``_bare_asgi``: no framework, no checks): what any Python server reaches here.
     """
     import xarray as xr
     import zarr
@@ -203,7 +238,7 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
         array = ArdArray(burst_id, "VV", cslc, (date,)).path
         local = xr.open_zarr(str(Path(ard) / array.rsplit("/", 1)[0]), consolidated=False)[date]
         local_array = zarr.open_array(str(Path(ard) / array), mode="r")
-        with server_process(cube, ard) as (url, _):
+        with server_process(cube, ard) as (url, proc):
             remote = xr.open_zarr(f"{url}/zarr/{burst_id}/cslc").cslc.isel(time=index)
             remote_array = zarr.open_group(f"{url}/zarr/{burst_id}/cslc", mode="r")["cslc"]
 
@@ -218,10 +253,27 @@ def bench_zarr_http_throughput(ctx: Context) -> Result:
             ref = ctx.time(direct)
             zarr_http = ctx.time(lambda: remote_array[index, rows, cols_])
             zarr_direct = ctx.time(lambda: local_array[rows, cols_])
+            runs = 20
+            client_http, server = _cpu_ms_per_chunk(over_http, runs * len(cols), runs, pid=proc.pid)
+            client_direct, _ = _cpu_ms_per_chunk(direct, runs * len(cols), runs)
+        bare_root = Path(ard) / "bare"  # the same keys' bytes as files, served with no framework
+        _bare_copy(engine, burst_id, cslc, ["x/c/0", "y/c/0", "time/c/0",
+                                            *(f"cslc/c/{index}/{i}/{j}" for j in cols)], bare_root)
+        here = str(Path(__file__).parent)
+        with _serving(lambda port: ["-m", "uvicorn", "--app-dir", here, "_bare_asgi:app", "--port", str(port),
+                                    "--log-level", "warning", "--lifespan", "off", "--ws", "none"],
+                      "/zarr.json", {"BARE_ROOT": str(bare_root)}) as (url, _):
+            bare = xr.open_zarr(url).cslc.isel(time=index)
+            np.testing.assert_array_equal(bare.isel(y=rows, x=cols_).values, direct())
+            bare_http = ctx.time(lambda: bare.isel(y=rows, x=cols_).values)
+            ref_again = ctx.time(direct)
         mb = direct().nbytes / 1e6
         return Result(candidate=cand, reference=ref, reference_name="xr.open_zarr on the ARD store",
                       size=f"{len(cols)} CSLC chunks of 512 × 512 ({mb:.0f} MB complex64)",
                       extra={"http_MB_per_s": mb / cand.best, "direct_MB_per_s": mb / ref.best,
-                             "zarr_python_ratio": zarr_direct.best / zarr_http.best})
+                             "zarr_python_ratio": zarr_direct.best / zarr_http.best,
+                             "cpu_server_ms_per_chunk": server, "cpu_client_http_ms_per_chunk": client_http,
+                             "cpu_client_direct_ms_per_chunk": client_direct,
+                             "bare_asgi_ratio": ref_again.best / bare_http.best})
     finally:
         shutil.rmtree(ard, ignore_errors=True)

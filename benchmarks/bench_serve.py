@@ -54,20 +54,35 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+#: A FastAPI app of one plain route served by uvicorn as ``sarcube serve`` runs it (``sys.argv[1]``: the
+#: port): the floor of any FastAPI server's first answer, start-up and request included.
+MINIMAL_SERVER = """
+import sys
+import fastapi, uvicorn
+from starlette.responses import Response
+from starlette.routing import Route
+app = fastapi.FastAPI()
+app.router.routes.append(Route("/zarr.json", lambda request: Response(b"{}", media_type="application/json")))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws="none")
+"""
+
+
 def _first_response(cube: str, ard: str, path: str, timeout_s: float = 300, cpu: list | None = None,
-                    bytecode: bool = True) -> float:
+                    bytecode: bool = True, minimal: bool = False) -> float:
     """Seconds from spawning ``sarcube serve`` to the first 200 answer to ``GET path``.
 
     ``cpu`` gets the server's CPU seconds at that moment (the figure that does not grow with the
-    machine's load); ``bytecode``: see `_env`.
+    machine's load); ``bytecode``: see `_env`; ``minimal``: `MINIMAL_SERVER` instead.
     """
     import httpx
 
     port = _port()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "cube.cli", "serve", "--cube", cube, "--ard", ard,
-                             "--port", str(port), "--log-level", "warning", "--allow-anonymous"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=_env(bytecode))
+    args = (["-c", MINIMAL_SERVER, str(port)] if minimal else
+            ["-m", "cube.cli", "serve", "--cube", cube, "--ard", ard, "--port", str(port), "--log-level",
+             "warning", "--allow-anonymous"])
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=ROOT, env=_env(bytecode))
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=timeout_s) as client:
             while True:
@@ -112,7 +127,8 @@ def bench_first_request(ctx: Context) -> Result:
     ``cpu_*_s`` the server's CPU seconds when it answered (on a loaded machine the wall time grows,
     the CPU time much less), and ``*cold*`` the metadata request and the reference with no bytecode
     cache. Reference: a fresh Python importing fastapi and uvicorn (the floor of any FastAPI
-    server)."""
+    server); ``extra.minimal_server_s``: the first answer of a FastAPI app of one plain route run
+    by uvicorn as ``sarcube serve`` runs it (that floor with uvicorn's start-up and a request)."""
     from cube.materialize import ArdEngine
     from cube.products import ArdArray, Variant
     from cube.storage import open_store
@@ -129,7 +145,7 @@ def bench_first_request(ctx: Context) -> Result:
         n = 3
         metadata = f"/zarr/{burst_id}/backscatter/zarr.json"
         cpu: dict[str, list] = {"metadata": [], "chunk": [], "stac": [], "floor": [], "cold": [],
-                                "cold_floor": []}
+                                "cold_floor": [], "minimal_server": []}
         cold_s = _first_response(cube, ard, metadata, cpu=cpu["cold"], bytecode=False)
         cold_floor_s = _fresh("import fastapi, uvicorn", cpu=cpu["cold_floor"], bytecode=False)
         chunk = f"/zarr/{burst_id}/backscatter/backscatter/c/{index}/{i}/{j}"
@@ -144,6 +160,8 @@ def bench_first_request(ctx: Context) -> Result:
             "cold_floor_s": cold_floor_s,
         }
         ref = Timing([_fresh("import fastapi, uvicorn", cpu=cpu["floor"]) for _ in range(n)])
+        extra["minimal_server_s"] = min(_first_response(cube, ard, "/zarr.json", cpu=cpu["minimal_server"],
+                                                        minimal=True) for _ in range(n))
         extra["python_pass_s"] = min(_fresh("pass") for _ in range(n))
         extra.update({f"cpu_{k}_s": min(v) for k, v in cpu.items()})
         return Result(candidate=cand, reference=ref, reference_name="fresh python: import fastapi, uvicorn",

@@ -4,6 +4,8 @@ A router is imported on the first request under its paths (:class:`LazyRoutes`),
 sub-app built on the first request under ``/stac`` (:class:`LazyApp`): a fresh server answers its
 first request after importing only what that request needs (titiler, rasterio, stac-fastapi,
 shapely, dask wait for the routes that use them). ``/openapi.json`` loads every router first.
+The keys of ``/zarr`` are served by a route of their own (`cube.api.zarr.ZarrKeys`), there from
+the start: it needs no FastAPI route built, and no per-request FastAPI work.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ ROUTERS = ("stac", "zarr", "ard", "analysis", "jobs", "tiles", "viewer")
 
 #: router name → (the path prefixes it serves, "module:router" or "module:factory", its mount prefix).
 _LAZY: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "zarr": (("/zarr",), "cube.api.zarr:router", ""),
+    "zarr": (("/zarr",), "cube.api.zarr:make_zarr_router", ""),
     "ard": (("/ard",), "cube.api.ard:router", ""),
     "analysis": (("/point", "/zonal"), "cube.api.point:router", ""),
     "jobs": (("/jobs",), "cube.api.jobs:router", ""),
@@ -171,6 +173,10 @@ def create_app(
     app.state._executor = None  # started by the first job (cube.api.jobs.executor_of)
     factory_kwargs: dict[str, dict[str, Any]] = {
         "viewer": {"basemap": settings.basemap, "basemap_attribution": settings.basemap_attribution}}
+    if "zarr" in routers:  # its keys' GET and HEAD, ahead of the router that documents them
+        from cube.api.zarr import ZarrKeys
+
+        app.router.routes.append(ZarrKeys())
     lazy = [LazyRoutes(app, *_LAZY[name], **factory_kwargs.get(name, {}))
             for name in _LAZY if name in routers]
     app.router.routes.extend(lazy)

@@ -256,20 +256,25 @@ class Authenticator:
 _bearer = HTTPBearer(auto_error=False, description="an API key or an OIDC JWT")
 
 
-async def authenticate(
-    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User | None:
-    """FastAPI dependency of every route.
+async def check_caller(request: Request) -> User | None:
+    """The caller of a request by the app's `Authenticator`: None if anonymous; 401 when refused.
 
-    The caller (None if anonymous), also kept as ``request.state.user``; 401 when refused. API keys,
-    the gateway's claims and anonymous reads are checked on the event loop (no I/O); a JWT in the
-    thread pool (its issuer's keys may have to be fetched).
+    Also kept as ``request.state.user``. API keys, the gateway's claims and anonymous reads are
+    checked on the event loop (no I/O); a JWT in the thread pool (its issuer's keys may have to
+    be fetched).
     """
     auth: Authenticator = request.app.state.auth
     args = (request.method, request.url.path, request.headers, request.scope)
     user = auth.check(*args) if auth.jwks is None else await run_in_threadpool(auth.check, *args)
     request.state.user = user
     return user
+
+
+async def authenticate(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User | None:
+    """FastAPI dependency of every route: `check_caller` (the bearer scheme is there for OpenAPI)."""
+    return await check_caller(request)
 
 
 def current_user(request: Request) -> User | None:
@@ -345,6 +350,7 @@ __all__ = [
     "QuotaError",
     "User",
     "authenticate",
+    "check_caller",
     "current_user",
     "gateway_user",
     "hash_key",

@@ -4,19 +4,33 @@
 ``name=value`` pairs separated by commas (``window=7x7``, ``quantity=gamma0,db=true``,
 ``pol=VH``); it is there only when an option differs from its default, because zarr clients
 append keys to the URL's path. ``xr.open_zarr("http://host/zarr/t071_151200_iw3/coherence/window=7x7")``.
+
+A zarr client reads a store key by key, a request per chunk: :class:`ZarrKeys` serves them
+without FastAPI's per-request work (routing through included routers, dependency injection,
+parameter validation: some 0.3 ms of CPU a request, a fifth of what a stored 2 MB chunk costs the
+server; ``zarr_http_throughput`` in docs/performance.md). The caller is checked by the app's
+`Authenticator` as every route's is, and errors go to the app's handlers (``{code, detail}``).
+The OpenAPI document describes the operation with the router of :func:`make_zarr_router`, built
+when the document is (or when a request under ``/zarr`` is not a key's ``GET`` or ``HEAD``: 404,
+405).
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Match, NoMatchFound, compile_path, get_route_path
+from starlette.types import Receive, Scope, Send
 
 from cube.api._common import engine_of, error, variant_from
+from cube.api.auth import check_caller
 from cube.materialize import ProductStore, Tally
 from cube.products import Selection
 
-router = APIRouter(tags=["zarr"])
+PATH = "/zarr/{burst_id}/{product}/{path:path}"
 _LOCK = threading.Lock()
 _MAX_STORES = 4096
 
@@ -49,16 +63,7 @@ def product_store(request: Request, burst_id: str, product: str, segment: str) -
         return cache[key]
 
 
-@router.get(
-    "/zarr/{burst_id}/{product}/{path:path}",
-    operation_id="zarr_key",
-    summary="A key of a product's zarr v3 store (metadata or a chunk)",
-    responses={
-        200: {"content": {"application/octet-stream": {}}},
-        404: {"description": "no such key (zarr reads the fill value)"},
-    },
-)
-def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Response:
+def serve_key(request: Request, burst_id: str, product: str, path: str) -> Response:
     """Serve ``zarr.json`` documents and chunks; a missing chunk is computed, stored, then served.
 
     The response header ``X-Sarcube-Chunks-Computed`` counts the chunks this request computed
@@ -93,6 +98,62 @@ def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Respon
     return Response(body, media_type=media, headers={**headers, "Content-Length": str(len(data))})
 
 
-router.add_api_route(
-    "/zarr/{burst_id}/{product}/{path:path}", zarr_key, methods=["HEAD"], include_in_schema=False
-)
+class ZarrKeys(BaseRoute):
+    """``GET`` and ``HEAD`` of ``/zarr/{burst_id}/{product}/{path}``: :func:`serve_key` in the thread pool.
+
+    The caller is checked first (`check_caller`, as every route's); a raised error reaches the
+    app's handlers. Other methods on those paths are left to the documented router (405).
+    """
+
+    path_format = PATH.replace(":path", "")
+
+    def __init__(self) -> None:
+        self.path_regex = compile_path(PATH)[0]
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """FULL for a GET or HEAD of a key of a product's store, with its path parameters."""
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            found = self.path_regex.match(get_route_path(scope))  # as Starlette's routes match
+            if found:
+                return Match.FULL, {"path_params": {**scope.get("path_params", {}), **found.groupdict()}}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        """No named routes here (the documented operation is ``zarr_key``)."""
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the caller, serve the key, send the answer."""
+        request = Request(scope, receive)
+        await check_caller(request)
+        p = scope["path_params"]
+        response = await run_in_threadpool(serve_key, request, p["burst_id"], p["product"], p["path"])
+        await response(scope, receive, send)
+
+
+def make_zarr_router() -> APIRouter:
+    """The ``/zarr`` keys as FastAPI routes: the OpenAPI description of what :class:`ZarrKeys` serves.
+
+    Requests reach them only where ZarrKeys leaves them (other methods: 405).
+    """
+    router = APIRouter(tags=["zarr"])
+
+    @router.get(
+        PATH,
+        operation_id="zarr_key",
+        summary="A key of a product's zarr v3 store (metadata or a chunk)",
+        responses={
+            200: {"content": {"application/octet-stream": {}}},
+            404: {"description": "no such key (zarr reads the fill value)"},
+        },
+    )
+    def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Response:
+        """Serve ``zarr.json`` documents and chunks; a missing chunk is computed, stored, then served.
+
+        The response header ``X-Sarcube-Chunks-Computed`` counts the chunks this request computed
+        (dependencies included: a coherence chunk may compute CSLC chunks).
+        """
+        return serve_key(request, burst_id, product, path)
+
+    router.add_api_route(PATH, zarr_key, methods=["HEAD"], include_in_schema=False)
+    return router

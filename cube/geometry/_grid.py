@@ -15,12 +15,15 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from cube.errors import InputError
 from cube.format import SPEED_OF_LIGHT, BurstMetadata
+
+if TYPE_CHECKING:  # numpy where arrays are made: a grid's shape, bounds and CF attributes need none
+    import numpy as np
 
 Window = tuple[slice, slice]
 """(row slice, column slice) of a grid, step 1."""
@@ -95,6 +98,8 @@ def burst_footprint(
     first..last valid line × first..last valid sample, walked around.
     """
     # numba's kernels here, not at import: the grid's readers (the API's metadata) need none
+    import numpy as np
+
     from cube.geometry._orbit import burst_orbit
     from cube.geometry._radar import rdr2geo
 
@@ -141,6 +146,8 @@ def make_burst_grid(
     margin_m : float
         Extra margin on every side (orbit-tube differences between dates), m.
     """
+    import numpy as np
+
     dx, dy = float(posting[0]), float(posting[1])
     if dx <= 0 or dy <= 0:
         raise ValueError(f"posting must be positive, got {posting}")
@@ -197,6 +204,8 @@ def grid_coordinates(grid: BurstGrid, window: Window | None = None) -> tuple[np.
     Returns ``(x, y)``: x (cols,) eastings and y (rows,) northings in m, float64; y
     decreases with the row.
     """
+    import numpy as np
+
     r0, r1, c0, c1 = window_bounds(window, grid.height, grid.width)
     x = grid.x0 + (np.arange(c0, c1) + 0.5) * grid.dx
     y = grid.y0 - (np.arange(r0, r1) + 0.5) * grid.dy
@@ -243,6 +252,8 @@ class ProductGrid:
 
     def xy(self, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Pixel-centre ``x`` (cols,) eastings and ``y`` (rows,) northings of a window, m, float64."""
+        import numpy as np
+
         r0, r1, c0, c1 = self.bounds_of(window)
         dy, dx = self.spacing
         return self.grid.x0 + (np.arange(c0, c1) + 0.5) * dx, self.grid.y0 - (np.arange(r0, r1) + 0.5) * dy
@@ -280,6 +291,8 @@ class ProductGrid:
             raise InputError(
                 f"bbox {list(bbox)} is not west,south,east,north in degrees with west < east, south < north"
             )
+        import numpy as np
+
         t = np.linspace(0, 1, 21)
         lons = np.concatenate([west + (east - west) * t, np.full(21, east), east - (east - west) * t,
                                np.full(21, west)])

@@ -4,16 +4,32 @@
   compute, the inputs of each product resolved as the registry declares them;
 - :func:`select`: a request's or a job's :class:`~cube.products.Selection` (burst, dates, window);
 - :func:`read_pixels`, :func:`read_strided`: an array's values at scattered pixels or on a
-  strided window, gathered chunk by chunk (map tiles);
+  strided window, gathered chunk by chunk (map tiles; imported on first use, with numpy);
 - :class:`ProductStore`: a read-only zarr v3 store presenting one burst's product as
   (time, y, x) or (reference_time, secondary_time, y, x), for ``xr.open_zarr`` and ``/zarr``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from cube.materialize._ard import ARD_STORE, decode_block
 from cube.materialize._engine import LEASE_DIR, ArdEngine, ChunkState, Tally, default_lease_backend
-from cube.materialize._pixels import read_pixels, read_strided
 from cube.materialize._product_store import ProductStore, open_product
 from cube.materialize._select import check_date_key, follows_selection, select
+
+if TYPE_CHECKING:
+    from cube.materialize._pixels import read_pixels, read_strided
+
+
+def __getattr__(name: str) -> object:
+    """The pixel gathering, imported on first use (serving a zarr key needs no numpy)."""
+    if name in ("read_pixels", "read_strided"):
+        from cube.materialize import _pixels
+
+        return getattr(_pixels, name)
+    raise AttributeError(f"module 'cube.materialize' has no attribute {name!r}")
+
 
 __all__ = [
     "ARD_STORE",

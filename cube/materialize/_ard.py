@@ -39,13 +39,13 @@ import struct
 from typing import TYPE_CHECKING
 
 import google_crc32c
-import numpy as np
 
 from cube.errors import CorruptChunkError
 from cube.products import Variant
 
 if TYPE_CHECKING:
     import numcodecs
+    import numpy as np
 
 ARD_STORE = "ard.zarr"
 ZSTD_LEVEL = 3
@@ -76,6 +76,8 @@ def encode_chunk(data: np.ndarray, variant: Variant, level: int | None = None) -
 
     ``level``: zstd's, by default that of new arrays of the variant (`zstd_level`).
     """
+    import numpy as np  # arrays only: serving a stored chunk needs none
+
     cy, cx = variant.chunks
     le = variant.dtype.newbyteorder("<")
     if data.shape == (cy, cx):
@@ -117,6 +119,8 @@ def decode_block(raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...]) -> n
 
     CorruptChunkError if its checksum fails or it does not decompress to exactly that many values.
     """
+    import numpy as np
+
     dtype = np.dtype(dtype)
     try:
         flat = np.frombuffer(_zstd().decode(check_chunk(raw)), dtype=dtype.newbyteorder("<"))
@@ -155,9 +159,9 @@ def recorded_level(codecs: object) -> int | None:
 
 def fill_json(variant: Variant) -> object:
     """The fill value as zarr v3 metadata writes it."""
-    if variant.dtype.kind in "iu":
+    if variant.kind in "iu":
         return variant.fill_value
-    return ["NaN", "NaN"] if variant.dtype.kind == "c" else "NaN"
+    return ["NaN", "NaN"] if variant.kind == "c" else "NaN"
 
 
 def array_metadata(
@@ -176,7 +180,7 @@ def array_metadata(
         "zarr_format": 3,
         "node_type": "array",
         "shape": list(shape),
-        "data_type": variant.dtype.name,
+        "data_type": variant.var.dtype,
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": fill_json(variant),

@@ -29,9 +29,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from cube.errors import CorruptChunkError, InputError, NotFoundError
 from cube.format import BURST_ID_PATTERN, GRID_DIR
@@ -55,6 +53,9 @@ from cube.storage import (
     storage_errors,
     store_lease_backend,
 )
+
+if TYPE_CHECKING:  # numpy where arrays are made: serving a stored chunk's bytes needs none
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class CslcCache:
         """Keep an array's pixels over ``bounds`` (r0, r1, c0, c1), evicting the least recently used."""
         if data.nbytes > self.max_bytes:
             return
+        import numpy as np
+
         data = np.asarray(data)
         data.flags.writeable = False
         r0, r1, c0, c1 = bounds
@@ -528,6 +531,8 @@ class ArdEngine:
 
     def read(self, ref: ArdArray, window: Window | None = None, tally: Tally | None = None) -> np.ndarray:
         """A product-grid window of one array (one date or pair), assembled from its chunks."""
+        import numpy as np
+
         grid = self.product_grid(ref.burst_id, ref.polarization, ref.variant)
         r0, r1, c0, c1 = grid.bounds_of(window)
         out = np.empty((r1 - r0, c1 - c0), ref.variant.dtype)

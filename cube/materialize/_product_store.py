@@ -29,8 +29,6 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from cube.format import date_key_time, iso
 from cube.geometry import ProductGrid
 from cube.materialize._ard import array_metadata
@@ -38,6 +36,7 @@ from cube.materialize._engine import ArdEngine, Tally
 from cube.products import X_ATTRS, Y_ATTRS, ArdArray, Variant, provenance, time_attrs, variable_attrs
 
 if TYPE_CHECKING:
+    import numpy as np
     import xarray as xr
     from zarr.abc.store import Store
 
@@ -117,6 +116,9 @@ class ProductStore:
         return ProductGrid(self.stack.grid, self.variant.looks)
 
     def _coords(self) -> dict[str, np.ndarray]:
+        """The coordinate arrays by name (the only numpy of the store: keys' bytes and metadata need none)."""
+        import numpy as np
+
         times = np.array([_micros(d) for d in self.dates], "<i8")
         x, y = self.grid.xy()
         coords = {"x": x.astype("<f8"), "y": y.astype("<f8")}
@@ -127,8 +129,7 @@ class ProductStore:
     def metadata(self) -> dict[str, dict]:
         """zarr.json documents by node path ('' = the root group)."""
         v = self.variant
-        coords = self._coords()
-        rows, cols = coords["y"].size, coords["x"].size
+        rows, cols = self.grid.shape
         nt = len(self.dates)
         about = provenance(self.burst_id, self.polarization, v)
         docs: dict[str, dict] = {

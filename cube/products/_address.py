@@ -15,19 +15,20 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from cube.format import iso
 from cube.products._options import ProductOptions
 from cube.products._registry import ProductSpec, VariableSpec, get_product
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from cube.geometry import Window
 
 CSLC_CHUNK = 512
 """Rows and columns of the fixed grid per chunk; a product chunk covers about that much ground."""
 ALL_DATES = "all_dates"
 """The path segment of a per-burst (dateless) array: it covers every date of the burst."""
+_KINDS = {"complex": "c", "float": "f", "int": "i", "uint": "u"}
 
 
 @dataclass(frozen=True)
@@ -100,14 +101,21 @@ class Variant:
     @property
     def dtype(self) -> np.dtype:
         """The variable's numpy dtype."""
+        import numpy as np  # for arrays only: metadata needs `kind` alone
+
         return np.dtype(self.var.dtype)
+
+    @property
+    def kind(self) -> str:
+        """The kind of the variable's dtype, as numpy spells it: 'c' complex, 'f' float, 'i'/'u' integer."""
+        return _KINDS[self.var.dtype.rstrip("0123456789")]
 
     @property
     def fill_value(self) -> complex | float | int:
         """The value of pixels without data: NaN (NaN+NaNj complex), the variable's fill for integers."""
-        if self.dtype.kind == "c":
-            return complex(np.nan, np.nan)
-        return int(self.var.fill) if self.dtype.kind in "iu" else float("nan")
+        if self.kind == "c":
+            return complex(float("nan"), float("nan"))
+        return int(self.var.fill) if self.kind in "iu" else float("nan")
 
 
 @dataclass(frozen=True)

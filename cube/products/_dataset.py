@@ -17,12 +17,11 @@ import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from cube import __version__
 from cube.products._address import Selection, Variant
 
-if TYPE_CHECKING:  # the attribute functions (the API's zarr metadata) need neither xarray nor numba
+if TYPE_CHECKING:  # the attribute functions (the API's zarr metadata) need neither xarray, numpy nor numba
+    import numpy as np
     import xarray as xr
 
     from cube.geometry import Dem, ProductGrid
@@ -111,11 +110,15 @@ def product_dataset(selection: Selection, grid: ProductGrid, data: np.ndarray | 
 
 
 def _times(stamps: list[str]) -> np.ndarray:
+    import numpy as np
+
     return np.array([s.removesuffix("Z") for s in stamps], "datetime64[us]")
 
 
 def split_complex(ds: xr.Dataset) -> xr.Dataset:
     """Complex variables as ``<name>_real`` and ``<name>_imag`` (NetCDF readers handle complex poorly)."""
+    import numpy as np
+
     out = ds.copy()
     for name, da in ds.data_vars.items():
         if np.iscomplexobj(da):
@@ -136,6 +139,7 @@ def to_cog(ds: xr.Dataset) -> bytes:
     One band per date (or pair) of the product's own variable, CFloat32 for complex products;
     a per-burst product (no time axis): one float32 band per variable, named after it.
     """
+    import numpy as np
     import rasterio
     import xarray as xr
     from rasterio.io import MemoryFile

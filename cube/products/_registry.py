@@ -20,9 +20,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from cube.errors import InputError, NotFoundError
 from cube.products._options import (
@@ -36,6 +34,9 @@ from cube.products._options import (
     UnwrappedOptions,
     VelocityOptions,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Input = Literal["slc", "cslc", "cslc_window", "metadata"]
 

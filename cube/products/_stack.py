@@ -12,8 +12,6 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
-
 from cube.errors import CorruptChunkError, InputError, NotFoundError
 from cube.format import CUBE_DOC, SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path, grid_path
 from cube.geometry import GRID_MARGIN_M, BurstGrid, ProductGrid, Window, make_burst_grid, transformer
@@ -22,8 +20,9 @@ from cube.products._options import CslcOptions, ProductOptions
 from cube.products._registry import Input, compute_product, get_product
 from cube.storage import CubeStore, list_burst_groups
 
-if TYPE_CHECKING:  # numba (the DEM, the CSLC) and zarr (the pixels) are imported where used:
-    import xarray as xr  # a stack's dates and grid (the API's metadata) need neither
+if TYPE_CHECKING:  # numba (the DEM, the CSLC), zarr and numpy (the pixels) are imported where used:
+    import numpy as np  # a stack's dates and grid (the API's metadata) need none of them
+    import xarray as xr
     import zarr
 
     from cube.geometry import Dem
@@ -189,6 +188,8 @@ class BurstStack:
                     f"{self.store.url}: the cube has no DEM; record one with "
                     "`sarcube dem CUBE DEM_URL` (a GeoTIFF/COG of heights) or `sarcube dem CUBE cop30`"
                 )
+            import numpy as np
+
             g = self.grid
             xmin, ymin, xmax, ymax = g.bounds
             xs = np.array([xmin, xmax, xmin, xmax])
@@ -214,6 +215,8 @@ class BurstStack:
     # -- pixels -----------------------------------------------------------------------------
     def read_slc(self, date_key: str, l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
         """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window: a new array on each call."""
+        import numpy as np
+
         raw = np.asarray(self._slc[self._index[date_key], l0:l1, s0:s1, :])
         out = np.empty(raw.shape[:2], np.complex64)
         pairs = out.view(np.float32).reshape(*raw.shape[:2], 2)  # (re, im) of each pixel
@@ -311,6 +314,8 @@ class BurstStack:
 
     def dataset(self, selection: Selection) -> xr.Dataset:
         """A selection computed here (no ARD store) as the product Dataset every output shares."""
+        import numpy as np
+
         from cube.products._dataset import product_dataset
 
         v = selection.variant

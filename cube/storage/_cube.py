@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from cube.errors import NotFoundError
 from cube.format import SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path
 from cube.storage._store import CubeStore, storage_errors
@@ -45,6 +43,8 @@ def open_slc(store: CubeStore, burst_id: str, polarization: str) -> xr.Dataset:
 
 def slc_complex(slc: xr.DataArray) -> xr.DataArray:
     """complex64 view (..., line, sample) of the int16 ``slc`` variable (..., part)."""
+    import numpy as np  # with the arrays: the metadata readers of a cube need none
+
     out = slc.isel(part=0).astype(np.float32) + 1j * slc.isel(part=1).astype(np.float32)
     return out.astype(np.complex64).assign_attrs(long_name="single look complex", units="1")
 

@@ -198,6 +198,25 @@ def test_openapi_docs_are_served(server):
         assert c.get("/docs").status_code == 200
 
 
+def test_zarr_keys_have_their_own_route_and_are_documented(server, burst):
+    """GET and HEAD of a key go to ZarrKeys (the documenting router stays unloaded); other methods
+    get the documented operation's 405; /openapi.json describes the operation."""
+    from cube.api.app import LazyRoutes
+
+    zarr_docs = next(r for r in server.app.router.routes if isinstance(r, LazyRoutes) and "/zarr" in r.prefixes)
+    key = f"/zarr/{burst[0]}/cslc/zarr.json"
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        doc = c.get(key)
+        head = c.head(key)
+        assert doc.status_code == head.status_code == 200 and json.loads(doc.content)["node_type"] == "group"
+        assert head.content == b"" and head.headers["content-length"] == str(len(doc.content))
+        assert not zarr_docs.loaded
+        post = c.post(key)
+        assert (post.status_code, post.json()["code"]) == (405, "method_not_allowed")
+        spec = c.get("/openapi.json").json()
+    assert spec["paths"]["/zarr/{burst_id}/{product}/{path}"]["get"]["operationId"] == "zarr_key"
+
+
 @pytest.mark.parametrize(("path", "status", "code"), BAD)
 def test_bad_requests_get_clear_4xx(server, burst, path, status, code):
     got, body = _raw_get(server.url, path.format(b=burst[0]))

@@ -2,9 +2,10 @@
 
 A metadata request (``zarr.json``), a stored chunk and the STAC landing page need neither numba,
 xarray, pandas nor zarr-python: those cost seconds of start-up (docs/performance.md,
-``first_request``). The server is the real command in its own process; the modules it holds
-(``sys.modules``) are written out when it stops. (``-X importtime`` would miss the routers:
-``importlib.import_module`` bypasses its hook.)
+``first_request``); the two zarr requests need neither numpy nor pydantic-settings (the STAC
+landing imports them, with shapely and stac-fastapi). The server is the real command in its own process; the modules it holds
+(``sys.modules``) are written out on SIGUSR1 and when it stops. (``-X importtime`` would miss the
+routers: ``importlib.import_module`` bypasses its hook.)
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from cube.storage import list_burst_groups, open_store
 ROOT = Path(__file__).resolve().parents[2]
 #: Top-level packages the light requests must not import.
 HEAVY = ("numba", "xarray", "pandas", "zarr", "dask")
+#: ... and those the zarr requests (metadata, a stored chunk) must not import either (pydantic-settings
+#: costs some 40 ms: the settings read the environment without it).
+HEAVY_ZARR = (*HEAVY, "numpy", "pydantic_settings")
 
 
 def _free_port() -> int:
@@ -35,12 +39,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-#: ``sarcube serve ARGS`` that writes its ``sys.modules`` to the file ``sys.argv[1]`` when it stops.
-SERVE = ("import atexit, runpy, sys\n"
+#: ``sarcube serve ARGS`` that writes its ``sys.modules`` to the file ``sys.argv[1]`` when it stops,
+#: and to ``<that file>.usr1`` on SIGUSR1.
+SERVE = ("import atexit, runpy, signal, sys\n"
          "out = sys.argv.pop(1)\n"
-         "atexit.register(lambda: open(out, 'w').write('\\n'.join(sorted(sys.modules))))\n"
+         "def dump(path): open(path + '.tmp', 'w').write('\\n'.join(sorted(sys.modules)))\n"
+         "def move(path): __import__('os').replace(path + '.tmp', path)\n"
+         "signal.signal(signal.SIGUSR1, lambda *_: (dump(out + '.usr1'), move(out + '.usr1')))\n"
+         "atexit.register(lambda: (dump(out), move(out)))\n"
          "sys.argv[0] = 'sarcube'\n"
          "runpy.run_module('cube.cli', run_name='__main__')\n")
+
+
+def _heavy(imported: set[str], packages: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in imported if m.split(".")[0] in packages)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +88,11 @@ def test_metadata_chunk_and_stac_landing_import_no_array_stack(stored, tmp_path)
                     assert time.monotonic() < deadline, "sarcube serve did not start in 60 s"
                     time.sleep(0.05)
             chunk = client.get(f"/zarr/{burst_id}/backscatter/{chunk_key}")
+            proc.send_signal(signal.SIGUSR1)  # the modules of the zarr requests alone
+            zarr_modules = Path(f"{modules}.usr1")
+            while not zarr_modules.exists():
+                assert proc.poll() is None and time.monotonic() < deadline, "no module list on SIGUSR1"
+                time.sleep(0.02)
             landing = client.get("/stac/")
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn stops, re-raises it, the atexit hook runs
@@ -90,5 +107,9 @@ def test_metadata_chunk_and_stac_landing_import_no_array_stack(stored, tmp_path)
     assert modules.exists(), f"sarcube serve wrote no module list: {err[-2000:]}"
     imported = set(modules.read_text().split())
     assert {"cube.api.zarr", "cube.api.stac"} <= imported, "the module list misses the routers"
-    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    heavy = _heavy(imported, HEAVY)
     assert not heavy, f"the first requests import {sorted({m.split('.')[0] for m in heavy})}: {heavy[:10]}"
+    imported = set(zarr_modules.read_text().split())
+    assert "cube.api.zarr" in imported and "cube.api.stac" not in imported, "the module list is not the zarr one"
+    heavy = _heavy(imported, HEAVY_ZARR)
+    assert not heavy, f"zarr.json and a stored chunk import {sorted({m.split('.')[0] for m in heavy})}: {heavy[:10]}"
