@@ -265,8 +265,8 @@ def make_engine(settings: Settings) -> ArdEngine:
 
 KEEP_FREED_MEMORY_ENV = {
     "GLIBC_TUNABLES": ("glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0"
-                       ":glibc.malloc.trim_threshold=2147483647"),
-    "MALLOC_TRIM_THRESHOLD_": "2147483647",
+                       ":glibc.malloc.trim_threshold=1099511627776"),
+    "MALLOC_TRIM_THRESHOLD_": "1099511627776",
 }
 """`keep_freed_memory` as environment variables, for processes that compute in threads (a Dask
 worker): glibc reads them at process start, and a thread's own malloc arena would otherwise still
@@ -280,7 +280,7 @@ def keep_freed_memory() -> bool:
     complex64, its positions twice that). glibc serves each from fresh ``mmap`` pages and gives
     them back on free, and the kernel zeroes every fresh page on first touch: measured here, 0.5–1.9
     CPU s of system time per full-size CSLC (about 2 s of compute). With mmap off, one arena and
-    the heap not trimmed below 2 GB, freed arrays are reused instead. The process keeps its peak
+    the heap never trimmed, freed arrays are reused instead. The process keeps its peak
     memory, as a worker sized for that peak may. Threads that already have their own arena keep
     it: start such processes with `KEEP_FREED_MEMORY_ENV`.
     """
@@ -294,7 +294,7 @@ def keep_freed_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # <malloc.h>
     return all(mallopt(option, value) for option, value in
-               ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, 2**31 - 1)))
+               ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, -1)))  # -1: never trim
 
 
 __all__ = ["INDEX_VARIABLES", "KEEP_FREED_MEMORY_ENV", "EnvSettings", "Settings", "WorkerSettings",
