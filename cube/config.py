@@ -285,11 +285,9 @@ def keep_freed_memory() -> bool:
     it: start such processes with `KEEP_FREED_MEMORY_ENV`.
     """
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to set
         return False
     m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # <malloc.h>
