@@ -232,12 +232,10 @@ def cmd_geoid(args: argparse.Namespace) -> int:
 
 def cmd_product(args: argparse.Namespace) -> int:
     """``sarcube product``: compute a product window of one burst into a NetCDF or zarr file."""
-    from cube.config import keep_freed_memory
     from cube.format import date_by_prefix
     from cube.products import BurstStack, get_product, split_complex
     from cube.storage import open_store
 
-    keep_freed_memory()
     out = Path(args.out)
     if out.suffix not in (".zarr", ".nc"):
         raise InputError(f"--out {args.out}: name a .nc (NetCDF) or .zarr output")

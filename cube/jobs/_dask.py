@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from concurrent.futures import CancelledError
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cube.config import KEEP_FREED_MEMORY_ENV, WorkerSettings, available_cpus, keep_freed_memory, make_engine
+from cube.config import KEEP_FREED_MEMORY_ENV, WorkerSettings, available_cpus, make_engine
 from cube.errors import InputError
 from cube.jobs._local import _Tracker
 from cube.jobs._records import BurstMetrics, JobStore, make_job_store
@@ -91,10 +92,24 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
                               "dashboard_address": "127.0.0.1:0"}
         kw.update(_params(text, _LOCAL_KEYS))
         kw.update(local)
-        # the workers keep the memory they free (set before they start; Dask's default trims it)
-        spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **KEEP_FREED_MEMORY_ENV}
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+        if not kw["processes"]:  # threads of this process: its memory is not the workers' own
             cluster = LocalCluster(**kw)
+            return cluster, cluster
+        # the workers keep the memory they free: in the environment they start with (Dask's
+        # pre-spawn settings yield to this process's own variables, and trim by default)
+        memory = worker_memory_env()
+        saved = {name: os.environ.get(name) for name in memory}
+        os.environ.update(memory)
+        try:
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": {
+                    **dask.config.get("distributed.nanny.pre-spawn-environ", {}), **memory}}):
+                cluster = LocalCluster(**kw)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         return cluster, cluster
     if scheme == "slurm":
         try:
@@ -104,6 +119,7 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
         kw = _params(text, _SLURM_KEYS)
         jobs = kw.pop("jobs", None)
         kw.update(local)
+        kw.setdefault("job_script_prologue", [f"export {k}='{v}'" for k, v in worker_memory_env().items()])
         slurm = SLURMCluster(**kw)
         if jobs:
             slurm.adapt(minimum_jobs=0, maximum_jobs=jobs)
@@ -114,6 +130,14 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
         f"dask address {address!r}: use tcp://host:port (a running scheduler), local:// (a LocalCluster, "
         "the default) or slurm:// (dask-jobqueue)"
     )
+
+
+def worker_memory_env() -> dict[str, str]:
+    """`KEEP_FREED_MEMORY_ENV` for worker processes started here, after this process's ``GLIBC_TUNABLES``."""
+    mine = os.environ.get("GLIBC_TUNABLES")
+    ours = KEEP_FREED_MEMORY_ENV["GLIBC_TUNABLES"]
+    tunables = ours if not mine or ours in mine else f"{mine}:{ours}"
+    return {**KEEP_FREED_MEMORY_ENV, "GLIBC_TUNABLES": tunables}
 
 
 _ENGINES: dict[str, ArdEngine] = {}
@@ -137,7 +161,6 @@ def _run_part(part_json: str, numba_threads: int | None = None) -> dict[str, Any
     ``SARCUBE_NUMBA_THREADS``, else 1).
     """
     use_numba_threads(numba_threads or WorkerSettings().numba_threads or 1)
-    keep_freed_memory()
     part = JobSpec.model_validate_json(part_json)
     # the engine outlives the part: its metadata, and its CSLC cache (≤ 2 GB, LRU), from which
     # a pair part takes the CSLCs that this worker's date parts computed

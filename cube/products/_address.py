@@ -108,7 +108,7 @@ class Variant:
     @property
     def kind(self) -> str:
         """The kind of the variable's dtype, as numpy spells it: 'c' complex, 'f' float, 'i'/'u' integer."""
-        return _KINDS[self.var.dtype.rstrip("0123456789")]
+        return _KINDS[self.var.dtype.rstrip("0123456789")]  # a name VariableSpec checked
 
     @property
     def fill_value(self) -> complex | float | int:

@@ -54,6 +54,16 @@ class VariableSpec:
     long_name: str
     fill: float = float("nan")
 
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_NAMES:  # zarr v3 data_type names; Variant.kind reads them
+            raise ValueError(f"variable {self.name}: dtype {self.dtype!r} is not one of "
+                             f"{', '.join(sorted(DTYPE_NAMES))}")
+
+
+DTYPE_NAMES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                         "float32", "float64", "complex64", "complex128"})
+"""The dtypes a variable may have, spelled as numpy's names and zarr v3's ``data_type``."""
+
 
 @dataclass(frozen=True)
 class ProductSpec:

@@ -16,7 +16,7 @@ from distributed import get_task_stream
 
 from cube.api import create_app
 from cube.api.jobs import GB_HOUR_USD, MIN_BILLED_S, VCPU_HOUR_USD
-from cube.config import Settings
+from cube.config import KEEP_FREED_MEMORY_ENV, Settings
 from cube.errors import InputError
 from cube.jobs import JobSpec, make_job_record, make_job_store
 from cube.jobs._dask import DaskExecutor, make_dask_cluster
@@ -175,6 +175,21 @@ def test_addresses(tmp_path):
         make_executor(Settings(cube_url="s3://b/cube", executor="aws", jobs_table="t"))
 
 
+def test_local_workers_start_keeping_the_memory_they_free(monkeypatch):
+    """A LocalCluster's worker processes start with the malloc settings, after the caller's own."""
+    from distributed import Client
+
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
+    cluster, _ = make_dask_cluster("local://?n_workers=1")
+    try:
+        with Client(cluster) as client:
+            (seen,) = client.run(lambda: {k: os.environ.get(k) for k in KEEP_FREED_MEMORY_ENV}).values()
+    finally:
+        cluster.close()
+    ours = KEEP_FREED_MEMORY_ENV["GLIBC_TUNABLES"]
+    assert seen == {**KEEP_FREED_MEMORY_ENV, "GLIBC_TUNABLES": f"glibc.malloc.tcache_count=0:{ours}"}
+
+
 def test_slurm_address_makes_a_jobqueue_cluster():
     """dask-jobqueue's SLURMCluster from the address (no SLURM here: only its job script is read)."""
     cluster, owned = make_dask_cluster("slurm://?cores=2&memory=4GB&queue=short&walltime=00:30:00&account=geo",
@@ -187,6 +202,8 @@ def test_slurm_address_makes_a_jobqueue_cluster():
             assert line in script.splitlines(), script
         assert f"distributed.cli.dask_worker {cluster.scheduler_address}" in script
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        for name, value in KEEP_FREED_MEMORY_ENV.items():  # the workers keep the memory they free
+            assert f"export {name}='{value}'" in script.splitlines(), script
     finally:
         cluster.close()
 

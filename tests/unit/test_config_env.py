@@ -32,6 +32,7 @@ ENVIRONMENTS = [
     {"SARCUBE_STORAGE_OPTIONS": '{"anon": true, "client_kwargs": {"endpoint_url": "http://127.0.0.1:1"}}',
      "SARCUBE_API_KEYS": '{"alice": "' + "a" * 64 + '"}', "SARCUBE_ISCE2_SOURCES": '["/a", "/b"]'},
     {"SARCUBE_ARD_URL": "", "SARCUBE_JOBS_URL": "dynamodb://jobs", "SARCUBE_UNKNOWN": "ignored"},
+    {"SARCUBE_STORAGE_OPTIONS": "null", "SARCUBE_ISCE2_SOURCES": "null"},  # JSON null: the default
     {"AWS_BATCH_JOB_ARRAY_INDEX": "3", "LOG_LEVEL": "DEBUG", "SARCUBE_NUMBA_THREADS": "2"},
     {"SARCUBE_BURST_INDEX": "1", "AWS_BATCH_JOB_ARRAY_INDEX": "3", "cloud_run_task_index": "5"},
     {"CLOUD_RUN_TASK_INDEX": "5", "SARCUBE_JOB": "s3://b/job.yaml", "SARCUBE_BURST_ID": "t001_000001_iw1"},
@@ -89,3 +90,4 @@ def test_bad_values_are_refused_naming_the_setting(environ, env):
     with pytest.raises(ValidationError) as got:  # here always a ValidationError (the worker reports it)
         model(cube_url="/c")
     assert name in str(got.value).lower() or next(iter(env)) in str(got.value)
+    assert [e["loc"] for e in got.value.errors()] in ([(name,)], [(next(iter(env)),)])  # the field's error
