@@ -102,7 +102,10 @@ def make_dask_cluster(address: str | None, **local: Any) -> tuple[Any, Any | Non
         os.environ.update(memory)
         try:
             with dask.config.set({"distributed.nanny.pre-spawn-environ": {
-                    **dask.config.get("distributed.nanny.pre-spawn-environ", {}), **memory}}):
+                    **dask.config.get("distributed.nanny.pre-spawn-environ", {}), **memory},
+                    # a burst's parts, one per worker thread at a time: Dask's default (1.1) gives a
+                    # one-thread worker two queued parts, and leaves another worker idle
+                    "distributed.scheduler.worker-saturation": 1.0}):
                 cluster = LocalCluster(**kw)
         finally:
             for name, value in saved.items():

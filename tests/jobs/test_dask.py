@@ -176,12 +176,14 @@ def test_addresses(tmp_path):
 
 
 def test_local_workers_start_keeping_the_memory_they_free(monkeypatch):
-    """A LocalCluster's worker processes start with the malloc settings, after the caller's own."""
+    """A LocalCluster's worker processes start with the malloc settings, after the caller's own, and
+    its scheduler sends a one-thread worker one part at a time."""
     from distributed import Client
 
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
     cluster, _ = make_dask_cluster("local://?n_workers=1")
     try:
+        assert cluster.scheduler.WORKER_SATURATION == 1.0  # one part per worker thread at a time
         with Client(cluster) as client:
             (seen,) = client.run(lambda: {k: os.environ.get(k) for k in KEEP_FREED_MEMORY_ENV}).values()
     finally:
