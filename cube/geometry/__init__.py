@@ -12,8 +12,9 @@ Each name is imported on first use (module ``__getattr__``): ``ProductGrid`` and
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from cube import lazy_names
 
 if TYPE_CHECKING:
     from cube.geometry._baseline import compute_baseline, pair_baseline, select_common_burst
@@ -155,13 +156,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
 _LAZY = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 
-def __getattr__(name: str) -> object:
-    """A name of a submodule, imported on first use."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"cube.geometry.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cube.geometry' has no attribute {name!r}")
+__getattr__ = lazy_names("cube.geometry", _LAZY)
 
 
 __all__ = [

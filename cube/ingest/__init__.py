@@ -7,8 +7,9 @@ name is imported on first use (PEP 562).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from cube import lazy_names
 
 if TYPE_CHECKING:
     from cube.ingest._burst_id import make_burst_id, relative_orbit
@@ -29,10 +30,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"cube.ingest.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'cube.ingest' has no attribute {name!r}")
+__getattr__ = lazy_names("cube.ingest", _LAZY)
 
 
 __all__ = [

@@ -16,8 +16,9 @@ Each name is imported on first use (module ``__getattr__``): the API's job recor
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from cube import lazy_names
 
 if TYPE_CHECKING:
     from cube.jobs._aws import MAX_BURSTS_PER_EXECUTION, AwsExecutor, public_storage_options
@@ -96,13 +97,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
 _LAZY = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 
-def __getattr__(name: str) -> object:
-    """A name of a submodule, imported on first use."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"cube.jobs.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cube.jobs' has no attribute {name!r}")
+__getattr__ = lazy_names("cube.jobs", _LAZY)
 
 
 __all__ = [

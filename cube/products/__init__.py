@@ -14,9 +14,9 @@ use of its name.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from cube import lazy_names
 from cube.products._address import ALL_DATES, CSLC, CSLC_CHUNK, ArdArray, Selection, Variant, cslc_input
 from cube.products._options import (
     AmplitudeOptions,
@@ -82,11 +82,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """The compute side, imported on first use (it compiles numba kernels)."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"cube.products.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'cube.products' has no attribute {name!r}")
+__getattr__ = lazy_names("cube.products", _LAZY)  # the compute side (it compiles numba kernels)
 
 
 __all__ = [
