@@ -1,5 +1,6 @@
 """Cube layout, format version and metadata models (no I/O)."""
 
+from cube.format._chunks import check_chunk, decode_block, recorded_level, zstd_codec
 from cube.format._dates import (
     DAY_US,
     MAX_PAIR_DAYS,
@@ -41,6 +42,10 @@ from cube.format._models import (
 )
 
 __all__ = [
+    "check_chunk",
+    "decode_block",
+    "recorded_level",
+    "zstd_codec",
     "BURST_ID_PATTERN",
     "CATALOG_DIR",
     "CUBE_DOC",

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cube.materialize._ard import ARD_STORE, decode_block
+from cube.format import decode_block
+from cube.materialize._ard import ARD_STORE
 from cube.materialize._engine import LEASE_DIR, ArdEngine, ChunkState, Tally, default_lease_backend
 from cube.materialize._product_store import ProductStore, open_product
 from cube.materialize._select import check_date_key, follows_selection, select

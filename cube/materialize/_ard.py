@@ -33,18 +33,16 @@ checksum) is treated as absent: deleted and computed again.
 
 from __future__ import annotations
 
-import functools
 import json
 import struct
 from typing import TYPE_CHECKING
 
 import google_crc32c
 
-from cube.errors import CorruptChunkError
+from cube.format import decode_block, zstd_codec
 from cube.products import Variant
 
 if TYPE_CHECKING:
-    import numcodecs
     import numpy as np
 
 ARD_STORE = "ard.zarr"
@@ -55,15 +53,6 @@ ZSTD_LEVELS = {"cslc": -1}
 0.22 CPU s instead of 0.39 for 52 % of the raw bytes instead of 48 % (docs/cube-format.md)."""
 
 
-@functools.cache
-def _zstd(level: int = ZSTD_LEVEL) -> numcodecs.Zstd:
-    """The Zstd codec at ``level``, imported on first use (serving a chunk needs only its crc32c).
-
-    Decoding does not depend on the level.
-    """
-    import numcodecs
-
-    return numcodecs.Zstd(level=level)
 
 
 def zstd_level(variant: Variant) -> int:
@@ -85,28 +74,10 @@ def encode_chunk(data: np.ndarray, variant: Variant, level: int | None = None) -
     else:
         block = np.full((cy, cx), variant.fill_value, le)
         block[: data.shape[0], : data.shape[1]] = data
-    packed = bytes(_zstd(zstd_level(variant) if level is None else level).encode(block))
+    packed = bytes(zstd_codec(zstd_level(variant) if level is None else level).encode(block))
     return packed + struct.pack("<I", google_crc32c.value(packed))
 
 
-def check_chunk(raw: bytes) -> memoryview:
-    """The compressed payload of a stored chunk whose crc32c matches; CorruptChunkError if not.
-
-    Costs one CRC-32C over the stored bytes (hardware-accelerated; no decompression) and no copy:
-    the CRC of the payload extended by its own 4 CRC bytes equals the CRC of the whole chunk
-    exactly when the payload's CRC is the stored one. The payload is a view of ``raw``.
-    """
-    if len(raw) < 5:
-        raise CorruptChunkError(f"chunk of {len(raw)} bytes is too short to hold data and a crc32c")
-    tail = raw[-4:]
-    stored = struct.unpack("<I", tail)[0]
-    if google_crc32c.value(raw) != google_crc32c.extend(stored, tail):
-        computed = google_crc32c.value(raw[:-4])
-        raise CorruptChunkError(
-            f"crc32c mismatch: stored {stored:08x}, computed {computed:08x} "
-            "(corrupted, or written before format 1.1 without a checksum)"
-        )
-    return memoryview(raw)[:-4]
 
 
 def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
@@ -114,19 +85,6 @@ def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
     return decode_block(raw, variant.dtype, variant.chunks)
 
 
-def decode_block(raw: bytes, dtype: np.dtype | str, shape: tuple[int, ...]) -> np.ndarray:
-    """A stored chunk of ``dtype`` and chunk ``shape`` (as its zarr.json says).
-
-    CorruptChunkError if its checksum fails or it does not decompress to exactly that many values.
-    """
-    import numpy as np
-
-    dtype = np.dtype(dtype)
-    try:
-        flat = np.frombuffer(_zstd().decode(check_chunk(raw)), dtype=dtype.newbyteorder("<"))
-        return flat.reshape(shape).astype(dtype, copy=False)
-    except (RuntimeError, ValueError) as exc:  # numcodecs' zstd errors; a wrong number of values
-        raise CorruptChunkError(f"chunk does not decode to {dtype} {tuple(shape)}: {exc}") from None
 
 
 def codecs_of(variant: Variant, level: int | None = None) -> list[dict]:
@@ -139,22 +97,6 @@ def codecs_of(variant: Variant, level: int | None = None) -> list[dict]:
     ]
 
 
-def recorded_level(codecs: object) -> int | None:
-    """The zstd level of a zarr.json codec chain this module reads and extends, else None.
-
-    ``bytes`` (little endian) + ``zstd`` (any level, no zstd checksum) + ``crc32c``, however the
-    writer spelled the configurations (this module, zarr-python). A chain without crc32c (written
-    before format 1.1) gives None: its chunks fail their check and are computed again.
-    """
-    if not isinstance(codecs, list) or not all(isinstance(c, dict) for c in codecs):
-        return None
-    if [c.get("name") for c in codecs] != ["bytes", "zstd", "crc32c"]:
-        return None
-    if (codecs[0].get("configuration") or {}).get("endian", "little") != "little":
-        return None
-    zstd = codecs[1].get("configuration") or {}
-    level = zstd.get("level", 0)
-    return level if isinstance(level, int) and not zstd.get("checksum", False) else None
 
 
 def fill_json(variant: Variant) -> object:

@@ -32,16 +32,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from cube.errors import CorruptChunkError, InputError, NotFoundError
-from cube.format import BURST_ID_PATTERN, GRID_DIR
+from cube.format import BURST_ID_PATTERN, GRID_DIR, check_chunk, recorded_level
 from cube.geometry import BurstGrid, ProductGrid, Window
 from cube.materialize._ard import (
     ARD_STORE,
     array_metadata,
-    check_chunk,
     decode_chunk,
     encode_chunk,
     group_metadata,
-    recorded_level,
     zstd_level,
 )
 from cube.products import CSLC, ArdArray, BurstStack, Input, Selection, Variant, compute_product, cslc_input

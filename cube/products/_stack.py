@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from cube.errors import CorruptChunkError, InputError, NotFoundError
-from cube.format import CUBE_DOC, SLC_STORE, BurstMetadata, burst_group_path, date_metadata_path, grid_path
+from cube.format import (
+    CUBE_DOC,
+    SLC_STORE,
+    BurstMetadata,
+    burst_group_path,
+    date_metadata_path,
+    decode_block,
+    grid_path,
+    recorded_level,
+)
 from cube.geometry import GRID_MARGIN_M, BurstGrid, ProductGrid, Window, make_burst_grid, transformer
 from cube.products._address import Selection, Variant
 from cube.products._options import CslcOptions, ProductOptions
@@ -139,22 +148,42 @@ class BurstStack:
         self._index: dict[str, int] = {d["date_key"]: d["index"] for d in stored_dates}
         if nodes.get("slc", {}).get("node_type") != "array":
             raise CorruptChunkError(f"{store.url}: {path}/slc is not an array; re-ingest burst {burst_id}")
+        self._slc_meta: dict[str, Any] = nodes["slc"]
         self._meta: dict[str, BurstMetadata] = {}
         self._grid: BurstGrid | None = None
         self._dem: Dem | None = None
 
     @functools.cached_property
-    def group(self) -> zarr.Group:
-        """The burst group, opened with zarr-python on first use."""
+    def _slc(self) -> zarr.Array:
+        """The int16 (time, line, sample, part) SLC array, opened with zarr-python.
+
+        For a cube whose chunks `read_slc` does not decode itself (`_slc_chunks`).
+        """
         import zarr
 
         store = self.store.zarr_store(self._path, read_only=True)
-        return zarr.open_group(store, mode="r", use_consolidated=True)
+        group = zarr.open_group(store, mode="r", use_consolidated=True)
+        return cast("zarr.Array", group["slc"])
 
     @functools.cached_property
-    def _slc(self) -> zarr.Array:
-        """The int16 (time, line, sample, part) SLC array."""
-        return cast("zarr.Array", self.group["slc"])
+    def _slc_chunks(self) -> tuple[int, int] | None:
+        """(lines, samples) of the SLC array's chunks if `read_slc` decodes them itself, else None.
+
+        That is chunks of one date and both parts, keys ``c/t/i/j/0``, and codecs ``bytes`` +
+        ``zstd`` + ``crc32c`` (what ``ingest`` writes).
+        """
+        meta = self._slc_meta
+        try:
+            shape = meta["chunk_grid"]["configuration"]["chunk_shape"]
+            keys = meta.get("chunk_key_encoding", {})
+            ours = (meta["data_type"] == "int16" and len(shape) == 4 and shape[0] == 1 and shape[3] == 2
+                    and keys.get("name") == "default"
+                    and keys.get("configuration", {}).get("separator") == "/"
+                    and recorded_level(meta.get("codecs")) is not None
+                    and not meta.get("storage_transformers"))
+        except (KeyError, TypeError):
+            return None
+        return (int(shape[1]), int(shape[2])) if ours else None
 
     # -- metadata ---------------------------------------------------------------------------
     def burst(self, date_key: str) -> BurstMetadata:
@@ -217,10 +246,32 @@ class BurstStack:
         """complex64 (l1 - l0, s1 - s0) pixels of one date's burst window: a new array on each call."""
         import numpy as np
 
-        raw = np.asarray(self._slc[self._index[date_key], l0:l1, s0:s1, :])
-        out = np.empty(raw.shape[:2], np.complex64)
-        pairs = out.view(np.float32).reshape(*raw.shape[:2], 2)  # (re, im) of each pixel
-        pairs[...] = raw
+        t = self._index[date_key]
+        out = np.empty((l1 - l0, s1 - s0), np.complex64)
+        pairs = out.view(np.float32).reshape(l1 - l0, s1 - s0, 2)  # (re, im) of each pixel
+        chunks = self._slc_chunks
+        if chunks is None:
+            pairs[...] = self._slc[t, l0:l1, s0:s1, :]
+            return out
+        cl, cs = chunks  # each stored chunk decoded straight into its part of ``out``: no int16 copy
+        for i in range(l0 // cl, -(-l1 // cl)):
+            cols = range(s0 // cs, -(-s1 // cs))
+            keys = [f"{self._path}/slc/c/{t}/{i}/{j}/0" for j in cols]
+            a0, a1 = max(l0, i * cl), min(l1, (i + 1) * cl)
+            for j, key, raw in zip(cols, keys, self.store.read_many(keys), strict=True):
+                b0, b1 = max(s0, j * cs), min(s1, (j + 1) * cs)
+                part = pairs[a0 - l0:a1 - l0, b0 - s0:b1 - s0]
+                if raw is None:  # never written: the fill value
+                    part[...] = self._slc_meta.get("fill_value") or 0
+                    continue
+                try:
+                    block = decode_block(raw, "int16", (cl, cs, 2))
+                except CorruptChunkError as exc:
+                    raise CorruptChunkError(
+                        f"{self.store.child_url(key)} ({self.burst_id} {self.polarization} {date_key}): "
+                        f"{exc}; restore that date from its SAFE: sarcube verify {self.store.url} "
+                        "--restore SAFE") from None
+                part[...] = block[a0 - i * cl:a1 - i * cl, b0 - j * cs:b1 - j * cs]
         return out
 
     def slc_source(self, date_key: str, window: Window, counter: list[int] | None = None) -> SlcSource:
@@ -230,7 +281,7 @@ class BurstStack:
         """
         from cube.products._cslc import SlcSource
 
-        stored = 2 * self._slc.dtype.itemsize  # bytes per pixel: (re, im) as stored
+        stored = 4  # bytes per pixel: (re, im) int16, as stored
 
         def read(l0: int, l1: int, s0: int, s1: int) -> np.ndarray:
             pixels = self.read_slc(date_key, l0, l1, s0, s1)

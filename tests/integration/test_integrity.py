@@ -27,6 +27,8 @@ from _live import serve
 from cube.api import create_app
 from cube.cli import main
 from cube.config import Settings
+from cube.errors import CorruptChunkError
+from cube.ingest._writer import append_date
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, BurstStack, Variant
 from cube.storage import FileLeaseBackend, list_burst_groups, open_store
@@ -158,11 +160,56 @@ def test_a_group_written_before_format_1_1_still_reads_and_verifies(cube_copy):
 
     after = xr.open_zarr(str(group)).load()
     xr.testing.assert_identical(after, before)
+    stack = BurstStack(open_store(str(cube_copy)), burst_id, pol)  # zarr-python reads this group's pixels
+    assert stack._slc_chunks is None
+    pixels = stack.read_slc(stack.dates[0], 0, before.sizes["line"], 0, before.sizes["sample"])
+    expected = before.slc.isel(time=0).values
+    np.testing.assert_array_equal(pixels.real, expected[..., 0])
+    np.testing.assert_array_equal(pixels.imag, expected[..., 1])
     report = verify_cube(open_store(str(cube_copy))).as_dict()
     assert report["ok"], report["problems"]
     n_group = sum(1 for p in group.rglob("*") if p.is_file() and "/c/" in str(p.relative_to(cube_copy)))
     assert report["slc_chunks_without_checksum"] == n_group > 0
     assert report["slc_chunks"] > n_group  # the other group still has checksums
+
+
+def test_read_slc_decodes_the_chunks_as_zarr_python_does_and_refuses_a_corrupted_one(tiny_cube, tmp_path):
+    """`BurstStack.read_slc` decodes the SLC chunks itself: the pixels zarr-python reads, over
+    windows across chunk edges; an absent chunk is the fill value; a bad crc32c names the chunk."""
+    burst_id, pol, tiny_group, _ = _slc_group(Path(tiny_cube.url))
+    tiny = BurstStack(tiny_cube, burst_id, pol)
+    cube = tmp_path / "cube"  # the tiny bursts again, in chunks of 64 × 100 (partial ones at the edges)
+    shutil.copy(Path(tiny_cube.url) / "cube.json", cube.mkdir() or cube / "cube.json")
+    for d in tiny.dates:
+        b = tiny.burst(d)
+        pixels = zarr.open_group(str(tiny_group), mode="r")["slc"][tiny.dates.index(d)]
+        assert append_date(open_store(str(cube)), b, pixels, (1, 64, 100, 2))
+    _, _, group, dates = _slc_group(cube)
+    reference = zarr.open_group(str(group), mode="r")["slc"]
+    stack = BurstStack(open_store(str(cube)), burst_id, pol)
+    _, lines, samples, _ = reference.shape
+    cl, cs = stack._slc_chunks
+    assert (cl, cs) == tuple(reference.chunks[1:3]) == (64, 100) and lines % cl and samples % cs
+    windows = [(0, lines, 0, samples), (1, lines - 2, 3, samples - 1), (cl - 1, cl + 1, cs - 1, cs + 1),
+               (lines - 1, lines, 0, 1), (2 * cl, lines, 0, cs)]
+    for d in dates:
+        for l0, l1, s0, s1 in windows:
+            pixels = stack.read_slc(d["date_key"], l0, l1, s0, s1)
+            expected = reference[d["index"], l0:l1, s0:s1, :]
+            assert pixels.dtype == np.complex64 and pixels.shape == (l1 - l0, s1 - s0)
+            np.testing.assert_array_equal(pixels.real, expected[..., 0])
+            np.testing.assert_array_equal(pixels.imag, expected[..., 1])
+
+    target = dates[1]
+    chunk = group / "slc" / "c" / str(target["index"]) / "0" / "0" / "0"
+    chunk.unlink()  # absent: zarr's fill value
+    np.testing.assert_array_equal(stack.read_slc(target["date_key"], 0, cl, 0, cs), 0)
+    _flip_byte(next(p for p in sorted((group / "slc" / "c" / str(target["index"])).rglob("*"))
+                    if p.is_file()))
+    with pytest.raises(CorruptChunkError, match="crc32c") as failed:
+        stack.read_slc(target["date_key"], 0, lines, 0, samples)
+    text = str(failed.value)
+    assert "slc.zarr" in text and burst_id in text and target["date_key"] in text and "--restore" in text
 
 
 # -- ARD ----------------------------------------------------------------------------------------

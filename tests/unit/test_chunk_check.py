@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cube.errors import CorruptChunkError
-from cube.materialize._ard import check_chunk
+from cube.format import check_chunk
 
 
 def _crc32c(data: bytes) -> int:
