@@ -345,42 +345,67 @@ class ArdEngine:
         """Compute the chunks' bounding window in one product call, then store each chunk.
 
         ``fill_inputs``: compute the absent CSLC chunks under the window in one call too
-        (:meth:`fill`) before reading them, instead of one by one.
+        (:meth:`fill`) before reading them, instead of one by one. A product made of CSLCs alone
+        whose pixels each come from their own looks window (``options.per_pixel``: interferogram,
+        amplitude, the sample coherence) then goes one row of chunks at a time over those
+        whole-window CSLCs: its output of a row of chunks (59 MB for a full-size burst's
+        interferogram) is reused from row to row instead of the whole window's (388 MB) being
+        added to the CSLCs held, and its pixels are the same.
         """
         t0, inputs_s = time.perf_counter(), inputs.compute_s
         stack = self.stack(ref.burst_id, ref.polarization)
         variant = ref.variant
         cy, cx = variant.chunks
-        rows, cols = ProductGrid(stack.grid, variant.looks).shape
+        product_grid = ProductGrid(stack.grid, variant.looks)
+        rows, cols = product_grid.shape
         i0, i1 = min(i for i, _ in chunks), max(i for i, _ in chunks) + 1
         j0, j1 = min(j for _, j in chunks), max(j for _, j in chunks) + 1
         r0, c0 = i0 * cy, j0 * cx
         window = slice(r0, min(i1 * cy, rows)), slice(c0, min(j1 * cx, cols))
-        grid_window = ProductGrid(stack.grid, variant.looks).grid_window(window)
+        grid_window = product_grid.grid_window(window)
         slc_bytes = [0]
+        cslcs: dict[str, np.ndarray] = {}  # by date, over grid_window
 
-        def source(name: Input, date: str) -> object:
-            if name in ("cslc", "cslc_window"):
+        def cslc_of(date: str) -> np.ndarray:
+            if date not in cslcs:
                 cslc_ref = ArdArray(ref.burst_id, ref.polarization, cslc_input(variant.options), (date,))
-                cslc = (self._job_cslc(cslc_ref, grid_window, inputs) if fill_inputs
-                        else self.read(cslc_ref, grid_window, inputs))
-                return stack.input(name, date, grid_window, cslc=cslc)
-            return stack.input(name, date, grid_window, counter=slc_bytes)
+                cslcs[date] = (self._job_cslc(cslc_ref, grid_window, inputs) if fill_inputs
+                               else self.read(cslc_ref, grid_window, inputs))
+            return cslcs[date]
 
-        with storage_errors(self.cube.url):  # the SLC pixels are read here
-            data = compute_product(variant.spec, variant.options, ref.dates, source)
+        def compute(band: Window) -> np.ndarray:
+            """The product over ``band``, rows of ``window``."""
+            band_grid = product_grid.grid_window(band)
+            g0, g1 = (band_grid[0].start - grid_window[0].start, band_grid[0].stop - grid_window[0].start)
+
+            def source(name: Input, date: str) -> object:
+                if name in ("cslc", "cslc_window"):
+                    return stack.input(name, date, band_grid, cslc=cslc_of(date)[g0:g1])
+                return stack.input(name, date, band_grid, counter=slc_bytes)
+
+            with storage_errors(self.cube.url):  # the SLC pixels are read here
+                return compute_product(variant.spec, variant.options, ref.dates, source)
+
+        bands = [window]
+        if fill_inputs and set(variant.spec.inputs) == {"cslc"} and variant.options.per_pixel:
+            bands = [(slice(i * cy, min((i + 1) * cy, rows)), window[1]) for i in range(i0, i1)]
         whole = len(chunks) == (i1 - i0) * (j1 - j0)  # else stored chunks lie in the window too
-        if fill_inputs and whole and variant.product == CSLC.product:  # what its chunks hold, for the pairs
-            bounds = (r0, window[0].stop, c0, window[1].stop)
-            self.cslc_cache.put(ref, bounds, data.astype(variant.dtype, copy=False))
         level = self._ensure_array(stack, ref)
-        for i, j in chunks:
-            a, b = i * cy - r0, j * cx - c0
-            raw = encode_chunk(data[a:a + cy, b:b + cx], variant, level)
-            # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
-            self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
-            mine.computed[variant.product] += 1
-            mine.bytes_written += len(raw)
+        for band in bands:
+            data = compute(band)
+            if fill_inputs and whole and variant.product == CSLC.product:  # what its chunks hold, for pairs
+                bounds = (r0, window[0].stop, c0, window[1].stop)
+                self.cslc_cache.put(ref, bounds, data.astype(variant.dtype, copy=False))
+            top = band[0].start
+            for i, j in chunks:
+                if top <= i * cy < band[0].stop:
+                    a, b = i * cy - top, j * cx - c0
+                    raw = encode_chunk(data[a:a + cy, b:b + cx], variant, level)
+                    # fsynced before its rename; the directory is not: a chunk lost in a crash is recomputed
+                    self.ard.write_bytes(ref.chunk_path(i, j), raw, sync_dir=False)
+                    mine.computed[variant.product] += 1
+                    mine.bytes_written += len(raw)
+            del data  # its memory serves the next band
         mine.bytes_read += slc_bytes[0]
         mine.compute_s += time.perf_counter() - t0 - (inputs.compute_s - inputs_s)
 

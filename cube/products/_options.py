@@ -40,6 +40,15 @@ class ProductOptions(BaseModel):
         """Whether missing values are made by a job over the whole burst stack, never on request."""
         return False
 
+    @property
+    def per_pixel(self) -> bool:
+        """Whether each output pixel comes from its own looks window alone.
+
+        Then any window of the grid gives its pixels the same values: a job may compute the
+        product a row of chunks at a time.
+        """
+        return True
+
     def non_default(self) -> dict:
         """The options that differ from the defaults, as JSON values."""
         defaults = type(self)().model_dump(mode="json")
@@ -189,6 +198,11 @@ class CoherenceOptions(FromCslcOptions):
     def looks(self) -> Looks:
         """The estimator window (one output pixel each)."""
         return self.window
+
+    @property
+    def per_pixel(self) -> bool:
+        """The debiased estimator's effective looks are measured over the whole window computed."""
+        return self.estimator == "sample"
 
 
 def _no_variable(values: object, product: str, holds: str, example: str) -> object:
