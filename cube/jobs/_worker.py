@@ -21,6 +21,7 @@ worth retrying (another worker held a chunk too long, or an unexpected error, wi
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -286,5 +287,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def cli() -> int:
+    """The ``sarcube-worker`` console script: :func:`main`, then the process ends.
+
+    What the process held is frozen out of the garbage collector first: Python's last
+    collections at exit would otherwise go through it all (0.2-0.4 CPU s after a full-size pair).
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())
