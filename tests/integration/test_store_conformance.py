@@ -71,6 +71,18 @@ def test_write_read_exists_overwrite(store):
     assert store.read_bytes("empty") == b""
 
 
+def test_read_many_gives_each_keys_bytes_in_order_and_none_where_absent(store):
+    """`read_many` (the SLC chunks of a window in one call: concurrent GETs on S3)."""
+    keys = [f"m/{i}/0" for i in range(12)]
+    for i, key in enumerate(keys):
+        if i % 3:
+            store.write_bytes(key, bytes([i]) * (i + 1))
+    asked = [*reversed(keys), "m/none", keys[1]]
+    got = store.read_many(asked)
+    assert got == [None if i % 3 == 0 else bytes([i]) * (i + 1) for i in reversed(range(12))] + [None, b"\x01\x01"]
+    assert store.read_many([]) == []
+
+
 def test_json_round_trip(store):
     doc = {"format": "1.1", "dates": [{"date_key": "20240101T000000", "index": 0}], "x": None}
     store.write_json("meta/doc.json", doc)
@@ -266,6 +278,7 @@ def test_other_fsspec_stores_read_and_write_but_refuse_compare_and_swap():
     assert type(store) is FsspecCubeStore and not store.is_local
     store.write_bytes("a/b.bin", b"x")
     assert store.read_bytes("a/b.bin") == b"x" and store.list("a") == ["b.bin"]
+    assert store.read_many(["a/b.bin", "a/c.bin"]) == [b"x", None]
     for call in (lambda: store.read_versioned("a/b.bin"), lambda: store.write_if("a/b.bin", b"y", None),
                  lambda: store.lease_backend()):
         with pytest.raises(InputError, match=store.url):
