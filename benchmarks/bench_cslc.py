@@ -155,12 +155,14 @@ t = (c(), w())
 def lap(name):
     global t
     now = (c(), w()); out[name] = {"cpu_s": now[0] - t[0], "wall_s": now[1] - t[1]}; t = now
-from cube.config import WorkerSettings, keep_freed_memory
+from cube.config import WorkerSettings, keep_freed_memory, limit_blas_threads
+threads = WorkerSettings().resolved_numba_threads()
+assert limit_blas_threads(threads)  # as sarcube-worker, before numpy loads
 from cube.jobs._worker import use_numba_threads
 from cube.materialize import ArdEngine, Tally
 from cube.products import ArdArray, Variant
 from cube.storage import open_store
-threads = use_numba_threads(WorkerSettings().resolved_numba_threads())  # as sarcube-worker
+threads = use_numba_threads(threads)
 keep_freed_memory()
 lap("imports")
 cube, ard, burst, d0, d1 = sys.argv[1:6]

@@ -24,13 +24,14 @@ import argparse
 import gc
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from cube.config import WorkerSettings, keep_freed_memory
+from cube.config import WorkerSettings, keep_freed_memory, limit_blas_threads
 from cube.errors import BusyError, CubeError, InputError, NotFoundError
 from cube.jobs._records import JobStore, make_job_store
 from cube.jobs._run import record_metrics, run_burst
@@ -238,8 +239,11 @@ def run(args: argparse.Namespace, env: WorkerSettings) -> int:
     elif args.jobs_url:
         raise InputError("--jobs-url needs --job-id (the record to add the metrics to)")
 
-    log.info("numba threads: %d; freed memory kept for reuse: %s",
-             use_numba_threads(env.resolved_numba_threads()), keep_freed_memory())
+    threads = env.resolved_numba_threads()
+    blas = limit_blas_threads(threads)  # before numba loads numpy
+    log.info("numba threads: %d; BLAS threads at most %s; freed memory kept for reuse: %s",
+             use_numba_threads(threads), os.environ["OPENBLAS_NUM_THREADS"] if blas else "as loaded",
+             keep_freed_memory())
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     for i in indices:
         burst = spec.bursts[i]

@@ -11,6 +11,29 @@ import pytest
 
 from cube.config import KEEP_FREED_MEMORY_ENV, _cgroup_cpus, available_cpus
 
+_BLAS = r"""
+import os, sys
+from cube.config import limit_blas_threads
+before = limit_blas_threads(int(sys.argv[1]))
+import numpy, scipy.linalg
+after = limit_blas_threads(int(sys.argv[1]))
+print(before, after, len(os.listdir("/proc/self/task")), os.environ["OPENBLAS_NUM_THREADS"])
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="OpenBLAS starts no thread of its own on one CPU")
+@pytest.mark.parametrize(("given", "threads", "expected"), [(None, 1, "1"), ("2", 1, "2")])
+def test_limit_blas_threads_before_numpy_loads(given, threads, expected):
+    """numpy's and scipy's OpenBLAS start no threads of their own once limited to one (the process's
+    threads, /proc); an OPENBLAS_NUM_THREADS of the environment wins; after numpy loads, False."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    if given:
+        env["OPENBLAS_NUM_THREADS"] = given
+    out = subprocess.run([sys.executable, "-c", _BLAS, str(threads)], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    tasks = 1 if expected == "1" else 1 + 2 * (int(expected) - 1)  # the main thread, then each OpenBLAS's
+    assert out == ["True", "False", str(tasks), expected]
+
 
 @pytest.mark.parametrize(("files", "cpus"), [
     ({"cpu.max": "100000 100000\n"}, 1.0),            # a 1-vCPU Fargate task (cgroup v2)
