@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
-from cube.config import keep_freed_memory
+from cube.config import keep_freed_memory, limit_blas_threads
 from cube.jobs._records import JobStore, make_job_store
 from cube.jobs._run import record_metrics, run_burst
 from cube.jobs._spec import JobSpec
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 def _run_one(spec_json: str, index: int, job_id: str, jobs_url: str) -> None:
     """In a worker process: one burst of a job, its metrics recorded in the job store."""
+    limit_blas_threads(1)  # one process per CPU: OpenBLAS threads would only spin
     keep_freed_memory()
     spec = JobSpec.model_validate_json(spec_json)
     metrics = run_burst(spec, index)
