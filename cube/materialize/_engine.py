@@ -388,7 +388,8 @@ class ArdEngine:
 
         bands = [window]
         if fill_inputs and set(variant.spec.inputs) == {"cslc"} and variant.options.per_pixel:
-            bands = [(slice(i * cy, min((i + 1) * cy, rows)), window[1]) for i in range(i0, i1)]
+            bands = [(slice(i * cy, min((i + 1) * cy, rows)), window[1])
+                     for i in sorted({i for i, _ in chunks})]
         whole = len(chunks) == (i1 - i0) * (j1 - j0)  # else stored chunks lie in the window too
         level = self._ensure_array(stack, ref)
         for band in bands:
@@ -432,10 +433,12 @@ class ArdEngine:
         For a job's worker: one product call covers the absent chunks' bounding window (their
         CSLC chunks too, filled the same way first), so the per-chunk setup (geocoding nodes,
         SLC window reads with their interpolation margins, carrier terms) is paid once instead
-        of per chunk. The pixels are those of :meth:`chunk_bytes` chunk by chunk, to float32
-        rounding (positions are solved on the grid's node lattice, every other step is per
-        pixel). Stored chunks are checked (crc32c) and a failing one is computed again. No lease
-        is taken: a chunk another worker computes meanwhile is written twice, atomically.
+        of per chunk; a product made of CSLCs alone, one call per row of absent chunks over
+        those CSLCs (:meth:`_compute_chunks`). The pixels are those of :meth:`chunk_bytes` chunk
+        by chunk, to float32 rounding (positions are solved on the grid's node lattice, every
+        other step is per pixel). Stored chunks are checked (crc32c) and a failing one is
+        computed again. No lease is taken: a chunk another worker computes meanwhile is written
+        twice, atomically.
         """
         mine, inputs = Tally(), Tally()
         try:

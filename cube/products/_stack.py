@@ -138,7 +138,7 @@ class BurstStack:
         self.burst_id = burst_id
         self.polarization = polarization.upper()
         self._path = path = f"{SLC_STORE}/{burst_group_path(burst_id, polarization)}"
-        try:  # the group's zarr.json (metadata consolidated): dates here, zarr-python on the first pixels
+        try:  # the group's zarr.json (metadata consolidated): dates and the SLC array's chunk layout
             doc = json.loads(store.read_bytes(f"{path}/zarr.json"))
             attrs, nodes = doc.get("attributes", {}), doc["consolidated_metadata"]["metadata"]
         except (FileNotFoundError, KeyError, TypeError, ValueError) as exc:

@@ -199,15 +199,17 @@ class CubeStore(ABC):
             raise NotFoundError(f"{self.child_url(rel)} does not exist") from exc
 
     def read_many(self, rels: builtins.list[str]) -> builtins.list[bytes | None]:
-        """Bytes of each of ``rels``, None where absent: fetched concurrently (fsspec's ``cat``)."""
+        """Bytes of each of ``rels``, None where absent: fetched concurrently (fsspec's ``cat_ranges``).
+
+        ``cat_ranges`` answers in the order asked and takes each path as it is (``cat`` would
+        expand a ``[`` or ``*`` in the store's URL as a glob).
+        """
         if not rels:
             return []
-        paths = [self.path(rel) for rel in rels]
         with storage_errors(self.url):
-            got = self.fs.cat(paths, on_error="return")  # a list of paths: {path: bytes or error}
+            got = self.fs.cat_ranges([self.path(rel) for rel in rels], None, None, on_error="return")
         out: builtins.list[bytes | None] = []
-        for path in paths:
-            value = got.get(path, FileNotFoundError(path))
+        for value in got:
             if isinstance(value, FileNotFoundError):
                 out.append(None)
             elif isinstance(value, BaseException):

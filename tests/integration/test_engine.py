@@ -196,16 +196,17 @@ def test_the_cslc_cache_keeps_at_most_its_bytes_least_recently_used_out():
 def test_a_jobs_product_of_cslcs_goes_one_row_of_chunks_at_a_time_with_the_whole_windows_pixels(
         cube, tmp_path, monkeypatch, product, options):
     """With chunks of 128 grid pixels the tiny grid has three rows of chunks: ``fill`` computes a
-    product made of CSLCs row by row (its output one row of chunks at a time), and its pixels are
-    those of the whole grid computed at once without the engine (`BurstStack.compute`). The
-    debiased coherence, whose effective looks come from the whole window, is computed at once."""
+    product made of CSLCs row by row (its output one row of chunks at a time), each chunk once,
+    and its pixels are those of the whole grid computed at once without the engine
+    (`BurstStack.compute`); after a partial loss only the lost rows. The debiased coherence,
+    whose effective looks come from the whole window, is computed at once."""
     from cube.products import _address
 
     monkeypatch.setattr(_address, "CSLC_CHUNK", 128)
     burst_id, dates = _burst(cube)
     engine = ArdEngine(cube, open_store(str(tmp_path / "ard.zarr")))
     variant = Variant.of(product, PRODUCTS[product].options(**options))
-    ny, _ = engine.chunk_counts(burst_id, "VV", variant)
+    ny, nx = engine.chunk_counts(burst_id, "VV", variant)
     assert ny >= 3
     pair = tuple(dates[:2]) if PRODUCTS[product].pair else (dates[0],)
     ref = ArdArray(burst_id, "VV", variant, pair)
@@ -220,12 +221,26 @@ def test_a_jobs_product_of_cslcs_goes_one_row_of_chunks_at_a_time_with_the_whole
     monkeypatch.setattr(engine.stack(burst_id), "input", spy)
     for d in pair:
         engine.fill(ArdArray(burst_id, "VV", Variant.of("cslc"), (d,)))
-    engine.fill(ref)
+    tally = Tally()
+    engine.fill(ref, None, tally)
+    assert tally.computed[product] == ny * nx and tally.computed["cslc"] == 0  # each chunk once
     grid_rows = engine.stack(burst_id).grid.height
     if variant.options.per_pixel:  # one call per row of chunks, each of a row of chunks' grid rows
         assert len(windows) == ny and all(w.stop - w.start <= 128 for w in windows)
     else:
         assert windows == [slice(0, grid_rows // variant.options.looks[0] * variant.options.looks[0])]
     want = BurstStack(cube, burst_id).compute(product, pair, options=variant.options)
-    got = engine.read(ref)
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * np.nanmax(np.abs(want)), equal_nan=True)
+    scale = np.nanmax(np.abs(want))
+    np.testing.assert_allclose(engine.read(ref), want, rtol=0, atol=1e-6 * scale, equal_nan=True)
+
+    # rows 0 and 2 lost (a partial run): only those rows are computed again, their chunks once each
+    for i in (0, 2):
+        for j in range(nx):
+            engine.ard.delete(ref.chunk_path(i, j))
+    windows.clear()
+    again = Tally()
+    assert engine.fill(ref, None, again) == 2 * nx == again.computed[product]
+    if variant.options.per_pixel:
+        rows = [w.start // (128 // variant.options.looks[0] * variant.options.looks[0]) for w in windows]
+        assert rows == [0, 2]
+    np.testing.assert_allclose(engine.read(ref), want, rtol=0, atol=1e-6 * scale, equal_nan=True)

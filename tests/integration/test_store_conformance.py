@@ -279,6 +279,9 @@ def test_other_fsspec_stores_read_and_write_but_refuse_compare_and_swap():
     store.write_bytes("a/b.bin", b"x")
     assert store.read_bytes("a/b.bin") == b"x" and store.list("a") == ["b.bin"]
     assert store.read_many(["a/b.bin", "a/c.bin"]) == [b"x", None]
+    globbed = open_store(f"memory://run[1]-{uuid.uuid4().hex[:12]}/cube")  # a glob character in the URL
+    globbed.write_bytes("a/b.bin", b"y")
+    assert globbed.read_many(["a/b.bin", "a/c.bin"]) == [b"y", None]
     for call in (lambda: store.read_versioned("a/b.bin"), lambda: store.write_if("a/b.bin", b"y", None),
                  lambda: store.lease_backend()):
         with pytest.raises(InputError, match=store.url):
