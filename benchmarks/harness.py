@@ -316,7 +316,7 @@ def render_doc(directory: Path = RESULTS, doc: Path = DOC) -> Path:
         lines.append(f"- **{r['name']}**: {r.get('description', '')}")
         for k, v in (r.get("extra") or {}).items():
             if isinstance(v, float):
-                v = _fmt_time(v) if k.endswith("_s") else f"{v:.4g}"
+                v = _fmt_time(v) if k.endswith("_s") and not k.endswith("_per_s") else f"{v:.4g}"
             lines.append(f"  - {k}: {v}")
     if machine:
         lines += [
