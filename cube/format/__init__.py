@@ -42,10 +42,6 @@ from cube.format._models import (
 )
 
 __all__ = [
-    "check_chunk",
-    "decode_block",
-    "recorded_level",
-    "zstd_codec",
     "BURST_ID_PATTERN",
     "CATALOG_DIR",
     "CUBE_DOC",
@@ -66,9 +62,11 @@ __all__ = [
     "StateVector",
     "burst_group_path",
     "catalog_item_path",
+    "check_chunk",
     "date_by_prefix",
     "date_key_time",
     "date_metadata_path",
+    "decode_block",
     "grid_path",
     "iso",
     "layer_dates",
@@ -77,6 +75,8 @@ __all__ = [
     "pair_in_rule",
     "parse_instant",
     "pick_date",
+    "recorded_level",
     "rule_pair_indices",
     "rule_pairs",
+    "zstd_codec",
 ]

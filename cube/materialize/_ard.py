@@ -53,8 +53,6 @@ ZSTD_LEVELS = {"cslc": -1}
 0.22 CPU s instead of 0.39 for 52 % of the raw bytes instead of 48 % (docs/cube-format.md)."""
 
 
-
-
 def zstd_level(variant: Variant) -> int:
     """The zstd level of new arrays of ``variant``."""
     return ZSTD_LEVELS.get(variant.product, ZSTD_LEVEL)
@@ -78,13 +76,9 @@ def encode_chunk(data: np.ndarray, variant: Variant, level: int | None = None) -
     return packed + struct.pack("<I", google_crc32c.value(packed))
 
 
-
-
 def decode_chunk(raw: bytes, variant: Variant) -> np.ndarray:
     """The (rows, cols) array of a stored chunk; CorruptChunkError if its checksum or size is wrong."""
     return decode_block(raw, variant.dtype, variant.chunks)
-
-
 
 
 def codecs_of(variant: Variant, level: int | None = None) -> list[dict]:
@@ -95,8 +89,6 @@ def codecs_of(variant: Variant, level: int | None = None) -> list[dict]:
                                            "checksum": False}},
         {"name": "crc32c"},
     ]
-
-
 
 
 def fill_json(variant: Variant) -> object:
