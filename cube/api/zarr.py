@@ -17,6 +17,7 @@ when the document is (or when a request under ``/zarr`` is not a key's ``GET`` o
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any
 
@@ -142,17 +143,13 @@ def make_zarr_router() -> APIRouter:
         PATH,
         operation_id="zarr_key",
         summary="A key of a product's zarr v3 store (metadata or a chunk)",
+        description=inspect.cleandoc(serve_key.__doc__ or ""),
         responses={
             200: {"content": {"application/octet-stream": {}}},
             404: {"description": "no such key (zarr reads the fill value)"},
         },
     )
     def zarr_key(burst_id: str, product: str, path: str, request: Request) -> Response:
-        """Serve ``zarr.json`` documents and chunks; a missing chunk is computed, stored, then served.
-
-        The response header ``X-Sarcube-Chunks-Computed`` counts the chunks this request computed
-        (dependencies included: a coherence chunk may compute CSLC chunks).
-        """
         return serve_key(request, burst_id, product, path)
 
     router.add_api_route(PATH, zarr_key, methods=["HEAD"], include_in_schema=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cube import lazy_names
 from cube.format import decode_block
 from cube.materialize._ard import ARD_STORE
 from cube.materialize._engine import LEASE_DIR, ArdEngine, ChunkState, Tally, default_lease_backend
@@ -23,13 +24,8 @@ if TYPE_CHECKING:
     from cube.materialize._pixels import read_pixels, read_strided
 
 
-def __getattr__(name: str) -> object:
-    """The pixel gathering, imported on first use (serving a zarr key needs no numpy)."""
-    if name in ("read_pixels", "read_strided"):
-        from cube.materialize import _pixels
-
-        return getattr(_pixels, name)
-    raise AttributeError(f"module 'cube.materialize' has no attribute {name!r}")
+# the pixel gathering, imported on first use (serving a zarr key needs no numpy)
+__getattr__ = lazy_names("cube.materialize", {"read_pixels": "_pixels", "read_strided": "_pixels"})
 
 
 __all__ = [

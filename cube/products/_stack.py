@@ -254,8 +254,8 @@ class BurstStack:
             pairs[...] = self._slc[t, l0:l1, s0:s1, :]
             return out
         cl, cs = chunks  # each stored chunk decoded straight into its part of ``out``: no int16 copy
+        cols = range(s0 // cs, -(-s1 // cs))
         for i in range(l0 // cl, -(-l1 // cl)):
-            cols = range(s0 // cs, -(-s1 // cs))
             keys = [f"{self._path}/slc/c/{t}/{i}/{j}/0" for j in cols]
             a0, a1 = max(l0, i * cl), min(l1, (i + 1) * cl)
             for j, key, raw in zip(cols, keys, self.store.read_many(keys), strict=True):
